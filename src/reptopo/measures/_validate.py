@@ -1,0 +1,72 @@
+"""Input checks shared by every measure: a measure never returns a silent number for a bad cloud."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class CloudError(ValueError):
+    """A point cloud that no measure can describe honestly. Names the layer and the problem."""
+
+    def __init__(self, problem: str, *, layer: str | None = None):
+        self.problem = problem
+        self.layer = layer
+        where = f"layer {layer!r}: " if layer else ""
+        super().__init__(where + problem)
+
+
+def duplicate_fraction(points: np.ndarray) -> float:
+    """Fraction of rows that repeat an earlier row exactly (ReLU zeros, repeated tokens)."""
+    if len(points) == 0:
+        return 0.0
+    n_unique = np.unique(np.ascontiguousarray(points), axis=0).shape[0]
+    return 1.0 - n_unique / len(points)
+
+
+def check_cloud(
+    points,
+    *,
+    layer: str | None = None,
+    min_points: int = 3,
+    max_duplicate_fraction: float = 0.5,
+) -> np.ndarray:
+    """Return ``points`` as a C-contiguous float array of shape (n, d), or raise CloudError.
+
+    Refused: not 2-D, fewer than ``min_points`` rows, NaN or infinite entries, every point
+    equal, or more than ``max_duplicate_fraction`` of the rows duplicating another row.
+    """
+    arr = np.asarray(points)
+    if arr.ndim != 2:
+        raise CloudError(f"expected an (n_points, n_features) array, got shape {arr.shape}", layer=layer)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    n = arr.shape[0]
+    if n < min_points:
+        raise CloudError(f"{n} points, but this measure needs at least {min_points}", layer=layer)
+    if arr.shape[1] == 0:
+        raise CloudError("points have 0 features", layer=layer)
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        bad = int((~finite).sum())
+        raise CloudError(
+            f"{bad} of {n} points contain NaN or infinite values (first at row {int(np.argmin(finite))})",
+            layer=layer,
+        )
+    if np.ptp(arr, axis=0).max() == 0:
+        raise CloudError(f"all {n} points are identical (a constant cloud has no shape)", layer=layer)
+    dup = duplicate_fraction(arr)
+    if dup > max_duplicate_fraction:
+        raise CloudError(
+            f"{dup:.1%} of the {n} points duplicate another point "
+            f"(more than the {max_duplicate_fraction:.0%} allowed); distances between them are 0 "
+            "and every estimate would be dominated by the ties",
+            layer=layer,
+        )
+    return np.ascontiguousarray(arr)
+
+
+def check_labels(labels, n: int, *, layer: str | None = None) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.shape != (n,):
+        raise CloudError(f"labels have shape {lab.shape}, expected ({n},)", layer=layer)
+    return lab

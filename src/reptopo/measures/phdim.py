@@ -1,0 +1,156 @@
+"""PHdim, the persistent-homology fractal dimension (Schweinhart; Birdal et al. 2021).
+
+E_alpha(n) = sum over the finite H0 bars of a subsample of n points of (length ** alpha); it
+grows like n ** beta, and PHdim = alpha / (1 - beta). We take the median E over ``n_repeats``
+seeded subsamples per size, fit log E against log n by least squares, and report the fit's
+R-squared and a bootstrap interval (resampling the subsamples within each size). Every H0 is
+read off minimum spanning trees on one shared Gram matrix of a fixed pool of points.
+
+Valid for alpha below the true dimension: a set of dimension below 1 reads as 1 when alpha = 1.
+One public implementation returns 1 / (1 - beta), which is wrong for alpha != 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._mst import GramCloud
+from ._validate import CloudError, check_cloud, check_labels, duplicate_fraction
+
+DEFAULT_N_SIZES = 16
+
+
+def default_schedule(pool_size: int, n_sizes: int = DEFAULT_N_SIZES) -> np.ndarray:
+    """``n_sizes`` subsample sizes evenly spaced from pool/10 to pool/2 (200..1000 for 2,000).
+
+    Birdal et al.'s 200..950 scaled to the pool. Smaller sizes read lower on bounded sets
+    (a uniform 3-cube: 2.83 on average with pool/20..pool/4, 2.87 with this schedule).
+    """
+    lo = max(10, pool_size // 10)
+    hi = max(lo + n_sizes, pool_size // 2)
+    if hi > pool_size:
+        raise ValueError(f"a pool of {pool_size} points is too small for {n_sizes} subsample sizes")
+    return np.unique(np.linspace(lo, hi, n_sizes).round().astype(int))
+
+
+def subsample_index_sets(rng: np.random.Generator, pool: int, sizes, n_repeats: int) -> list[np.ndarray]:
+    """The subsamples of one estimate, size by size, ``n_repeats`` each (drawn without replacement)."""
+    return [rng.choice(pool, size=int(n), replace=False) for n in sizes for _ in range(n_repeats)]
+
+
+@dataclass
+class PHDimResult:
+    dimension: float
+    r2: float
+    ci_low: float
+    ci_high: float
+    slope: float
+    alpha: float
+    sizes: list[int]
+    n_repeats: int
+    seed: int
+    pool_size: int
+    duplicate_fraction: float
+    log_e_median: list[float] = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _fit(log_n: np.ndarray, log_e: np.ndarray) -> tuple[float, float]:
+    slope, intercept = np.polyfit(log_n, log_e, 1)
+    resid = log_e - (slope * log_n + intercept)
+    ss_tot = float(((log_e - log_e.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return float(slope), r2
+
+
+def _dimension(alpha: float, slope: float) -> float:
+    return alpha / (1.0 - slope) if slope < 1 else float("inf")
+
+
+def phdim(
+    points,
+    *,
+    alpha: float = 1.0,
+    pool_size: int = 2000,
+    sizes=None,
+    n_repeats: int = 7,
+    seed: int = 0,
+    n_bootstrap: int = 200,
+    ci: float = 0.95,
+    layer: str | None = None,
+) -> PHDimResult:
+    """PHdim of ``points`` (n, d): a pool of ``pool_size`` points drawn by ``seed``, subsample
+    ``sizes`` (default: :func:`default_schedule`), ``n_repeats`` subsamples per size.
+    """
+    if alpha <= 0:
+        raise ValueError("alpha must be > 0")
+    if n_repeats < 1:
+        raise ValueError("n_repeats must be >= 1")
+    pts = check_cloud(points, layer=layer, min_points=20)
+    rng = np.random.default_rng(seed)
+    if len(pts) > pool_size:
+        pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
+    pool = len(pts)
+    sizes = default_schedule(pool) if sizes is None else np.asarray(sorted(set(int(s) for s in sizes)))
+    if len(sizes) < 3:
+        raise ValueError("PHdim needs at least 3 distinct subsample sizes")
+    if sizes[0] < 2 or sizes[-1] > pool:
+        raise CloudError(
+            f"subsample sizes {sizes[0]}..{sizes[-1]} do not fit a pool of {pool} points", layer=layer
+        )
+    cloud = GramCloud(pts)
+    index_sets = subsample_index_sets(rng, pool, sizes, n_repeats)
+    sums = cloud.mst_power_sums(index_sets, alpha).reshape(len(sizes), n_repeats)
+    if (sums <= 0).any():
+        raise CloudError("a subsample's spanning tree has total length 0 (all points duplicates)", layer=layer)
+    log_n = np.log(sizes.astype(float))
+    log_e = np.log(sums)
+    slope, r2 = _fit(log_n, np.median(log_e, axis=1))
+
+    boot_rng = np.random.default_rng([seed, 1])
+    boot = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        pick = boot_rng.integers(n_repeats, size=(len(sizes), n_repeats))
+        boot[b] = _dimension(alpha, _fit(log_n, np.median(np.take_along_axis(log_e, pick, 1), axis=1))[0])
+    tail = (1 - ci) / 2 * 100
+    lo, hi = (np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan))
+    return PHDimResult(
+        dimension=_dimension(alpha, slope),
+        r2=r2,
+        ci_low=float(lo),
+        ci_high=float(hi),
+        slope=slope,
+        alpha=float(alpha),
+        sizes=[int(s) for s in sizes],
+        n_repeats=n_repeats,
+        seed=seed,
+        pool_size=pool,
+        duplicate_fraction=duplicate_fraction(pts),
+        log_e_median=[float(v) for v in np.median(log_e, axis=1)],
+    )
+
+
+def phdim_per_class(points, labels, *, min_class_points: int = 100, layer: str | None = None, **kwargs) -> dict:
+    """PHdim of each class's cloud, with the class's own pool and default schedule.
+
+    In a last layer where classes separate, a few long edges between clusters dominate the
+    global sum, and the global figure then measures separation, not the manifold; this is the
+    within-class counterpart. Classes with fewer than ``min_class_points`` points are left out
+    and listed under ``"skipped"``.
+    """
+    pts = check_cloud(points, layer=layer, min_points=20)
+    lab = check_labels(labels, len(pts), layer=layer)
+    out: dict = {"classes": {}, "skipped": []}
+    for c in np.unique(lab):
+        members = pts[lab == c]
+        if len(members) < min_class_points:
+            out["skipped"].append(str(c))
+            continue
+        out["classes"][str(c)] = phdim(members, layer=layer, **kwargs)
+    dims = [r.dimension for r in out["classes"].values()]
+    out["mean"] = float(np.mean(dims)) if dims else float("nan")
+    return out
