@@ -102,6 +102,11 @@ class GramCloud:
     def n(self) -> int:
         return self.points64.shape[0]
 
+    def distances_from(self, i: int) -> np.ndarray:
+        """Euclidean distances from point i to every point (float32 Gram accuracy)."""
+        d2 = self.sq_norms + self.sq_norms[i] - 2.0 * self.gram[i]
+        return np.sqrt(np.maximum(d2, 0.0))
+
     def mst_edges(self, idx: np.ndarray | None = None):
         """(i, j, length) arrays of the MST over ``idx`` (all points by default), in cloud indices."""
         idx = np.arange(self.n) if idx is None else np.asarray(idx, dtype=np.int64)

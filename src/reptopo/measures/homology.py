@@ -23,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from ripser import ripser
 from scipy.sparse.csgraph import shortest_path
-from scipy.spatial.distance import cdist, pdist, squareform
+from scipy.spatial.distance import pdist, squareform
 from sklearn.neighbors import kneighbors_graph
 
+from ._mst import GramCloud
 from ._validate import check_cloud
 
 BETTI_RULES = ("covering_radius", "largest_gap")
@@ -135,7 +136,10 @@ def betti_from_diagram(diagram: np.ndarray, dim: int, rule: BettiRule, covering_
 def _landmark_distances(points, n_landmarks, metric, k, seed):
     n = len(points)
     if metric == "euclidean":
-        idx, eps = maxmin_landmarks(lambda i: cdist(points[i : i + 1], points)[0], n, n_landmarks, seed=seed)
+        # maxmin reads distances off one Gram matrix (one BLAS product instead of a cdist per
+        # landmark); the landmarks' own distances, which ripser sees, are recomputed in float64.
+        cloud = GramCloud(points)
+        idx, eps = maxmin_landmarks(cloud.distances_from, n, n_landmarks, seed=seed)
         return idx, eps, squareform(pdist(points[idx]))
     graph = kneighbors_graph(points, n_neighbors=min(k, n - 1), mode="distance")
     graph = graph.maximum(graph.T)  # symmetrise: an edge when either end has the other among its k

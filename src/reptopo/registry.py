@@ -1,0 +1,274 @@
+"""Registry entries: declarative YAML files for tasks, models and suites, validated by pydantic.
+
+Every entry carries a version; unknown fields are refused. Errors name the file, the line and
+the field (``registry/models/mlp.yaml:12: layers.0.depth: Input should be ...``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+def default_registry_root() -> Path:
+    """``$REPTOPO_REGISTRY``, else ./registry, else the registry of the source checkout."""
+    if "REPTOPO_REGISTRY" in os.environ:
+        return Path(os.environ["REPTOPO_REGISTRY"])
+    if Path("registry").is_dir():
+        return Path("registry")
+    return Path(__file__).resolve().parents[2] / "registry"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainRecipe(Strict):
+    """The standard, seeded training recipe; tasks set it, entries and suites override fields."""
+
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(5, ge=0)
+    batch_size: int = Field(64, ge=1)
+    schedule: Literal["constant", "cosine"] = "cosine"
+    augmentation: bool = False
+    max_seconds: float = Field(120.0, gt=0, description="abort training past this wall time")
+
+
+class SourceSpec(Strict):
+    loader: str = Field(description="name of a data loader in reptopo.tasks")
+    params: dict[str, Any] = {}
+    hub_id: str | None = Field(None, description="Hugging Face data set id, for users with a hub")
+    local_alternative: str | None = Field(None, description="offline task to use instead of a hub task")
+
+
+class SplitSpec(Strict):
+    train_size: int = Field(ge=1)
+    test_size: int = Field(ge=1)
+    seed: int = 0
+    stratified: bool = True
+
+
+class ProbeSpec(Strict):
+    size: int = Field(1000, ge=10, description="class-balanced, drawn by seed from the test split")
+    seed: int = 0
+
+
+class TaskEntry(Strict):
+    kind: Literal["task"]
+    name: str
+    version: int = Field(ge=1)
+    modality: Literal["vision", "text", "synthetic"]
+    description: str
+    source: SourceSpec
+    splits: SplitSpec
+    probe: ProbeSpec = ProbeSpec()
+    input_shape: list[int] = Field(description="shape of one example: (C, H, W), (L,) for signals or token ids")
+    num_classes: int = Field(ge=1)
+    training: TrainRecipe = TrainRecipe()
+    license: str
+    citation: str | None = None
+    ground_truth: dict[str, Any] | None = Field(None, description="known Betti numbers / dimension")
+
+
+class LayerSpec(Strict):
+    name: str = Field(description="module name in the built model (named_modules), or 'input'")
+    depth: float = Field(ge=0, le=1, description="relative depth in [0, 1]")
+    role: Literal["input", "stem", "block", "attention_block", "pooling", "head"]
+    layout: Literal["vector", "conv1d", "conv2d", "tokens"] | None = Field(
+        None, description="how the output is pooled; inferred for 2-D (vector) and 4-D (conv2d) outputs"
+    )
+    poolings: list[Literal["raw", "flat", "gap", "mean", "cls"]] | None = Field(
+        None, description="measure only these poolings of the layer (default: every pooling of its layout)"
+    )
+
+
+class PretrainedSpec(Strict):
+    source: Literal["package", "hub", "checkpoint"]
+    path: str = Field(description="package resource 'pkg:relative/path', hub id, or local safetensors file")
+    mode: Literal["frozen", "finetune"] = "frozen"
+
+
+class ModelEntry(Strict):
+    kind: Literal["model"]
+    name: str
+    version: int = Field(ge=1)
+    family: str
+    modality: Literal["vision", "text", "any"]
+    description: str
+    builder: str = Field(description="a builder in reptopo.models, or 'module:function'")
+    params: dict[str, Any] = {}
+    pretrained: PretrainedSpec | None = None
+    layers: list[LayerSpec] = Field(min_length=1)
+    training: dict[str, Any] = Field({}, description="overrides of the task's training recipe")
+    license: str
+    citation: str | None = None
+
+    @field_validator("training")
+    @classmethod
+    def _known_recipe_fields(cls, v):
+        unknown = set(v) - set(TrainRecipe.model_fields)
+        if unknown:
+            raise ValueError(f"unknown training field(s) {sorted(unknown)}; known: {sorted(TrainRecipe.model_fields)}")
+        return v
+
+    @model_validator(mode="after")
+    def _depths_increase(self):
+        depths = [layer.depth for layer in self.layers]
+        if depths != sorted(depths):
+            raise ValueError("layers must be listed from input to output (relative depths increasing)")
+        return self
+
+
+class GridSpec(Strict):
+    models: list[str] = Field(min_length=1)
+    tasks: list[str] = Field(min_length=1)
+    seeds: list[int] = Field([0], min_length=1)
+    axes: dict[Literal["width", "depth", "train_size", "label_noise", "weight_decay", "lr"], list[Any]] = {}
+    controls: list[Literal["random_init", "shuffled_labels"]] = []
+
+
+class SuiteEntry(Strict):
+    kind: Literal["suite"]
+    name: str
+    version: int = Field(ge=1)
+    description: str
+    grids: list[GridSpec] = Field(min_length=1)
+
+
+ENTRY_TYPES = {"task": TaskEntry, "model": ModelEntry, "suite": SuiteEntry}
+
+
+class RegistryError(ValueError):
+    """One or more problems with registry entries; ``problems`` lists 'file:line: field: message'."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _node_line(node, loc: tuple) -> int:
+    """Line (1-based) of the YAML node at pydantic location ``loc``, or the deepest found."""
+    line = node.start_mark.line + 1
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if k.value == key]
+            if not match:
+                break
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_entry(path: str | Path):
+    """Parse and validate one YAML entry (safe loader only). Raises RegistryError."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise RegistryError([f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise RegistryError([f"{path}:1: an entry is a mapping with a 'kind' field"])
+    kind = data.get("kind")
+    if kind not in ENTRY_TYPES:
+        raise RegistryError([f"{path}:{_node_line(node, ('kind',))}: kind: expected one of {sorted(ENTRY_TYPES)}, got {kind!r}"])
+    try:
+        return ENTRY_TYPES[kind].model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(str(p) for p in loc) or "(entry)"
+            problems.append(f"{path}:{_node_line(node, loc)}: {field}: {err['msg']}")
+        raise RegistryError(problems) from None
+
+
+def entry_hash(entry: BaseModel) -> str:
+    """Content hash of an entry's validated fields (key order and YAML formatting do not matter)."""
+    blob = json.dumps(entry.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class Registry:
+    """All entries under a registry folder, by kind and name."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_registry_root()
+        self.tasks: dict[str, TaskEntry] = {}
+        self.models: dict[str, ModelEntry] = {}
+        self.suites: dict[str, SuiteEntry] = {}
+        self.paths: dict[tuple[str, str], Path] = {}
+        problems: list[str] = []
+        for path in sorted(self.root.rglob("*.yaml")):
+            try:
+                entry = load_entry(path)
+            except RegistryError as exc:
+                problems.extend(exc.problems)
+                continue
+            table = getattr(self, entry.kind + "s")
+            if entry.name in table:
+                problems.append(f"{path}:1: name: {entry.kind} {entry.name!r} is also defined in {self.paths[(entry.kind, entry.name)]}")
+            table[entry.name] = entry
+            self.paths[(entry.kind, entry.name)] = path
+        problems.extend(self._cross_references())
+        if problems:
+            raise RegistryError(problems)
+
+    def _cross_references(self) -> list[str]:
+        problems = []
+        for suite in self.suites.values():
+            path = self.paths[("suite", suite.name)]
+            for g, grid in enumerate(suite.grids):
+                for kind, names, table in (("models", grid.models, self.models), ("tasks", grid.tasks, self.tasks)):
+                    for i, name in enumerate(names):
+                        if name not in table:
+                            problems.append(f"{path}: grids.{g}.{kind}.{i}: no {kind[:-1]} entry named {name!r}")
+        return problems
+
+    def task(self, name: str) -> TaskEntry:
+        if name not in self.tasks:
+            raise KeyError(f"no task named {name!r} in {self.root}; known: {sorted(self.tasks)}")
+        return self.tasks[name]
+
+    def model(self, name: str) -> ModelEntry:
+        if name not in self.models:
+            raise KeyError(f"no model named {name!r} in {self.root}; known: {sorted(self.models)}")
+        return self.models[name]
+
+    def suite(self, name: str) -> SuiteEntry:
+        if name not in self.suites:
+            raise KeyError(f"no suite named {name!r} in {self.root}; known: {sorted(self.suites)}")
+        return self.suites[name]
+
+
+def validate_paths(paths) -> list[str]:
+    """Every problem of the entries under ``paths`` (files or folders); empty when all are valid."""
+    problems = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            try:
+                Registry(p)
+            except RegistryError as exc:
+                problems.extend(exc.problems)
+        else:
+            try:
+                load_entry(p)
+            except RegistryError as exc:
+                problems.extend(exc.problems)
+            except OSError as exc:
+                problems.append(f"{p}: cannot read: {exc.strerror}")
+    return problems

@@ -1,0 +1,101 @@
+"""Suites to jobs, and jobs onto Dask: a LocalCluster by default, a scheduler address, or Slurm."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from .jobs import Job, run_job
+from .registry import Registry, SuiteEntry
+
+
+def expand(suite: SuiteEntry) -> list[Job]:
+    """Every job of a suite: models x tasks x seeds x axis values, plus the controls."""
+    jobs: list[Job] = []
+    for grid in suite.grids:
+        names = sorted(grid.axes)
+        combos = list(itertools.product(*(grid.axes[a] for a in names))) or [()]
+        for model, task, seed in itertools.product(grid.models, grid.tasks, grid.seeds):
+            for values in combos:
+                jobs.append(Job(model, task, seed, tuple(zip(names, values))))
+            for control in grid.controls:
+                jobs.append(Job(model, task, seed, (), control))
+    seen, unique = set(), []
+    for j in jobs:
+        if j not in seen:
+            seen.add(j)
+            unique.append(j)
+    return unique
+
+
+@dataclass
+class RunSummary:
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def make_client(address: str | None = None, n_workers: int = 2, slurm: dict | None = None):
+    from dask.distributed import Client, LocalCluster
+
+    if address:
+        return Client(address, timeout="30s")
+    if slurm is not None:
+        from dask_jobqueue import SLURMCluster
+
+        cluster = SLURMCluster(**slurm)
+        cluster.scale(jobs=slurm.get("jobs", n_workers))
+        return Client(cluster)
+    # One thread per worker process: torch and BLAS are pinned to one core each.
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster)
+
+
+def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = 1,
+             device: str = "cpu", progress: bool = True) -> RunSummary:
+    """Submit every job whose record is missing; a worker's death retries the job elsewhere
+    (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
+    from dask.distributed import as_completed
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .store import ResultStore
+
+    store = ResultStore(store_root)
+    summary = RunSummary()
+    pending = []
+    for job in jobs:
+        if store.has(job.job_id(protocol_version)):
+            summary.skipped.append(job.job_id(protocol_version))
+        else:
+            pending.append(job)
+    start = time.perf_counter()
+    own_client = client is None and pending
+    if own_client:
+        client = make_client()
+    try:
+        futures = [client.submit(run_job, j, str(registry_root), str(store_root), protocol_version, device,
+                                 key=f"reptopo-{j.job_id(protocol_version)}", pure=False) for j in pending]
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      disable=not progress) as bar:
+            task = bar.add_task("jobs", total=len(futures))
+            for fut in as_completed(futures):
+                try:
+                    res = fut.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died more often than allowed
+                    res = {"job_id": fut.key.removeprefix("reptopo-"), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                getattr(summary, res["status"]).append(res["job_id"] if res["status"] != "failed" else res)
+                bar.update(task, advance=1, description=f"{res['job_id'][:60]} {res['status']}")
+    finally:
+        if own_client:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def run_suite(name: str, store_root: str, *, registry_root: str | None = None, **kwargs) -> RunSummary:
+    reg = Registry(registry_root)
+    return run_jobs(expand(reg.suite(name)), str(reg.root), store_root, **kwargs)

