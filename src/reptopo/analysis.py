@@ -1,0 +1,335 @@
+"""Which per-layer measure predicts accuracy and generalization? Scores, statistics, rankings.
+
+Definitions (scores version 1):
+- A model's per-layer curve uses one pooling per layer, the first present of
+  raw > flat > mean > gap > cls (flattened conv maps as Ansuini et al.; mean-pooled tokens).
+- Hidden layers are the measured layers other than the input and the head; the last hidden
+  layer is the deepest of them.
+- Kendall's tau is tau-b (scipy); Spearman's rho likewise; both with a percentile bootstrap
+  interval over models (resampled with replacement).
+- Granulated Kendall (Jiang et al. 2020): for each hyperparameter axis i, the mean tau within
+  the groups of models that differ only in axis i (same architecture, seed and other axes);
+  Psi is the mean over axes.
+- CMI score (PGDL 2020): over ordered pairs of models in a cell, V_gap = [gap_1 > gap_2] and
+  V_mu = [mu_1 > mu_2]; for every conditioning set S of two axes (one when there is one axis),
+  the mean over the cells of S of MI(V_gap; V_mu) divided by the mean of H(V_gap); the
+  minimum over S.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+SCORES_VERSION = 1
+POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
+TARGETS = ("test_accuracy", "generalization_gap")
+BASELINES = ("weight_l2", "log_n_parameters", "train_loss")
+MIN_MODELS = 6
+TRAINED = ("trained", "pretrained_frozen", "pretrained_finetune")
+
+
+@dataclass
+class AnalysisReport:
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"reptopo analysis (scores v{SCORES_VERSION})"]
+        lines += [f"  note: {n}" for n in self.notes]
+        board = self.tables.get("measures")
+        if board is not None and len(board):
+            for (task, target), grp in board.groupby(["task", "target"]):
+                top = grp.sort_values("rank").head(5)
+                cells = ", ".join(f"{r.score} {r.kendall_tau:+.2f}" for r in top.itertuples())
+                lines.append(f"  {task} / {target}: {cells}")
+        return "\n".join(lines)
+
+
+def primary_layers(layers: pd.DataFrame) -> pd.DataFrame:
+    """One row per (job, layer) at the final epoch, with the preferred pooling."""
+    if layers.empty:
+        return layers
+    final = layers.groupby("job_id")["epoch"].transform("max")
+    df = layers[layers["epoch"] == final].copy()
+    df["_order"] = df["pooling"].map({p: i for i, p in enumerate(POOLING_ORDER)})
+    return df.sort_values("_order").groupby(["job_id", "layer"], as_index=False).first().drop(columns="_order")
+
+
+def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """Scalar scores per model from its per-layer curves, plus the baselines."""
+    prim = primary_layers(layers)
+    rows = []
+    for job_id, grp in prim.groupby("job_id"):
+        grp = grp.sort_values("depth")
+        hidden = grp[~grp["role"].isin(["input", "head"])]
+        if hidden.empty:
+            continue
+        last = hidden.iloc[-1]
+        first = grp.iloc[0]
+        row = {"job_id": job_id}
+        for m in ("phdim", "twonn", "mle"):
+            vals = hidden[m].astype(float)
+            row[f"{m}_last"] = last[m]
+            row[f"{m}_max"] = vals.max()
+            row[f"{m}_mean"] = vals.mean()
+            row[f"{m}_drop"] = first[m] - last[m]
+        row["twonn_peak_depth"] = float(hidden.loc[hidden["twonn"].astype(float).idxmax(), "depth"]) if hidden["twonn"].notna().any() else np.nan
+        row["phdim_peak_depth"] = float(hidden.loc[hidden["phdim"].astype(float).idxmax(), "depth"]) if hidden["phdim"].notna().any() else np.nan
+        row["betti0_last"] = last.get("betti_0")
+        row["betti1_last"] = last.get("betti_1")
+        row["total_persistence_h0_last"] = last.get("total_persistence_0")
+        row["total_persistence_h1_last"] = last.get("total_persistence_1")
+        row["phdim_per_class_last"] = last.get("phdim_per_class")
+        row["phdim_class_ratio_last"] = (last.get("phdim_per_class") or np.nan) / last["phdim"] if last["phdim"] else np.nan
+        row["linear_probe_last"] = last.get("linear_probe_accuracy")
+        row["linear_probe_mean"] = hidden["linear_probe_accuracy"].astype(float).mean()
+        rows.append(row)
+    scores = pd.DataFrame(rows)
+    if scores.empty:
+        return scores
+    base = models.set_index("job_id")
+    scores = scores.join(base, on="job_id")
+    scores["log_n_parameters"] = np.log10(scores["n_parameters"].astype(float))
+    return scores
+
+
+SCORE_COLUMNS = (
+    "phdim_last", "phdim_max", "phdim_mean", "phdim_drop", "phdim_peak_depth",
+    "twonn_last", "twonn_max", "twonn_mean", "twonn_drop", "twonn_peak_depth",
+    "mle_last", "mle_max", "mle_mean", "mle_drop",
+    "betti0_last", "betti1_last", "total_persistence_h0_last", "total_persistence_h1_last",
+    "phdim_per_class_last", "phdim_class_ratio_last", "linear_probe_last", "linear_probe_mean",
+) + BASELINES
+
+
+def kendall_tau(x, y) -> float:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return np.nan
+    return float(stats.kendalltau(x[ok], y[ok]).statistic)
+
+
+def spearman_rho(x, y) -> float:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return np.nan
+    return float(stats.spearmanr(x[ok], y[ok]).statistic)
+
+
+def bootstrap_ci(fn, x, y, *, n: int = 500, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        idx = rng.integers(len(x), size=len(x))
+        v = fn(x[idx], y[idx])
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < n // 2:
+        return np.nan, np.nan
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(vals, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def granulated_kendall(df: pd.DataFrame, score: str, target: str, axes: list[str], fixed: list[str]) -> tuple[float, dict]:
+    """Psi and the per-axis psi_i; groups are models equal in ``fixed`` and every other axis."""
+    per_axis = {}
+    for axis in axes:
+        keys = [c for c in fixed + axes if c != axis]
+        taus = []
+        for _, grp in df.groupby(keys, dropna=False) if keys else [(None, df)]:
+            if grp[axis].nunique() < 2:
+                continue
+            t = kendall_tau(grp[score], grp[target])
+            if np.isfinite(t):
+                taus.append(t)
+        per_axis[axis] = float(np.mean(taus)) if taus else np.nan
+    vals = [v for v in per_axis.values() if np.isfinite(v)]
+    return (float(np.mean(vals)) if vals else np.nan), per_axis
+
+
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def _pair_indicators(values_gap: np.ndarray, values_mu: np.ndarray):
+    i, j = np.where(~np.eye(len(values_gap), dtype=bool))
+    return (values_gap[i] > values_gap[j]).astype(int), (values_mu[i] > values_mu[j]).astype(int)
+
+
+def mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    joint = np.zeros((2, 2))
+    np.add.at(joint, (a, b), 1)
+    joint /= joint.sum()
+    return _entropy(joint.sum(1)) + _entropy(joint.sum(0)) - _entropy(joint.ravel())
+
+
+def cmi_score(df: pd.DataFrame, score: str, gap: str, axes: list[str]) -> float:
+    """PGDL's conditional mutual information score (see the module docstring)."""
+    if not axes:
+        return np.nan
+    subsets = list(itertools.combinations(axes, 2)) if len(axes) >= 2 else [(axes[0],)]
+    results = []
+    for subset in subsets:
+        mis, hs = [], []
+        for _, cell in df.groupby(list(subset)):
+            if len(cell) < 2:
+                continue
+            vg, vm = _pair_indicators(cell[gap].to_numpy(float), cell[score].to_numpy(float))
+            mis.append(mutual_information(vg, vm))
+            hs.append(_entropy(np.bincount(vg, minlength=2) / len(vg)))
+        if hs and np.mean(hs) > 0:
+            results.append(np.mean(mis) / np.mean(hs))
+    return float(min(results)) if results else np.nan
+
+
+def tie_groups(board: pd.DataFrame) -> pd.Series:
+    """Rank groups: a measure joins the current group while its interval overlaps the leader's."""
+    groups, leader, g = [], None, 0
+    for row in board.itertuples():
+        lo, hi = sorted((abs(row.tau_ci_low), abs(row.tau_ci_high))) if np.isfinite(row.tau_ci_low) else (np.nan, np.nan)
+        if row.tau_ci_low <= 0 <= row.tau_ci_high:
+            lo = 0.0
+        if leader is None or not (np.isfinite(hi) and hi >= leader):
+            g += 1
+            leader = lo if np.isfinite(lo) else np.inf
+        groups.append(g)
+    return pd.Series(groups, index=board.index)
+
+
+def complete_axes(df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Hyperparameter axes that vary, and notes on those whose grid is incomplete."""
+    axes = [c for c in df.columns if c.startswith("axis_") and df[c].nunique(dropna=True) > 1]
+    notes = []
+    if axes:
+        filled = df.dropna(subset=axes)
+        expected = np.prod([filled[a].nunique() for a in axes]) * filled.groupby(["model", "seed"]).ngroups
+        if len(filled.drop_duplicates(["model", "seed"] + axes)) < expected:
+            notes.append(f"hyperparameter grid over {axes} is incomplete ({len(filled)} of {int(expected)} models)")
+    return axes, notes
+
+
+def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame, list[str]]:
+    rows, notes = [], []
+    trained = scores[scores["status"].isin(TRAINED)]
+    for task, grp in trained.groupby("task"):
+        if len(grp) < MIN_MODELS:
+            notes.append(f"task {task}: {len(grp)} trained models; correlations need at least {MIN_MODELS}")
+            continue
+        axes, axis_notes = complete_axes(grp)
+        notes += [f"task {task}: {n}; granulated and CMI scores use the cells present" for n in axis_notes]
+        for score in SCORE_COLUMNS:
+            if score not in grp or grp[score].notna().sum() < MIN_MODELS:
+                continue
+            for target in TARGETS:
+                x, y = grp[score].to_numpy(float), grp[target].to_numpy(float)
+                lo, hi = bootstrap_ci(kendall_tau, x, y, n=n_boot)
+                psi, per_axis = granulated_kendall(grp, score, target, axes, ["model", "seed"]) if axes else (np.nan, {})
+                rows.append({
+                    "task": task, "score": score, "target": target, "n_models": int(np.isfinite(x).sum()),
+                    "kendall_tau": kendall_tau(x, y), "tau_ci_low": lo, "tau_ci_high": hi,
+                    "spearman_rho": spearman_rho(x, y),
+                    "granulated_kendall": psi, "granulated_per_axis": json.dumps(per_axis),
+                    "cmi": cmi_score(grp, score, "generalization_gap", axes) if target == "generalization_gap" else np.nan,
+                    "is_baseline": score in BASELINES,
+                })
+    return pd.DataFrame(rows), notes
+
+
+def measures_board(corr: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard of measures: per task and target by |tau|, and overall by |mean tau|."""
+    if corr.empty:
+        return corr
+    boards = []
+    for (task, target), grp in corr.groupby(["task", "target"]):
+        grp = grp.assign(strength=grp["kendall_tau"].abs()).sort_values("strength", ascending=False)
+        grp["rank"] = np.arange(1, len(grp) + 1)
+        grp["tie_group"] = tie_groups(grp)
+        best_baseline = grp.loc[grp["is_baseline"], "strength"].max()
+        grp["beats_baselines"] = grp["strength"] > (best_baseline if np.isfinite(best_baseline) else -1)
+        boards.append(grp)
+    overall = corr.groupby(["score", "target", "is_baseline"], as_index=False).agg(
+        kendall_tau=("kendall_tau", "mean"), tau_ci_low=("tau_ci_low", "mean"), tau_ci_high=("tau_ci_high", "mean"),
+        spearman_rho=("spearman_rho", "mean"), granulated_kendall=("granulated_kendall", "mean"),
+        cmi=("cmi", "mean"), n_models=("n_models", "sum"))
+    for target, grp in overall.groupby("target"):
+        grp = grp.assign(task="(all tasks)", strength=grp["kendall_tau"].abs()).sort_values("strength", ascending=False)
+        grp["rank"] = np.arange(1, len(grp) + 1)
+        grp["tie_group"] = tie_groups(grp)
+        best_baseline = grp.loc[grp["is_baseline"], "strength"].max()
+        grp["beats_baselines"] = grp["strength"] > (best_baseline if np.isfinite(best_baseline) else -1)
+        boards.append(grp)
+    return pd.concat(boards, ignore_index=True)
+
+
+CURVE_MEASURES = ("phdim", "twonn", "mle", "betti_0", "betti_1", "linear_probe_accuracy", "phdim_per_class")
+
+
+def curves(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer curves on relative depth, mean and spread over seeds, per task/model/status."""
+    prim = primary_layers(layers)
+    if prim.empty:
+        return prim
+    g = prim.groupby(["task", "model", "family", "status", "layer", "depth", "role", "pooling"], as_index=False)
+    agg = {f"{m}_{s}": (m, s) for m in CURVE_MEASURES for s in ("mean", "std", "min", "max")}
+    return g.agg(n_seeds=("seed", "nunique"), **agg).sort_values(["task", "model", "status", "depth"])
+
+
+def null_checks(scores: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in SCORE_COLUMNS if c in scores]
+    return scores.groupby(["task", "model", "status"], as_index=False)[cols + ["test_accuracy", "generalization_gap"]].mean()
+
+
+def architecture_table(scores: pd.DataFrame) -> pd.DataFrame:
+    cols = ["test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last", "linear_probe_last", "n_parameters"]
+    g = scores.groupby(["task", "model", "family", "status"], as_index=False)
+    return g.agg(n_runs=("job_id", "count"), **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")})
+
+
+def analyze(models: pd.DataFrame, layers: pd.DataFrame, *, n_boot: int = 500) -> AnalysisReport:
+    report = AnalysisReport()
+    if models.empty:
+        report.notes.append("the store has no records")
+        return report
+    versions = sorted(models["protocol_version"].unique())
+    if len(versions) > 1:
+        latest = versions[-1]
+        report.notes.append(f"records of protocol versions {versions}; analysing version {latest} only (never mixed)")
+        models = models[models["protocol_version"] == latest]
+        layers = layers[layers["protocol_version"] == latest]
+    scores = model_scores(models, layers)
+    corr, notes = correlate(scores, n_boot=n_boot)
+    report.notes += notes
+    report.tables = {
+        "scores": scores,
+        "correlations": corr,
+        "measures": measures_board(corr),
+        "curves": curves(layers),
+        "architectures": architecture_table(scores),
+        "nulls": null_checks(scores),
+    }
+    return report
+
+
+def analyze_store(store_root: str | Path, *, n_boot: int = 500) -> str:
+    from .store import ResultStore, collect
+
+    store = ResultStore(store_root)
+    models, layers = collect(store)
+    report = analyze(models, layers, n_boot=n_boot)
+    out = store.root / "tables"
+    for name, table in report.tables.items():
+        table.to_parquet(out / f"{name}.parquet", index=False)
+    (out / "analysis.json").write_text(json.dumps({"scores_version": SCORES_VERSION, "notes": report.notes}, indent=1))
+    return report.summary()

@@ -1,0 +1,328 @@
+"""The leaderboard's pages, as Markdown with raw HTML blocks (see site.py for the escaping rules)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .registry import ModelEntry, Registry, TaskEntry
+from .site import (BENCHMARK_BIBTEX, CURRENT_VERSION, PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, protocol,
+                   score_bibtex, slug)
+from .store import ResultStore
+
+CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),
+                ("linear_probe_accuracy", "linear-probe accuracy")]
+
+
+def _label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def _colours(keys) -> dict:
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
+
+
+def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: str = "solid") -> list[dict]:
+    df = df.sort_values("depth")
+    x = df["depth"].tolist()
+    traces = [{"x": x, "y": df[f"{measure}_mean"].tolist(), "mode": "lines+markers", "name": name,
+               "line": {"color": colour, "dash": dash}, "legendgroup": name}]
+    if df["n_seeds"].max() > 1:
+        traces.append({"x": x + x[::-1], "y": df[f"{measure}_max"].tolist() + df[f"{measure}_min"].tolist()[::-1],
+                       "fill": "toself", "fillcolor": colour, "opacity": 0.15, "line": {"width": 0}, "hoverinfo": "skip",
+                       "showlegend": False, "legendgroup": name, "mode": "lines"})
+    return traces
+
+
+def page_home(t, notes) -> str:
+    cfg = protocol(CURRENT_VERSION)
+    models = t["models"]
+    board = t["measures"]
+    lines = ["# reptopo leaderboard", "",
+             "reptopo measures the **shape of representations layer by layer**: persistent homology (Betti numbers "
+             "and barcodes of a Vietoris-Rips filtration on maxmin landmarks), PHdim (the persistent-homology fractal "
+             "dimension), and the TwoNN and MLE intrinsic dimensions, on a fixed probe set, under one versioned "
+             "protocol, so that numbers from different architectures and papers can be compared and cited.", "",
+             f"**Protocol version {cfg.version}** (config digest `{cfg.digest()}`): probe of up to {cfg.probe_size} "
+             f"class-balanced test points, {cfg.n_landmarks} landmarks, Betti rule `{cfg.betti_rule}` "
+             f"(factor {cfg.betti_factor}), PHdim alpha {cfg.phdim_alpha} with {cfg.phdim_n_sizes} sizes x "
+             f"{cfg.phdim_repeats} subsamples, MLE k = {cfg.mle_k}.", "",
+             "## Headline findings", ""]
+    lines += [f"- {esc(h)}" for h in headline_findings(t)]
+    lines += ["", f"The store holds {len(models)} records over {models['task'].nunique() if len(models) else 0} tasks "
+              f"and {models['model'].nunique() if len(models) else 0} model entries.", ""]
+    if notes:
+        lines += ["!!! note \"Analysis notes\"", ""] + [f"    - {esc(n)}" for n in notes] + [""]
+    lines += ["[Leaderboard](leaderboard.md) · [Architectures](architectures.md) · [Measures](measures.md) · "
+              "[Submit a model](submit.md) · [Cite and download](cite.md)", ""]
+    return "\n".join(lines)
+
+
+def headline_findings(t) -> list[str]:
+    out = []
+    board = t["measures"]
+    if len(board):
+        for target in ("generalization_gap", "test_accuracy"):
+            overall = board[(board["task"] == "(all tasks)") & (board["target"] == target)].sort_values("rank")
+            if len(overall):
+                top = overall.iloc[0]
+                base = overall[overall["is_baseline"]].sort_values("rank").head(1)
+                bl = f"; the best baseline, {base.iloc[0]['score']}, has tau {base.iloc[0]['kendall_tau']:+.2f}" if len(base) else ""
+                out.append(f"Across tasks, the score most rank-correlated with {target.replace('_', ' ')} is "
+                           f"{top['score']} (mean Kendall tau {top['kendall_tau']:+.2f}){bl}.")
+    checks = literature_checks(t)
+    out += [c["finding"] for c in checks]
+    return out or ["No analysis yet: run `reptopo run` and `reptopo analyze`."]
+
+
+def literature_checks(t) -> list[dict]:
+    """Each check: a title, a finding sentence computed from the data, and a verdict."""
+    scores, curves = t["scores"], t["curves"]
+    checks = []
+    if len(scores):
+        vision = scores[scores["family"].isin(["cnn", "resnet", "pretrained_cnn", "vit", "mlp"]) & (scores["modality"] == "vision")]
+        def interior_peak(df):
+            ok = df["twonn_peak_depth"].notna()
+            return float(((df["twonn_drop"] < 0) | (df["twonn_max"] > df["twonn_last"] + 0.5)).loc[ok].mean()) if ok.any() else np.nan
+        trained = vision[vision["status"] == "trained"]
+        nulls = vision[vision["status"].isin(["random_init", "shuffled_labels"])]
+        if len(trained):
+            rise = float((trained["twonn_max"] > trained["twonn_last"] + 0.5).mean())
+            exceeds = float((trained["twonn_drop"] < 0).mean())
+            null_rise = float((nulls["twonn_max"] > nulls["twonn_last"] + 0.5).mean()) if len(nulls) else np.nan
+            checks.append({
+                "title": "Ansuini et al. 2019: the intrinsic dimension rises, then falls with depth",
+                "finding": (f"In {len(trained)} trained vision models, the TwoNN dimension of some hidden layer exceeds "
+                            f"the last hidden layer's by more than 0.5 in {rise:.0%} of them, but exceeds the input's in only "
+                            f"{exceeds:.0%}: here the dimension mostly falls from the input on, so the hunchback's rising "
+                            f"part is not reproduced at these depths (Ansuini et al. measured deep ImageNet networks). "
+                            f"Random-init and shuffled-label controls show a drop toward the last layer in "
+                            f"{null_rise:.0%} of {len(nulls)} cases."),
+                "verdict": "partly reproduced" if rise > 0.5 and exceeds < 0.5 else ("reproduced" if exceeds >= 0.5 else "not reproduced"),
+            })
+        last_b0 = trained["betti0_last"].astype(float)
+        classes = {"mnist": 10, "digits": 10, "mnist1d": 10}
+        if len(trained):
+            checks.append({
+                "title": "Magai and Ayzenberg 2022: topology simplifies with depth",
+                "finding": (f"Betti numbers of the last hidden layer in trained vision models: b0 median {np.nanmedian(last_b0):.0f} "
+                            f"(range {np.nanmin(last_b0):.0f}–{np.nanmax(last_b0):.0f}) against 10 classes, b1 median "
+                            f"{np.nanmedian(trained['betti1_last'].astype(float)):.0f}. b1 falls toward 0 as predicted; b0 does not "
+                            f"rise to the number of classes under the covering-radius rule, because class clusters of a "
+                            f"1,000-point probe stay within a few landmark radii of each other."),
+                "verdict": "partly reproduced",
+            })
+        corr = t["correlations"]
+        for score in ("twonn_last", "phdim_last"):
+            sub = corr[(corr["score"] == score) & (corr["target"] == "test_accuracy")]
+            if len(sub):
+                taus = ", ".join(f"{r.task} {r.kendall_tau:+.2f} [{r.tau_ci_low:+.2f}, {r.tau_ci_high:+.2f}]" for r in sub.itertuples())
+                checks.append({
+                    "title": f"Last-layer dimension ({score}) and test accuracy",
+                    "finding": f"Kendall tau of {score} with test accuracy per task: {taus}.",
+                    "verdict": "negative = lower dimension, higher accuracy (Ansuini et al.)",
+                })
+    return checks
+
+
+def page_leaderboard(t) -> str:
+    arch = t["architectures"].copy()
+    if arch.empty:
+        return "# Leaderboard\n\nNo records yet.\n"
+    arch["status_label"] = arch["status"].map(_label)
+    for col in ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last", "linear_probe_last"):
+        arch[f"{col}_cell"] = [f"{fmt(m)} ± {fmt(s, 2)}" if np.isfinite(s) else fmt(m) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
+    cols = [("model", "model"), ("task", "task"), ("family", "family"), ("status_label", "status"), ("n_runs", "runs"),
+            ("test_accuracy_mean", "test acc."), ("generalization_gap_mean", "gap"), ("phdim_last_mean", "PHdim (last)"),
+            ("phdim_last_std", "± seeds"), ("twonn_last_mean", "TwoNN (last)"), ("twonn_last_std", "± seeds"),
+            ("betti0_last_mean", "b0 (last)"), ("betti1_last_mean", "b1 (last)"), ("linear_probe_last_mean", "probe acc. (last)"),
+            ("n_parameters_mean", "parameters")]
+    return ("# Leaderboard\n\nOne row per model entry, task and training status; scores of the last hidden layer, mean over "
+            "runs (seeds and hyperparameter settings) with their standard deviation. Click a column to sort; filter by family, "
+            "task and status, or search. A model's name opens its page.\n\n"
+            + html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label"], link=("model", "../models/{slug}/")))
+
+
+def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True) -> str:
+    out = []
+    colours = _colours(curves[key])
+    for measure, label in CURVE_PANELS:
+        traces = []
+        for (name, status), grp in curves.groupby([key, "status"]):
+            dash = "solid" if status in ("trained", "pretrained_frozen", "pretrained_finetune") else "dot"
+            traces += _band_traces(grp, measure, f"{name} ({_label(status)})", colours[name], dash)
+        out.append(plots.figure(traces, f"{label}{title_suffix}", "relative depth", label))
+    return "\n".join(out)
+
+
+def page_architectures(t) -> str:
+    curves = t["curves"]
+    lines = ["# Architectures compared", "",
+             "Per-layer curves of every architecture of a task on one relative-depth axis (0 = input, 1 = head); lines are "
+             "means over seeds and hyperparameter settings, bands span their minimum to maximum. Dotted lines are "
+             "random-initialisation and shuffled-label controls.", ""]
+    plots = Plots("architectures")
+    for task, grp in curves.groupby("task"):
+        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}"), ""]
+    return "\n".join(lines)
+
+
+def page_measures(t) -> str:
+    board, scores = t["measures"], t["scores"]
+    lines = ["# Measures", "", "Which measure predicts test accuracy and the generalization gap across the population of "
+             "trained models? Kendall's tau-b with a 95% bootstrap interval, Spearman's rho, the granulated Kendall coefficient "
+             "(Jiang et al. 2020) over the hyperparameter axes, and the CMI score of the PGDL competition. Rank groups merge "
+             "measures whose intervals overlap the group leader's. Baselines (weight L2 norm, parameter count, training loss) "
+             "are measured on the same models: a topological score is useful only where it beats them.", ""]
+    if board.empty:
+        return "\n".join(lines + ["No correlations yet (too few models)."])
+    b = board.copy()
+    b["interval"] = [f"[{fmt(lo, 2)}, {fmt(hi, 2)}]" for lo, hi in zip(b["tau_ci_low"], b["tau_ci_high"])]
+    b["kind"] = np.where(b["is_baseline"], "baseline", "measure")
+    b["beats"] = np.where(b["beats_baselines"], "yes", "no")
+    cols = [("task", "task"), ("target", "target"), ("rank", "rank"), ("tie_group", "group"), ("score", "score"), ("kind", "kind"),
+            ("kendall_tau", "Kendall tau"), ("interval", "95% CI"), ("spearman_rho", "Spearman rho"),
+            ("granulated_kendall", "granulated"), ("cmi", "CMI"), ("beats", "beats baselines"), ("n_models", "models")]
+    lines += ["## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
+    plots = Plots("measures")
+    trained = scores[scores["status"].isin(["trained", "pretrained_frozen", "pretrained_finetune"])]
+    colours = _colours(trained["family"])
+    lines += ["## Correlation plots", ""]
+    for score in ("phdim_last", "twonn_last", "betti0_last", "linear_probe_last", "weight_l2"):
+        for target in ("generalization_gap", "test_accuracy"):
+            traces = [{"x": g[score].tolist(), "y": g[target].tolist(), "mode": "markers", "type": "scatter", "name": fam,
+                       "marker": {"color": colours[fam], "size": 7}, "text": (g["model"] + " / " + g["task"]).tolist()}
+                      for fam, g in trained.groupby("family")]
+            lines.append(plots.figure(traces, f"{score} against {target}", score, target, height=320))
+    lines += ["## Checks against the literature", "",
+              "Each finding below is computed from the records on this site; where reptopo disagrees with a published result "
+              "it says so.", ""]
+    curves = t["curves"]
+    for check in literature_checks(t):
+        lines += [f"### {esc(check['title'])}", "", f"**{esc(check['verdict'])}.** {esc(check['finding'])}", ""]
+    mn = curves[curves["task"] == "mnist"] if "mnist" in set(curves["task"]) else curves
+    if len(mn):
+        lines += ["TwoNN dimension and Betti 0 over depth on MNIST, trained against controls:", "",
+                  _curve_figures(plots, mn, "model", " — MNIST, trained vs controls").split("\n</script>\n")[0] + "\n</script>\n", ""]
+        fam = curves[curves["status"] == "trained"].groupby(["family", "depth"], as_index=False)["phdim_mean"].mean()
+        traces = [{"x": g["depth"].tolist(), "y": g["phdim_mean"].tolist(), "mode": "lines+markers", "name": f}
+                  for f, g in fam.groupby("family")]
+        lines += ["PHdim over depth by family (all tasks): CNNs against Transformers (Magai 2023).", "",
+                  plots.figure(traces, "PHdim by family", "relative depth", "PHdim"), ""]
+    return "\n".join(lines)
+
+
+def _diagram_plot(plots: Plots, dgms: dict, layer: str, title: str) -> str:
+    traces, top = [], 0.0
+    for key, d in sorted(dgms.items()):
+        if key.startswith(layer + "__"):
+            fin = d[np.isfinite(d[:, 1])]
+            top = max(top, float(fin[:, 1].max()) if len(fin) else 0.0)
+    for key, d in sorted(dgms.items()):
+        if not key.startswith(layer + "__"):
+            continue
+        dim = key.rsplit("__h", 1)[1]
+        deaths = np.where(np.isfinite(d[:, 1]), d[:, 1], top * 1.1)
+        traces.append({"x": d[:, 0].tolist(), "y": deaths.tolist(), "mode": "markers", "type": "scatter", "name": f"H{dim}"})
+    traces.append({"x": [0, top * 1.1], "y": [0, top * 1.1], "mode": "lines", "name": "diagonal", "line": {"color": "#999", "dash": "dot"}})
+    return plots.figure(traces, title, "birth", "death (infinite bars at the top)", height=320)
+
+
+def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, store: ResultStore) -> str:
+    models = t["models"][t["models"]["model"] == name]
+    curves = t["curves"][t["curves"]["model"] == name]
+    plots = Plots(f"model-{name}")
+    lines = [f"# {esc(name)}", ""]
+    if entry is not None:
+        lines += [f"<p>{esc(entry.description)}</p>", "",
+                  f"<p>Family <code>{esc(entry.family)}</code> · builder <code>{esc(entry.builder)}</code> · "
+                  f"entry version {entry.version} · license {esc(entry.license)}</p>", ""]
+    for task, grp in curves.groupby("task"):
+        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}"), ""]
+        job = models[(models["task"] == task)].sort_values(["status", "seed"]).head(1)
+        if len(job):
+            job_id = job.iloc[0]["job_id"]
+            dgms = store.diagrams(job_id)
+            layer_names = [k.split("__")[0] for k in dgms]
+            if layer_names:
+                ordered = list(dict.fromkeys(layer_names))
+                for layer in (ordered[0], ordered[-2] if len(ordered) > 1 else ordered[-1]):
+                    lines.append(_diagram_plot(plots, dgms, layer, f"persistence diagram of {layer} ({job_id})"))
+    lines += ["## Records and hashes", ""]
+    recs = {r["job_id"]: r for r in store.records() if r["model"] == name}
+    table = pd.DataFrame([{"job": j, "task": r["task"], "status": _label(r["status"]), "seed": r["seed"],
+                           "test_accuracy": r["train"]["test_accuracy"], "checkpoint": r["checkpoint_sha256"][:16],
+                           "probe": r["probe"]["hash"][:16], "entry": r["entry_hash"]["model"][:16]} for j, r in recs.items()])
+    if len(table):
+        lines.append(html_table(table, [(c, c) for c in table.columns], f"records-{slug(name)}", filters=["task", "status"]))
+    if entry_path is not None and entry_path.is_file():
+        lines += ["## Registry entry", "", f"<pre><code>{esc(entry_path.read_text())}</code></pre>", ""]
+    lines += ["## Cite these scores", ""]
+    from .jobs import record_digest
+
+    for task in sorted({r["task"] for r in recs.values()}):
+        hashes = [record_digest(r) for r in recs.values() if r["task"] == task]
+        lines.append(f"<pre><code>{esc(score_bibtex(name, task, CURRENT_VERSION, hashes))}</code></pre>")
+    return "\n".join(lines) + "\n"
+
+
+def page_submit() -> str:
+    from .registry import LayerSpec, ModelEntry, PretrainedSpec
+
+    def schema_table(model) -> str:
+        rows = ["| field | type | required | description |", "|---|---|---|---|"]
+        for fname, f in model.model_fields.items():
+            ann = str(f.annotation).replace("typing.", "").replace("|", "\\|")
+            rows.append(f"| `{fname}` | `{esc(ann)}` | {'yes' if f.is_required() else 'no'} | {esc(f.description or '')} |")
+        return "\n".join(rows)
+
+    return "\n".join([
+        "# Submit a model", "",
+        "A model is one YAML file under `registry/models/`, validated by a schema that refuses unknown fields. "
+        "This page is generated from that schema, so it cannot drift from it.", "",
+        "1. Write the entry (below); its `builder` is a registered builder or `your_package.module:function`, which "
+        "receives the task's facts (input shape, number of classes) and the entry's `params` and returns a torch module.",
+        "2. `reptopo validate registry/models/your_model.yaml` reports every problem with its file, line and field.",
+        "3. Add the model to a suite (or write your own suite) and run `reptopo run --suite NAME`; a rerun resumes.",
+        "4. `reptopo analyze` and `reptopo site build` put it on a locally built leaderboard.", "",
+        "## Model entry fields", "", schema_table(ModelEntry), "",
+        "## Layer fields", "", schema_table(LayerSpec), "",
+        "## Pretrained weights", "", schema_table(PretrainedSpec), "",
+        "Checkpoints are safetensors files (never unpickled); YAML is read with a safe loader.", ""])
+
+
+def page_cite(t) -> str:
+    cfg = protocol(CURRENT_VERSION)
+    names = ["models", "layers", "scores", "correlations", "measures", "curves", "architectures", "nulls"]
+    rows = "\n".join(f"| {n} | [CSV](downloads/{n}.csv) | [Parquet](downloads/{n}.parquet) |" for n in names)
+    return "\n".join(["# Cite and download", "", "## The benchmark", "", "```bibtex", BENCHMARK_BIBTEX, "```", "",
+                      f"Protocol version **{cfg.version}**, config digest `{cfg.digest()}`:", "",
+                      "```json", json.dumps(cfg.model_dump(mode="json"), indent=1), "```", "",
+                      "Each model's page gives a BibTeX entry for its scores, with the records' hashes; "
+                      "`reptopo cite MODEL --task TASK` prints the same.", "",
+                      "## Tables", "", "| table | CSV | Parquet |", "|---|---|---|", rows, ""])
+
+
+def render_all(store: ResultStore, t: dict) -> dict[str, str]:
+    from .analysis import analyze  # noqa: F401  (tables come precomputed)
+
+    notes_path = store.root / "tables" / "analysis.json"
+    notes = json.loads(notes_path.read_text())["notes"] if notes_path.is_file() else []
+    try:
+        reg = Registry()
+    except Exception:  # noqa: BLE001 - the site shows records even when the registry is elsewhere
+        reg = None
+    pages = {"index.md": page_home(t, notes), "leaderboard.md": page_leaderboard(t), "architectures.md": page_architectures(t),
+             "measures.md": page_measures(t), "submit.md": page_submit(), "cite.md": page_cite(t)}
+    names = sorted(set(t["models"]["model"])) if len(t["models"]) else []
+    index = ["# Models", "", "<ul>"]
+    for name in names:
+        entry = reg.models.get(name) if reg else None
+        path = reg.paths.get(("model", name)) if reg else None
+        pages[f"models/{slug(name)}.md"] = page_model(name, entry, path, t, store)
+        index.append(f'<li><a href="../{slug(name)}/">{esc(name)}</a></li>')
+    pages["models/index.md"] = "\n".join(index + ["</ul>", ""])
+    return pages
