@@ -132,6 +132,7 @@ class GridSpec(Strict):
     seeds: list[int] = Field([0], min_length=1)
     axes: dict[Literal["width", "depth", "train_size", "label_noise", "weight_decay", "lr"], list[Any]] = {}
     controls: list[Literal["random_init", "shuffled_labels"]] = []
+    trained: bool = Field(True, description="false: only the controls of this grid are run")
 
 
 class SuiteEntry(Strict):

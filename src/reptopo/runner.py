@@ -17,7 +17,7 @@ def expand(suite: SuiteEntry) -> list[Job]:
         names = sorted(grid.axes)
         combos = list(itertools.product(*(grid.axes[a] for a in names))) or [()]
         for model, task, seed in itertools.product(grid.models, grid.tasks, grid.seeds):
-            for values in combos:
+            for values in combos if grid.trained else []:
                 jobs.append(Job(model, task, seed, tuple(zip(names, values))))
             for control in grid.controls:
                 jobs.append(Job(model, task, seed, (), control))
@@ -49,7 +49,7 @@ def make_client(address: str | None = None, n_workers: int = 2, slurm: dict | No
         cluster.scale(jobs=slurm.get("jobs", n_workers))
         return Client(cluster)
     # One thread per worker process: torch and BLAS are pinned to one core each.
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return Client(cluster)
 
 

@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import REGISTRY, tiny_registry
+
+from reptopo.jobs import Job, run_job
+from reptopo.probe import extract, pool
+from reptopo.protocol import PROTOCOLS, measure_layer, protocol
+from reptopo.registry import LayerSpec
+from reptopo.store import ResultStore, collect
+
+# A published protocol never changes: a new parameter value is a new version.
+PUBLISHED_DIGESTS = {1: "27397f4170eb2752"}
+
+
+def test_published_protocols_are_frozen():
+    for version, digest in PUBLISHED_DIGESTS.items():
+        assert PROTOCOLS[version].digest() == digest, f"protocol {version} changed: add a new version instead"
+    with pytest.raises(Exception):
+        PROTOCOLS[1].model_copy(update={}).__setattr__("n_landmarks", 5)
+
+
+def test_a_bad_cloud_is_flagged_with_its_layer_not_measured():
+    x = np.random.default_rng(0).normal(size=(200, 5))
+    x[3, 2] = np.nan
+    out, dgms = measure_layer(x, np.zeros(200, int), protocol(), "blocks.2")
+    assert "blocks.2" in out["error"] and "NaN" in out["error"] and dgms == []
+    out, _ = measure_layer(np.ones((200, 5)), np.zeros(200, int), protocol(), "fc")
+    assert "identical" in out["error"]
+
+
+def test_measure_layer_reports_every_measure():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 6)), rng.integers(0, 3, 400)
+    out, dgms = measure_layer(x, y, protocol(), "l")
+    assert set(out) >= {"persistence", "phdim", "phdim_per_class", "twonn", "mle", "linear_probe_accuracy"}
+    assert out["persistence"]["betti_rule"]["name"] == "covering_radius" and len(dgms) == 2
+    assert out["phdim"]["r2"] > 0.9 and out["phdim"]["ci_low"] <= out["phdim"]["dimension"] <= out["phdim"]["ci_high"]
+    assert abs(out["twonn"]["dimension"] - 6) < 1.5
+
+
+def test_pooling_of_each_layout():
+    t = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)
+    conv = pool(t, "conv1d", None)
+    assert conv["flat"].shape == (2, 12) and torch.allclose(conv["gap"], t.mean(-1))
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    tok = pool(t, "tokens", mask)
+    assert torch.allclose(tok["mean"][1], t[1, 0]) and torch.allclose(tok["mean"][0], t[0, :2].mean(0))
+    assert torch.allclose(tok["cls"], t[:, 0])
+
+
+def test_extract_streams_each_layer_to_disk(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    x = torch.randn(300, 4)
+    layers = [LayerSpec(name="input", depth=0, role="input"), LayerSpec(name="1", depth=0.5, role="block"),
+              LayerSpec(name="2", depth=1, role="head")]
+    paths = extract(model, x, layers, tmp_path, is_text=False, batch_size=64)
+    assert set(paths) == {("input", "flat"), ("1", "raw"), ("2", "raw")}
+    hidden = np.load(paths[("1", "raw")])
+    assert hidden.dtype == np.float32
+    np.testing.assert_allclose(hidden, torch.relu(model[0](x)).detach().numpy(), rtol=1e-6)
+
+
+def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
+    reg = tiny_registry(tmp_path / "reg", seeds=(0,))
+    store_dir = tmp_path / "store"
+    first = run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))
+    assert first["status"] == "done"
+    rec = ResultStore(store_dir).records()[0]
+    assert rec["protocol"]["version"] == 1 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
+    assert rec["status"] == "trained" and rec["train"]["test_accuracy"] > 0.8
+    assert {l["name"] for l in rec["layers"]} == {"input", "hidden.0", "hidden.1", "hidden.2", "head"}
+    assert rec["versions"]["torch"] and rec["times"]["train_seconds"] > 0 and rec["peak_rss_mb"] > 0
+    assert len(rec["checkpoint_sha256"]) == 64 and rec["entry_hash"]["model"]
+    assert not (store_dir / "scratch" / rec["job_id"]).exists()
+    assert run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))["status"] == "skipped"
+    models, layers = collect(ResultStore(store_dir))
+    assert len(models) == 1 and len(layers) == 5 and (store_dir / "tables" / "layers.parquet").is_file()
+
+
+def test_training_is_deterministic_on_cpu(tmp_path):
+    reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=3)
+    a = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "a"))
+    b = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "b"))
+    ra, rb = ResultStore(tmp_path / "a").records()[0], ResultStore(tmp_path / "b").records()[0]
+    assert a["status"] == b["status"] == "done"
+    assert ra["checkpoint_sha256"] == rb["checkpoint_sha256"]
+    assert ra["train"] == rb["train"]
+
+    def numbers(rec):  # every measured value, without the timings
+        return json.dumps([{k: v for k, v in l["measures"].items() if k != "seconds"} for l in rec["layers"]], sort_keys=True)
+
+    assert numbers(ra) == numbers(rb)
+
+
+def test_a_failing_job_is_recorded_with_its_traceback(tmp_path):
+    reg = tiny_registry(tmp_path / "reg", seeds=(0,))
+    text = (reg / "models" / "mlp.yaml").read_text().replace("name: hidden.2,", "name: hidden.9,")
+    (reg / "models" / "mlp.yaml").write_text(text)
+    res = run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / "s"))
+    assert res["status"] == "failed" and "hidden.9" in res["error"]
+    failure = ResultStore(tmp_path / "s").failures()[0]
+    assert "Traceback" in failure["traceback"] and failure["job"]["model"] == "mlp"
+    assert ResultStore(tmp_path / "s").records() == []
