@@ -302,7 +302,7 @@ def analyze(models: pd.DataFrame, layers: pd.DataFrame, *, n_boot: int = 500) ->
     if models.empty:
         report.notes.append("the store has no records")
         return report
-    versions = sorted(models["protocol_version"].unique())
+    versions = sorted(int(v) for v in models["protocol_version"].unique())
     if len(versions) > 1:
         latest = versions[-1]
         report.notes.append(f"records of protocol versions {versions}; analysing version {latest} only (never mixed)")

@@ -37,7 +37,7 @@ def _cmd_list(args) -> int:
             table.add_column(col)
         for s in reg.suites.values():
             table.add_row(s.name, str(s.version), str(len(expand(s))), s.description)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
 

@@ -15,6 +15,8 @@ def add_commands(sub) -> None:
     b.add_argument("--out", default="site/build")
     b.set_defaults(func=_cmd_site_build)
 
+    add_cite(sub)
+
 
 def _cmd_analyze(args) -> int:
     from .analysis import analyze_store
@@ -28,4 +30,33 @@ def _cmd_site_build(args) -> int:
 
     out = build_site(args.store, args.out)
     print(f"site built in {out}")
+    return 0
+
+
+def add_cite(sub) -> None:
+    s = sub.add_parser("cite", help="print a BibTeX entry for a model's standardized scores")
+    s.add_argument("model")
+    s.add_argument("--task")
+    s.add_argument("--store", default="site/reference", help="result store holding the records to cite")
+    s.set_defaults(func=_cmd_cite)
+
+
+def _cmd_cite(args) -> int:
+    import sys
+
+    from .cite import BENCHMARK_BIBTEX, score_bibtex
+    from .jobs import record_digest
+    from .store import ResultStore
+
+    recs = [r for r in ResultStore(args.store).records() if r["model"] == args.model and (not args.task or r["task"] == args.task)]
+    if not recs:
+        print(f"reptopo: no records of model {args.model!r}" + (f" on task {args.task!r}" if args.task else "") + f" in {args.store}", file=sys.stderr)
+        return 1
+    versions = sorted({r["protocol"]["version"] for r in recs})
+    for task in sorted({r["task"] for r in recs}):
+        for v in versions:
+            hashes = [record_digest(r) for r in recs if r["task"] == task and r["protocol"]["version"] == v]
+            if hashes:
+                print(score_bibtex(args.model, task, v, hashes) + "\n")
+    print(BENCHMARK_BIBTEX)
     return 0

@@ -19,36 +19,45 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True)
 def _prim_parents(gram, sq_norms, idx):  # pragma: no cover - compiled
-    """Parent of each vertex of ``idx`` (positions into ``idx``) in an MST; the root's is -1."""
+    """Parent of each vertex of ``idx`` (positions into ``idx``) in an MST; the root's is -1.
+
+    The vertices not yet in the tree stay packed, in their order, at the front of ``rest``
+    (the vertex just added is dropped during the next scan), so step k reads m - k entries of
+    one Gram row in increasing column order when ``idx`` is sorted: n^2 / 2 reads in all.
+    """
     m = idx.size
     best = np.full(m, np.inf)
     parent = np.full(m, -1, dtype=np.int64)
-    in_tree = np.zeros(m, dtype=np.bool_)
+    rest = np.arange(m)
+    n_rest = m
     cur = 0
-    in_tree[0] = True
-    for _ in range(m - 1):
+    while n_rest > 1:
         gi = idx[cur]
         sq_i = sq_norms[gi]
         row = gram[gi]
-        nxt = -1
-        nxt_best = np.inf
-        for j in range(m):
-            if in_tree[j]:
+        pick = -1
+        pick_best = np.inf
+        w = 0
+        for r in range(n_rest):
+            j = rest[r]
+            if j == cur:
                 continue
+            rest[w] = j
+            w += 1
             gj = idx[j]
             d2 = sq_i + sq_norms[gj] - 2.0 * row[gj]
             if d2 < best[j]:
                 best[j] = d2
                 parent[j] = cur
-            if best[j] < nxt_best:
-                nxt_best = best[j]
-                nxt = j
-        in_tree[nxt] = True
-        cur = nxt
+            if best[j] < pick_best:
+                pick_best = best[j]
+                pick = j
+        n_rest = w
+        cur = pick
     return parent
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _edge_lengths64(points64, idx, parent):  # pragma: no cover - compiled
     m = idx.size
     out = np.empty(m - 1)
@@ -69,16 +78,16 @@ def _edge_lengths64(points64, idx, parent):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _subsample_sums(gram, sq_norms, points64, index_sets, alpha):  # pragma: no cover - compiled
-    """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1)."""
+    """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1), in parallel."""
     out = np.empty(index_sets.shape[0])
-    for r in range(index_sets.shape[0]):
+    for r in numba.prange(index_sets.shape[0]):
         row = index_sets[r]
         m = 0
         while m < row.size and row[m] >= 0:
             m += 1
-        idx = row[:m]
+        idx = np.sort(row[:m])  # sorted: Prim's scans read each Gram row in column order
         lengths = _edge_lengths64(points64, idx, _prim_parents(gram, sq_norms, idx))
         out[r] = np.sum(lengths**alpha)
     return out
@@ -102,7 +111,7 @@ class GramCloud:
     def n(self) -> int:
         return self.points64.shape[0]
 
-    def distances_from(self, i: int) -> np.ndarray:
+    def distances_from(self, i: int) -> np.ndarray:  # noqa: D401
         """Euclidean distances from point i to every point (float32 Gram accuracy)."""
         d2 = self.sq_norms + self.sq_norms[i] - 2.0 * self.gram[i]
         return np.sqrt(np.maximum(d2, 0.0))

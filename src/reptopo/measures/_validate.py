@@ -16,11 +16,24 @@ class CloudError(ValueError):
 
 
 def duplicate_fraction(points: np.ndarray) -> float:
-    """Fraction of rows that repeat an earlier row exactly (ReLU zeros, repeated tokens)."""
-    if len(points) == 0:
+    """Fraction of rows that repeat an earlier row exactly (ReLU zeros, repeated tokens).
+
+    Rows are bucketed by a random projection (equal rows project equally) and only rows that
+    share a bucket are compared exactly: O(n d), where np.unique(axis=0) sorts whole rows.
+    """
+    n = len(points)
+    if n == 0:
         return 0.0
-    n_unique = np.unique(np.ascontiguousarray(points), axis=0).shape[0]
-    return 1.0 - n_unique / len(points)
+    pts = np.ascontiguousarray(points)
+    key = pts @ np.random.default_rng(0).standard_normal(pts.shape[1]).astype(pts.dtype)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    n_unique = int((sizes == 1).sum())
+    for s, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+        n_unique += np.unique(pts[order[s : s + size]], axis=0).shape[0]
+    return 1.0 - n_unique / n
 
 
 def check_cloud(
@@ -29,7 +42,7 @@ def check_cloud(
     layer: str | None = None,
     min_points: int = 3,
     max_duplicate_fraction: float = 0.5,
-) -> np.ndarray:
+) -> np.ndarray:  # noqa: D417
     """Return ``points`` as a C-contiguous float array of shape (n, d), or raise CloudError.
 
     Refused: not 2-D, fewer than ``min_points`` rows, NaN or infinite entries, every point

@@ -136,10 +136,16 @@ def betti_from_diagram(diagram: np.ndarray, dim: int, rule: BettiRule, covering_
 def _landmark_distances(points, n_landmarks, metric, k, seed):
     n = len(points)
     if metric == "euclidean":
-        # maxmin reads distances off one Gram matrix (one BLAS product instead of a cdist per
-        # landmark); the landmarks' own distances, which ripser sees, are recomputed in float64.
-        cloud = GramCloud(points)
-        idx, eps = maxmin_landmarks(cloud.distances_from, n, n_landmarks, seed=seed)
+        # maxmin reads distances off one Gram matrix for small clouds (one BLAS product instead
+        # of a cdist per landmark), and computes one Gram row per landmark for large ones (no
+        # n x n matrix); the landmarks' own distances, which ripser sees, are float64.
+        if n <= 2000:
+            dist_to = GramCloud(points).distances_from
+        else:
+            centred = (points - points.mean(axis=0)).astype(np.float32)
+            sq = np.einsum("ij,ij->i", centred, centred, dtype=np.float64)
+            dist_to = lambda i: np.sqrt(np.maximum(sq + sq[i] - 2.0 * (centred @ centred[i]), 0.0))  # noqa: E731
+        idx, eps = maxmin_landmarks(dist_to, n, n_landmarks, seed=seed)
         return idx, eps, squareform(pdist(points[idx]))
     graph = kneighbors_graph(points, n_neighbors=min(k, n - 1), mode="distance")
     graph = graph.maximum(graph.T)  # symmetrise: an edge when either end has the other among its k

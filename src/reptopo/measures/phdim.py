@@ -93,7 +93,8 @@ def _estimate(cloud: GramCloud, members: np.ndarray, *, alpha, sizes, n_repeats,
         pick = boot_rng.integers(n_repeats, size=(len(sizes), n_repeats))
         boot[b] = _dimension(alpha, _fit(log_n, np.median(np.take_along_axis(log_e, pick, 1), axis=1))[0])
     tail = (1 - ci) / 2 * 100
-    lo, hi = np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan)
+    with np.errstate(invalid="ignore"):  # slopes >= 1 give infinite dimensions
+        lo, hi = np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan)
     return PHDimResult(
         dimension=_dimension(alpha, slope),
         r2=r2,

@@ -1,0 +1,109 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reptopo.analysis import (analyze, bootstrap_ci, cmi_score, complete_axes, granulated_kendall, kendall_tau,
+                              mutual_information, tie_groups)
+
+
+def test_granulated_kendall_on_a_hand_computed_grid():
+    df = pd.DataFrame({"model": "m", "seed": 0, "a": [0, 1, 0, 1], "b": [0, 0, 1, 1]})
+    df["gap"] = df["a"] + 10 * df["b"]
+    df["score"] = df["a"] - 10 * df["b"]
+    # overall: 2 concordant and 4 discordant pairs of 6
+    assert kendall_tau(df["score"], df["gap"]) == pytest.approx(-1 / 3)
+    psi, per_axis = granulated_kendall(df, "score", "gap", ["a", "b"], ["model", "seed"])
+    assert per_axis == {"a": 1.0, "b": -1.0} and psi == 0.0
+
+
+def test_cmi_score_on_a_hand_computed_cell():
+    df = pd.DataFrame({"a": [0, 0, 0, 1, 1, 1], "gap": [1, 2, 3, 1, 2, 3], "mu": [1, 3, 2, 1, 3, 2]})
+    # ordered pairs of one cell: (V_gap, V_mu) = (0,0) x2, (1,1) x2, (0,1), (1,0)
+    mi = 2 * math.log(2) - (2 / 3 * math.log(3) + 1 / 3 * math.log(6))
+    assert mutual_information(np.array([0, 0, 1, 0, 1, 1]), np.array([0, 0, 1, 1, 1, 0])) == pytest.approx(mi)
+    assert cmi_score(df, "mu", "gap", ["a"]) == pytest.approx(mi / math.log(2))
+    df["same"] = df["gap"]
+    assert cmi_score(df, "same", "gap", ["a"]) == pytest.approx(1.0)
+    df["flat"] = 0.0
+    assert cmi_score(df, "flat", "gap", ["a"]) == pytest.approx(0.0)
+
+
+def test_cmi_takes_the_minimum_over_pairs_of_axes():
+    rng = np.random.default_rng(0)
+    grid = pd.DataFrame([(a, b, c) for a in range(2) for b in range(2) for c in range(3)], columns=["a", "b", "c"])
+    grid["gap"] = grid["a"] + 2 * grid["b"] + 4 * grid["c"] + rng.normal(scale=0.01, size=len(grid))
+    grid["mu"] = grid["c"] + 0.001 * grid["a"]  # tracks c only: conditioning on c leaves nothing to explain
+    score = cmi_score(grid, "mu", "gap", ["a", "b", "c"])
+    only_bc = cmi_score(grid, "mu", "gap", ["b", "c"])
+    only_ab = cmi_score(grid, "mu", "gap", ["a", "b"])
+    assert score == pytest.approx(min(only_bc, only_ab, cmi_score(grid, "mu", "gap", ["a", "c"])))
+    assert only_ab > 0.5 and score < 0.2
+
+
+def test_bootstrap_interval_contains_a_strong_correlation():
+    x = np.arange(30.0)
+    y = x + np.random.default_rng(1).normal(scale=3, size=30)
+    lo, hi = bootstrap_ci(kendall_tau, x, y, n=300)
+    assert 0.4 < lo < kendall_tau(x, y) < hi <= 1
+
+
+def test_tie_groups_merge_overlapping_intervals():
+    # intervals of |tau|: [0.7, 0.9], [0.5, 0.75], [0.1, 0.3], [0, 0.2] (contains 0), [0, 0.05]
+    board = pd.DataFrame({"tau_ci_low": [0.7, 0.5, 0.1, -0.2, -0.05], "tau_ci_high": [0.9, 0.75, 0.3, 0.2, 0.05]})
+    assert tie_groups(board).tolist() == [1, 1, 2, 2, 3]
+
+
+def _population(n_seeds=3, versions=(1,), complete=True):
+    rows, layers = [], []
+    k = 0
+    for v in versions:
+        for model, fam in (("a", "mlp"), ("b", "cnn")):
+            for seed in range(n_seeds):
+                for width in (0.5, 1.0):
+                    if not complete and model == "b" and width == 1.0 and seed == 0:
+                        continue
+                    k += 1
+                    job = f"j{k}"
+                    acc = 0.8 + 0.05 * width + 0.01 * seed + (0.05 if model == "b" else 0)
+                    rows.append({"job_id": job, "model": model, "task": "t", "seed": seed, "family": fam, "modality": "vision",
+                                 "status": "trained", "protocol_version": v, "train_accuracy": 1.0, "test_accuracy": acc,
+                                 "train_loss": 0.01, "test_loss": 0.3, "generalization_gap": 1 - acc, "n_parameters": 1000 * (1 + width),
+                                 "weight_l2": 10 + seed, "train_seconds": 1, "measure_seconds": 1, "peak_rss_mb": 1, "axis_width": width})
+                    for depth, role, dim in ((0.0, "input", 12.0), (0.5, "block", 10 - 4 * acc), (1.0, "head", 3.0)):
+                        layers.append({"job_id": job, "model": model, "task": "t", "seed": seed, "family": fam, "status": "trained",
+                                       "protocol_version": v, "layer": role, "pooling": "raw", "depth": depth, "role": role,
+                                       "epoch": 5, "phdim": dim, "twonn": dim, "mle": dim, "betti_0": 1, "betti_1": 0,
+                                       "total_persistence_0": 1.0, "total_persistence_1": 0.1, "phdim_per_class": dim,
+                                       "linear_probe_accuracy": acc})
+    return pd.DataFrame(rows), pd.DataFrame(layers)
+
+
+def test_analysis_ranks_a_planted_predictor_first():
+    models, layers = _population()
+    report = analyze(models, layers, n_boot=100)
+    board = report.tables["measures"]
+    acc = board[(board["task"] == "t") & (board["target"] == "test_accuracy")].sort_values("rank")
+    assert abs(acc.iloc[0]["kendall_tau"]) == pytest.approx(1.0)
+    by_score = acc.set_index("score")["kendall_tau"]
+    assert by_score["linear_probe_last"] == pytest.approx(1.0) and by_score["twonn_last"] == pytest.approx(-1.0)
+    assert abs(by_score["weight_l2"]) < 0.5 and acc.set_index("score").loc["twonn_last", "beats_baselines"]
+    assert set(report.tables) >= {"scores", "correlations", "measures", "curves", "architectures", "nulls"}
+    curves = report.tables["curves"]
+    assert set(curves["n_seeds"]) == {3}
+
+
+def test_bad_populations_give_clear_notes_and_what_can_be_computed():
+    models, layers = _population(n_seeds=1)
+    report = analyze(models, layers, n_boot=50)
+    assert any("trained models; correlations need at least" in n for n in report.notes)
+    models, layers = _population(versions=(1, 2))
+    report = analyze(models, layers, n_boot=50)
+    assert any("protocol versions [1, 2]" in n for n in report.notes)
+    assert set(report.tables["scores"]["protocol_version"]) == {2}
+    models, layers = _population(complete=False)
+    axes, notes = complete_axes(models)
+    assert axes == ["axis_width"] and "incomplete" in notes[0]
+    report = analyze(models, layers, n_boot=50)
+    assert len(report.tables["correlations"]) > 0

@@ -1,0 +1,132 @@
+"""The leaderboard, built from the committed reference results and driven in headless chromium."""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from reptopo.site import build_site, slug
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "site" / "reference"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+EVIL = "<script>alert(1)</script>"
+
+
+def _serve(folder: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The reference store plus one record whose model is named like an attack."""
+    store = tmp_path_factory.mktemp("store")
+    shutil.copytree(REFERENCE / "records", store / "records")
+    rec_path = sorted((store / "records").glob("lenet__mnist__*.json"))[0]
+    rec = json.loads(rec_path.read_text())
+    rec["model"], rec["job_id"] = EVIL, "evil__p1"
+    (store / "records" / "evil__p1.json").write_text(json.dumps(rec))
+    out = build_site(store, tmp_path_factory.mktemp("site") / "build", site_root=ROOT / "site")
+    server, url = _serve(out)
+    yield out, url
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                                              "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    _, url = site
+    pg = browser.new_page()
+    pg.requests = []
+    pg.dialogs = []
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.base = url
+    yield pg
+    foreign = [u for u in pg.requests if not u.startswith(url) and not u.startswith("data:")]
+    assert foreign == [], f"requests to other hosts: {foreign[:5]}"
+    assert pg.dialogs == []
+    pg.close()
+
+
+def _column(page, table, index):
+    return page.eval_on_selector_all(f"#{table} tbody tr", f"rows => rows.filter(r => r.style.display !== 'none').map(r => r.cells[{index}].getAttribute('data-value') || r.cells[{index}].textContent.trim())")
+
+
+def test_leaderboard_sorts_and_filters(page):
+    page.goto(page.base + "/leaderboard/")
+    headers = page.eval_on_selector_all("#leaderboard thead th", "ths => ths.map(t => t.textContent)")
+    acc = headers.index("test acc.")
+    page.click(f"#leaderboard thead th:nth-child({acc + 1})")
+    values = [float(v) for v in _column(page, "leaderboard", acc)]
+    assert values == sorted(values) and len(values) > 5
+    page.click(f"#leaderboard thead th:nth-child({acc + 1})")
+    assert [float(v) for v in _column(page, "leaderboard", acc)] == sorted(values, reverse=True)
+    family = headers.index("family")
+    page.select_option("#leaderboard-controls select[data-filter=family]", "cnn")
+    fams = _column(page, "leaderboard", family)
+    assert fams and set(fams) == {"cnn"}
+    page.select_option("#leaderboard-controls select[data-filter=family]", "")
+    page.fill("#leaderboard-controls input[data-filter=text]", "vit_tiny")
+    models = _column(page, "leaderboard", headers.index("model"))
+    assert models and set(models) == {"vit_tiny"}
+
+
+def test_model_page_opens_from_its_row_and_plots_draw_points(page):
+    page.goto(page.base + "/leaderboard/")
+    link = page.locator("#leaderboard tbody tr a", has_text="lenet").first
+    link.click()
+    page.wait_for_url("**/models/lenet/")
+    assert page.inner_text("h1") == "lenet"
+    _assert_plots_have_points(page)
+    assert "@misc{reptopo:lenet:mnist:p1" in page.inner_text("body")
+
+
+def _assert_plots_have_points(page):
+    page.wait_for_selector(".rt-plot .main-svg")
+    counts = page.eval_on_selector_all(".rt-plot", "divs => divs.map(d => d.querySelectorAll('.scatterlayer .point').length)")
+    assert counts and all(c > 0 for c in counts), counts
+
+
+@pytest.mark.parametrize("path", ["/measures/", "/architectures/"])
+def test_every_plot_draws_its_points(page, path):
+    page.goto(page.base + path)
+    _assert_plots_have_points(page)
+
+
+def test_strings_from_records_are_escaped(page, site):
+    out, _ = site
+    page.goto(page.base + f"/models/{slug(EVIL)}/")
+    assert page.inner_text("h1") == EVIL
+    page.goto(page.base + "/leaderboard/")
+    assert EVIL in page.inner_text("#leaderboard")
+    assert EVIL not in (out / "leaderboard" / "index.html").read_text()
+
+
+def test_home_cite_and_submit_pages(page):
+    page.goto(page.base + "/")
+    body = page.inner_text("body")
+    assert "Protocol version 1" in body and "Headline findings" in body
+    page.goto(page.base + "/cite/")
+    assert "@misc{reptopo2026" in page.inner_text("body")
+    page.goto(page.base + "/submit/")
+    body = page.inner_text("body")
+    assert "builder" in body and "layers" in body and "Extra" not in body
