@@ -16,6 +16,7 @@ def add_commands(sub) -> None:
     b.set_defaults(func=_cmd_site_build)
 
     add_cite(sub)
+    add_submission(sub)
 
 
 def _cmd_analyze(args) -> int:
@@ -59,4 +60,50 @@ def _cmd_cite(args) -> int:
             if hashes:
                 print(score_bibtex(args.model, task, v, hashes) + "\n")
     print(BENCHMARK_BIBTEX)
+    return 0
+
+
+def add_submission(sub) -> None:
+    s = sub.add_parser("submit", help="validate a model entry, run the protocol and write a submission bundle")
+    s.add_argument("entry")
+    s.add_argument("--task", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="bundle folder to create")
+    s.set_defaults(func=_cmd_submit)
+    s = sub.add_parser("verify", help="re-run a bundle (or a stored record) and compare every score")
+    s.add_argument("bundle", help="a bundle folder, or a record .json of a result store")
+    s.set_defaults(func=_cmd_verify)
+
+
+def _cmd_submit(args) -> int:
+    import sys
+
+    from .submission import SubmissionError, submit
+
+    try:
+        out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
+    except SubmissionError as exc:
+        print(f"reptopo: submission refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"bundle written to {out}")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from .submission import SubmissionError, verify, verify_record
+
+    try:
+        problems = verify_record(args.bundle, registry=args.registry) if Path(args.bundle).is_file() else verify(args.bundle, registry=args.registry)
+    except SubmissionError as exc:
+        print(f"reptopo: bundle refused: {exc}", file=sys.stderr)
+        return 1
+    if problems:
+        print(f"FAIL: {len(problems)} score(s) differ", file=sys.stderr)
+        for p in problems[:50]:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print(f"PASS: every score of {args.bundle} re-derived within tolerance")
     return 0

@@ -1,0 +1,44 @@
+"""A whole PHdim estimate: shared-Gram MSTs against ripser per subsample (Birdal et al.'s route),
+and against the floor, the pool's distance matrix computed once."""
+
+import time
+
+import numpy as np
+from conftest import best_time
+from ripser import ripser
+
+from reptopo.measures import phdim
+from reptopo.measures.phdim import default_schedule, subsample_index_sets
+
+POOL, DIM, REPEATS, SEED = 2000, 768, 7, 0
+
+
+def _ripser_route(x, sizes):
+    """One ripser call per subsample, as PHDimGeneralization does (maxdim=0 here: kinder to it)."""
+    sets = subsample_index_sets(np.random.default_rng(SEED), len(x), sizes, REPEATS)
+    e = [np.nansum(np.where(np.isfinite(d := ripser(x[s], maxdim=0)["dgms"][0][:, 1]), d, np.nan)) for s in sets]
+    log_e = np.median(np.log(np.reshape(e, (len(sizes), REPEATS))), axis=1)
+    slope = np.polyfit(np.log(sizes), log_e, 1)[0]
+    return 1.0 / (1.0 - slope)
+
+
+def test_phdim_speed(benchmark, rng):
+    x = rng.normal(size=(POOL, DIM)).astype(np.float32) @ rng.normal(size=(DIM, DIM)).astype(np.float32) * 0.05
+    sizes = default_schedule(POOL)
+    assert len(sizes) >= 16
+    phdim(x[:300])
+    ours = benchmark.pedantic(lambda: phdim(x, sizes=sizes, n_repeats=REPEATS, seed=SEED), rounds=3, iterations=1)
+    t_ours = benchmark.stats.stats.min
+    start = time.perf_counter()
+    ref = _ripser_route(x.astype(np.float64), sizes)
+    t_ref = time.perf_counter() - start
+    t_floor = best_time(lambda: x @ x.T, repeat=5)
+    rate = 2 * POOL**2 * DIM / t_floor / 1e9
+    benchmark.extra_info.update(ripser_route_seconds=t_ref, floor_seconds=t_floor, matmul_gflops=rate,
+                                speedup_vs_ripser_route=t_ref / t_ours, ratio_to_floor=t_ours / t_floor)
+    print(f"\nPHdim pool {POOL} x {DIM}, {len(sizes)} sizes x {REPEATS}: ripser route {t_ref:.1f} s, ours {t_ours:.3f} s "
+          f"({t_ref / t_ours:.0f}x); floor (pool distance matrix) {t_floor:.3f} s at {rate:.0f} GFLOP/s, "
+          f"ours = {t_ours / t_floor:.1f}x the floor")
+    assert abs(ours.dimension - ref) <= 1e-6 * abs(ref)
+    assert t_ref / t_ours >= 30
+    assert t_ours / t_floor <= 3

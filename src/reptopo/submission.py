@@ -1,0 +1,177 @@
+"""Submitting a model and verifying a submission.
+
+A bundle is a folder: ``entry.yaml`` (the model entry), ``record.json`` and
+``record.diagrams.npz`` (the protocol's result), ``environment.json`` (library versions and
+platform) and ``manifest.json`` (the sha256 of each of those files). Nothing in a bundle is
+ever executed by the site; ``verify`` refuses a bundle whose files do not match its manifest.
+
+Tolerances of ``verify``: with the same library versions every number must agree to 1e-9
+relative (the protocol is deterministic on CPU for a fixed seed); across environments,
+dimensions and persistence summaries within 5% relative, accuracies and linear-probe accuracies
+within 0.02 absolute, Betti numbers within 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .jobs import Job, library_versions, run_job
+from .registry import RegistryError, default_registry_root, load_entry
+from .store import ResultStore, atomic_write_bytes
+
+BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
+
+
+class SubmissionError(RuntimeError):
+    """A refused submission or bundle; the message names the file and field."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _overlay_registry(entry_path: Path, base: Path, workdir: Path) -> Path:
+    """A registry of the base tasks plus the submitted entry, so the base stays untouched."""
+    reg = workdir / "registry"
+    shutil.copytree(base / "tasks", reg / "tasks")
+    (reg / "models").mkdir(parents=True)
+    shutil.copy(entry_path, reg / "models" / entry_path.name)
+    return reg
+
+
+def _run(entry_path: Path, task: str, seed: int, workdir: Path, base: Path) -> tuple[dict, Path]:
+    entry = load_entry(entry_path)
+    if entry.kind != "model":
+        raise SubmissionError(f"{entry_path}: kind: expected 'model', got {entry.kind!r}")
+    reg = _overlay_registry(entry_path, base, workdir)
+    res = run_job(Job(entry.name, task, seed), str(reg), str(workdir / "store"))
+    if res["status"] != "done":
+        failure = ResultStore(workdir / "store").failures()
+        detail = failure[0]["error"] if failure else res.get("error")
+        raise SubmissionError(f"{entry_path}: the protocol run failed: {detail}")
+    rec = ResultStore(workdir / "store").records()[0]
+    return rec, ResultStore(workdir / "store").diagrams_path(rec["job_id"])
+
+
+def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry: str | Path | None = None) -> Path:
+    """Validate ``entry_path``, run the protocol on ``task`` and write a bundle to ``out``.
+
+    On any failure nothing is written to ``out``, the registry or a result store."""
+    entry_path, out = Path(entry_path), Path(out)
+    base = Path(registry) if registry else default_registry_root()
+    if out.exists():
+        raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
+    try:
+        load_entry(entry_path)
+    except RegistryError as exc:
+        raise SubmissionError(str(exc)) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        rec, diagrams = _run(entry_path, task, seed, Path(tmp), base)
+        staging = Path(tmp) / "bundle"
+        staging.mkdir()
+        shutil.copy(entry_path, staging / "entry.yaml")
+        (staging / "record.json").write_text(json.dumps(rec, indent=1, sort_keys=True))
+        if diagrams.is_file():
+            shutil.copy(diagrams, staging / "record.diagrams.npz")
+        else:
+            np.savez(staging / "record.diagrams.npz")
+        (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
+                                                              "task": task, "seed": seed}, indent=1))
+        manifest = {name: _sha256(staging / name) for name in BUNDLE_FILES}
+        atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
+        shutil.copytree(staging, out)
+    return out
+
+
+def check_manifest(bundle: Path) -> dict:
+    manifest_path = bundle / "manifest.json"
+    if not manifest_path.is_file():
+        raise SubmissionError(f"{manifest_path}: missing")
+    manifest = json.loads(manifest_path.read_text())
+    for name in BUNDLE_FILES:
+        path = bundle / name
+        if name not in manifest:
+            raise SubmissionError(f"{manifest_path}: {name}: not listed")
+        if not path.is_file():
+            raise SubmissionError(f"{path}: missing")
+        if _sha256(path) != manifest[name]:
+            raise SubmissionError(f"{path}: sha256 {_sha256(path)[:16]}... does not match the manifest's {manifest[name][:16]}...")
+    return manifest
+
+
+def _numbers(rec: dict) -> dict[str, float]:
+    out = {f"train.{k}": v for k, v in rec["train"].items() if isinstance(v, (int, float))}
+
+    def walk(prefix, obj):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k not in ("seconds",):
+                    walk(f"{prefix}.{k}", v)
+        elif isinstance(obj, list) and all(isinstance(v, (int, float)) for v in obj):
+            for i, v in enumerate(obj):
+                out[f"{prefix}.{i}"] = v
+        elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+            out[prefix] = obj
+
+    for layer in rec["layers"]:
+        walk(f"{layer['name']}/{layer['pooling']}/e{layer['epoch']}", layer["measures"])
+    return out
+
+
+def _tolerance(key: str, same_env: bool) -> tuple[float, float]:
+    if same_env:
+        return 1e-9, 1e-12
+    if "accuracy" in key:
+        return 0.0, 0.02
+    if ".betti." in key:
+        return 0.0, 1.0
+    return 0.05, 1e-9
+
+
+def compare(submitted: dict, rerun: dict, *, same_env: bool) -> list[str]:
+    """Every score that differs beyond its tolerance, as 'key: submitted vs rerun'."""
+    a, b = _numbers(submitted), _numbers(rerun)
+    problems = [f"{k}: missing from the re-run" for k in sorted(set(a) - set(b))]
+    for k in sorted(set(a) & set(b)):
+        x, y = float(a[k]), float(b[k])
+        if np.isnan(x) and np.isnan(y):
+            continue
+        rtol, atol = _tolerance(k, same_env)
+        if not np.isclose(x, y, rtol=rtol, atol=atol):
+            problems.append(f"{k}: submitted {x!r}, re-run {y!r}")
+    return problems
+
+
+def verify(bundle: str | Path, *, registry: str | Path | None = None) -> list[str]:
+    """Re-run a bundle's protocol and list what differs (empty: verified)."""
+    bundle = Path(bundle)
+    check_manifest(bundle)
+    submitted = json.loads((bundle / "record.json").read_text())
+    env = json.loads((bundle / "environment.json").read_text())
+    base = Path(registry) if registry else default_registry_root()
+    with tempfile.TemporaryDirectory() as tmp:
+        entry_copy = Path(tmp) / f"{submitted['model']}.yaml"
+        shutil.copy(bundle / "entry.yaml", entry_copy)
+        rerun, _ = _run(entry_copy, env["task"], env["seed"], Path(tmp), base)
+    same_env = env["versions"] == library_versions()
+    return compare(submitted, rerun, same_env=same_env)
+
+
+def verify_record(record_path: str | Path, *, registry: str | Path | None = None) -> list[str]:
+    """Re-run the job of a stored record (e.g. the committed reference results) and compare."""
+    rec = json.loads(Path(record_path).read_text())
+    base = Path(registry) if registry else default_registry_root()
+    job = Job(rec["model"], rec["task"], rec["seed"], tuple(sorted(rec["axes"].items())), rec["control"])
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_job(job, str(base), tmp, rec["protocol"]["version"])
+        if res["status"] != "done":
+            return [f"re-run failed: {res.get('error')}"]
+        rerun = ResultStore(tmp).records()[0]
+    return compare(rec, rerun, same_env=rec["versions"] == library_versions())

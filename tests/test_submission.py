@@ -1,0 +1,94 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reptopo.submission import SubmissionError, submit, verify, verify_record
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = ROOT / "registry"
+
+USER_MODULE = '''
+import torch
+
+def tiny_net(facts, hidden=32):
+    n_in = 1
+    for s in facts.input_shape:
+        n_in *= s
+    net = torch.nn.Sequential()
+    net.add_module("flat", torch.nn.Flatten())
+    net.add_module("hidden", torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.Tanh()))
+    net.add_module("head", torch.nn.Linear(hidden, facts.num_classes))
+    return net
+'''
+
+ENTRY = """kind: model
+name: my_tiny_net
+version: 1
+family: mlp
+modality: vision
+description: A user's own model, built by a function in the user's package.
+builder: "my_models:tiny_net"
+params: {hidden: 32}
+layers:
+  - {name: input, depth: 0.0, role: input}
+  - {name: hidden, depth: 0.5, role: block}
+  - {name: head, depth: 1.0, role: head}
+license: MIT
+"""
+
+
+@pytest.fixture
+def user_entry(tmp_path, monkeypatch):
+    (tmp_path / "my_models.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "my_tiny_net.yaml"
+    path.write_text(ENTRY)
+    return path
+
+
+def test_submit_then_verify_a_users_model(user_entry, tmp_path):
+    registry_before = sorted(p.name for p in (REGISTRY / "models").iterdir())
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    assert sorted(p.name for p in bundle.iterdir()) == ["entry.yaml", "environment.json", "manifest.json", "record.diagrams.npz", "record.json"]
+    rec = json.loads((bundle / "record.json").read_text())
+    assert rec["model"] == "my_tiny_net" and rec["train"]["test_accuracy"] > 0.5
+    assert verify(bundle, registry=REGISTRY) == []
+    assert sorted(p.name for p in (REGISTRY / "models").iterdir()) == registry_before
+
+
+def test_a_tampered_bundle_is_refused_naming_the_file(user_entry, tmp_path):
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    rec = json.loads((bundle / "record.json").read_text())
+    rec["train"]["test_accuracy"] = 0.999
+    (bundle / "record.json").write_text(json.dumps(rec))
+    with pytest.raises(SubmissionError, match=r"record\.json: sha256 .* does not match the manifest"):
+        verify(bundle, registry=REGISTRY)
+
+
+def test_a_bad_submission_names_the_field_and_writes_nothing(user_entry, tmp_path):
+    user_entry.write_text(ENTRY.replace("license: MIT\n", ""))
+    with pytest.raises(SubmissionError, match="license: Field required"):
+        submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    user_entry.write_text(ENTRY.replace("name: hidden,", "name: hiddn,"))
+    with pytest.raises(SubmissionError, match="no module named"):
+        submit(user_entry, "digits", tmp_path / "bundle2", registry=REGISTRY)
+    assert not (tmp_path / "bundle").exists() and not (tmp_path / "bundle2").exists()
+
+
+def test_a_changed_score_is_reported(user_entry, tmp_path):
+    from reptopo.submission import compare
+
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    rec = json.loads((bundle / "record.json").read_text())
+    other = json.loads(json.dumps(rec))
+    other["layers"][1]["measures"]["twonn"]["dimension"] += 0.5
+    problems = compare(rec, other, same_env=True)
+    assert len(problems) == 1 and "hidden/raw" in problems[0] and "twonn.dimension" in problems[0]
+
+
+def test_verify_a_committed_reference_record():
+    records = sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s0__*width-0.5*.json"))
+    assert records, "the reference results are committed under site/reference"
+    assert verify_record(records[0], registry=REGISTRY) == []
