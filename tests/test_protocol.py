@@ -104,3 +104,26 @@ def test_a_failing_job_is_recorded_with_its_traceback(tmp_path):
     failure = ResultStore(tmp_path / "s").failures()[0]
     assert "Traceback" in failure["traceback"] and failure["job"]["model"] == "mlp"
     assert ResultStore(tmp_path / "s").records() == []
+
+
+def test_measures_at_training_checkpoints(tmp_path, monkeypatch):
+    from reptopo.protocol import ProtocolConfig
+
+    monkeypatch.setitem(PROTOCOLS, 99, ProtocolConfig(version=99, checkpoint_epochs=(0, 2)))
+    reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=4)
+    assert run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / "s"), protocol_version=99)["status"] == "done"
+    rec = ResultStore(tmp_path / "s").records()[0]
+    epochs = sorted({l["epoch"] for l in rec["layers"]})
+    assert epochs == [0, 2, 4] and rec["job_id"].endswith("__p99")
+    _, layers = collect(ResultStore(tmp_path / "s"))
+    assert sorted(layers["epoch"].unique()) == [0, 2, 4]
+
+
+def test_token_cloud_of_one_text():
+    from reptopo.models import TaskFacts, bert_small, tokenize
+    from reptopo.probe import token_cloud
+
+    model = bert_small(TaskFacts((64,), 2, "text"))
+    ids = tokenize(["a short review of a film"], 32)[0]
+    cloud = token_cloud(model, ids, "encoder.encoder.layer.1")
+    assert cloud.shape == (int((ids != 0).sum()), 64)

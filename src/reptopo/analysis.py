@@ -251,25 +251,20 @@ def measures_board(corr: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard of measures: per task and target by |tau|, and overall by |mean tau|."""
     if corr.empty:
         return corr
-    boards = []
-    for (task, target), grp in corr.groupby(["task", "target"]):
+    def ranked(grp):
         grp = grp.assign(strength=grp["kendall_tau"].abs()).sort_values("strength", ascending=False)
         grp["rank"] = np.arange(1, len(grp) + 1)
         grp["tie_group"] = tie_groups(grp)
         best_baseline = grp.loc[grp["is_baseline"], "strength"].max()
         grp["beats_baselines"] = grp["strength"] > (best_baseline if np.isfinite(best_baseline) else -1)
-        boards.append(grp)
+        return grp
+
+    boards = [ranked(grp) for _, grp in corr.groupby(["task", "target"])]
     overall = corr.groupby(["score", "target", "is_baseline"], as_index=False).agg(
         kendall_tau=("kendall_tau", "mean"), tau_ci_low=("tau_ci_low", "mean"), tau_ci_high=("tau_ci_high", "mean"),
         spearman_rho=("spearman_rho", "mean"), granulated_kendall=("granulated_kendall", "mean"),
         cmi=("cmi", "mean"), n_models=("n_models", "sum"))
-    for target, grp in overall.groupby("target"):
-        grp = grp.assign(task="(all tasks)", strength=grp["kendall_tau"].abs()).sort_values("strength", ascending=False)
-        grp["rank"] = np.arange(1, len(grp) + 1)
-        grp["tie_group"] = tie_groups(grp)
-        best_baseline = grp.loc[grp["is_baseline"], "strength"].max()
-        grp["beats_baselines"] = grp["strength"] > (best_baseline if np.isfinite(best_baseline) else -1)
-        boards.append(grp)
+    boards += [ranked(grp.assign(task="(all tasks)")) for _, grp in overall.groupby("target")]
     return pd.concat(boards, ignore_index=True)
 
 
