@@ -43,3 +43,13 @@ def test_measure_a_layer_file(tmp_path):
 def test_cite_prints_bibtex_or_says_what_is_missing(tmp_path):
     res = run("cite", "no_such_model", "--store", str(tmp_path))
     assert res.returncode == 1 and "no records of model 'no_such_model'" in res.stderr
+
+
+def test_cuda_without_a_gpu_is_a_clear_error():
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    res = run("run", "--suite", "smoke", "--device", "cuda")
+    assert res.returncode == 2 and "no CUDA device" in res.stderr

@@ -130,3 +130,17 @@ def test_home_cite_and_submit_pages(page):
     page.goto(page.base + "/submit/")
     body = page.inner_text("body")
     assert "builder" in body and "layers" in body and "Extra" not in body
+
+
+def test_plot_writes_png_and_pdf(site, tmp_path):
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    shutil.copytree(REFERENCE / "records", store / "records")
+    res = subprocess.run([sys.executable, "-m", "reptopo.cli", "plot", "--store", str(store), "--out", str(tmp_path / "figs")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    pngs, pdfs = sorted((tmp_path / "figs").glob("*.png")), sorted((tmp_path / "figs").glob("*.pdf"))
+    assert len(pngs) == len(pdfs) >= 6 and (tmp_path / "figs" / "curves_mnist.png").is_file()
+    assert pngs[0].read_bytes()[:4] == b"\x89PNG" and pdfs[0].read_bytes()[:4] == b"%PDF"

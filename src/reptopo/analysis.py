@@ -221,8 +221,11 @@ def complete_axes(df: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame, list[str]]:
+    """Every score against every target per task, with the null checks beside each: the score's
+    mean in trained models, in random-initialisation and in shuffled-label controls."""
     rows, notes = [], []
     trained = scores[scores["status"].isin(TRAINED)]
+    null_means = scores.groupby(["task", "status"])[[c for c in SCORE_COLUMNS if c in scores]].mean()
     for task, grp in trained.groupby("task"):
         if len(grp) < MIN_MODELS:
             notes.append(f"task {task}: {len(grp)} trained models; correlations need at least {MIN_MODELS}")
@@ -243,6 +246,9 @@ def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame,
                     "granulated_kendall": psi, "granulated_per_axis": json.dumps(per_axis),
                     "cmi": cmi_score(grp, score, "generalization_gap", axes) if target == "generalization_gap" else np.nan,
                     "is_baseline": score in BASELINES,
+                    "trained_mean": float(np.nanmean(x)),
+                    "random_init_mean": null_means[score].get((task, "random_init"), np.nan),
+                    "shuffled_labels_mean": null_means[score].get((task, "shuffled_labels"), np.nan),
                 })
     return pd.DataFrame(rows), notes
 

@@ -58,6 +58,12 @@ def _cmd_run(args) -> int:
     from .registry import Registry
     from .runner import expand, make_client, run_jobs
 
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            print(f"reptopo: --device {args.device}: no CUDA device is visible to torch here; use --device cpu", file=sys.stderr)
+            return 2
     reg = Registry(args.registry)
     jobs = expand(reg.suite(args.suite))
     if args.limit:

@@ -18,6 +18,11 @@ def add_commands(sub) -> None:
     add_cite(sub)
     add_submission(sub)
 
+    s = sub.add_parser("plot", help="write the site's figures as PNG and PDF with matplotlib")
+    s.add_argument("--store", default="results/quick")
+    s.add_argument("--out", default="figures")
+    s.set_defaults(func=_cmd_plot)
+
 
 def _cmd_analyze(args) -> int:
     from .analysis import analyze_store
@@ -106,4 +111,12 @@ def _cmd_verify(args) -> int:
             print(f"  {p}", file=sys.stderr)
         return 1
     print(f"PASS: every score of {args.bundle} re-derived within tolerance")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plots import write_figures
+
+    paths = write_figures(args.store, args.out)
+    print(f"{len(paths)} files written to {args.out}")
     return 0

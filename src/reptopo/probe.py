@@ -45,7 +45,8 @@ def layout_of(spec: LayerSpec, t: torch.Tensor) -> str:
 
 
 def pool(t: torch.Tensor, layout: str, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    t = t.detach().float()
+    t = t.detach().float().cpu()
+    mask = mask.cpu() if mask is not None else None
     if layout == "vector":
         return {"raw": t.reshape(len(t), -1)}
     if layout in ("conv2d", "conv1d"):
@@ -91,7 +92,7 @@ def extract(
                 if spec.name == "input":
                     if is_text:
                         raise LayerError("layer 'input': text tasks have no input geometry; declare the embedding layer")
-                    pooled = {"flat": xb.reshape(len(xb), -1).float()}
+                    pooled = {"flat": xb.reshape(len(xb), -1).float().cpu()}
                 else:
                     if spec.name not in captured:
                         raise LayerError(f"layer {spec.name!r}: the module was not called in the forward pass")
@@ -132,4 +133,4 @@ def token_cloud(model: nn.Module, ids: torch.Tensor, layer: str) -> np.ndarray:
     t = box["t"][0]
     if t.dim() != 2:
         raise LayerError(f"layer {layer!r}: expected a (tokens, features) output, got shape {tuple(box['t'].shape)}")
-    return t[: int((ids != 0).sum())].float().numpy()
+    return t[: int((ids != 0).sum())].float().cpu().numpy()

@@ -115,8 +115,8 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
 def _load(store: ResultStore) -> dict[str, pd.DataFrame]:
     tables = store.root / "tables"
     names = ("models", "layers", "scores", "correlations", "measures", "curves", "architectures", "nulls")
-    newest_record = max((p.stat().st_mtime for p in (store.root / "records").glob("*.json")), default=0)
-    if not all((tables / f"{n}.parquet").is_file() for n in names) or (tables / "scores.parquet").stat().st_mtime < newest_record:
+    # Tables are computed when missing; `reptopo analyze` refreshes them after new records.
+    if not all((tables / f"{n}.parquet").is_file() for n in names):
         analyze_store(store.root)
     return {n: pd.read_parquet(tables / f"{n}.parquet") for n in names}
 

@@ -210,7 +210,8 @@ def page_measures(t) -> str:
     b["beats"] = np.where(b["beats_baselines"], "yes", "no")
     cols = [("task", "task"), ("target", "target"), ("rank", "rank"), ("tie_group", "group"), ("score", "score"), ("kind", "kind"),
             ("kendall_tau", "Kendall tau"), ("interval", "95% CI"), ("spearman_rho", "Spearman rho"),
-            ("granulated_kendall", "granulated"), ("cmi", "CMI"), ("beats", "beats baselines"), ("n_models", "models")]
+            ("granulated_kendall", "granulated"), ("cmi", "CMI"), ("beats", "beats baselines"), ("n_models", "models"),
+            ("trained_mean", "mean (trained)"), ("random_init_mean", "mean (random init)"), ("shuffled_labels_mean", "mean (shuffled)")]
     lines += ["## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
     plots = Plots("measures")
     trained = scores[scores["status"].isin(["trained", "pretrained_frozen", "pretrained_finetune"])]
