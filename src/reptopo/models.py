@@ -322,6 +322,9 @@ def bert_small(facts: TaskFacts, width: int = 64, depth: int = 2, num_heads: int
 def minilm(facts: TaskFacts, source: str = "package", path: str | None = None):
     """all-MiniLM-L6-v2 through ``AutoModel.from_pretrained``: the package's local files, or the hub."""
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     if source == "hub":
         from .tasks import require_hub

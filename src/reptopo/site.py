@@ -92,9 +92,10 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
     for col in filters:
         values = sorted({str(v) for v in df[col].dropna()})
         opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
-        out.append(f'<select data-filter="{esc(col)}" aria-label="{esc(col)}"><option value="">all {esc(col)}</option>{opts}</select>')
+        label = col.removesuffix("_label").replace("_", " ")
+        out.append(f'<select data-filter="{esc(col)}" aria-label="{esc(label)}"><option value="">all {esc(label)}</option>{opts}</select>')
     out.append('<span class="rt-count"></span></div>')
-    out.append(f'<table class="rt-table" id="{table_id}" data-controls="{table_id}-controls"><thead><tr>')
+    out.append(f'<div class="rt-scroll"><table class="rt-table" id="{table_id}" data-controls="{table_id}-controls"><thead><tr>')
     out += [f"<th>{esc(label)}</th>" for _, label in columns]
     out.append("</tr></thead><tbody>")
     for _, row in df.iterrows():
@@ -108,7 +109,7 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
             num = f' data-value="{v}"' if isinstance(v, (float, int, np.number)) and not isinstance(v, bool) and np.isfinite(v) else ""
             cells.append(f"<td{num}>{text}</td>")
         out.append(f"<tr{attrs}>{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
 
 

@@ -73,8 +73,7 @@ def headline_findings(t) -> list[str]:
                 bl = f"; the best baseline, {base.iloc[0]['score']}, has tau {base.iloc[0]['kendall_tau']:+.2f}" if len(base) else ""
                 out.append(f"Across tasks, the score most rank-correlated with {target.replace('_', ' ')} is "
                            f"{top['score']} (mean Kendall tau {top['kendall_tau']:+.2f}){bl}.")
-    checks = literature_checks(t)
-    out += [c["finding"] for c in checks]
+    out += [f"{c['title']}: {c['verdict']} (details on the Measures page)." for c in literature_checks(t)]
     return out or ["No analysis yet: run `reptopo run` and `reptopo analyze`."]
 
 

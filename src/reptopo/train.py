@@ -137,6 +137,7 @@ def train(
         if time.perf_counter() - start > recipe.max_seconds:
             break
     seconds = time.perf_counter() - start
-    train_acc, train_loss = evaluate(model, x_train, y_train)
+    # A frozen backbone's training features are already at hand: score the head on them.
+    train_acc, train_loss = evaluate(net, inputs, y_train) if frozen_backbone else evaluate(model, x_train, y_train)
     test_acc, test_loss = evaluate(model, x_test, y_test)
     return TrainResult(train_acc, test_acc, train_loss, test_loss, epochs_run, seconds, history)
