@@ -23,7 +23,9 @@ if [ ! -f "$env/.complete" ]; then
   "$env/bin/python" -m pip install --quiet --no-deps -r "$root/requirements/offline-files.txt" >&2
   touch "$env/.complete"
 fi
-# The project itself, from this checkout (cheap; the dependencies above are reused).
+# The project itself, from this checkout (cheap; the dependencies above are reused). The
+# shared environment then points at the checkout that ran this last: two checkouts running
+# at the same time would need REPTOPO_ENV_DIR set apart.
 "$env/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root" >&2
 ln -sfn "$env" "$root/.venv"
 echo "$env"

@@ -18,8 +18,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EVIL = "<script>alert(1)</script>"
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _heading(page) -> str:
+    return page.inner_text("h1").replace("¶", "").strip()  # the toc extension's permalink
+
+
 def _serve(folder: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
@@ -73,29 +82,29 @@ def _column(page, table, index):
 
 def test_leaderboard_sorts_and_filters(page):
     page.goto(page.base + "/leaderboard/")
-    headers = page.eval_on_selector_all("#leaderboard thead th", "ths => ths.map(t => t.textContent)")
+    headers = page.eval_on_selector_all("#rt-leaderboard thead th", "ths => ths.map(t => t.textContent)")
     acc = headers.index("test acc.")
-    page.click(f"#leaderboard thead th:nth-child({acc + 1})")
-    values = [float(v) for v in _column(page, "leaderboard", acc)]
+    page.click(f"#rt-leaderboard thead th:nth-child({acc + 1})")
+    values = [float(v) for v in _column(page, "rt-leaderboard", acc)]
     assert values == sorted(values) and len(values) > 5
-    page.click(f"#leaderboard thead th:nth-child({acc + 1})")
-    assert [float(v) for v in _column(page, "leaderboard", acc)] == sorted(values, reverse=True)
+    page.click(f"#rt-leaderboard thead th:nth-child({acc + 1})")
+    assert [float(v) for v in _column(page, "rt-leaderboard", acc)] == sorted(values, reverse=True)
     family = headers.index("family")
-    page.select_option("#leaderboard-controls select[data-filter=family]", "cnn")
-    fams = _column(page, "leaderboard", family)
+    page.select_option("#rt-leaderboard-controls select[data-filter=family]", "cnn")
+    fams = _column(page, "rt-leaderboard", family)
     assert fams and set(fams) == {"cnn"}
-    page.select_option("#leaderboard-controls select[data-filter=family]", "")
-    page.fill("#leaderboard-controls input[data-filter=text]", "vit_tiny")
-    models = _column(page, "leaderboard", headers.index("model"))
+    page.select_option("#rt-leaderboard-controls select[data-filter=family]", "")
+    page.fill("#rt-leaderboard-controls input[data-filter=text]", "vit_tiny")
+    models = _column(page, "rt-leaderboard", headers.index("model"))
     assert models and set(models) == {"vit_tiny"}
 
 
 def test_model_page_opens_from_its_row_and_plots_draw_points(page):
     page.goto(page.base + "/leaderboard/")
-    link = page.locator("#leaderboard tbody tr a", has_text="lenet").first
+    link = page.locator("#rt-leaderboard tbody tr a", has_text="lenet").first
     link.click()
     page.wait_for_url("**/models/lenet/")
-    assert page.inner_text("h1") == "lenet"
+    assert _heading(page) == "lenet"
     _assert_plots_have_points(page)
     assert "@misc{reptopo:lenet:mnist:p1" in page.inner_text("body")
 
@@ -115,9 +124,9 @@ def test_every_plot_draws_its_points(page, path):
 def test_strings_from_records_are_escaped(page, site):
     out, _ = site
     page.goto(page.base + f"/models/{slug(EVIL)}/")
-    assert page.inner_text("h1") == EVIL
+    assert _heading(page) == EVIL
     page.goto(page.base + "/leaderboard/")
-    assert EVIL in page.inner_text("#leaderboard")
+    assert EVIL in page.inner_text("#rt-leaderboard")
     assert EVIL not in (out / "leaderboard" / "index.html").read_text()
 
 

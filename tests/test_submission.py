@@ -92,3 +92,33 @@ def test_verify_a_committed_reference_record():
     records = sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s0__*width-0.5*.json"))
     assert records, "the reference results are committed under site/reference"
     assert verify_record(records[0], registry=REGISTRY) == []
+
+
+def test_submit_and_verify_activations_without_weights(tmp_path):
+    import numpy as np
+    import torch
+
+    from reptopo.models import create_model
+    from reptopo.probe import extract
+    from reptopo.registry import Registry
+    from reptopo.submission import submit_activations
+    from reptopo.tasks import load_task
+
+    reg = Registry(REGISTRY)
+    entry, task = reg.model("mlp"), reg.task("digits")
+    data = load_task(task)
+    x, _ = data.probe()
+    torch.manual_seed(0)
+    paths = extract(create_model(entry, task), torch.as_tensor(x), entry.layers, tmp_path / "acts", is_text=False)
+    arrays = {f"{name}__{pool}": np.load(p) for (name, pool), p in paths.items()}
+    good = tmp_path / "acts.npz"
+    np.savez(good, probe_hash=data.probe_hash, train_accuracy=0.5, test_accuracy=0.4, **arrays)
+    bundle = submit_activations(REGISTRY / "models" / "mlp.yaml", good, "digits", tmp_path / "bundle", registry=REGISTRY)
+    rec = json.loads((bundle / "record.json").read_text())
+    assert rec["status"] == "submitted_activations" and len(rec["layers"]) == len(arrays)
+    assert verify(bundle, registry=REGISTRY) == []
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, probe_hash="0" * 64, train_accuracy=0.5, test_accuracy=0.4, **arrays)
+    with pytest.raises(SubmissionError, match=r"probe_hash: .* is not task 'digits'"):
+        submit_activations(REGISTRY / "models" / "mlp.yaml", bad, "digits", tmp_path / "bundle2", registry=REGISTRY)
+    assert not (tmp_path / "bundle2").exists()

@@ -74,6 +74,7 @@ def add_submission(sub) -> None:
     s.add_argument("--task", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="bundle folder to create")
+    s.add_argument("--activations", help="an .npz of the layers' activations on the probe set (weights not shared)")
     s.set_defaults(func=_cmd_submit)
     s = sub.add_parser("verify", help="re-run a bundle (or a stored record) and compare every score")
     s.add_argument("bundle", help="a bundle folder, or a record .json of a result store")
@@ -83,10 +84,13 @@ def add_submission(sub) -> None:
 def _cmd_submit(args) -> int:
     import sys
 
-    from .submission import SubmissionError, submit
+    from .submission import SubmissionError, submit, submit_activations
 
     try:
-        out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
+        if args.activations:
+            out = submit_activations(args.entry, args.activations, args.task, args.out, registry=args.registry)
+        else:
+            out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
     except SubmissionError as exc:
         print(f"reptopo: submission refused: {exc}", file=sys.stderr)
         return 1

@@ -87,6 +87,7 @@ class Plots:
 def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, *, filters: list[str] = (),
                link: tuple[str, str] | None = None) -> str:
     """A sortable table; ``filters`` names columns offered as select filters (plus text search)."""
+    table_id = f"rt-{table_id}"  # never the id of a heading (the toc extension ids headings by their text)
     out = [f'<div class="rt-controls" id="{table_id}-controls">']
     out.append('<input data-filter="text" type="search" placeholder="search" aria-label="search">')
     for col in filters:

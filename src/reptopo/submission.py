@@ -1,5 +1,11 @@
 """Submitting a model and verifying a submission.
 
+For weights that cannot be shared, the activations themselves can be submitted: an ``.npz``
+file with one float32 array per measured layer and pooling, named ``LAYER__POOLING`` (rows in
+the order of the task's probe set), plus ``probe_hash`` (the task's probe-set hash, as
+``reptopo`` computes it), ``train_accuracy`` and ``test_accuracy`` (scalars). Such a bundle
+also carries ``activations.npz``; ``verify`` re-measures it.
+
 A bundle is a folder: ``entry.yaml`` (the model entry), ``record.json`` and
 ``record.diagrams.npz`` (the protocol's result), ``environment.json`` (library versions and
 platform) and ``manifest.json`` (the sha256 of each of those files). Nothing in a bundle is
@@ -95,7 +101,8 @@ def check_manifest(bundle: Path) -> dict:
     if not manifest_path.is_file():
         raise SubmissionError(f"{manifest_path}: missing")
     manifest = json.loads(manifest_path.read_text())
-    for name in BUNDLE_FILES:
+    extra = ("activations.npz",) if (bundle / "activations.npz").exists() or "activations.npz" in manifest else ()
+    for name in BUNDLE_FILES + extra:
         path = bundle / name
         if name not in manifest:
             raise SubmissionError(f"{manifest_path}: {name}: not listed")
@@ -156,6 +163,9 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None) -> list[st
     submitted = json.loads((bundle / "record.json").read_text())
     env = json.loads((bundle / "environment.json").read_text())
     base = Path(registry) if registry else default_registry_root()
+    if env.get("activations"):
+        rerun, _ = _measure_activations(load_entry(bundle / "entry.yaml"), env["task"], bundle / "activations.npz", base)
+        return compare(submitted, rerun, same_env=env["versions"] == library_versions())
     with tempfile.TemporaryDirectory() as tmp:
         entry_copy = Path(tmp) / f"{submitted['model']}.yaml"
         shutil.copy(bundle / "entry.yaml", entry_copy)
@@ -175,3 +185,81 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
             return [f"re-run failed: {res.get('error')}"]
         rerun = ResultStore(tmp).records()[0]
     return compare(rec, rerun, same_env=rec["versions"] == library_versions())
+
+
+def _measure_activations(entry, task_name: str, acts_path: Path, base: Path) -> tuple[dict, dict]:
+    """A record from submitted activations: every layer measured under the current protocol."""
+    from .jobs import _task_data
+    from .protocol import CURRENT_VERSION, measure_layer, protocol
+    from .registry import Registry, entry_hash
+
+    cfg = protocol(CURRENT_VERSION)
+    reg = Registry(base)
+    data = _task_data(str(base), task_name)
+    _, y_probe = data.probe()
+    with np.load(acts_path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for key in ("probe_hash", "train_accuracy", "test_accuracy"):
+        if key not in arrays:
+            raise SubmissionError(f"{acts_path}: {key}: missing (see the activations format in reptopo.submission)")
+    if str(arrays["probe_hash"]) != data.probe_hash:
+        raise SubmissionError(f"{acts_path}: probe_hash: {str(arrays['probe_hash'])[:16]}... is not task {task_name!r}'s probe set "
+                              f"({data.probe_hash[:16]}...)")
+    specs = {s.name: s for s in entry.layers}
+    layers, diagrams = [], {}
+    for key, acts in sorted(arrays.items()):
+        if "__" not in key:
+            continue
+        name, pooling = key.split("__", 1)
+        if name not in specs:
+            raise SubmissionError(f"{acts_path}: {key}: layer {name!r} is not declared in the entry's layers")
+        if acts.ndim != 2 or len(acts) != len(y_probe):
+            raise SubmissionError(f"{acts_path}: {key}: shape {acts.shape}, expected ({len(y_probe)}, d) for the probe set")
+        measures, dgms = measure_layer(acts.astype(np.float32), y_probe, cfg, name)
+        layers.append({"name": name, "pooling": pooling, "depth": specs[name].depth, "role": specs[name].role, "epoch": 0,
+                       "measures": measures})
+        diagrams.update({f"{name}__{pooling}__e0__h{d}": v for d, v in enumerate(dgms)})
+    task = reg.task(task_name)
+    train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
+    record = {
+        "schema": 1, "job_id": f"{entry.name}__{task_name}__activations__p{cfg.version}", "model": entry.name,
+        "model_version": entry.version, "task": task_name, "task_version": task.version, "seed": 0, "axes": {},
+        "control": None, "status": "submitted_activations", "family": entry.family, "modality": task.modality,
+        "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
+        "entry_hash": {"model": entry_hash(entry), "task": entry_hash(task)},
+        "probe": {"size": int(len(y_probe)), "hash": data.probe_hash, "ids": data.probe_ids.tolist()},
+        "train": {"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": float("nan"), "test_loss": float("nan"),
+                  "epochs_run": 0, "history": []},
+        "checkpoint_sha256": None, "n_parameters": None, "weight_l2": None,
+        "times": {"train_seconds": 0.0, "measure_seconds": sum(l["measures"].get("seconds", 0.0) for l in layers)},
+        "peak_rss_mb": None, "versions": library_versions(), "device": "cpu", "layers": layers,
+    }
+    return record, diagrams
+
+
+def submit_activations(entry_path: str | Path, activations: str | Path, task: str, out: str | Path, *,
+                       registry: str | Path | None = None) -> Path:
+    """A bundle from activations (weights not shared); nothing is written on failure."""
+    entry_path, out, activations = Path(entry_path), Path(out), Path(activations)
+    base = Path(registry) if registry else default_registry_root()
+    if out.exists():
+        raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
+    try:
+        entry = load_entry(entry_path)
+    except RegistryError as exc:
+        raise SubmissionError(str(exc)) from None
+    record, diagrams = _measure_activations(entry, task, activations, base)
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "bundle"
+        staging.mkdir()
+        shutil.copy(entry_path, staging / "entry.yaml")
+        shutil.copy(activations, staging / "activations.npz")
+        (staging / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+        np.savez(staging / "record.diagrams.npz", **diagrams)
+        (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
+                                                              "task": task, "seed": 0, "activations": True}, indent=1))
+        names = BUNDLE_FILES + ("activations.npz",)
+        manifest = {name: _sha256(staging / name) for name in names}
+        atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
+        shutil.copytree(staging, out)
+    return out
