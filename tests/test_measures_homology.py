@@ -114,3 +114,17 @@ def test_bad_clouds_name_the_layer(rng):
         persistence(np.ones((50, 4)), layer="fc")
     with pytest.raises(ValueError, match="unknown Betti rule"):
         BettiRule("longest_bars")
+
+
+def test_far_apart_tight_clusters_switch_the_gram_to_float64(rng):
+    # |x|^2 ~ 5e4 against nearest-neighbour d^2 ~ 1e-3: float32 would choose trees by rounding noise
+    pts = np.concatenate([rng.uniform(size=(150, 2)) * 0.5 + 50 * i for i in range(8)])
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial.distance import pdist, squareform
+
+    cloud = GramCloud(pts)
+    assert cloud.gram.dtype == np.float64
+    # reference: scipy's tree on exact float64 distances (no duplicates here, so no zero entries)
+    exact = np.sort(minimum_spanning_tree(squareform(pdist(pts))).data)
+    np.testing.assert_allclose(h0_deaths(pts), exact, rtol=1e-9)
+    assert GramCloud(rng.normal(size=(300, 8))).gram.dtype == np.float32

@@ -26,7 +26,7 @@ def _prim_parents(gram, sq_norms, idx):  # pragma: no cover - compiled
     one Gram row in increasing column order when ``idx`` is sorted: n^2 / 2 reads in all.
     """
     m = idx.size
-    best = np.full(m, np.inf)
+    best = np.full(m, np.inf, dtype=gram.dtype)
     parent = np.full(m, -1, dtype=np.int64)
     rest = np.arange(m)
     n_rest = m
@@ -45,7 +45,7 @@ def _prim_parents(gram, sq_norms, idx):  # pragma: no cover - compiled
             rest[w] = j
             w += 1
             gj = idx[j]
-            d2 = sq_i + sq_norms[gj] - 2.0 * row[gj]
+            d2 = sq_i + sq_norms[gj] - 2 * row[gj]
             if d2 < best[j]:
                 best[j] = d2
                 parent[j] = cur
@@ -53,16 +53,18 @@ def _prim_parents(gram, sq_norms, idx):  # pragma: no cover - compiled
                 pick_best = best[j]
                 pick = j
         n_rest = w
+        if pick < 0:  # unreachable for finite input; never loop forever
+            break
         cur = pick
     return parent
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _edge_lengths64(points64, idx, parent):  # pragma: no cover - compiled
+def _edge_lengths64(points, idx, parent):  # pragma: no cover - compiled
     m = idx.size
     out = np.empty(m - 1)
     k = 0
-    d = points64.shape[1]
+    d = points.shape[1]
     for j in range(m):
         p = parent[j]
         if p < 0:
@@ -71,7 +73,7 @@ def _edge_lengths64(points64, idx, parent):  # pragma: no cover - compiled
         b = idx[p]
         s = 0.0
         for c in range(d):
-            t = points64[a, c] - points64[b, c]
+            t = np.float64(points[a, c]) - np.float64(points[b, c])
             s += t * t
         out[k] = np.sqrt(s)
         k += 1
@@ -79,7 +81,7 @@ def _edge_lengths64(points64, idx, parent):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _subsample_sums(gram, sq_norms, points64, index_sets, alpha):  # pragma: no cover - compiled
+def _subsample_sums(gram, sq_norms, points, index_sets, alpha):  # pragma: no cover - compiled
     """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1), in parallel."""
     out = np.empty(index_sets.shape[0])
     for r in numba.prange(index_sets.shape[0]):
@@ -88,7 +90,7 @@ def _subsample_sums(gram, sq_norms, points64, index_sets, alpha):  # pragma: no 
         while m < row.size and row[m] >= 0:
             m += 1
         idx = np.sort(row[:m])  # sorted: Prim's scans read each Gram row in column order
-        lengths = _edge_lengths64(points64, idx, _prim_parents(gram, sq_norms, idx))
+        lengths = _edge_lengths64(points, idx, _prim_parents(gram, sq_norms, idx))
         out[r] = np.sum(lengths**alpha)
     return out
 
@@ -96,43 +98,84 @@ def _subsample_sums(gram, sq_norms, points64, index_sets, alpha):  # pragma: no 
 class GramCloud:
     """A cloud prepared once for many spanning trees on subsets of it (one shared Gram matrix).
 
-    Memory: one float32 n x n matrix (400 MB for 10,000 points) and a float64 copy of the points.
+    Memory: one float32 n x n matrix (400 MB for 10,000 points); the points themselves are
+    referenced, not copied. Squared distances for the tree search are float32 (the Gram's own
+    precision) unless that would swamp the shortest distances (then float64, twice the time
+    and memory); the chosen edges are always measured in float64 from the points.
     """
 
     def __init__(self, points: np.ndarray):
-        pts = np.asarray(points, dtype=np.float64)
-        centred = pts - pts.mean(axis=0)
-        c32 = centred.astype(np.float32)
-        self.points64 = np.ascontiguousarray(centred)
-        self.gram = c32 @ c32.T
-        self.sq_norms = np.einsum("ij,ij->i", c32, c32, dtype=np.float64)
+        pts = np.asarray(points)
+        if pts.dtype not in (np.float32, np.float64):
+            pts = pts.astype(np.float64)
+        self.points = np.ascontiguousarray(pts)
+        # centring keeps |x|^2 small against the distances (less cancellation in the Gram form)
+        dtype = np.float32 if self._float32_is_enough() else np.float64
+        centred = np.subtract(self.points, self.points.mean(axis=0, dtype=np.float64).astype(self.points.dtype), dtype=dtype)
+        self.gram = centred @ centred.T
+        # the diagonal of the same product: d2(i, j) = g_ii + g_jj - 2 g_ij is then exactly 0 at i = j
+        self.sq_norms = np.ascontiguousarray(np.diagonal(self.gram))
+
+    def _float32_is_enough(self, n_probe: int = 32) -> bool:
+        """False when float32 rounding of |x|^2 would swamp the shortest distances.
+
+        The Gram form's error in a squared distance is about eps32 * max |x - mean|^2; if the
+        squared nearest-neighbour distances of a few sampled points are not far above that,
+        tree choices would be noise, so the Gram matrix is computed in float64 instead.
+        """
+        pts = self.points
+        n = len(pts)
+        if n < 3:
+            return True
+        centre = pts.mean(axis=0, dtype=np.float64)
+        scale = float(np.max(np.einsum("ij,ij->i", pts - centre, pts - centre)))
+        probe = np.random.default_rng(0).choice(n, size=min(n_probe, n), replace=False)
+        d2 = np.einsum("pij,pij->pi", pts[None, :, :] - pts[probe][:, None, :], pts[None, :, :] - pts[probe][:, None, :]) \
+            if n * len(probe) * pts.shape[1] < 5e7 else None
+        if d2 is None:  # large clouds: the same through one product of the probe rows
+            sq = np.einsum("ij,ij->i", pts, pts, dtype=np.float64)
+            d2 = sq[probe][:, None] + sq[None, :] - 2.0 * (pts[probe].astype(np.float64) @ pts.T.astype(np.float64))
+        d2[np.arange(len(probe)), probe] = np.inf
+        nearest = np.maximum(d2.min(axis=1), 0.0)
+        positive = nearest[nearest > 0]
+        if len(positive) == 0:
+            return True
+        return float(np.median(positive)) > 1e4 * np.finfo(np.float32).eps * scale
 
     @property
     def n(self) -> int:
-        return self.points64.shape[0]
+        return self.points.shape[0]
 
-    def distances_from(self, i: int) -> np.ndarray:  # noqa: D401
+    def distances_from(self, i: int) -> np.ndarray:
         """Euclidean distances from point i to every point (float32 Gram accuracy)."""
-        d2 = self.sq_norms + self.sq_norms[i] - 2.0 * self.gram[i]
+        d2 = self.sq_norms.astype(np.float64) + float(self.sq_norms[i]) - 2.0 * self.gram[i]
         return np.sqrt(np.maximum(d2, 0.0))
 
     def mst_edges(self, idx: np.ndarray | None = None):
         """(i, j, length) arrays of the MST over ``idx`` (all points by default), in cloud indices."""
-        idx = np.arange(self.n) if idx is None else np.asarray(idx, dtype=np.int64)
+        idx = np.arange(self.n) if idx is None else np.sort(np.asarray(idx, dtype=np.int64))
         if idx.size < 2:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
         parent = _prim_parents(self.gram, self.sq_norms, idx)
-        lengths = _edge_lengths64(self.points64, idx, parent)
+        lengths = _edge_lengths64(self.points, idx, parent)
         child = np.flatnonzero(parent >= 0)
         return idx[child], idx[parent[child]], lengths
 
     def mst_power_sums(self, index_sets: list[np.ndarray], alpha: float) -> np.ndarray:
         """E_alpha = sum of MST edge lengths ** alpha, for each index set."""
+        # Deal the sets, largest first, round-robin into one block per thread, so that the
+        # static blocks of the parallel loop carry equal work.
+        threads = max(1, numba.get_num_threads())
+        by_size = np.argsort([-len(s) for s in index_sets], kind="stable")
+        order = np.concatenate([by_size[t::threads] for t in range(threads)])
         width = max(len(s) for s in index_sets)
         padded = np.full((len(index_sets), width), -1, dtype=np.int64)
-        for r, s in enumerate(index_sets):
-            padded[r, : len(s)] = s
-        return _subsample_sums(self.gram, self.sq_norms, self.points64, padded, float(alpha))
+        for r, k in enumerate(order):
+            padded[r, : len(index_sets[k])] = index_sets[k]
+        sums = _subsample_sums(self.gram, self.sq_norms, self.points, padded, float(alpha))
+        out = np.empty_like(sums)
+        out[order] = sums
+        return out
 
 
 def h0_deaths(points: np.ndarray) -> np.ndarray:

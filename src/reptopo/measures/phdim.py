@@ -87,11 +87,13 @@ def _estimate(cloud: GramCloud, members: np.ndarray, *, alpha, sizes, n_repeats,
     log_e = np.log(sums)
     slope, r2 = _fit(log_n, np.median(log_e, axis=1))
 
-    boot_rng = np.random.default_rng([seed, 1])
-    boot = np.empty(n_bootstrap)
-    for b in range(n_bootstrap):
-        pick = boot_rng.integers(n_repeats, size=(len(sizes), n_repeats))
-        boot[b] = _dimension(alpha, _fit(log_n, np.median(np.take_along_axis(log_e, pick, 1), axis=1))[0])
+    # bootstrap: resample the subsamples within each size, all resamples at once
+    pick = np.random.default_rng([seed, 1]).integers(n_repeats, size=(n_bootstrap, len(sizes), n_repeats))
+    medians = np.median(np.take_along_axis(np.broadcast_to(log_e, pick.shape), pick, 2), axis=2)
+    xc = log_n - log_n.mean()
+    slopes = (medians - medians.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+    with np.errstate(divide="ignore"):
+        boot = np.where(slopes < 1, alpha / (1.0 - slopes), np.inf)
     tail = (1 - ci) / 2 * 100
     with np.errstate(invalid="ignore"):  # slopes >= 1 give infinite dimensions
         lo, hi = np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan)
@@ -106,7 +108,7 @@ def _estimate(cloud: GramCloud, members: np.ndarray, *, alpha, sizes, n_repeats,
         n_repeats=n_repeats,
         seed=seed,
         pool_size=pool,
-        duplicate_fraction=duplicate_fraction(cloud.points64[members]),
+        duplicate_fraction=duplicate_fraction(cloud.points[members]),
         log_e_median=[float(v) for v in np.median(log_e, axis=1)],
     )
 
@@ -169,15 +171,15 @@ def phdim_per_class(
     if len(pts) > pool_size:
         keep = np.sort(rng.choice(len(pts), pool_size, replace=False))
         pts, lab = pts[keep], lab[keep]
-    cloud = GramCloud(pts)  # one Gram matrix serves every class
     out: dict = {"classes": {}, "skipped": []}
     for c in np.unique(lab):
-        members = np.flatnonzero(lab == c)
+        members = pts[lab == c]
         if len(members) < min_class_points:
             out["skipped"].append(str(c))
             continue
-        out["classes"][str(c)] = _estimate(cloud, members, alpha=alpha, sizes=None, n_repeats=n_repeats, seed=seed,
-                                           rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
+        # each class centred on its own mean: far-apart classes would cost the Gram form precision
+        out["classes"][str(c)] = _estimate(GramCloud(members), np.arange(len(members)), alpha=alpha, sizes=None,
+                                           n_repeats=n_repeats, seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
     dims = [r.dimension for r in out["classes"].values()]
     out["mean"] = float(np.mean(dims)) if dims else float("nan")
     return out
