@@ -30,7 +30,7 @@ def test_whole_registry_is_valid(registry):
 
 OFFLINE_MODELS = ["mlp", "lenet", "resnet_small", "vit_tiny", "signal_cnn", "bag_of_embeddings", "text_cnn", "bert_small",
                   "minilm_l6", "minilm_l6_finetune", "mobilenetv2_imagenet", "mobilenetv2_imagenet_finetune",
-                  "efficientnet_lite0_imagenet", "mobilenetv3_small"]
+                  "efficientnet_lite0_imagenet", "mobilenetv3_small", "vgg_small"]
 TASK_FOR = {"vision": "mnist", "text": "rotten_tomatoes"}
 
 

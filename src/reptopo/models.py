@@ -141,6 +141,21 @@ def timm_resnet(facts: TaskFacts, width: int = 16, layers=(1, 1, 1, 1)):
     return model
 
 
+@builder("timm_vgg")
+def timm_vgg(facts: TaskFacts, width: int = 16):
+    """timm's VGG with stages (w, M, 2w, M, 4w) for 28x28 inputs and a (8w)-wide ConvMlp in place
+    of VGG's 4096-wide one (30M parameters at this size)."""
+    from timm.layers import ClassifierHead
+    from timm.models.vgg import VGG, ConvMlp
+
+    model = VGG([width, "M", 2 * width, "M", 4 * width], num_classes=facts.num_classes, in_chans=facts.input_shape[0])
+    side = facts.input_shape[1] // 4
+    model.pre_logits = ConvMlp(4 * width, 8 * width, kernel_size=side, mlp_ratio=1.0)
+    model.num_features = 8 * width
+    model.head = ClassifierHead(8 * width, facts.num_classes, pool_type="avg")
+    return model
+
+
 @builder("timm_vit")
 def timm_vit(facts: TaskFacts, width: int = 64, depth: int = 4, patch_size: int = 4, num_heads: int = 4):
     from timm.models.vision_transformer import VisionTransformer
