@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 from clouds import circle, random_isometry
 

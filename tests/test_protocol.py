@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import REGISTRY, tiny_registry
+from helpers import tiny_registry
 
 from reptopo.jobs import Job, run_job
 from reptopo.probe import extract, pool

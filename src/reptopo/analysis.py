@@ -109,20 +109,23 @@ SCORE_COLUMNS = (
 ) + BASELINES
 
 
-def kendall_tau(x, y) -> float:
+def _paired(x, y, min_n: int):
+    """The finite pairs of x and y, or None when too few remain or either side is constant."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return np.nan
-    return float(stats.kendalltau(x[ok], y[ok]).statistic)
+    if ok.sum() < min_n or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return None
+    return x[ok], y[ok]
+
+
+def kendall_tau(x, y) -> float:
+    pair = _paired(x, y, 2)
+    return float(stats.kendalltau(*pair).statistic) if pair else np.nan
 
 
 def spearman_rho(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return np.nan
-    return float(stats.spearmanr(x[ok], y[ok]).statistic)
+    pair = _paired(x, y, 3)
+    return float(stats.spearmanr(*pair).statistic) if pair else np.nan
 
 
 def bootstrap_ci(fn, x, y, *, n: int = 500, seed: int = 0, level: float = 0.95) -> tuple[float, float]:

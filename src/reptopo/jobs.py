@@ -13,7 +13,6 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 

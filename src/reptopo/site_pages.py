@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .registry import ModelEntry, Registry, TaskEntry
+from .registry import ModelEntry, Registry
 from .site import (BENCHMARK_BIBTEX, CURRENT_VERSION, PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, protocol,
                    score_bibtex, slug)
 from .store import ResultStore
@@ -40,7 +40,6 @@ def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: s
 def page_home(t, notes) -> str:
     cfg = protocol(CURRENT_VERSION)
     models = t["models"]
-    board = t["measures"]
     lines = ["# reptopo leaderboard", "",
              "reptopo measures the **shape of representations layer by layer**: persistent homology (Betti numbers "
              "and barcodes of a Vietoris-Rips filtration on maxmin landmarks), PHdim (the persistent-homology fractal "

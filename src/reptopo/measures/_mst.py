@@ -116,7 +116,7 @@ class GramCloud:
         # the diagonal of the same product: d2(i, j) = g_ii + g_jj - 2 g_ij is then exactly 0 at i = j
         self.sq_norms = np.ascontiguousarray(np.diagonal(self.gram))
 
-    def _float32_is_enough(self, n_probe: int = 32) -> bool:
+    def _float32_is_enough(self, n_probe: int = 8) -> bool:
         """False when float32 rounding of |x|^2 would swamp the shortest distances.
 
         The Gram form's error in a squared distance is about eps32 * max |x - mean|^2; if the
@@ -128,13 +128,13 @@ class GramCloud:
         if n < 3:
             return True
         centre = pts.mean(axis=0, dtype=np.float64)
-        scale = float(np.max(np.einsum("ij,ij->i", pts - centre, pts - centre)))
+        centred = pts - centre.astype(pts.dtype)
+        scale = float(np.max(np.einsum("ij,ij->i", centred, centred)))
         probe = np.random.default_rng(0).choice(n, size=min(n_probe, n), replace=False)
-        d2 = np.einsum("pij,pij->pi", pts[None, :, :] - pts[probe][:, None, :], pts[None, :, :] - pts[probe][:, None, :]) \
-            if n * len(probe) * pts.shape[1] < 5e7 else None
-        if d2 is None:  # large clouds: the same through one product of the probe rows
-            sq = np.einsum("ij,ij->i", pts, pts, dtype=np.float64)
-            d2 = sq[probe][:, None] + sq[None, :] - 2.0 * (pts[probe].astype(np.float64) @ pts.T.astype(np.float64))
+        d2 = np.empty((len(probe), n))
+        for k, p in enumerate(probe):  # differences first: exact to their own size, unlike the Gram form
+            diff = pts - pts[p]
+            d2[k] = np.einsum("ij,ij->i", diff, diff)
         d2[np.arange(len(probe)), probe] = np.inf
         nearest = np.maximum(d2.min(axis=1), 0.0)
         positive = nearest[nearest > 0]
