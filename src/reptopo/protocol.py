@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from . import measures as M
 
@@ -79,6 +80,16 @@ def linear_probe_accuracy(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig) -> 
 
 
 def measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str) -> tuple[dict, list[np.ndarray]]:
+    """Every measure of one layer's cloud: (JSON-ready dict, persistence diagrams).
+
+    BLAS runs on one thread here, as in the runner's workers: the linear probe's solver stops
+    at an iteration limit, and its answer must not depend on how many threads summed it.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _measure_layer(x, y, cfg, layer)
+
+
+def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str) -> tuple[dict, list[np.ndarray]]:
     """Every measure of one layer's cloud: (JSON-ready dict, persistence diagrams).
 
     A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged

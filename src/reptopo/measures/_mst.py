@@ -110,37 +110,36 @@ class GramCloud:
             pts = pts.astype(np.float64)
         self.points = np.ascontiguousarray(pts)
         # centring keeps |x|^2 small against the distances (less cancellation in the Gram form)
-        dtype = np.float32 if self._float32_is_enough() else np.float64
-        centred = np.subtract(self.points, self.points.mean(axis=0, dtype=np.float64).astype(self.points.dtype), dtype=dtype)
-        self.gram = centred @ centred.T
-        # the diagonal of the same product: d2(i, j) = g_ii + g_jj - 2 g_ij is then exactly 0 at i = j
-        self.sq_norms = np.ascontiguousarray(np.diagonal(self.gram))
+        mean = self.points.mean(axis=0, dtype=np.float64).astype(self.points.dtype)
+        for dtype in (np.float32, np.float64):
+            centred = np.subtract(self.points, mean, dtype=dtype)
+            self.gram = centred @ centred.T
+            # the diagonal of the same product: d2(i, j) = g_ii + g_jj - 2 g_ij is then exactly 0 at i = j
+            self.sq_norms = np.ascontiguousarray(np.diagonal(self.gram))
+            if dtype is np.float64 or self._precision_is_enough():
+                break
 
-    def _float32_is_enough(self, n_probe: int = 8) -> bool:
-        """False when float32 rounding of |x|^2 would swamp the shortest distances.
+    def _precision_is_enough(self, n_probe: int = 8) -> bool:
+        """False when the Gram form's rounding would swamp the shortest distances.
 
-        The Gram form's error in a squared distance is about eps32 * max |x - mean|^2; if the
-        squared nearest-neighbour distances of a few sampled points are not far above that,
-        tree choices would be noise, so the Gram matrix is computed in float64 instead.
+        Its error in a squared distance is about eps * max |x - mean|^2. For a few probe points
+        the nearest neighbour by the Gram matrix is measured exactly (in float64 from the
+        points); if those squared distances are not far above that error, the tree search
+        would follow rounding noise, and the Gram matrix is recomputed in float64.
         """
-        pts = self.points
-        n = len(pts)
+        n = len(self.points)
         if n < 3:
             return True
-        centre = pts.mean(axis=0, dtype=np.float64)
-        centred = pts - centre.astype(pts.dtype)
-        scale = float(np.max(np.einsum("ij,ij->i", centred, centred)))
+        eps = np.finfo(self.gram.dtype).eps
+        scale = float(self.sq_norms.max())
         probe = np.random.default_rng(0).choice(n, size=min(n_probe, n), replace=False)
-        d2 = np.empty((len(probe), n))
-        for k, p in enumerate(probe):  # differences first: exact to their own size, unlike the Gram form
-            diff = pts - pts[p]
-            d2[k] = np.einsum("ij,ij->i", diff, diff)
+        d2 = self.sq_norms[None, :].astype(np.float64) + self.sq_norms[probe, None] - 2.0 * self.gram[probe]
         d2[np.arange(len(probe)), probe] = np.inf
-        nearest = np.maximum(d2.min(axis=1), 0.0)
-        positive = nearest[nearest > 0]
-        if len(positive) == 0:
-            return True
-        return float(np.median(positive)) > 1e4 * np.finfo(np.float32).eps * scale
+        nearest = np.argmin(d2, axis=1)
+        diff = self.points[probe].astype(np.float64) - self.points[nearest].astype(np.float64)
+        exact = np.einsum("ij,ij->i", diff, diff)
+        positive = exact[exact > 0]
+        return len(positive) == 0 or float(np.median(positive)) > 1e4 * eps * scale
 
     @property
     def n(self) -> int:
