@@ -331,8 +331,6 @@ def page_cite(t) -> str:
 
 
 def render_all(store: ResultStore, t: dict) -> dict[str, str]:
-    from .analysis import analyze  # noqa: F401  (tables come precomputed)
-
     notes_path = store.root / "tables" / "analysis.json"
     notes = json.loads(notes_path.read_text())["notes"] if notes_path.is_file() else []
     try:
