@@ -90,9 +90,7 @@ def measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str)
 
 
 def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str) -> tuple[dict, list[np.ndarray]]:
-    """Every measure of one layer's cloud: (JSON-ready dict, persistence diagrams).
-
-    A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
+    """A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
     result ``{"error": ...}`` naming the layer and the problem, never a silent number; a single
     measure that fails is flagged in its own field and the others are kept.
     """

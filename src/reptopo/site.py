@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import SCORE_COLUMNS, analyze_store
-from .cite import BENCHMARK_BIBTEX, score_bibtex
-from .protocol import CURRENT_VERSION, protocol
+from .analysis import analyze_store
 from .store import ResultStore
 
 SITE_ROOT = Path(__file__).resolve().parents[2] / "site"
@@ -154,7 +152,3 @@ def build_site(store_root, out, *, site_root: str | Path | None = None, strict: 
     cfg = load_config(config_file=str(site_root / "mkdocs.yml"), site_dir=str(out), strict=strict)
     build(cfg)
     return out
-
-
-__all__ = ["build_site", "esc", "slug", "json_script", "Plots", "html_table", "fmt", "SCORE_COLUMNS",
-           "BENCHMARK_BIBTEX", "score_bibtex", "CURRENT_VERSION", "protocol", "STATUS_LABELS", "PALETTE"]

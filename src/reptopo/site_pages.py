@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cite import BENCHMARK_BIBTEX, score_bibtex
+from .protocol import CURRENT_VERSION, protocol
 from .registry import ModelEntry, Registry
-from .site import (BENCHMARK_BIBTEX, CURRENT_VERSION, PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, protocol,
-                   score_bibtex, slug)
+from .site import PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, slug
 from .store import ResultStore
 
 CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),

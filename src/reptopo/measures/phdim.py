@@ -71,15 +71,15 @@ def _dimension(alpha: float, slope: float) -> float:
     return alpha / (1.0 - slope) if slope < 1 else float("inf")
 
 
-def _estimate(cloud: GramCloud, members: np.ndarray, *, alpha, sizes, n_repeats, seed, rng, n_bootstrap, ci, layer):
-    """PHdim of the points ``members`` of ``cloud`` (positions into its Gram matrix)."""
-    pool = len(members)
+def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstrap, ci, layer):
+    """PHdim of all the points of ``cloud``, the pool that the subsamples are drawn from."""
+    pool = cloud.n
     sizes = default_schedule(pool) if sizes is None else np.asarray(sorted(set(int(s) for s in sizes)))
     if len(sizes) < 3:
         raise ValueError("PHdim needs at least 3 distinct subsample sizes")
     if sizes[0] < 2 or sizes[-1] > pool:
         raise CloudError(f"subsample sizes {sizes[0]}..{sizes[-1]} do not fit a pool of {pool} points", layer=layer)
-    index_sets = [members[s] for s in subsample_index_sets(rng, pool, sizes, n_repeats)]
+    index_sets = subsample_index_sets(rng, pool, sizes, n_repeats)
     sums = cloud.mst_power_sums(index_sets, alpha).reshape(len(sizes), n_repeats)
     if (sums <= 0).any():
         raise CloudError("a subsample's spanning tree has total length 0 (all points duplicates)", layer=layer)
@@ -108,7 +108,7 @@ def _estimate(cloud: GramCloud, members: np.ndarray, *, alpha, sizes, n_repeats,
         n_repeats=n_repeats,
         seed=seed,
         pool_size=pool,
-        duplicate_fraction=duplicate_fraction(cloud.points[members]),
+        duplicate_fraction=duplicate_fraction(cloud.points),
         log_e_median=[float(v) for v in np.median(log_e, axis=1)],
     )
 
@@ -140,7 +140,7 @@ def phdim(
     rng = np.random.default_rng(seed)
     if len(pts) > pool_size:
         pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
-    return _estimate(GramCloud(pts), np.arange(len(pts)), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
+    return _estimate(GramCloud(pts), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
                      seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
 
 
@@ -178,7 +178,7 @@ def phdim_per_class(
             out["skipped"].append(str(c))
             continue
         # each class centred on its own mean: far-apart classes would cost the Gram form precision
-        out["classes"][str(c)] = _estimate(GramCloud(members), np.arange(len(members)), alpha=alpha, sizes=None,
+        out["classes"][str(c)] = _estimate(GramCloud(members), alpha=alpha, sizes=None,
                                            n_repeats=n_repeats, seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
     dims = [r.dimension for r in out["classes"].values()]
     out["mean"] = float(np.mean(dims)) if dims else float("nan")
