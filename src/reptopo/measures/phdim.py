@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._mst import GramCloud
+from ._mst import GramCloud, blas_threads, single_threaded_blas
 from ._validate import CloudError, check_cloud, check_labels, duplicate_fraction
 
 DEFAULT_N_SIZES = 16
@@ -113,6 +113,12 @@ def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstr
     )
 
 
+# The public estimators run every BLAS call on one thread and give the
+# Gram product the BLAS's thread count to split by itself. A multi-threaded call (even the
+# duplicate check's matrix-vector product) leaves OpenBLAS threads busy-waiting for ~0.1 s,
+# on the cores that the parallel tree loop needs.
+
+
 def _check_params(alpha, n_repeats):
     if alpha <= 0:
         raise ValueError("alpha must be > 0")
@@ -136,12 +142,14 @@ def phdim(
     ``sizes`` (default: :func:`default_schedule`), ``n_repeats`` subsamples per size.
     """
     _check_params(alpha, n_repeats)
-    pts = check_cloud(points, layer=layer, min_points=20)
-    rng = np.random.default_rng(seed)
-    if len(pts) > pool_size:
-        pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
-    return _estimate(GramCloud(pts), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
-                     seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
+    threads = blas_threads()
+    with single_threaded_blas():  # see the note above _check_params
+        pts = check_cloud(points, layer=layer, min_points=20)
+        rng = np.random.default_rng(seed)
+        if len(pts) > pool_size:
+            pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
+        return _estimate(GramCloud(pts, threads), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
+                         seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
 
 
 def phdim_per_class(
@@ -164,9 +172,18 @@ def phdim_per_class(
     within-class counterpart. Classes with fewer than ``min_class_points`` points are left out
     and listed under ``"skipped"``.
     """
+    _check_params(alpha, n_repeats)
+    threads = blas_threads()
+    with single_threaded_blas():  # see the note above _check_params
+        return _phdim_per_class(points, labels, threads=threads, min_class_points=min_class_points, alpha=alpha,
+                                pool_size=pool_size, n_repeats=n_repeats, seed=seed, n_bootstrap=n_bootstrap,
+                                ci=ci, layer=layer)
+
+
+def _phdim_per_class(points, labels, *, threads, min_class_points, alpha, pool_size, n_repeats, seed,
+                     n_bootstrap, ci, layer) -> dict:
     pts = check_cloud(points, layer=layer, min_points=20)
     lab = check_labels(labels, len(pts), layer=layer)
-    _check_params(alpha, n_repeats)
     rng = np.random.default_rng(seed)
     if len(pts) > pool_size:
         keep = np.sort(rng.choice(len(pts), pool_size, replace=False))
@@ -178,7 +195,7 @@ def phdim_per_class(
             out["skipped"].append(str(c))
             continue
         # each class centred on its own mean: far-apart classes would cost the Gram form precision
-        out["classes"][str(c)] = _estimate(GramCloud(members), alpha=alpha, sizes=None,
+        out["classes"][str(c)] = _estimate(GramCloud(members, threads), alpha=alpha, sizes=None,
                                            n_repeats=n_repeats, seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
     dims = [r.dimension for r in out["classes"].values()]
     out["mean"] = float(np.mean(dims)) if dims else float("nan")
