@@ -65,9 +65,9 @@ def check_cloud(
             f"{bad} of {n} points contain NaN or infinite values (first at row {int(np.argmin(finite))})",
             layer=layer,
         )
-    if np.ptp(arr, axis=0).max() == 0:
-        raise CloudError(f"all {n} points are identical (a constant cloud has no shape)", layer=layer)
     dup = duplicate_fraction(arr)
+    if round(n * (1.0 - dup)) == 1:  # one distinct row
+        raise CloudError(f"all {n} points are identical (a constant cloud has no shape)", layer=layer)
     if dup > max_duplicate_fraction:
         raise CloudError(
             f"{dup:.1%} of the {n} points duplicate another point "
