@@ -101,10 +101,13 @@ def test_threaded_gram_product_is_the_product(dtype, shape, rng):
 def test_row_blocks_share_the_upper_triangle_evenly():
     n = 2000
     for parts in (2, 3, 8):
-        bounds = _row_bounds(n, parts)
-        assert bounds[0] == 0 and bounds[-1] == n and bounds == sorted(bounds)
-        areas = [(hi - lo) * (n - lo) - (hi - lo) ** 2 / 2 for lo, hi in zip(bounds, bounds[1:])]
-        assert max(areas) / min(areas) < 1.01
+        for diagonal_cost in (0.5, 0.7):
+            bounds = _row_bounds(n, parts, diagonal_cost)
+            assert bounds[0] == 0 and bounds[-1] == n and bounds == sorted(bounds)
+            work = [diagonal_cost * (hi - lo) ** 2 + (hi - lo) * (n - hi) for lo, hi in zip(bounds, bounds[1:])]
+            assert max(work) / min(work) < 1.01
+    # at half the cost per entry, the diagonal squares count as the triangles they are
+    assert _row_bounds(n, 2, 0.5)[1] == round(n * (1 - 2**-0.5))
 
 
 def test_phdim_leaves_the_blas_thread_count_as_it_found_it(rng):

@@ -166,24 +166,60 @@ def _prim_parents_filtered(gram, sq_norms, coarse, idx):  # pragma: no cover - c
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
+def _edge_length64(points, a, b):  # pragma: no cover - compiled
+    """|points[a] - points[b]| in float64 (the same number with a and b swapped)."""
+    s = 0.0
+    for c in range(points.shape[1]):
+        t = np.float64(points[a, c]) - np.float64(points[b, c])
+        s += t * t
+    return np.sqrt(s)
+
+
+@numba.njit(cache=True, nogil=True)
 def _edge_lengths64(points, idx, parent):  # pragma: no cover - compiled
-    m = idx.size
-    out = np.empty(m - 1)
+    """Lengths of the tree's edges (vertex j to its parent), in the order of j."""
+    out = np.empty(idx.size - 1)
     k = 0
-    d = points.shape[1]
-    for j in range(m):
-        p = parent[j]
-        if p < 0:
-            continue
-        a = idx[j]
-        b = idx[p]
-        s = 0.0
-        for c in range(d):
-            t = np.float64(points[a, c]) - np.float64(points[b, c])
-            s += t * t
-        out[k] = np.sqrt(s)
-        k += 1
+    for j in range(idx.size):
+        if parent[j] >= 0:
+            out[k] = _edge_length64(points, idx[j], idx[parent[j]])
+            k += 1
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _distinct_pairs(first, second, counts, n):  # pragma: no cover - compiled
+    """Number the distinct unordered pairs among each row's first ``counts[r]`` (first, second).
+
+    Open addressing in an array rather than np.unique, whose sort costs as much as the
+    lengths it would save (trees of one pool share ~3/4 of their edges).
+    """
+    total = counts.sum()
+    bits = 1
+    while (1 << bits) < 2 * total + 2:
+        bits += 1
+    table_key = np.full(1 << bits, -1, np.int64)
+    table_id = np.empty(1 << bits, np.int64)
+    pair_id = np.empty(first.shape, np.int64)
+    lo = np.empty(total, np.int64)
+    hi = np.empty(total, np.int64)
+    n_distinct = 0
+    mask = np.uint64((1 << bits) - 1)
+    for r in range(first.shape[0]):
+        for k in range(counts[r]):
+            a, b = min(first[r, k], second[r, k]), max(first[r, k], second[r, k])
+            key = a * n + b
+            h = (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
+            while table_key[h] != -1 and table_key[h] != key:
+                h = (h + np.uint64(1)) & mask
+            if table_key[h] == -1:
+                table_key[h] = key
+                table_id[h] = n_distinct
+                lo[n_distinct] = a
+                hi[n_distinct] = b
+                n_distinct += 1
+            pair_id[r, k] = table_id[h]
+    return pair_id, lo[:n_distinct], hi[:n_distinct]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -191,9 +227,14 @@ def _subsample_sums(gram, sq_norms, coarse, points, index_sets, alpha):  # pragm
     """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1), in parallel.
 
     ``coarse``: :func:`coarse_keys` of a float32 Gram matrix, or an empty array (plain search).
+    The trees first; then each distinct edge is measured once; then each tree's sum, in the
+    order of its vertices, as ``np.sum`` of :func:`_edge_lengths64` would add them.
     """
-    out = np.empty(index_sets.shape[0])
-    for r in numba.prange(index_sets.shape[0]):
+    n_sets, width = index_sets.shape
+    child = np.empty((n_sets, width), np.int64)
+    parent_of = np.empty((n_sets, width), np.int64)
+    counts = np.zeros(n_sets, np.int64)
+    for r in numba.prange(n_sets):
         row = index_sets[r]
         m = 0
         while m < row.size and row[m] >= 0:
@@ -203,8 +244,24 @@ def _subsample_sums(gram, sq_norms, coarse, points, index_sets, alpha):  # pragm
             parent = _prim_parents_filtered(gram, sq_norms, coarse, idx)
         else:
             parent = _prim_parents(gram, sq_norms, idx)
-        lengths = _edge_lengths64(points, idx, parent)
-        out[r] = np.sum(lengths) if alpha == 1.0 else np.sum(lengths**alpha)  # x ** 1.0 is x: skip the pows
+        k = 0
+        for j in range(m):
+            if parent[j] >= 0:
+                child[r, k] = idx[j]
+                parent_of[r, k] = idx[parent[j]]
+                k += 1
+        counts[r] = k
+    pair_id, lo, hi = _distinct_pairs(child, parent_of, counts, points.shape[0])
+    lengths = np.empty(lo.size)
+    for u in numba.prange(lo.size):
+        lengths[u] = _edge_length64(points, lo[u], hi[u])
+    out = np.empty(n_sets)
+    for r in numba.prange(n_sets):
+        total = 0.0
+        for k in range(counts[r]):
+            length = lengths[pair_id[r, k]]
+            total += length if alpha == 1.0 else length**alpha  # x ** 1.0 is x: skip the pows
+        out[r] = total
     return out
 
 
@@ -226,14 +283,30 @@ def single_threaded_blas():
     return _blas_controller().limit(limits=1)
 
 
-def _row_bounds(n: int, parts: int) -> list[int]:
-    """Row blocks [b_t, b_t+1) whose upper-triangle areas (rows x columns right of b_t) are equal."""
-    area = n * n / (2 * parts)
-    bounds = [0]
-    for _ in range(parts - 1):
-        left = n - bounds[-1]
-        bounds.append(int(round(bounds[-1] + left - math.sqrt(max(left * left - 2 * area, 0.0)))))
-    return bounds + [n]
+def _row_bounds(n: int, parts: int, diagonal_cost: float = 0.7) -> list[int]:
+    """Row blocks [b_t, b_t+1) of equal work: each block's square on the diagonal (a symmetric
+    product, ``diagonal_cost`` per entry) and the general product to its right (1 per entry).
+
+    0.7: OpenBLAS's symmetric product does half the flops of a general one at about 3/4 of its
+    rate (measured here). The equal-work cost is found by bisection; each block's height then
+    solves a quadratic.
+    """
+
+    def heights(cost):
+        bounds = [0]
+        for _ in range(parts - 1):
+            left = n - bounds[-1]
+            # (diagonal_cost - 1) h^2 + left h = cost, the smaller root
+            disc = max(left * left - 4 * (1 - diagonal_cost) * cost, 0.0)
+            bounds.append(min(n, bounds[-1] + (left - math.sqrt(disc)) / (2 * (1 - diagonal_cost))))
+        return bounds
+
+    lo, hi = 0.0, diagonal_cost * n * n
+    for _ in range(60):
+        cost = (lo + hi) / 2
+        last = n - heights(cost)[-1]
+        lo, hi = (lo, cost) if diagonal_cost * last * last < cost else (cost, hi)
+    return [int(round(b)) for b in heights(hi)] + [n]
 
 
 def gram_product(centred: np.ndarray, threads: int | None = None) -> np.ndarray:
