@@ -1,11 +1,14 @@
 """The fast paths under PHdim give the same answers as the plain ones they replace."""
 
+import itertools
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from reptopo.measures import GramCloud, phdim
-from reptopo.measures._mst import _prim_parents, _prim_parents_filtered, _row_bounds, coarse_keys, gram_product
+from reptopo.measures._gram import _row_bounds, gram_product
+from reptopo.measures._mst import _prim_parents, _prim_parents_filtered, coarse_keys
 
 
 def _clouds(rng):
@@ -104,7 +107,7 @@ def test_row_blocks_share_the_upper_triangle_evenly():
         for diagonal_cost in (0.5, 0.7):
             bounds = _row_bounds(n, parts, diagonal_cost)
             assert bounds[0] == 0 and bounds[-1] == n and bounds == sorted(bounds)
-            work = [diagonal_cost * (hi - lo) ** 2 + (hi - lo) * (n - hi) for lo, hi in zip(bounds, bounds[1:])]
+            work = [diagonal_cost * (hi - lo) ** 2 + (hi - lo) * (n - hi) for lo, hi in itertools.pairwise(bounds)]
             assert max(work) / min(work) < 1.01
     # at half the cost per entry, the diagonal squares count as the triangles they are
     assert _row_bounds(n, 2, 0.5)[1] == round(n * (1 - 2**-0.5))

@@ -17,14 +17,10 @@ and touch the Gram matrix only where a distance could win; the trees are the sam
 
 from __future__ import annotations
 
-import functools
-import math
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController  # installed with scikit-learn
 
+from ._gram import gram_product
 
 # The tree search's arithmetic and tie rule are part of protocol v1 (the reference results
 # depend on them): a squared distance is (g_ii + g_jj) - 2 g_ij with the sum in the Gram's
@@ -153,7 +149,7 @@ def _prim_parents_filtered(gram, sq_norms, coarse, idx):  # pragma: no cover - c
         for r in range(n_rest):
             b = np.int64(slot_bits[r])
             key = ((b ^ ((b >> 31) & 0x7FFFFFFF)) << 32) | slot_vertex[r]
-            least = key if key < least else least
+            least = min(least, key)
         cur = least & 0xFFFFFFFF
         pick = slot_of[cur]
         cur_col = slot_col[pick]
@@ -263,85 +259,6 @@ def _subsample_sums(gram, sq_norms, coarse, points, index_sets, alpha):  # pragm
             total += length if alpha == 1.0 else length**alpha  # x ** 1.0 is x: skip the pows
         out[r] = total
     return out
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """The BLAS libraries loaded in this process, found once: finding them reads every loaded
-    library's file and takes milliseconds, a tenth of a whole PHdim estimate. Their thread
-    counts are read and set live; a BLAS loaded after the first call is left alone."""
-    return ThreadpoolController().select(user_api="blas")
-
-
-def blas_threads() -> int:
-    """How many threads the BLAS would use now (1 inside ``threadpool_limits(1)``)."""
-    return max((lib.num_threads for lib in _blas_controller().lib_controllers), default=1)
-
-
-def single_threaded_blas():
-    """A context in which the BLAS runs on one thread (threadpoolctl's limit, without the search)."""
-    return _blas_controller().limit(limits=1)
-
-
-def _row_bounds(n: int, parts: int, diagonal_cost: float = 0.7) -> list[int]:
-    """Row blocks [b_t, b_t+1) of equal work: each block's square on the diagonal (a symmetric
-    product, ``diagonal_cost`` per entry) and the general product to its right (1 per entry).
-
-    0.7: OpenBLAS's symmetric product does half the flops of a general one at about 3/4 of its
-    rate (measured here). The equal-work cost is found by bisection; each block's height then
-    solves a quadratic.
-    """
-
-    def heights(cost):
-        bounds = [0]
-        for _ in range(parts - 1):
-            left = n - bounds[-1]
-            # (diagonal_cost - 1) h^2 + left h = cost, the smaller root
-            disc = max(left * left - 4 * (1 - diagonal_cost) * cost, 0.0)
-            bounds.append(min(n, bounds[-1] + (left - math.sqrt(disc)) / (2 * (1 - diagonal_cost))))
-        return bounds
-
-    lo, hi = 0.0, diagonal_cost * n * n
-    for _ in range(60):
-        cost = (lo + hi) / 2
-        last = n - heights(cost)[-1]
-        lo, hi = (lo, cost) if diagonal_cost * last * last < cost else (cost, hi)
-    return [int(round(b)) for b in heights(hi)] + [n]
-
-
-def gram_product(centred: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """``centred @ centred.T``, on ``threads`` threads (default: the BLAS's), leaving no BLAS thread spinning.
-
-    OpenBLAS's worker threads busy-wait for about 0.1 s after each multi-threaded call, and the
-    parallel tree loop that follows then shares the cores with them (measured: 1.7x slower
-    trees). So the product runs on a single-threaded BLAS: split into row blocks, each block's
-    upper triangle on its own Python thread (numpy releases the GIL), then mirrored; the same
-    flops as numpy's own symmetric product and, on one thread, the very same call.
-    """
-    threads = blas_threads() if threads is None else threads
-    n = len(centred)
-    with single_threaded_blas():
-        if threads <= 1 or n < 512:
-            return centred @ centred.T
-        gram = np.empty((n, n), dtype=centred.dtype)
-        bounds = _row_bounds(n, threads)
-
-        def upper(t):
-            lo, hi = bounds[t], bounds[t + 1]
-            block = centred[lo:hi]
-            np.matmul(block, block.T, out=gram[lo:hi, lo:hi])
-            if hi < n:
-                np.matmul(block, centred[hi:].T, out=gram[lo:hi, hi:])
-
-        def mirror(t):  # below each block's rows, a 1/threads share of its columns each
-            for lo, hi in zip(bounds[:-2], bounds[1:-1]):
-                c0, c1 = lo + (hi - lo) * t // threads, lo + (hi - lo) * (t + 1) // threads
-                gram[hi:, c0:c1] = gram[c0:c1, hi:].T
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(upper, range(threads)))
-            list(pool.map(mirror, range(threads)))
-    return gram
 
 
 class GramCloud:

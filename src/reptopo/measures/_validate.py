@@ -42,7 +42,7 @@ def check_cloud(
     layer: str | None = None,
     min_points: int = 3,
     max_duplicate_fraction: float = 0.5,
-) -> np.ndarray:  # noqa: D417
+) -> np.ndarray:
     """Return ``points`` as a C-contiguous float array of shape (n, d), or raise CloudError.
 
     Refused: not 2-D, fewer than ``min_points`` rows, NaN or infinite entries, every point

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._mst import GramCloud, blas_threads, single_threaded_blas
+from ._gram import blas_threads, single_threaded_blas
+from ._mst import GramCloud
 from ._validate import CloudError, check_cloud, check_labels, duplicate_fraction
 
 DEFAULT_N_SIZES = 16
