@@ -268,6 +268,7 @@ class GramCloud:
     referenced, not copied. Squared distances for the tree search are float32 (the Gram's own
     precision) unless that would swamp the shortest distances (then float64, twice the time
     and memory); the chosen edges are always measured in float64 from the points.
+    ``threads``: for the Gram product (default: as many as the BLAS would use now).
     """
 
     def __init__(self, points: np.ndarray, threads: int | None = None):

@@ -176,28 +176,21 @@ def phdim_per_class(
     _check_params(alpha, n_repeats)
     threads = blas_threads()
     with single_threaded_blas():  # see the note above _check_params
-        return _phdim_per_class(points, labels, threads=threads, min_class_points=min_class_points, alpha=alpha,
-                                pool_size=pool_size, n_repeats=n_repeats, seed=seed, n_bootstrap=n_bootstrap,
-                                ci=ci, layer=layer)
-
-
-def _phdim_per_class(points, labels, *, threads, min_class_points, alpha, pool_size, n_repeats, seed,
-                     n_bootstrap, ci, layer) -> dict:
-    pts = check_cloud(points, layer=layer, min_points=20)
-    lab = check_labels(labels, len(pts), layer=layer)
-    rng = np.random.default_rng(seed)
-    if len(pts) > pool_size:
-        keep = np.sort(rng.choice(len(pts), pool_size, replace=False))
-        pts, lab = pts[keep], lab[keep]
-    out: dict = {"classes": {}, "skipped": []}
-    for c in np.unique(lab):
-        members = pts[lab == c]
-        if len(members) < min_class_points:
-            out["skipped"].append(str(c))
-            continue
-        # each class centred on its own mean: far-apart classes would cost the Gram form precision
-        out["classes"][str(c)] = _estimate(GramCloud(members, threads), alpha=alpha, sizes=None,
-                                           n_repeats=n_repeats, seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
+        pts = check_cloud(points, layer=layer, min_points=20)
+        lab = check_labels(labels, len(pts), layer=layer)
+        rng = np.random.default_rng(seed)
+        if len(pts) > pool_size:
+            keep = np.sort(rng.choice(len(pts), pool_size, replace=False))
+            pts, lab = pts[keep], lab[keep]
+        out: dict = {"classes": {}, "skipped": []}
+        for c in np.unique(lab):
+            members = pts[lab == c]
+            if len(members) < min_class_points:
+                out["skipped"].append(str(c))
+                continue
+            # each class centred on its own mean: far-apart classes would cost the Gram form precision
+            out["classes"][str(c)] = _estimate(GramCloud(members, threads), alpha=alpha, sizes=None, n_repeats=n_repeats,
+                                               seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
     dims = [r.dimension for r in out["classes"].values()]
     out["mean"] = float(np.mean(dims)) if dims else float("nan")
     return out
