@@ -20,9 +20,53 @@ def torus(n, rng, *, big=2.0, small=1.0, noise=0.0):
     return pts + rng.normal(scale=noise, size=pts.shape)
 
 
+def torus_uniform(n, rng, *, big=2.0, small=1.0):
+    """A torus sampled uniformly by area (rejection on the angle around the tube)."""
+    out, have = [], 0
+    while have < n:
+        u, v = rng.uniform(0, 2 * np.pi, (2, 2 * n))
+        keep = rng.uniform(size=2 * n) < (big + small * np.cos(u)) / (big + small)
+        u, v = u[keep], v[keep]
+        out.append(np.c_[(big + small * np.cos(u)) * np.cos(v), (big + small * np.cos(u)) * np.sin(v), small * np.sin(u)])
+        have += len(u)
+    return np.concatenate(out)[:n]
+
+
+def figure_eight(n, rng, *, noise=0.03):
+    """Two unit circles touching at one point: b = (1, 2)."""
+    return np.r_[circle(n // 2, rng, noise=noise), circle(n - n // 2, rng, centre=(2.0, 0.0), noise=noise)]
+
+
+def gaussian_clusters(n, rng, *, n_clusters=10, dim=20, radius=80.0):
+    """``n_clusters`` unit Gaussians in ``dim`` dimensions, centres ``radius`` from the origin, and labels."""
+    centres = rng.normal(size=(n_clusters, dim))
+    centres *= radius / np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.arange(n) % n_clusters
+    return centres[labels] + rng.normal(size=(n, dim)), labels
+
+
 def random_isometry(points, rng, ambient=None):
     """Rotate ``points`` and place them in ``ambient`` dimensions by a random orthonormal frame."""
     d = points.shape[1]
     ambient = ambient or d
     q, _ = np.linalg.qr(rng.normal(size=(ambient, ambient)))
     return points @ q[:d]
+
+
+def nine_disks_and_holed_square(n_per_class, rng, *, radius=0.08, hole=0.11):
+    """Naitzat et al.'s D-I: class 0 is nine disks (b = 9, 0); class 1 the unit square with nine
+    holes around them (b = 1, 9). Uniform samples by rejection; returns points and labels."""
+    centres = np.array([(a, b) for a in (1 / 6, 1 / 2, 5 / 6) for b in (1 / 6, 1 / 2, 5 / 6)])
+
+    def sample(keep, n):
+        out, have = [], 0
+        while have < n:
+            p = rng.uniform(size=(4 * n, 2))
+            p = p[keep(np.min(np.linalg.norm(p[:, None] - centres[None], axis=2), axis=1))]
+            out.append(p)
+            have += len(p)
+        return np.concatenate(out)[:n]
+
+    disks = sample(lambda d: d < radius, n_per_class)
+    square = sample(lambda d: d > hole, n_per_class)
+    return np.r_[disks, square], np.r_[np.zeros(n_per_class, int), np.ones(n_per_class, int)]

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from clouds import circle, sphere, torus
+from clouds import circle, sphere, torus, torus_uniform
 from ripser import ripser
 
 from reptopo.measures import BettiRule, CloudError, GramCloud, h0_deaths, persistence
@@ -77,7 +77,7 @@ def test_betti_numbers_of_known_shapes(rule, metric, rng):
 
 
 def test_persistence_result_records_its_rule_and_summaries(rng):
-    res = persistence(circle(800, rng), n_landmarks=200)
+    res = persistence(circle(800, rng), n_landmarks=200, rule=BettiRule())
     d = res.to_dict()
     assert d["betti_rule"] == {"name": "covering_radius", "factor": 2.0, "max_features": 10}
     assert d["n_landmarks"] == 200 and d["metric"] == "euclidean"
@@ -92,13 +92,15 @@ def test_persistence_result_records_its_rule_and_summaries(rng):
 
 
 def test_betti_numbers_are_scale_invariant(rng):
-    pts = torus(1500, rng)
+    pts = torus_uniform(1500, rng)
     assert persistence(pts).betti == persistence(pts * 1000.0).betti == [1, 2]
+    legacy = BettiRule()
+    assert persistence(pts, rule=legacy).betti == persistence(pts * 1000.0, rule=legacy).betti
 
 
 def test_maxmin_landmarks_cover_the_cloud(rng):
     pts = rng.uniform(size=(1000, 2))
-    res = persistence(pts, maxdim=0, n_landmarks=100)
+    res = persistence(pts, maxdim=0, n_landmarks=100, rule=BettiRule())
     lm = pts[res.landmarks]
     nearest = np.min(np.linalg.norm(pts[:, None] - lm[None], axis=2), axis=1)
     assert nearest.max() == pytest.approx(res.covering_radius)

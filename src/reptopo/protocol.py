@@ -123,12 +123,13 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
         return M.phdim(
             x, alpha=cfg.phdim_alpha, pool_size=pool, sizes=M.default_schedule(pool, cfg.phdim_n_sizes),
             n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=cfg.phdim_bootstrap, layer=layer,
+            ceiling=None,  # protocol v1 had no resolution ceiling
         ).to_dict()
 
     def ph_dim_classes():
         res = M.phdim_per_class(
             x, y, min_class_points=cfg.phdim_class_min_points, alpha=cfg.phdim_alpha,
-            n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=0, layer=layer,
+            n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=0, layer=layer, ceiling=None,
         )
         return {"mean": res["mean"], "skipped": res["skipped"],
                 "classes": {c: r.dimension for c, r in res["classes"].items()}}

@@ -2,13 +2,29 @@
 
 from ._mst import GramCloud, h0_deaths
 from ._validate import CloudError, check_cloud, duplicate_fraction
-from .homology import BettiRule, PersistenceResult, maxmin_landmarks, persistence, summarize
+from .classwise import ClassTopologyResult, class_topology, hop_betti, rms_radius
+from .homology import (
+    BettiRule,
+    PersistenceResult,
+    ResolutionRule,
+    maxmin_landmarks,
+    persistence,
+    sampling_resolution,
+    summarize,
+)
 from .intrinsic import IDResult, mle, twonn
-from .phdim import PHDimResult, default_schedule, phdim, phdim_per_class
+from .phdim import PHDimResult, default_schedule, eckmann_ruelle_bound, phdim, phdim_per_class
 from .rtd import rtd
 
 __all__ = [
     "BettiRule",
+    "ClassTopologyResult",
+    "ResolutionRule",
+    "class_topology",
+    "eckmann_ruelle_bound",
+    "hop_betti",
+    "rms_radius",
+    "sampling_resolution",
     "CloudError",
     "GramCloud",
     "IDResult",

@@ -1,19 +1,39 @@
-"""Persistent homology of a layer: Vietoris-Rips barcodes on maxmin landmarks, through ripser.
+"""Persistent homology of a layer: Vietoris-Rips barcodes through ripser, and Betti numbers.
 
-Betti numbers are read from the barcodes by one named rule, and the rule with its parameters
-is part of every result:
+Betti numbers are read from the barcodes by one named rule; the rule, its parameters and the
+scale it read at are part of every result.
 
-- ``covering_radius`` (default): a bar counts when it is infinite or its lifetime exceeds
-  ``factor * eps`` (H1 and up) or ``(2 + factor) * eps`` (H0), where eps is the landmark
-  covering radius (the largest distance from a point of the cloud to its nearest landmark).
-  Features shorter than a few eps can be made by the subsample itself, so the rule is tied to
-  the resolution at which the cloud was seen, and it is scale-invariant. H0 gets 2 eps more
-  because landmarks of one connected cloud can stand up to 2 eps apart (seen here: finite H0
-  deaths of a connected noisy circle reach 3.7 eps, H1 noise bars 1.2 eps, while the torus's
-  two H1 generators live longer than 2.3 eps).
-- ``largest_gap``: sort the finite lifetimes of a dimension and cut at the largest ratio between
-  consecutive lifetimes (among the ``max_features`` longest); bars above the cut count. A
-  dimension whose longest bar is below ``factor * eps`` has none.
+``ResolutionRule`` (``"sampling_resolution"``, the default) takes its scale from the whole
+cloud's own sampling density, never from how many landmarks were drawn:
+
+- the cloud's resolution ``eps_cloud`` is the median, over all points, of the distance to the
+  ``ceil(ln n)``-th nearest neighbour. Balls of about that radius hold ``ln n`` points, the
+  count at which n random balls cover a sampled manifold (the coupon-collector bound behind the
+  connectivity radius of random geometric graphs), so it estimates how far the sample is from
+  the shape it samples;
+- H0 is read off the whole cloud's minimum spanning tree (exact, float64, every point): a
+  component counts when the edge that merges it is longer than ``h0_band[1] * eps_cloud``;
+- H1 and up are read off the Rips barcode of ``n_landmarks`` maxmin landmarks, whose scale is
+  ``eps = max(landmark_weight * eps_landmarks, eps_cloud)`` (``eps_landmarks``: the landmarks'
+  covering radius, 0 when every point is a landmark); a bar counts when its lifetime exceeds
+  ``band[1] * eps``;
+- bars between ``band[0]`` and ``band[1]`` times the scale are *ambiguous*: the sample cannot
+  tell them from sampling noise. A dimension with an ambiguous bar has no Betti number
+  (``None``) but a range ``(sure, sure + ambiguous)``, and the result is flagged unresolved.
+
+The bands were calibrated on noisy circles, two circles, figure-eights, tori, spheres and
+separated Gaussian clusters at 100-3,000 points and 100 landmarks to all points (the tests sweep
+them): sampling-noise H1 bars reached 1.42 eps and true cycles started at 1.91 eps; noise H0
+merges reached 2.36 eps_cloud, separate components 2.84 eps_cloud. This follows the homology
+inference of Chazal & Oudot (2008): a feature is real when it outlives a small multiple of the
+distance between the sample and the shape.
+
+The legacy rules of protocol v1 (``BettiRule``) are kept for its reference results:
+
+- ``covering_radius``: a bar counts when it is infinite or its lifetime exceeds
+  ``factor * eps`` (H1 and up) or ``(2 + factor) * eps`` (H0), eps the landmark covering radius.
+  It gives every point its own component when every point is a landmark (eps = 0).
+- ``largest_gap``: cut the sorted lifetimes at the largest ratio between consecutive ones.
 """
 
 from __future__ import annotations
@@ -24,13 +44,96 @@ import numpy as np
 from ripser import ripser
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial.distance import pdist, squareform
-from sklearn.neighbors import kneighbors_graph
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
-from ._mst import GramCloud
-from ._validate import check_cloud
+from ._mst import GramCloud, h0_deaths
+from ._validate import CloudError, check_cloud
 
 BETTI_RULES = ("covering_radius", "largest_gap")
 METRICS = ("euclidean", "knn_geodesic")
+
+
+@dataclass(frozen=True)
+class ResolutionRule:
+    """Betti numbers at the cloud's own sampling resolution (see the module docstring).
+
+    ``band`` and ``h0_band`` are (ambiguous from, counts above) in units of the scale;
+    ``max_birth``: an H1+ bar born later than this multiple of the scale is a feature of how
+    the shape's parts are arranged at a coarser scale (four far clusters in a ring), not of the
+    shape at its resolution, and is not counted;
+    ``landmark_weight`` weighs the landmarks' covering radius against the cloud's resolution
+    (maxmin landmarks are evenly spread, so their own noise bars are shorter than a random
+    sample's at the same covering radius); ``k`` is the neighbour rank of the resolution
+    (None: ``ceil(ln n)``).
+    """
+
+    name: str = "sampling_resolution"
+    band: tuple[float, float] = (1.45, 1.85)
+    h0_band: tuple[float, float] = (3.0, 4.0)
+    max_birth: float = 5.0
+    landmark_weight: float = 0.8
+    k: int | None = None
+
+    def __post_init__(self):
+        if self.name != "sampling_resolution":
+            raise ValueError(f"ResolutionRule.name must be 'sampling_resolution', got {self.name!r}")
+        for field_name in ("band", "h0_band"):
+            lo, hi = getattr(self, field_name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"ResolutionRule.{field_name} must be (low, high) with 0 < low <= high")
+        if self.landmark_weight < 0:
+            raise ValueError("ResolutionRule.landmark_weight must be >= 0")
+        if self.k is not None and self.k < 1:
+            raise ValueError("ResolutionRule.k must be >= 1")
+
+
+def resolution_rank(n: int) -> int:
+    """The neighbour rank of the sampling resolution of n points: ceil(ln n), at least 1."""
+    return max(1, int(np.ceil(np.log(max(n, 2)))))
+
+
+def sampling_resolution(points, *, k: int | None = None, layer: str | None = None) -> float:
+    """Median distance from a point to its ``k``-th nearest neighbour (default ``ceil(ln n)``).
+
+    Parameters
+    ----------
+    points : array of shape (n, d)
+    k : neighbour rank; None for :func:`resolution_rank`.
+
+    Returns
+    -------
+    float
+        The scale at which the sample is resolved, in the cloud's units.
+
+    Raises
+    ------
+    CloudError
+        When the resolution is 0 (most points have ``k`` exact duplicates).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    n = len(pts)
+    k = min(resolution_rank(n) if k is None else k, n - 1)
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(pts).kneighbors(pts)
+    eps = float(np.median(dist[:, k]))
+    if not eps > 0:
+        raise CloudError(f"the sampling resolution is 0: most points have {k} exact duplicates", layer=layer)
+    return eps
+
+
+def snap_to_distances(values: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Each finite value replaced by the nearest of ``distances`` (sorted ascending).
+
+    ripser computes in float32; every birth and death of a Rips filtration is one of the
+    cloud's pairwise distances, so snapping restores them in float64 (and makes summaries of a
+    scaled or rotated cloud agree to float64 precision, not float32's).
+    """
+    out = np.array(values, dtype=np.float64)
+    finite = np.isfinite(out)
+    v = out[finite]
+    pos = np.clip(np.searchsorted(distances, v), 1, len(distances) - 1)
+    left, right = distances[pos - 1], distances[pos]
+    out[finite] = np.where(np.abs(v - left) <= np.abs(right - v), left, right)
+    return out
 
 
 @dataclass(frozen=True)
@@ -57,19 +160,29 @@ class DiagramSummary:
 
 @dataclass
 class PersistenceResult:
+    """Barcodes, Betti numbers and how they were read.
+
+    ``betti[dim]`` is None where the rule could not decide (bars in its ambiguous band); then
+    ``betti_range[dim]`` gives the least and the most the sample allows, and ``resolved`` is
+    False. ``resolution`` holds the scales the rule read at and why (empty for legacy rules).
+    """
+
     diagrams: list[np.ndarray]  # one (k, 2) array of (birth, death) per dimension; death may be inf
-    betti: list[int]
+    betti: list[int | None]
     summaries: list[DiagramSummary]
-    rule: BettiRule
+    rule: BettiRule | ResolutionRule
     thresholds: list[float]  # per dimension, the lifetime above which a bar counts (cloud's units)
     covering_radius: float
     landmarks: np.ndarray
     metric: str
     params: dict = field(default_factory=dict)
+    betti_range: list[tuple[int, int]] = field(default_factory=list)
+    resolved: bool = True
+    resolution: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """A JSON-ready description (diagrams as lists; infinite deaths as None)."""
-        return {
+        """A JSON-ready description (diagrams left out; infinite deaths as None)."""
+        out = {
             "betti": list(self.betti),
             "summaries": [asdict(s) for s in self.summaries],
             "betti_rule": asdict(self.rule),
@@ -79,6 +192,10 @@ class PersistenceResult:
             "n_landmarks": int(len(self.landmarks)),
             **self.params,
         }
+        if isinstance(self.rule, ResolutionRule):
+            out.update(betti_range=[list(r) for r in self.betti_range], resolved=self.resolved,
+                       resolution=dict(self.resolution))
+        return out
 
 
 def maxmin_landmarks(dist_to, n: int, n_landmarks: int, *, seed: int = 0):
@@ -167,22 +284,50 @@ def persistence(
     n_landmarks: int = 300,
     metric: str = "euclidean",
     k: int = 14,
-    rule: BettiRule | None = None,
+    rule: BettiRule | ResolutionRule | None = None,
     seed: int = 0,
     layer: str | None = None,
+    max_scale: float | None = None,
 ) -> PersistenceResult:
-    """Rips barcodes up to ``maxdim`` of a maxmin landmark subsample, and Betti numbers.
+    """Rips barcodes up to ``maxdim`` and Betti numbers read by ``rule``.
 
-    ``metric="knn_geodesic"`` measures distances along a symmetrised k-nearest-neighbour graph
-    with Euclidean edge weights (Naitzat et al. 2020 use its hop count), so that a manifold
-    folded in the ambient space is seen by its intrinsic distances.
+    Parameters
+    ----------
+    points : array of shape (n, d)
+    maxdim : highest homology dimension (0, 1 or 2).
+    n_landmarks : maxmin landmarks for H1 and up (all points when >= n).
+    metric : ``"euclidean"``, or ``"knn_geodesic"`` (distances along a symmetrised
+        k-nearest-neighbour graph with Euclidean edge weights; legacy rules only).
+    k : neighbours of the ``knn_geodesic`` graph.
+    rule : :class:`ResolutionRule` (default) or a legacy :class:`BettiRule`.
+    seed : draws the first landmark.
+    layer : named in every error.
+    max_scale : with :class:`ResolutionRule`, stop the filtration at this multiple of the H1
+        scale (cheaper for thousands of landmarks; the diagrams are then truncated and a bar
+        alive at the end that cannot be shown to outlive the band counts as ambiguous).
+
+    Returns
+    -------
+    PersistenceResult
+
+    Raises
+    ------
+    CloudError
+        NaN or infinite values, too few points, a constant or mostly duplicated cloud.
+    ValueError
+        An unknown metric or rule, or ``maxdim`` outside 0..2.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if maxdim not in (0, 1, 2):
         raise ValueError("maxdim must be 0, 1 or 2")
-    rule = rule or BettiRule()
+    rule = rule or ResolutionRule()
     pts = check_cloud(points, layer=layer, min_points=max(3, maxdim + 2)).astype(np.float64)
+    if isinstance(rule, ResolutionRule):
+        if metric != "euclidean":
+            raise ValueError("the sampling_resolution rule reads Euclidean barcodes; use metric='euclidean' "
+                             "(or the hop metric of class_topology for a scale-free one)")
+        return _persistence_at_resolution(pts, maxdim, n_landmarks, rule, seed, layer, max_scale)
     idx, eps, dist = _landmark_distances(pts, n_landmarks, metric, k, seed)
     finite = np.isfinite(dist)
     if finite.all():
@@ -201,4 +346,82 @@ def persistence(
         landmarks=idx,
         metric=metric,
         params={"maxdim": maxdim, "k": k if metric == "knn_geodesic" else None, "seed": seed},
+    )
+
+
+def _count_bars(diagram: np.ndarray, band: tuple[float, float], scale: float, thresh: float,
+                max_birth: float = np.inf) -> tuple[int, int]:
+    """(bars that surely outlive ``band[1] * scale``, bars in the ambiguous band) of one diagram.
+
+    A bar still alive where the filtration stopped (``thresh``) outlives at least
+    ``thresh - birth``; it is sure only when that already exceeds the band.
+    """
+    diagram = diagram[diagram[:, 0] <= max_birth * scale]
+    if len(diagram) == 0:
+        return 0, 0
+    birth, death = diagram[:, 0], diagram[:, 1]
+    alive = ~np.isfinite(death)
+    life = np.where(alive, thresh - birth, death - birth)
+    lo, hi = band[0] * scale, band[1] * scale
+    sure = life > hi
+    ambiguous = ~sure & (alive | (life > lo))
+    return int(sure.sum()), int(ambiguous.sum())
+
+
+def _persistence_at_resolution(pts, maxdim, n_landmarks, rule, seed, layer, max_scale) -> PersistenceResult:
+    n = len(pts)
+    k = min(resolution_rank(n) if rule.k is None else rule.k, n - 1)
+    eps_cloud = sampling_resolution(pts, k=k, layer=layer)
+    if n_landmarks >= n:
+        idx, eps_landmarks = np.arange(n), 0.0
+        dist = squareform(pdist(pts))
+    else:
+        idx, eps_landmarks, dist = _landmark_distances(pts, n_landmarks, "euclidean", 0, seed)
+    scale = max(rule.landmark_weight * eps_landmarks, eps_cloud)
+
+    # H0 of the whole cloud: its minimum spanning tree, every point, float64.
+    deaths = np.sort(h0_deaths(pts))
+    h0 = np.c_[np.zeros(n), np.r_[deaths, np.inf]]
+    h0_sure, h0_ambiguous = _count_bars(h0[:-1], rule.h0_band, eps_cloud, np.inf)
+    counts = [(1 + h0_sure, h0_ambiguous)]
+    diagrams = [h0]
+    thresh = np.inf
+    if maxdim >= 1:
+        # ripser sees the distances in units of the cloud's resolution (the same float32 input
+        # for a scaled or rotated copy); births and deaths are then snapped back to float64.
+        thresh = max_scale * scale if max_scale is not None else np.inf
+        kwargs = {"thresh": thresh / eps_cloud} if np.isfinite(thresh) else {}
+        higher = ripser(dist / eps_cloud, maxdim=maxdim, distance_matrix=True, **kwargs)["dgms"][1:]
+        lengths = np.unique(dist[np.triu_indices(len(idx), 1)])
+        for dgm in higher:
+            dgm = snap_to_distances(np.asarray(dgm, dtype=np.float64) * eps_cloud, lengths).reshape(-1, 2)
+            diagrams.append(dgm)
+            counts.append(_count_bars(dgm, rule.band, scale, thresh, rule.max_birth))
+    betti = [sure if ambiguous == 0 else None for sure, ambiguous in counts]
+    thresholds = [rule.h0_band[1] * eps_cloud] + [rule.band[1] * scale] * maxdim
+    return PersistenceResult(
+        diagrams=diagrams,
+        betti=betti,
+        summaries=[summarize(d) for d in diagrams],
+        rule=rule,
+        thresholds=[float(t) for t in thresholds],
+        covering_radius=float(eps_landmarks),
+        landmarks=idx,
+        metric="euclidean",
+        params={"maxdim": maxdim, "k": None, "seed": seed},
+        betti_range=[(sure, sure + ambiguous) for sure, ambiguous in counts],
+        resolved=all(b is not None for b in betti),
+        resolution={
+            "eps_cloud": eps_cloud,
+            "eps_landmarks": float(eps_landmarks),
+            "scale_h1": float(scale),
+            "neighbour_rank": k,
+            "max_scale": None if max_scale is None else float(thresh),
+            "why": (f"H0 from the whole cloud's spanning tree, components merging above "
+                    f"{rule.h0_band[1]} x eps_cloud; H1+ bars born by {rule.max_birth} x scale and outliving "
+                    f"{rule.band[1]} x scale, scale = max("
+                    f"{rule.landmark_weight} x landmark covering radius, eps_cloud); eps_cloud = median "
+                    f"distance to the {k}-th neighbour (ceil(ln n)); bars within {rule.band[0]}-{rule.band[1]} "
+                    f"x scale are ambiguous and leave that Betti number undecided"),
+        },
     )

@@ -8,6 +8,18 @@ read off minimum spanning trees on one shared Gram matrix of a fixed pool of poi
 
 Valid for alpha below the true dimension: a set of dimension below 1 reads as 1 when alpha = 1.
 One public implementation returns 1 / (1 - beta), which is wrong for alpha != 1.
+
+**The resolution limit.** E grows like n ** ((d - alpha) / d), so the slope tends to 1 as d
+grows and alpha / (1 - slope) explodes: 1,000 points of a 200-dimensional Gaussian read about
+95 with R-squared 0.99998, so R-squared cannot flag it. A dimension estimate from N points has a
+ceiling: Eckmann & Ruelle (1992, "Fundamental limitations for estimating dimensions and Lyapunov
+exponents in dynamical systems", Physica D 56) show that correlation-type estimators cannot
+resolve dimensions above about 2 log10 N. With ``ceiling="eckmann_ruelle"`` (the default) an
+estimate above 2 log10 N, N the largest subsample (the most points any one spanning tree saw),
+or a slope at or above 1, is *censored*: ``dimension`` is None, ``censored`` is True and
+``bound`` says "above this for N points"; the fit's own number stays in ``fit_dimension``
+(None when infinite) for diagnosis only. Rank a censored value above every measured one, and
+never average it. ``ceiling=None`` reproduces protocol v1's results, which had no ceiling.
 """
 
 from __future__ import annotations
@@ -21,6 +33,12 @@ from ._mst import GramCloud
 from ._validate import CloudError, check_cloud, check_labels, duplicate_fraction
 
 DEFAULT_N_SIZES = 16
+CEILINGS = ("eckmann_ruelle",)
+
+
+def eckmann_ruelle_bound(n_points: int) -> float:
+    """The largest dimension ``n_points`` points can resolve: 2 log10 N (Eckmann & Ruelle 1992)."""
+    return 2.0 * float(np.log10(n_points))
 
 
 def default_schedule(pool_size: int, n_sizes: int = DEFAULT_N_SIZES) -> np.ndarray:
@@ -55,9 +73,40 @@ class PHDimResult:
     pool_size: int
     duplicate_fraction: float
     log_e_median: list[float] = field(repr=False)
+    ceiling: str | None = None
+    censored: bool = False
+    bound: float | None = None
+    fit_dimension: float | None = None
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if self.ceiling is None:  # protocol v1's record, which had no ceiling
+            for key in ("ceiling", "censored", "bound", "fit_dimension"):
+                out.pop(key)
+        return out
+
+    def describe(self) -> str:
+        """The value as a reader should see it: a number, or "above B (N points)"."""
+        if self.censored:
+            return f"above {self.bound:.1f} ({self.sizes[-1]} points)"
+        return f"{self.dimension:.3g}"
+
+
+def censor(result: PHDimResult, ceiling: str | None) -> PHDimResult:
+    """Apply the resolution ceiling to a fit (see the module docstring)."""
+    if ceiling is None:
+        return result
+    if ceiling not in CEILINGS:
+        raise ValueError(f"unknown PHdim ceiling {ceiling!r}; choose one of {CEILINGS} or None")
+    bound = eckmann_ruelle_bound(result.sizes[-1])
+    fit = result.dimension
+    result.ceiling, result.bound = ceiling, bound
+    result.fit_dimension = fit if np.isfinite(fit) else None
+    if not (np.isfinite(fit) and fit <= bound):
+        result.censored = True
+        result.dimension = None
+        result.ci_low = result.ci_high = None
+    return result
 
 
 def _fit(log_n: np.ndarray, log_e: np.ndarray) -> tuple[float, float]:
@@ -137,10 +186,24 @@ def phdim(
     seed: int = 0,
     n_bootstrap: int = 200,
     ci: float = 0.95,
+    ceiling: str | None = "eckmann_ruelle",
     layer: str | None = None,
 ) -> PHDimResult:
     """PHdim of ``points`` (n, d): a pool of ``pool_size`` points drawn by ``seed``, subsample
     ``sizes`` (default: :func:`default_schedule`), ``n_repeats`` subsamples per size.
+
+    Returns
+    -------
+    PHDimResult
+        ``dimension`` (None when censored: see ``censored``, ``bound``), R-squared, bootstrap
+        interval, the schedule, seed and pool size.
+
+    Raises
+    ------
+    CloudError
+        A bad cloud, or a schedule that does not fit the pool.
+    ValueError
+        alpha <= 0, n_repeats < 1, fewer than 3 sizes, or an unknown ceiling.
     """
     _check_params(alpha, n_repeats)
     threads = blas_threads()
@@ -149,8 +212,8 @@ def phdim(
         rng = np.random.default_rng(seed)
         if len(pts) > pool_size:
             pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
-        return _estimate(GramCloud(pts, threads), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
-                         seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
+        return censor(_estimate(GramCloud(pts, threads), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
+                                seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer), ceiling)
 
 
 def phdim_per_class(
@@ -164,6 +227,7 @@ def phdim_per_class(
     seed: int = 0,
     n_bootstrap: int = 200,
     ci: float = 0.95,
+    ceiling: str | None = "eckmann_ruelle",
     layer: str | None = None,
 ) -> dict:
     """PHdim of each class's cloud: the class's points are its pool, with the default schedule.
@@ -171,7 +235,9 @@ def phdim_per_class(
     In a last layer where classes separate, a few long edges between clusters dominate the
     global sum, and the global figure then measures separation, not the manifold; this is the
     within-class counterpart. Classes with fewer than ``min_class_points`` points are left out
-    and listed under ``"skipped"``.
+    and listed under ``"skipped"``. ``"mean"`` averages the classes' dimensions; with a
+    ceiling, it is None when any class is censored (listed under ``"censored"``), since a
+    censored value is a bound, not a number to average.
     """
     _check_params(alpha, n_repeats)
     threads = blas_threads()
@@ -189,8 +255,13 @@ def phdim_per_class(
                 out["skipped"].append(str(c))
                 continue
             # each class centred on its own mean: far-apart classes would cost the Gram form precision
-            out["classes"][str(c)] = _estimate(GramCloud(members, threads), alpha=alpha, sizes=None, n_repeats=n_repeats,
-                                               seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer)
+            out["classes"][str(c)] = censor(_estimate(GramCloud(members, threads), alpha=alpha, sizes=None,
+                                                      n_repeats=n_repeats, seed=seed, rng=rng,
+                                                      n_bootstrap=n_bootstrap, ci=ci, layer=layer), ceiling)
     dims = [r.dimension for r in out["classes"].values()]
-    out["mean"] = float(np.mean(dims)) if dims else float("nan")
+    if ceiling is None:
+        out["mean"] = float(np.mean(dims)) if dims else float("nan")
+        return out
+    out["censored"] = [c for c, r in out["classes"].items() if r.censored]
+    out["mean"] = float(np.mean(dims)) if dims and not out["censored"] else None
     return out

@@ -1,0 +1,197 @@
+"""Betti numbers at the cloud's own resolution, per-class homology, threshold-free summaries and
+PHdim's resolution ceiling, checked against shapes with known topology and closed forms."""
+
+import json
+
+import numpy as np
+import pytest
+from clouds import (
+    circle,
+    figure_eight,
+    gaussian_clusters,
+    nine_disks_and_holed_square,
+    random_isometry,
+    sphere,
+    torus_uniform,
+)
+
+from reptopo.measures import CloudError, class_topology, eckmann_ruelle_bound, hop_betti, persistence, phdim
+from reptopo.measures.homology import sampling_resolution, snap_to_distances
+
+SHAPES = {
+    "noisy circle": (lambda n, r: circle(n, r, noise=0.03), [1, 1]),
+    "two circles": (lambda n, r: np.r_[circle(n // 2, r, noise=0.03), circle(n - n // 2, r, centre=(3, 0), noise=0.03)], [2, 2]),
+    "figure eight": (figure_eight, [1, 2]),
+    "torus": (torus_uniform, [1, 2]),
+    "sphere": (lambda n, r: sphere(n, r), [1, 0]),
+    "ten clusters": (lambda n, r: gaussian_clusters(n, r)[0], [10, 0]),
+}
+ALL = 10**9  # every point a landmark
+
+
+def _too_sparse(name, n, m):
+    """The regimes where the sample cannot resolve the shape, so the answer may be flagged: a
+    torus of radii 2 and 1 seen through 100 landmarks (covering radius about 0.64 against a tube
+    of radius 1), or sampled by 500 points or fewer (resolution 0.6-0.85; its meridian's bar,
+    about 1 long, is then within the noise bars of such a sample)."""
+    return name == "torus" and (m == 100 or n <= 500)
+
+
+def _sweep(name, n, m, embed, seed):
+    make, truth = SHAPES[name]
+    rng = np.random.default_rng(seed)
+    pts = make(n, rng)
+    if embed:
+        pts = random_isometry(pts, rng, ambient=50)
+    res = persistence(pts, maxdim=1, n_landmarks=m, max_scale=6.0 if min(m, n) > 1000 else None)
+    if res.resolved:
+        if name == "torus" and n == 200:
+            pytest.xfail("200 points of this torus are too sparse to see its meridian; the result says "
+                         f"b1 = {res.betti[1]} at resolution {res.resolution['eps_cloud']:.2f}")
+        assert res.betti == truth, f"{name}, n={n}, {m} landmarks: {res.betti}"
+    else:
+        assert _too_sparse(name, n, m), f"{name}, n={n}, {m} landmarks: unresolved {res.betti_range}"
+        lo, hi = zip(*res.betti_range)
+        assert all(a <= t <= b for a, t, b in zip(lo, truth, hi)), f"{name}: {truth} outside {res.betti_range}"
+
+
+@pytest.mark.parametrize("embed", [False, True], ids=["native", "rotated-50d"])
+@pytest.mark.parametrize("m", [100, 200, 300, ALL], ids=["100lm", "200lm", "300lm", "all"])
+@pytest.mark.parametrize("n", [200, 500])
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_betti_sweep_small_samples(name, n, m, embed):
+    _sweep(name, n, m, embed, seed=n + m % 997)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("embed", [False, True], ids=["native", "rotated-50d"])
+@pytest.mark.parametrize("m", [100, 200, 300, ALL], ids=["100lm", "200lm", "300lm", "all"])
+@pytest.mark.parametrize("n", [1000, 3000])
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_betti_sweep_large_samples(name, n, m, embed):
+    _sweep(name, n, m, embed, seed=n + m % 997)
+
+
+@pytest.mark.parametrize("n,m", [(300, 300), (500, 200), (1000, 300)])
+def test_sphere_has_a_void(n, m, rng):
+    res = persistence(sphere(n, rng), maxdim=2, n_landmarks=m)
+    assert res.betti == [1, 0, 1]
+
+
+def test_every_point_a_landmark_is_not_every_point_a_component(rng):
+    # the legacy covering-radius rule read (300, 27) here: its threshold was 0
+    res = persistence(circle(300, rng, noise=0.03), n_landmarks=300)
+    assert res.betti == [1, 1] and res.covering_radius == 0.0
+    assert res.resolution["eps_cloud"] > 0 and "neighbour" in res.resolution["why"]
+
+
+def test_resolution_is_the_median_distance_to_the_ln_n_th_neighbour(rng):
+    pts = rng.normal(size=(400, 3))
+    k = int(np.ceil(np.log(400)))  # 6
+    dist = np.sort(np.linalg.norm(pts[:, None] - pts[None], axis=2), axis=1)[:, k]
+    assert sampling_resolution(pts) == pytest.approx(np.median(dist), rel=1e-12)
+    with pytest.raises(CloudError, match="resolution is 0"):
+        sampling_resolution(np.repeat(pts[:50], 10, axis=0))
+
+
+def test_an_unresolved_answer_is_flagged_never_a_number(rng):
+    res = persistence(torus_uniform(600, rng), n_landmarks=100, seed=3)
+    d = res.to_dict()
+    json.dumps(d, allow_nan=False)  # no inf or NaN reaches a record
+    if not res.resolved:
+        assert None in d["betti"] and d["resolved"] is False
+        lo, hi = d["betti_range"][d["betti"].index(None)]
+        assert lo < hi
+    assert d["resolution"]["scale_h1"] >= d["resolution"]["eps_cloud"]
+
+
+def test_snapping_restores_float64_filtration_values(rng):
+    pts = rng.normal(size=(60, 4))
+    from scipy.spatial.distance import pdist
+    lengths = np.unique(pdist(pts))
+    noisy = lengths[[3, 100, 900]].astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(snap_to_distances(np.r_[noisy, np.inf], lengths)[:3], lengths[[3, 100, 900]])
+
+
+def test_per_class_betti_of_nine_disks_against_a_square_with_nine_holes():
+    # Naitzat et al.'s D-I: class 0 is nine disks (9, 0), class 1 the square around nine holes (1, 9)
+    pts, labels = nine_disks_and_holed_square(1000, np.random.default_rng(3))
+    res = class_topology(pts, labels)
+    assert res.classes["0"]["betti_hops"] == [9, 0] and res.classes["1"]["betti_hops"] == [1, 9]
+    assert res.classes["0"]["betti_euclidean"] == [9, 0] and res.classes["1"]["betti_euclidean"] == [1, 9]
+    assert res.mean_betti_hops == [5.0, 4.5]
+    # the hop metric is scale-free: a layer that stretches one class's space changes nothing
+    assert hop_betti(pts[labels == 1] * [1000.0, 1000.0]) == [1, 9]
+
+
+def test_ten_separated_clusters_are_ten_components(rng):
+    pts, labels = gaussian_clusters(1000, rng)
+    res = class_topology(pts, labels)
+    assert res.whole["b0"] == 10 and res.whole["b0_large"] == 10
+    assert res.whole["component_sizes"] == [100] * 10
+    assert all(c["betti_hops"] == [1, 0] for c in res.classes.values())
+
+
+def test_normalised_total_persistence_is_invariant_to_scale_and_rotation(rng):
+    pts, labels = gaussian_clusters(600, rng, n_clusters=3, dim=6, radius=6.0)
+    moved = random_isometry(pts, rng, ambient=40) * 1234.5
+    a, b = class_topology(pts, labels), class_topology(moved, labels)
+    np.testing.assert_allclose(b.whole["total_persistence"], a.whole["total_persistence"], rtol=1e-9)
+    np.testing.assert_allclose(b.mean_total_persistence, a.mean_total_persistence, rtol=1e-9)
+    for c in a.classes:
+        np.testing.assert_allclose(b.classes[c]["total_persistence"], a.classes[c]["total_persistence"], rtol=1e-9)
+    assert a.whole["total_persistence"][1] > 0  # H1 is not trivially empty here
+
+
+def test_total_persistence_is_the_sum_of_lifetimes_over_the_layer_radius(rng):
+    from ripser import ripser
+
+    pts = rng.normal(size=(120, 3))
+    labels = np.zeros(120, int)
+    res = class_topology(pts, labels, min_class_points=10)
+    unit = np.sqrt(((pts - pts.mean(0)) ** 2).sum(1).mean())
+    ref = ripser(pts, maxdim=1)["dgms"]
+    totals = [np.sum((d[np.isfinite(d[:, 1]), 1] - d[np.isfinite(d[:, 1]), 0])) / unit for d in ref]
+    np.testing.assert_allclose(res.classes["0"]["total_persistence"], totals, rtol=1e-6)
+
+
+def test_a_class_with_too_few_points_is_flagged_by_name_and_count(rng):
+    pts, labels = gaussian_clusters(300, rng, n_clusters=3, dim=5, radius=20.0)
+    labels = labels.copy()
+    labels[:6] = 7  # class 7 gets 6 points
+    res = class_topology(pts, labels, min_class_points=20, layer="fc2")
+    assert "class '7' has 6 points" in res.classes["7"]["error"] and "fc2" in res.classes["7"]["error"]
+    assert res.params["n_classes_measured"] == 3
+    assert res.classes["0"]["betti_hops"] == [1, 0]
+
+
+def test_phdim_of_a_200_dimensional_gaussian_is_censored(rng):
+    res = phdim(rng.normal(size=(1000, 200)), pool_size=1000)
+    assert res.r2 > 0.999  # the fit looks perfect, so R-squared cannot be the flag
+    assert res.censored and res.dimension is None and res.fit_dimension > 50
+    assert res.bound == pytest.approx(eckmann_ruelle_bound(500)) == pytest.approx(2 * np.log10(500))
+    assert res.describe() == "above 5.4 (500 points)"
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_phdim_of_uniform_cubes_is_measured(d, rng):
+    res = phdim(rng.uniform(size=(2000, d)))
+    assert not res.censored and abs(res.dimension - d) < 0.15
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_phdim_of_spheres_is_measured(d, rng):
+    res = phdim(sphere(2000, rng, dim=d))
+    assert not res.censored and abs(res.dimension - d) < 0.15
+
+
+def test_per_class_phdim_never_averages_a_censored_class(rng):
+    from reptopo.measures import phdim_per_class
+
+    low = rng.uniform(size=(300, 2))
+    high = rng.normal(size=(300, 100)) * 0.05 + 5
+    pts = np.r_[np.c_[low, np.zeros((300, 98))], high]
+    res = phdim_per_class(pts, np.r_[np.zeros(300, int), np.ones(300, int)], n_bootstrap=0)
+    assert res["censored"] == ["1"] and res["mean"] is None
+    assert not res["classes"]["0"].censored
