@@ -34,7 +34,6 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 from scipy.sparse import coo_matrix
 from sklearn.neighbors import kneighbors_graph
 
-from ._mst import GramCloud
 from ._validate import CloudError, check_cloud, check_labels
 from .homology import ResolutionRule, persistence
 
@@ -70,11 +69,10 @@ def hop_betti(points, *, k: int = 14, hops: int = 2, maxdim: int = 1) -> list[in
     return [int(((d[:, 0] <= hops) & (d[:, 1] > hops)).sum()) for d in dgms]
 
 
-def _components(points: np.ndarray, cut: float) -> np.ndarray:
-    """Sizes (largest first) of the components of the spanning tree with edges above ``cut`` removed."""
-    i, j, length = GramCloud(points).mst_edges()
+def _components(edges, n: int, cut: float) -> np.ndarray:
+    """Sizes (largest first) of the components of a spanning tree with edges above ``cut`` removed."""
+    i, j, length = edges
     keep = length <= cut
-    n = len(points)
     graph = coo_matrix((np.ones(int(keep.sum())), (i[keep], j[keep])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     return np.sort(np.bincount(label))[::-1]
@@ -163,7 +161,7 @@ def class_topology(
     unit = rms_radius(pts)
 
     whole_ph = persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=rule, seed=seed, layer=layer)
-    sizes = _components(pts, whole_ph.thresholds[0])
+    sizes = _components(whole_ph.h0_edges, len(pts), whole_ph.thresholds[0])
     whole = {
         "b0": whole_ph.betti[0],
         "b0_range": list(whole_ph.betti_range[0]),
