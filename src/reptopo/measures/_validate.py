@@ -48,6 +48,18 @@ def check_cloud(
     Refused: not 2-D, fewer than ``min_points`` rows, NaN or infinite entries, every point
     equal, or more than ``max_duplicate_fraction`` of the rows duplicating another row.
     """
+    return checked_cloud(points, layer=layer, min_points=min_points,
+                         max_duplicate_fraction=max_duplicate_fraction)[0]
+
+
+def checked_cloud(
+    points,
+    *,
+    layer: str | None = None,
+    min_points: int = 3,
+    max_duplicate_fraction: float = 0.5,
+) -> tuple[np.ndarray, float]:
+    """:func:`check_cloud`, and the duplicate fraction it measured on the way (one O(n d) pass less)."""
     arr = np.asarray(points)
     if arr.ndim != 2:
         raise CloudError(f"expected an (n_points, n_features) array, got shape {arr.shape}", layer=layer)
@@ -75,7 +87,7 @@ def check_cloud(
             "and every estimate would be dominated by the ties",
             layer=layer,
         )
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr), dup
 
 
 def check_labels(labels, n: int, *, layer: str | None = None) -> np.ndarray:

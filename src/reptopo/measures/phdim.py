@@ -30,7 +30,7 @@ import numpy as np
 
 from ._gram import blas_threads, single_threaded_blas
 from ._mst import GramCloud
-from ._validate import CloudError, check_cloud, check_labels, duplicate_fraction
+from ._validate import CloudError, check_cloud, check_labels, checked_cloud, duplicate_fraction
 
 DEFAULT_N_SIZES = 16
 CEILINGS = ("eckmann_ruelle",)
@@ -121,8 +121,9 @@ def _dimension(alpha: float, slope: float) -> float:
     return alpha / (1.0 - slope) if slope < 1 else float("inf")
 
 
-def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstrap, ci, layer):
-    """PHdim of all the points of ``cloud``, the pool that the subsamples are drawn from."""
+def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstrap, ci, layer, dup=None):
+    """PHdim of all the points of ``cloud``, the pool that the subsamples are drawn from
+    (``dup``: its duplicate fraction, when already measured)."""
     pool = cloud.n
     sizes = default_schedule(pool) if sizes is None else np.asarray(sorted(set(int(s) for s in sizes)))
     if len(sizes) < 3:
@@ -158,7 +159,7 @@ def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstr
         n_repeats=n_repeats,
         seed=seed,
         pool_size=pool,
-        duplicate_fraction=duplicate_fraction(cloud.points),
+        duplicate_fraction=duplicate_fraction(cloud.points) if dup is None else dup,
         log_e_median=[float(v) for v in np.median(log_e, axis=1)],
     )
 
@@ -208,12 +209,12 @@ def phdim(
     _check_params(alpha, n_repeats)
     threads = blas_threads()
     with single_threaded_blas():  # see the note above _check_params
-        pts = check_cloud(points, layer=layer, min_points=20)
+        pts, dup = checked_cloud(points, layer=layer, min_points=20)
         rng = np.random.default_rng(seed)
         if len(pts) > pool_size:
-            pts = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))]
+            pts, dup = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))], None
         return censor(_estimate(GramCloud(pts, threads), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
-                                seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer), ceiling)
+                                seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer, dup=dup), ceiling)
 
 
 def phdim_per_class(
