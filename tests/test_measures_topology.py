@@ -51,10 +51,11 @@ def _sweep(name, n, m, embed, seed):
     if embed:
         pts = random_isometry(pts, rng, ambient=50)
     res = persistence(pts, maxdim=1, n_landmarks=m, max_scale=6.0 if min(m, n) > 1000 else None)
-    if res.resolved:
-        if name == "torus" and n == 200:
-            pytest.xfail("200 points of this torus are too sparse to see its meridian; the result says "
-                         f"b1 = {res.betti[1]} at resolution {res.resolution['eps_cloud']:.2f}")
+    if res.resolved and res.betti != truth and name == "torus" and n == 200:
+        # Blind, and it says why: its H1 threshold is longer than the meridian's bar (about 1:
+        # born near the spacing, dead at sqrt(3) x the tube radius), so no loop that short counts.
+        assert res.betti[0] == 1 and res.betti[1] < 2 and res.thresholds[1] > 1.2, res.to_dict()
+    elif res.resolved:
         assert res.betti == truth, f"{name}, n={n}, {m} landmarks: {res.betti}"
     else:
         assert _too_sparse(name, n, m), f"{name}, n={n}, {m} landmarks: unresolved {res.betti_range}"
@@ -191,6 +192,22 @@ def test_phdim_of_uniform_cubes_is_measured(d, rng):
 def test_phdim_of_spheres_is_measured(d, rng):
     res = phdim(sphere(2000, rng, dim=d))
     assert not res.censored and abs(res.dimension - d) < 0.15
+
+
+def test_censored_phdim_ranks_above_every_measured_value_and_ties_with_censored(rng):
+    from scipy.stats import rankdata
+
+    from reptopo.measures.phdim import rank_key
+
+    records = [phdim(sphere(1000, rng, dim=2), pool_size=1000).to_dict(),
+               phdim(rng.normal(size=(1000, 200)), pool_size=1000).to_dict(),
+               phdim(rng.uniform(size=(1000, 1)), pool_size=1000).to_dict(),
+               phdim(rng.normal(size=(1000, 100)), pool_size=1000).to_dict()]
+    keys = [rank_key(r) for r in records]
+    order = sorted(range(4), key=keys.__getitem__)
+    assert order[:2] == [2, 0] and set(order[2:]) == {1, 3}
+    ranks = rankdata([k[0] * 1e6 + k[1] for k in keys])  # the keys as one number, for ranking only
+    assert list(ranks) == [2.0, 3.5, 1.0, 3.5]
 
 
 def test_per_class_phdim_never_averages_a_censored_class(rng):

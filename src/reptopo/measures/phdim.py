@@ -92,6 +92,17 @@ class PHDimResult:
         return f"{self.dimension:.3g}"
 
 
+def rank_key(record: dict) -> tuple[int, float]:
+    """A sort key for a PHdim record (``PHDimResult.to_dict()``) that ranks a censored value
+    above every measured one and ties censored values among themselves (their order is unknown).
+
+    Use it for ranks (Kendall, Spearman), never as a number to average.
+    """
+    if record.get("censored"):
+        return (1, 0.0)
+    return (0, float(record["dimension"]))
+
+
 def censor(result: PHDimResult, ceiling: str | None) -> PHDimResult:
     """Apply the resolution ceiling to a fit (see the module docstring)."""
     if ceiling is None:
