@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from reptopo import __version__
 
 
@@ -45,8 +47,8 @@ def test_cite_prints_bibtex_or_says_what_is_missing(tmp_path):
     assert res.returncode == 1 and "no records of model 'no_such_model'" in res.stderr
 
 
+@pytest.mark.slow
 def test_cuda_without_a_gpu_is_a_clear_error():
-    import pytest
     import torch
 
     if torch.cuda.is_available():

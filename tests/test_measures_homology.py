@@ -62,9 +62,11 @@ def test_mst_edges_form_a_spanning_tree(rng):
 RULES = [BettiRule("covering_radius"), BettiRule("largest_gap")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
 @pytest.mark.parametrize("metric", ["euclidean", "knn_geodesic"])
 def test_betti_numbers_of_known_shapes(rule, metric, rng):
+    """Protocol v1's legacy rules on 1,000-2,000-point shapes (the slow tier)."""
     cases = [
         ("circle", circle(1000, rng), 1, [1, 1]),
         ("two circles", np.r_[circle(600, rng), circle(600, rng, centre=(4, 0))], 1, [2, 2]),

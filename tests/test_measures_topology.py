@@ -63,24 +63,27 @@ def _sweep(name, n, m, embed, seed):
         assert all(lo <= t for (lo, _), t in zip(res.betti_range, truth)), f"{name}: {res.betti_range} vs {truth}"
 
 
-@pytest.mark.parametrize("embed", [False, True], ids=["native", "rotated-50d"])
-@pytest.mark.parametrize("m", [100, 200, 300, ALL], ids=["100lm", "200lm", "300lm", "all"])
-@pytest.mark.parametrize("n", [200, 500])
-@pytest.mark.parametrize("name", list(SHAPES))
-def test_betti_sweep_small_samples(name, n, m, embed):
+SWEEP = [(name, n, m, embed) for name in SHAPES for n in (200, 500, 1000, 3000) for m in (100, 200, 300, ALL)
+         for embed in (False, True)]
+FAST = {(n, m, embed) for n in (200, 500) for m in (100, 300, ALL) for embed in (False,)}
+
+
+def _case_id(case):
+    name, n, m, embed = case
+    return f"{name}-{n}-{'all' if m == ALL else f'{m}lm'}-{'rotated-50d' if embed else 'native'}"
+
+
+@pytest.mark.parametrize("case", [c if c[1:] in FAST else pytest.param(c, marks=pytest.mark.slow) for c in SWEEP],
+                         ids=_case_id)
+def test_betti_sweep(case):
+    """Every shape at 200-3,000 points, 100-300 landmarks and all points, native and rotated into
+    50 dimensions (the fast tier runs the native small samples)."""
+    name, n, m, embed = case
     _sweep(name, n, m, embed, seed=n + m % 997)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("embed", [False, True], ids=["native", "rotated-50d"])
-@pytest.mark.parametrize("m", [100, 200, 300, ALL], ids=["100lm", "200lm", "300lm", "all"])
-@pytest.mark.parametrize("n", [1000, 3000])
-@pytest.mark.parametrize("name", list(SHAPES))
-def test_betti_sweep_large_samples(name, n, m, embed):
-    _sweep(name, n, m, embed, seed=n + m % 997)
-
-
-@pytest.mark.parametrize("n,m", [(300, 300), (500, 200), (1000, 300)])
+@pytest.mark.parametrize("n,m", [pytest.param(300, 300, marks=pytest.mark.slow), (500, 200),
+                                 pytest.param(1000, 300, marks=pytest.mark.slow)])
 def test_sphere_has_a_void(n, m, rng):
     res = persistence(sphere(n, rng), maxdim=2, n_landmarks=m)
     assert res.betti == [1, 0, 1]

@@ -63,6 +63,7 @@ def test_extract_streams_each_layer_to_disk(tmp_path):
     np.testing.assert_allclose(hidden, torch.relu(model[0](x)).detach().numpy(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0,))
     store_dir = tmp_path / "store"
@@ -80,6 +81,7 @@ def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
     assert len(models) == 1 and len(layers) == 5 and (store_dir / "tables" / "layers.parquet").is_file()
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_on_cpu(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=3)
     a = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "a"))
@@ -95,6 +97,7 @@ def test_training_is_deterministic_on_cpu(tmp_path):
     assert numbers(ra) == numbers(rb)
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_with_its_traceback(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0,))
     text = (reg / "models" / "mlp.yaml").read_text().replace("name: hidden.2,", "name: hidden.9,")
@@ -106,6 +109,7 @@ def test_a_failing_job_is_recorded_with_its_traceback(tmp_path):
     assert ResultStore(tmp_path / "s").records() == []
 
 
+@pytest.mark.slow
 def test_measures_at_training_checkpoints(tmp_path, monkeypatch):
     from reptopo.protocol import ProtocolConfig
 

@@ -34,6 +34,7 @@ OFFLINE_MODELS = ["mlp", "lenet", "resnet_small", "vit_tiny", "signal_cnn", "bag
 TASK_FOR = {"vision": "mnist", "text": "rotten_tomatoes"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OFFLINE_MODELS)
 def test_every_offline_model_builds_with_its_declared_layers(registry, name):
     entry = registry.model(name)
@@ -45,6 +46,7 @@ def test_every_offline_model_builds_with_its_declared_layers(registry, name):
     assert model(x).shape == (2, task.num_classes)
 
 
+@pytest.mark.slow
 def test_pretrained_weights_are_the_files_by_position(registry):
     from reptopo._resources import package_file
 
@@ -110,6 +112,7 @@ def test_builder_and_layer_names_are_checked(registry, tmp_path):
         create_model(entry, task)
 
 
+@pytest.mark.slow
 def test_checkpoint_entry_refuses_mismatched_shapes(registry, tmp_path):
     from safetensors.torch import save_file
 
@@ -136,6 +139,7 @@ def test_duplicate_names_and_dangling_suite_references(tmp_path):
     assert "model 'mlp' is also defined in" in text and "grids.0.tasks.0: no task entry named 'nope'" in text
 
 
+@pytest.mark.slow
 def test_hub_task_fails_fast_and_names_the_offline_alternative(registry):
     start = time.perf_counter()
     with pytest.raises(TaskUnavailable, match="use the offline task 'mnist' instead"):
@@ -143,6 +147,7 @@ def test_hub_task_fails_fast_and_names_the_offline_alternative(registry):
     assert time.perf_counter() - start < 20
 
 
+@pytest.mark.slow
 def test_hub_weights_fail_fast(registry):
     with pytest.raises(Exception, match="hub"):
         create_model(registry.model("resnet18_imagenet_hub"), registry.task("mnist"))

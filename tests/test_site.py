@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reptopo.site import build_site, slug
+from reptopo.site import build_site
+from reptopo.site.html import slug
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "site" / "reference"
@@ -43,7 +44,7 @@ def site(tmp_path_factory):
     rec = json.loads(rec_path.read_text())
     rec["model"], rec["job_id"] = EVIL, "evil__p1"
     (store / "records" / "evil__p1.json").write_text(json.dumps(rec))
-    out = build_site(store, tmp_path_factory.mktemp("site") / "build", site_root=ROOT / "site")
+    out = build_site(store, tmp_path_factory.mktemp("site") / "build")
     server, url = _serve(out)
     yield out, url
     server.shutdown()

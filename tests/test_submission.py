@@ -38,6 +38,9 @@ license: MIT
 """
 
 
+pytestmark = pytest.mark.slow  # every test here trains or re-runs a model
+
+
 @pytest.fixture
 def user_entry(tmp_path, monkeypatch):
     (tmp_path / "my_models.py").write_text(USER_MODULE)

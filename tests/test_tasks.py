@@ -15,6 +15,7 @@ def registry():
     return Registry(REGISTRY)
 
 
+@pytest.mark.slow
 def test_mnist_subset_is_split_by_a_stratified_shuffle(registry):
     data = load_task(registry.task("mnist"))
     x, y = data.arrays("train")
@@ -25,6 +26,7 @@ def test_mnist_subset_is_split_by_a_stratified_shuffle(registry):
     assert np.array_equal(again.probe_ids, data.probe_ids) and again.probe_hash == data.probe_hash
 
 
+@pytest.mark.slow
 def test_probe_is_class_balanced_and_drawn_from_the_test_split(registry):
     data = load_task(registry.task("digits"))
     _, y = data.probe()
@@ -40,6 +42,7 @@ def test_probe_positions_take_what_small_classes_have():
     assert len(pos) == 60 and (labels[pos] == 1).sum() == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,n_total,classes", [("rotten_tomatoes", 12808, 2), ("debate_party", 802, 2), ("langid", None, 5)])
 def test_text_tasks_load_offline(registry, name, n_total, classes):
     entry = registry.task(name)
@@ -53,12 +56,14 @@ def test_text_tasks_load_offline(registry, name, n_total, classes):
         assert len(full["train"]) + len(full["test"]) == n_total
 
 
+@pytest.mark.slow
 def test_other_vision_tasks_load(registry):
     for name, shape in (("lfw_faces", (1, 25, 25)), ("mnist1d", (1, 40))):
         x, _ = load_task(registry.task(name)).arrays("test")
         assert x.shape[1:] == shape
 
 
+@pytest.mark.slow
 def test_synthetic_tasks_carry_their_ground_truth(registry):
     for name in ("synthetic_circle", "synthetic_torus"):
         entry = registry.task(name)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .protocol import CURRENT_VERSION
 
 
 def _cmd_list(args) -> int:
@@ -17,26 +18,28 @@ def _cmd_list(args) -> int:
     from .registry import Registry
 
     reg = Registry(args.registry)
-    table = Table(title=f"{args.what} in {reg.root}")
+    table = Table(title=f"{args.what}: shipped with reptopo" + "".join(f" + {r}" for r in reg.roots[1:]))
     if args.what == "models":
-        for col in ("name", "v", "family", "modality", "builder", "pretrained", "layers"):
+        for col in ("name", "v", "family", "modality", "builder", "pretrained", "layers", "source"):
             table.add_column(col)
         for m in reg.models.values():
             table.add_row(m.name, str(m.version), m.family, m.modality, m.builder,
-                          f"{m.pretrained.source}/{m.pretrained.mode}" if m.pretrained else "-", str(len(m.layers)))
+                          f"{m.pretrained.source}/{m.pretrained.mode}" if m.pretrained else "-", str(len(m.layers)),
+                          reg.sources[("model", m.name)])
     elif args.what == "tasks":
-        for col in ("name", "v", "modality", "loader", "classes", "train/test", "input"):
+        for col in ("name", "v", "modality", "loader", "classes", "train/test", "input", "source"):
             table.add_column(col)
         for t in reg.tasks.values():
             table.add_row(t.name, str(t.version), t.modality, t.source.loader, str(t.num_classes),
-                          f"{t.splits.train_size}/{t.splits.test_size}", "x".join(map(str, t.input_shape)))
+                          f"{t.splits.train_size}/{t.splits.test_size}", "x".join(map(str, t.input_shape)),
+                          reg.sources[("task", t.name)])
     else:
         from .runner import expand
 
-        for col in ("name", "v", "jobs", "description"):
+        for col in ("name", "v", "jobs", "description", "source"):
             table.add_column(col)
         for s in reg.suites.values():
-            table.add_row(s.name, str(s.version), str(len(expand(s))), s.description)
+            table.add_row(s.name, str(s.version), str(len(expand(s))), s.description, reg.sources[("suite", s.name)])
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
@@ -71,7 +74,7 @@ def _cmd_run(args) -> int:
     slurm = json.loads(args.slurm) if args.slurm else None
     client = make_client(args.address, args.workers, slurm) if (args.address or slurm or args.workers != 2) else None
     print(f"reptopo: suite {args.suite!r}: {len(jobs)} jobs -> {args.store}")
-    summary = run_jobs(jobs, str(reg.root), args.store, client=client, device=args.device, protocol_version=args.protocol)
+    summary = run_jobs(jobs, reg.spec, args.store, client=client, device=args.device, protocol_version=args.protocol)
     print(f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
           f"{len(summary.failed)} failed in {summary.seconds:.0f} s")
     for f in summary.failed:
@@ -99,10 +102,86 @@ def _cmd_collect(args) -> int:
     return 0
 
 
+def _cmd_analyze(args) -> int:
+    from .analysis import analyze_store
+
+    print(analyze_store(args.store))
+    return 0
+
+
+def _cmd_site_build(args) -> int:
+    from .site import build_site
+
+    out = build_site(args.store, args.out)
+    print(f"site built in {out}")
+    return 0
+
+
+def _cmd_cite(args) -> int:
+    from .cite import BENCHMARK_BIBTEX, score_bibtex
+    from .jobs import record_digest
+    from .store import ResultStore
+
+    recs = [r for r in ResultStore(args.store).records() if r["model"] == args.model and (not args.task or r["task"] == args.task)]
+    if not recs:
+        print(f"reptopo: no records of model {args.model!r}" + (f" on task {args.task!r}" if args.task else "") + f" in {args.store}", file=sys.stderr)
+        return 1
+    versions = sorted({r["protocol"]["version"] for r in recs})
+    for task in sorted({r["task"] for r in recs}):
+        for v in versions:
+            hashes = [record_digest(r) for r in recs if r["task"] == task and r["protocol"]["version"] == v]
+            if hashes:
+                print(score_bibtex(args.model, task, v, hashes) + "\n")
+    print(BENCHMARK_BIBTEX)
+    return 0
+
+
+def _cmd_submit(args) -> int:
+    from .submission import SubmissionError, submit, submit_activations
+
+    try:
+        if args.activations:
+            out = submit_activations(args.entry, args.activations, args.task, args.out, registry=args.registry)
+        else:
+            out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
+    except SubmissionError as exc:
+        print(f"reptopo: submission refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"bundle written to {out}")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    from .submission import SubmissionError, verify, verify_record
+
+    try:
+        problems = verify_record(args.bundle, registry=args.registry) if Path(args.bundle).is_file() else verify(args.bundle, registry=args.registry)
+    except SubmissionError as exc:
+        print(f"reptopo: bundle refused: {exc}", file=sys.stderr)
+        return 1
+    if problems:
+        print(f"FAIL: {len(problems)} score(s) differ", file=sys.stderr)
+        for p in problems[:50]:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print(f"PASS: every score of {args.bundle} re-derived within tolerance")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plots import write_figures
+
+    paths = write_figures(args.store, args.out)
+    print(f"{len(paths)} files written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reptopo", description="Benchmark the topology and geometry of neural-network representations.")
     p.add_argument("--version", action="version", version=f"reptopo {__version__}")
-    p.add_argument("--registry", default=None, help="registry folder (default: ./registry)")
+    p.add_argument("--registry", default=None,
+                   help="your own registry folder(s), joined by the path separator, read after the entries shipped "
+                        "with reptopo (and after $REPTOPO_REGISTRY); an entry of the same name replaces the shipped one")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list registry entries")
@@ -120,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--slurm", help="JSON keyword arguments of dask_jobqueue.SLURMCluster")
     s.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each)")
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    s.add_argument("--protocol", type=int, default=1)
+    s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
     s.add_argument("--limit", type=int, default=0, help="run only the first N jobs")
     s.add_argument("--keep-going", action="store_true", help="exit 0 even when jobs failed")
     s.set_defaults(func=_cmd_run)
@@ -129,16 +208,46 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("activations")
     s.add_argument("--labels")
     s.add_argument("--layer")
-    s.add_argument("--protocol", type=int, default=1)
+    s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
     s.set_defaults(func=_cmd_measure)
 
     s = sub.add_parser("collect", help="collect a store's records into Parquet tables")
     s.add_argument("--store", default="results/quick")
     s.set_defaults(func=_cmd_collect)
 
-    from . import cli_more
+    s = sub.add_parser("analyze", help="correlate per-layer scores with accuracy and generalization gap")
+    s.add_argument("--store", default="results/quick")
+    s.set_defaults(func=_cmd_analyze)
 
-    cli_more.add_commands(sub)
+    s = sub.add_parser("site", help="build the static leaderboard")
+    site_sub = s.add_subparsers(dest="site_command", required=True)
+    b = site_sub.add_parser("build")
+    b.add_argument("--store", default="results/quick")
+    b.add_argument("--out", default="site/build")
+    b.set_defaults(func=_cmd_site_build)
+
+    s = sub.add_parser("cite", help="print a BibTeX entry for a model's standardized scores")
+    s.add_argument("model")
+    s.add_argument("--task")
+    s.add_argument("--store", default="site/reference", help="result store holding the records to cite")
+    s.set_defaults(func=_cmd_cite)
+
+    s = sub.add_parser("submit", help="validate a model entry, run the protocol and write a submission bundle")
+    s.add_argument("entry")
+    s.add_argument("--task", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="bundle folder to create")
+    s.add_argument("--activations", help="an .npz of the layers' activations on the probe set (weights not shared)")
+    s.set_defaults(func=_cmd_submit)
+
+    s = sub.add_parser("verify", help="re-run a bundle (or a stored record) and compare every score")
+    s.add_argument("bundle", help="a bundle folder, or a record .json of a result store")
+    s.set_defaults(func=_cmd_verify)
+
+    s = sub.add_parser("plot", help="write the site's figures as PNG and PDF with matplotlib")
+    s.add_argument("--store", default="results/quick")
+    s.add_argument("--out", default="figures")
+    s.set_defaults(func=_cmd_plot)
     return p
 
 

@@ -16,6 +16,7 @@ from importlib import metadata
 
 import numpy as np
 
+from .protocol import CURRENT_VERSION
 from .registry import Registry, entry_hash
 from .store import RECORD_SCHEMA, ResultStore, sha256_file
 
@@ -58,15 +59,17 @@ def model_overrides(entry, axes: dict) -> dict:
 
 
 @lru_cache(maxsize=4)
-def _registry(root: str) -> Registry:
-    return Registry(root)
+def cached_registry(spec: str) -> Registry:
+    """The registry of ``spec`` (folders joined by os.pathsep), read once per worker process."""
+    return Registry(spec)
 
 
 @lru_cache(maxsize=8)
-def _task_data(root: str, name: str):
+def cached_task_data(spec: str, name: str):
+    """Task ``name`` of the registry ``spec``, loaded once per worker process."""
     from .tasks import load_task
 
-    return load_task(_registry(root).task(name))
+    return load_task(cached_registry(spec).task(name))
 
 
 def library_versions() -> dict:
@@ -79,7 +82,8 @@ def library_versions() -> dict:
     return out
 
 
-def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int = 1, device: str = "cpu") -> dict:
+def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int = CURRENT_VERSION,
+            device: str = "cpu") -> dict:
     """Run ``job`` unless its record exists. A job that raises is written to failed/ with its
     traceback and reported, not raised, so that one bad job does not stop a grid."""
     from .protocol import protocol
@@ -100,30 +104,34 @@ def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int
         shutil.rmtree(store.scratch(job_id), ignore_errors=True)
 
 
-def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg, device: str):
-    import torch
-    from safetensors.torch import save_file
+@dataclass
+class _Inputs:
+    """A job's data after its axes: training, test and probe splits, as arrays and tensors."""
 
-    from .models import create_model
-    from .probe import extract
-    from .protocol import measure_layer
-    from .train import as_tensor, corrupt_labels, seed_everything, train
+    x_train: object
+    y_train: np.ndarray
+    x_test: object
+    y_test: np.ndarray
+    x_probe: object
+    y_probe: np.ndarray
+    is_text: bool
+    probe_hash: str
+    probe_ids: np.ndarray
+
+
+def _job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> _Inputs:
+    """Training subset (``train_size``), label noise, the shuffled-label control, and the probe
+    set subsampled class-balanced to the protocol's size."""
     from .tasks import probe_positions
+    from .train import corrupt_labels
 
-    torch.set_num_threads(1)
-    reg = _registry(registry_root)
-    entry, task_entry = reg.model(job.model), reg.task(job.task)
-    data = _task_data(registry_root, job.task)
-    axes = dict(job.axes)
-    seed_everything(job.seed)
-    model = create_model(entry, task_entry, **model_overrides(entry, axes)).to(device)
-    recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})
+    def take(x, keep):
+        return [x[i] for i in keep] if data.is_text else x[keep]
 
     x_train, y_train = data.arrays("train")
     if "train_size" in axes and axes["train_size"] < len(y_train):
         keep = probe_positions(y_train, int(axes["train_size"]), job.seed)
-        x_train = [x_train[i] for i in keep] if data.is_text else x_train[keep]
-        y_train = y_train[keep]
+        x_train, y_train = take(x_train, keep), y_train[keep]
     y_train = corrupt_labels(y_train, float(axes.get("label_noise", 0.0)), task_entry.num_classes, job.seed)
     if job.control == "shuffled_labels":
         y_train = np.random.default_rng([job.seed, 23]).permutation(y_train)
@@ -132,62 +140,95 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
     n_probe = min(cfg.probe_size, task_entry.probe.size, len(y_probe))
     if n_probe < len(y_probe):
         sub = probe_positions(y_probe, n_probe, cfg.probe_seed)
-        x_probe = [x_probe[i] for i in sub] if data.is_text else x_probe[sub]
-        y_probe = y_probe[sub]
-    tens = lambda x: as_tensor(x, data.is_text).to(device)  # noqa: E731
-    xt, yt = tens(x_train), torch.as_tensor(y_train).to(device)
-    xe, ye = tens(x_test), torch.as_tensor(y_test).to(device)
-    xp = tens(x_probe)
+        x_probe, y_probe = take(x_probe, sub), y_probe[sub]
+    return _Inputs(x_train, y_train, x_test, y_test, x_probe, y_probe, data.is_text, data.probe_hash, data.probe_ids)
 
-    frozen = entry.pretrained is not None and entry.pretrained.mode == "frozen"
-    if job.control == "random_init":
+
+def _status(job: Job, entry) -> str:
+    if job.control:
+        return job.control
+    if entry.pretrained is not None:
+        return f"pretrained_{entry.pretrained.mode}"
+    return "trained"
+
+
+def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag) -> tuple[list[dict], dict]:
+    """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams)."""
+    from .probe import extract
+    from .protocol import measure_layer
+
+    out, dgms = [], {}
+    paths = extract(model, x_probe, entry.layers, scratch / str(tag), is_text=is_text)
+    specs = {s.name: s for s in entry.layers}
+    for (name, pooling), path in paths.items():
+        acts = np.load(path, mmap_mode="r")
+        measures, diagrams = measure_layer(np.asarray(acts), y_probe, cfg, name)
+        spec = specs[name]
+        out.append({"name": name, "pooling": pooling, "depth": spec.depth, "role": spec.role, "epoch": tag, "measures": measures})
+        for dim, d in enumerate(diagrams):
+            dgms[f"{name}__{pooling}__e{tag}__h{dim}"] = d
+        path.unlink()
+    return out, dgms
+
+
+def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg, device: str):
+    """Build, train, save and measure one job; returns (record, diagrams)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from .models import create_model
+    from .train import as_tensor, seed_everything, train
+
+    torch.set_num_threads(1)
+    reg = cached_registry(registry_root)
+    entry, task_entry = reg.model(job.model), reg.task(job.task)
+    axes = dict(job.axes)
+    inputs = _job_inputs(job, cached_task_data(registry_root, job.task), task_entry, cfg, axes)
+    seed_everything(job.seed)
+    model = create_model(entry, task_entry, **model_overrides(entry, axes)).to(device)
+    recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})
+    status = _status(job, entry)
+    if status == "random_init":
         recipe = recipe.model_copy(update={"epochs": 0})
-        status = "random_init"
-    elif job.control == "shuffled_labels":
-        status = "shuffled_labels"
-    elif entry.pretrained is not None:
-        status = f"pretrained_{entry.pretrained.mode}"
-    else:
-        status = "trained"
 
-    def measure_all(tag):
-        out, dgms = [], {}
-        scratch = store.scratch(job_id) / str(tag)
-        paths = extract(model, xp, entry.layers, scratch, is_text=data.is_text)
-        specs = {s.name: s for s in entry.layers}
-        for (name, pooling), path in paths.items():
-            acts = np.load(path, mmap_mode="r")
-            measures, diagrams = measure_layer(np.asarray(acts), y_probe, cfg, name)
-            spec = specs[name]
-            out.append({"name": name, "pooling": pooling, "depth": spec.depth, "role": spec.role, "epoch": tag, "measures": measures})
-            for dim, d in enumerate(diagrams):
-                dgms[f"{name}__{pooling}__e{tag}__h{dim}"] = d
-            path.unlink()
-        return out, dgms
+    def tensor(x):
+        return as_tensor(x, inputs.is_text).to(device)
 
+    x_probe = tensor(inputs.x_probe)
+    scratch = store.scratch(job_id)
     checkpoints: list = []
     all_diagrams: dict = {}
 
     def on_checkpoint(epoch, _model):
-        layers, dgms = measure_all(epoch)
+        layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch)
         checkpoints.extend(layers)
         all_diagrams.update(dgms)
         model.train()
 
-    result = train(model, xt, yt, xe, ye, recipe, seed=job.seed, frozen_backbone=frozen,
+    frozen = entry.pretrained is not None and entry.pretrained.mode == "frozen"
+    result = train(model, tensor(inputs.x_train), torch.as_tensor(inputs.y_train).to(device), tensor(inputs.x_test),
+                   torch.as_tensor(inputs.y_test).to(device), recipe, seed=job.seed, frozen_backbone=frozen,
                    checkpoint_epochs=tuple(cfg.checkpoint_epochs), on_checkpoint=on_checkpoint)
     ckpt = store.checkpoint_path(job_id)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(ckpt))
 
     start = time.perf_counter()
-    final_epoch = result.epochs_run
-    layers, dgms = measure_all(final_epoch)
+    layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, result.epochs_run)
     measure_seconds = time.perf_counter() - start
     all_diagrams.update(dgms)
     with torch.no_grad():
         weight_l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
-    record = {
+    record = _record(job, job_id, entry, task_entry, cfg, inputs, axes, status, recipe, result, ckpt, model,
+                     weight_l2, measure_seconds, device,
+                     layers + [c for c in checkpoints if c["epoch"] != result.epochs_run])
+    return record, all_diagrams
+
+
+def _record(job, job_id, entry, task_entry, cfg, inputs: _Inputs, axes, status, recipe, result, ckpt, model,
+            weight_l2, measure_seconds, device, layers) -> dict:
+    """The stored record of a finished job: the one place its fields are written."""
+    return {
         "schema": RECORD_SCHEMA,
         "job_id": job_id,
         "model": entry.name,
@@ -202,7 +243,7 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
         "modality": task_entry.modality,
         "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
         "entry_hash": {"model": entry_hash(entry), "task": entry_hash(task_entry)},
-        "probe": {"size": int(len(y_probe)), "hash": data.probe_hash, "ids": data.probe_ids.tolist()},
+        "probe": {"size": int(len(inputs.y_probe)), "hash": inputs.probe_hash, "ids": inputs.probe_ids.tolist()},
         "recipe": recipe.model_dump(mode="json"),
         "train": {k: v for k, v in asdict(result).items() if k != "seconds"},
         "checkpoint_sha256": sha256_file(ckpt),
@@ -212,9 +253,8 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "versions": library_versions(),
         "device": device,
-        "layers": layers + [c for c in checkpoints if c["epoch"] != final_epoch],
+        "layers": layers,
     }
-    return record, all_diagrams
 
 
 def record_digest(record: dict) -> str:

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .analysis import TRAINED, load_tables  # noqa: E402
+
 PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN"), ("betti_0", "Betti 0"), ("linear_probe_accuracy", "linear probe")]
 
 
@@ -23,7 +25,7 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 
 def curves_figure(curves: pd.DataFrame, task: str, out: Path) -> list[Path]:
     """Per-layer curves of every trained model of ``task`` on relative depth, bands over seeds."""
-    sub = curves[(curves["task"] == task) & curves["status"].isin(["trained", "pretrained_frozen", "pretrained_finetune"])]
+    sub = curves[(curves["task"] == task) & curves["status"].isin(TRAINED)]
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2))
     for ax, (measure, label) in zip(axes, PANELS):
         for model, grp in sub.groupby("model"):
@@ -38,7 +40,7 @@ def curves_figure(curves: pd.DataFrame, task: str, out: Path) -> list[Path]:
 
 
 def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path) -> list[Path]:
-    sub = scores[scores["status"].isin(["trained", "pretrained_frozen", "pretrained_finetune"])]
+    sub = scores[scores["status"].isin(TRAINED)]
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     for fam, grp in sub.groupby("family"):
         ax.scatter(grp[score], grp[target], s=12, label=fam)
@@ -49,12 +51,9 @@ def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path) -> 
 
 
 def write_figures(store_root: str | Path, out: str | Path) -> list[Path]:
-    from .site import _load
-    from .store import ResultStore
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    t = _load(ResultStore(store_root))
+    t = load_tables(store_root)
     paths: list[Path] = []
     for task in sorted(t["curves"]["task"].unique()):
         paths += curves_figure(t["curves"], task, out)

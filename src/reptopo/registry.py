@@ -2,11 +2,18 @@
 
 Every entry carries a version; unknown fields are refused. Errors name the file, the line and
 the field (``registry/models/mlp.yaml:12: layers.0.depth: Input should be ...``).
+
+The entries that ship with reptopo live inside the package (``reptopo/entries``, found with
+``importlib.resources``; the checkout's ``registry/`` points there). A user's own folders
+(``--registry`` or ``$REPTOPO_REGISTRY``, several joined by ``os.pathsep``) are read after them:
+an entry of the same kind and name there replaces the shipped one, and every entry keeps the
+folder it came from (``Registry.sources``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -15,13 +22,28 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-def default_registry_root() -> Path:
-    """``$REPTOPO_REGISTRY``, else ./registry, else the registry of the source checkout."""
-    if "REPTOPO_REGISTRY" in os.environ:
-        return Path(os.environ["REPTOPO_REGISTRY"])
-    if Path("registry").is_dir():
-        return Path("registry")
-    return Path(__file__).resolve().parents[2] / "registry"
+BUILTIN = "builtin"
+
+
+def builtin_registry_root() -> Path:
+    """The folder of the entries shipped inside the package."""
+    return Path(str(importlib.resources.files("reptopo") / "entries"))
+
+
+def registry_roots(extra: str | Path | None = None) -> list[Path]:
+    """The shipped entries, then ``$REPTOPO_REGISTRY``, then ``extra`` (each may join several
+    folders with ``os.pathsep``); a folder named twice is read once, where it first appears."""
+    roots = [builtin_registry_root()]
+    for spec in (os.environ.get("REPTOPO_REGISTRY"), extra):
+        if spec:
+            roots += [Path(p) for p in str(spec).split(os.pathsep) if p]
+    seen, out = set(), []
+    for root in roots:
+        key = root.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(root)
+    return out
 
 
 class Strict(BaseModel):
@@ -205,26 +227,40 @@ def entry_hash(entry: BaseModel) -> str:
 
 
 class Registry:
-    """All entries under a registry folder, by kind and name."""
+    """The shipped entries and a user's folders (see the module docstring), by kind and name.
+
+    ``root``: a folder, or several joined by ``os.pathsep``, read after the shipped entries.
+    ``spec`` names every folder read, in order, and rebuilds the same registry elsewhere (the
+    runner's workers). ``sources[(kind, name)]`` is ``"builtin"`` or the folder of the entry.
+    """
 
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else default_registry_root()
+        self.roots = registry_roots(root)
+        self.spec = os.pathsep.join(str(r) for r in self.roots)
         self.tasks: dict[str, TaskEntry] = {}
         self.models: dict[str, ModelEntry] = {}
         self.suites: dict[str, SuiteEntry] = {}
         self.paths: dict[tuple[str, str], Path] = {}
+        self.sources: dict[tuple[str, str], str] = {}
         problems: list[str] = []
-        for path in sorted(self.root.rglob("*.yaml")):
-            try:
-                entry = load_entry(path)
-            except RegistryError as exc:
-                problems.extend(exc.problems)
+        for n, folder in enumerate(self.roots):
+            if not folder.is_dir():
+                problems.append(f"{folder}: no such registry folder")
                 continue
-            table = getattr(self, entry.kind + "s")
-            if entry.name in table:
-                problems.append(f"{path}:1: name: {entry.kind} {entry.name!r} is also defined in {self.paths[(entry.kind, entry.name)]}")
-            table[entry.name] = entry
-            self.paths[(entry.kind, entry.name)] = path
+            here: dict[tuple[str, str], Path] = {}
+            for path in sorted(folder.rglob("*.yaml")):
+                try:
+                    entry = load_entry(path)
+                except RegistryError as exc:
+                    problems.extend(exc.problems)
+                    continue
+                key = (entry.kind, entry.name)
+                if key in here:
+                    problems.append(f"{path}:1: name: {entry.kind} {entry.name!r} is also defined in {here[key]}")
+                here[key] = path
+                getattr(self, entry.kind + "s")[entry.name] = entry
+                self.paths[key] = path
+                self.sources[key] = BUILTIN if n == 0 else str(folder)
         problems.extend(self._cross_references())
         if problems:
             raise RegistryError(problems)
@@ -242,22 +278,24 @@ class Registry:
 
     def task(self, name: str) -> TaskEntry:
         if name not in self.tasks:
-            raise KeyError(f"no task named {name!r} in {self.root}; known: {sorted(self.tasks)}")
+            raise KeyError(f"no task named {name!r} in {self.spec}; known: {sorted(self.tasks)}")
         return self.tasks[name]
 
     def model(self, name: str) -> ModelEntry:
         if name not in self.models:
-            raise KeyError(f"no model named {name!r} in {self.root}; known: {sorted(self.models)}")
+            raise KeyError(f"no model named {name!r} in {self.spec}; known: {sorted(self.models)}")
         return self.models[name]
 
     def suite(self, name: str) -> SuiteEntry:
         if name not in self.suites:
-            raise KeyError(f"no suite named {name!r} in {self.root}; known: {sorted(self.suites)}")
+            raise KeyError(f"no suite named {name!r} in {self.spec}; known: {sorted(self.suites)}")
         return self.suites[name]
 
 
 def validate_paths(paths) -> list[str]:
-    """Every problem of the entries under ``paths`` (files or folders); empty when all are valid."""
+    """Every problem of the entries under ``paths`` (files or folders); empty when all are valid.
+
+    A folder is read on top of the shipped entries, so its suites may name shipped models."""
     problems = []
     for p in map(Path, paths):
         if p.is_dir():

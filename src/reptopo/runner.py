@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from .jobs import Job, run_job
+from .protocol import CURRENT_VERSION
 from .registry import Registry, SuiteEntry
 
 
@@ -53,7 +54,7 @@ def make_client(address: str | None = None, n_workers: int = 2, slurm: dict | No
     return Client(cluster)
 
 
-def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = 1,
+def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
              device: str = "cpu", progress: bool = True) -> RunSummary:
     """Submit every job whose record is missing; a worker's death retries the job elsewhere
     (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
@@ -98,4 +99,4 @@ def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=Non
 
 def run_suite(name: str, store_root: str, *, registry_root: str | None = None, **kwargs) -> RunSummary:
     reg = Registry(registry_root)
-    return run_jobs(expand(reg.suite(name)), str(reg.root), store_root, **kwargs)
+    return run_jobs(expand(reg.suite(name)), reg.spec, store_root, **kwargs)

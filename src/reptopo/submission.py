@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -29,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from .jobs import Job, library_versions, run_job
-from .registry import RegistryError, default_registry_root, load_entry
-from .store import ResultStore, atomic_write_bytes
+from .registry import RegistryError, load_entry
+from .store import RECORD_SCHEMA, ResultStore, atomic_write_bytes
 
 BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
 
@@ -43,21 +44,21 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _overlay_registry(entry_path: Path, base: Path, workdir: Path) -> Path:
-    """A registry of the base tasks plus the submitted entry, so the base stays untouched."""
+def _overlay_registry(entry_path: Path, base: str, workdir: Path) -> str:
+    """The registry ``base`` plus a folder holding only the submitted entry, so nothing else
+    is touched (a registry spec: folders joined by ``os.pathsep``)."""
     reg = workdir / "registry"
-    shutil.copytree(base / "tasks", reg / "tasks")
     (reg / "models").mkdir(parents=True)
     shutil.copy(entry_path, reg / "models" / entry_path.name)
-    return reg
+    return os.pathsep.join(p for p in (base, str(reg)) if p)
 
 
-def _run(entry_path: Path, task: str, seed: int, workdir: Path, base: Path) -> tuple[dict, Path]:
+def _run(entry_path: Path, task: str, seed: int, workdir: Path, base: str) -> tuple[dict, Path]:
     entry = load_entry(entry_path)
     if entry.kind != "model":
         raise SubmissionError(f"{entry_path}: kind: expected 'model', got {entry.kind!r}")
     reg = _overlay_registry(entry_path, base, workdir)
-    res = run_job(Job(entry.name, task, seed), str(reg), str(workdir / "store"))
+    res = run_job(Job(entry.name, task, seed), reg, str(workdir / "store"))
     if res["status"] != "done":
         failure = ResultStore(workdir / "store").failures()
         detail = failure[0]["error"] if failure else res.get("error")
@@ -71,7 +72,7 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
 
     On any failure nothing is written to ``out``, the registry or a result store."""
     entry_path, out = Path(entry_path), Path(out)
-    base = Path(registry) if registry else default_registry_root()
+    base = str(registry or "")
     if out.exists():
         raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
     try:
@@ -162,7 +163,7 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None) -> list[st
     check_manifest(bundle)
     submitted = json.loads((bundle / "record.json").read_text())
     env = json.loads((bundle / "environment.json").read_text())
-    base = Path(registry) if registry else default_registry_root()
+    base = str(registry or "")
     if env.get("activations"):
         rerun, _ = _measure_activations(load_entry(bundle / "entry.yaml"), env["task"], bundle / "activations.npz", base)
         return compare(submitted, rerun, same_env=env["versions"] == library_versions())
@@ -177,25 +178,25 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None) -> list[st
 def verify_record(record_path: str | Path, *, registry: str | Path | None = None) -> list[str]:
     """Re-run the job of a stored record (e.g. the committed reference results) and compare."""
     rec = json.loads(Path(record_path).read_text())
-    base = Path(registry) if registry else default_registry_root()
+    base = str(registry or "")
     job = Job(rec["model"], rec["task"], rec["seed"], tuple(sorted(rec["axes"].items())), rec["control"])
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_job(job, str(base), tmp, rec["protocol"]["version"])
+        res = run_job(job, base, tmp, rec["protocol"]["version"])
         if res["status"] != "done":
             return [f"re-run failed: {res.get('error')}"]
         rerun = ResultStore(tmp).records()[0]
     return compare(rec, rerun, same_env=rec["versions"] == library_versions())
 
 
-def _measure_activations(entry, task_name: str, acts_path: Path, base: Path) -> tuple[dict, dict]:
+def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> tuple[dict, dict]:
     """A record from submitted activations: every layer measured under the current protocol."""
-    from .jobs import _task_data
+    from .jobs import cached_task_data
     from .protocol import CURRENT_VERSION, measure_layer, protocol
     from .registry import Registry, entry_hash
 
     cfg = protocol(CURRENT_VERSION)
     reg = Registry(base)
-    data = _task_data(str(base), task_name)
+    data = cached_task_data(base, task_name)
     _, y_probe = data.probe()
     with np.load(acts_path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -222,7 +223,7 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: Path) -> 
     task = reg.task(task_name)
     train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
     record = {
-        "schema": 1, "job_id": f"{entry.name}__{task_name}__activations__p{cfg.version}", "model": entry.name,
+        "schema": RECORD_SCHEMA, "job_id": f"{entry.name}__{task_name}__activations__p{cfg.version}", "model": entry.name,
         "model_version": entry.version, "task": task_name, "task_version": task.version, "seed": 0, "axes": {},
         "control": None, "status": "submitted_activations", "family": entry.family, "modality": task.modality,
         "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
@@ -241,7 +242,7 @@ def submit_activations(entry_path: str | Path, activations: str | Path, task: st
                        registry: str | Path | None = None) -> Path:
     """A bundle from activations (weights not shared); nothing is written on failure."""
     entry_path, out, activations = Path(entry_path), Path(out), Path(activations)
-    base = Path(registry) if registry else default_registry_root()
+    base = str(registry or "")
     if out.exists():
         raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
     try:

@@ -19,7 +19,7 @@ from threadpoolctl import ThreadpoolController  # installed with scikit-learn
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
     """The BLAS libraries loaded in this process, found once: threadpoolctl's search reads the
-    loaded libraries' files (about 3 ms here, 5% of a PHdim estimate on a 2,000-point pool).
+    loaded libraries' files, a cost comparable to a small PHdim estimate's own work.
     Thread counts are still read and set live; a BLAS loaded after the first call is left alone."""
     return ThreadpoolController().select(user_api="blas")
 

@@ -61,8 +61,8 @@ def _prim_parents(gram, sq_norms, idx):  # pragma: no cover - compiled
 
     The vertices not yet in the tree are kept packed in ``slot_*`` arrays; the one that joins
     is swapped with the last, so step k scans m - 1 - k slots: n^2 / 2 Gram reads in all.
-    Unsigned column indices and a branch-light loop keep the scan near 1.5 ns per slot, 3x
-    faster than an in-order compaction with signed indices (which numba wraps around).
+    Unsigned column indices and a branch-light loop: faster than an in-order compaction with
+    signed indices, which numba wraps around (bench/bench_h0.py and bench_phdim.py measure it).
     """
     m = idx.size
     n_rest = m - 1

@@ -34,6 +34,22 @@ def twonn(points, *, discard_fraction: float = 0.1, layer: str | None = None) ->
     mu = r2 / r1 per point; points with r1 = 0 or r1 = r2 are dropped; with mu sorted and
     F(mu_i) = i / N, the slope of -log(1 - F) against log mu through the origin, fitted on the
     first ``1 - discard_fraction`` of the points, is the dimension.
+
+    Parameters
+    ----------
+    points : array of shape (n, d), n >= 10
+    discard_fraction : the largest ratios left out of the fit.
+    layer : named in every error.
+
+    Returns
+    -------
+    IDResult
+        ``dimension`` and the points used.
+
+    Raises
+    ------
+    CloudError
+        A bad cloud, or fewer than 10 points left after dropping duplicates and ties.
     """
     pts = check_cloud(points, layer=layer, min_points=10).astype(np.float64)
     r = _neighbour_distances(pts, 2)
@@ -56,6 +72,23 @@ def mle(points, *, k: int = 20, layer: str | None = None) -> IDResult:
     Per point, m_k(x)^-1 = 1/(k-1) * sum_{j<k} log(T_k(x) / T_j(x)); the global estimate is the
     inverse of the mean of these inverses (MacKay and Ghahramani's correction of the original
     average of m_k). Points whose first neighbour is at distance 0 are dropped.
+
+    Parameters
+    ----------
+    points : array of shape (n, d), n >= k + 2
+    k : neighbours per point (>= 3).
+    layer : named in every error.
+
+    Returns
+    -------
+    IDResult
+
+    Raises
+    ------
+    CloudError
+        A bad cloud.
+    ValueError
+        k < 3.
     """
     if k < 3:
         raise ValueError("k must be >= 3")

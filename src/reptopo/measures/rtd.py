@@ -44,6 +44,16 @@ def rtd(
     Each batch draws ``batch_size`` shared indices; distances are divided by their
     ``quantile`` so that RTD ignores scale; the result is the mean over batches of
     (RTD(P, Q) + RTD(Q, P)) / 2. RTD(P, P) = RTD(P, 3P) = 0.
+
+    Returns
+    -------
+    float
+        The mean symmetrised RTD over the batches.
+
+    Raises
+    ------
+    CloudError
+        A bad cloud, P and Q of different lengths, or a 0 distance quantile.
     """
     names = layers or (None, None)
     a = check_cloud(p, layer=names[0]).astype(np.float64)

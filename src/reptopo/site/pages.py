@@ -1,4 +1,4 @@
-"""The leaderboard's pages, as Markdown with raw HTML blocks (see site.py for the escaping rules)."""
+"""The leaderboard's pages, as Markdown with raw HTML blocks (see ``html.py`` for the escaping rules)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cite import BENCHMARK_BIBTEX, score_bibtex
-from .protocol import CURRENT_VERSION, protocol
-from .registry import ModelEntry, Registry
-from .site import PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, slug
-from .store import ResultStore
+from ..analysis import TRAINED, headline_findings, literature_checks
+from ..cite import BENCHMARK_BIBTEX, score_bibtex
+from ..jobs import record_digest
+from ..protocol import CURRENT_VERSION, protocol
+from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
+from ..store import ResultStore
+from .html import PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, slug
 
 CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),
                 ("linear_probe_accuracy", "linear-probe accuracy")]
@@ -61,97 +63,6 @@ def page_home(t, notes) -> str:
     return "\n".join(lines)
 
 
-def headline_findings(t) -> list[str]:
-    out = []
-    board = t["measures"]
-    if len(board):
-        for target in ("generalization_gap", "test_accuracy"):
-            overall = board[(board["task"] == "(all tasks)") & (board["target"] == target)].sort_values("rank")
-            if len(overall):
-                top = overall.iloc[0]
-                base = overall[overall["is_baseline"]].sort_values("rank").head(1)
-                bl = f"; the best baseline, {base.iloc[0]['score']}, has tau {base.iloc[0]['kendall_tau']:+.2f}" if len(base) else ""
-                out.append(f"Across tasks, the score most rank-correlated with {target.replace('_', ' ')} is "
-                           f"{top['score']} (mean Kendall tau {top['kendall_tau']:+.2f}){bl}.")
-    out += [f"{c['title']}: {c['verdict']} (details on the Measures page)." for c in literature_checks(t)]
-    return out or ["No analysis yet: run `reptopo run` and `reptopo analyze`."]
-
-
-def _share(mask) -> str:
-    mask = pd.Series(mask).dropna()
-    return f"{int(mask.sum())} of {len(mask)}" if len(mask) else "none"
-
-
-def literature_checks(t) -> list[dict]:
-    """Each check: a title, a finding computed from the records, and a verdict read off the numbers."""
-    scores, board = t["scores"], t["measures"]
-    checks: list[dict] = []
-    if scores.empty:
-        return checks
-    input_twonn = t["curves"][t["curves"]["role"] == "input"].groupby(["task", "model", "status"])["twonn_mean"].mean()
-    vision = scores[(scores["modality"] == "vision") & ~scores["family"].isin(["mlp"])].copy()
-    vision["input_twonn"] = [input_twonn.get((r.task, r.model, r.status), np.nan) for r in vision.itertuples()]
-    # a hunchback: some hidden layer above both the input and the last hidden layer
-    vision["hunch"] = (vision["twonn_max"] > vision["input_twonn"]) & (vision["twonn_max"] > vision["twonn_last"])
-    vision["falls"] = vision["twonn_last"] < vision["input_twonn"]
-    trained = vision[vision["status"].isin(["trained", "pretrained_frozen"])]
-    nulls = vision[vision["status"].isin(["random_init", "shuffled_labels"])]
-    if len(trained):
-        drop_t = (trained["input_twonn"] - trained["twonn_last"]).mean()
-        drop_n = (nulls["input_twonn"] - nulls["twonn_last"]).mean() if len(nulls) else np.nan
-        hunch = trained["hunch"].mean()
-        checks.append({
-            "title": "Ansuini et al. 2019: the intrinsic dimension rises, then falls with depth (a hunchback)",
-            "finding": (f"Convolutional and Transformer vision models: a hidden layer's TwoNN dimension exceeds both the "
-                        f"input's and the last hidden layer's in {_share(trained['hunch'])} trained or pretrained models "
-                        f"(hunchback), and the last hidden layer lies below the input in {_share(trained['falls'])}. "
-                        f"Mean fall from input to last hidden layer: {drop_t:.1f} in trained models against {drop_n:.1f} in "
-                        f"{len(nulls)} random-init and shuffled-label controls, whose hunchback share is {_share(nulls['hunch'])}."),
-            "verdict": ("reproduced" if hunch > 0.5 else "partly reproduced: a minority of models" if hunch > 0.2
-                        else "not reproduced for these shallow networks: the dimension falls from the input on")
-                       + ("; the controls' profile is flatter" if np.isfinite(drop_n) and drop_n < drop_t else ""),
-        })
-        classes = trained["task"].map({"mnist": 10, "digits": 10, "mnist1d": 10})
-        b0, b1 = trained["betti0_last"].astype(float), trained["betti1_last"].astype(float)
-        inputs = t["curves"][(t["curves"]["role"] == "input") & t["curves"]["model"].isin(trained["model"])]
-        b1_in = inputs["betti_1_mean"].median() if len(inputs) else np.nan
-        checks.append({
-            "title": "Magai and Ayzenberg 2022: topology simplifies with depth",
-            "finding": (f"Last hidden layer of trained vision models: b0 = number of classes in {_share(b0 == classes)}, "
-                        f"b0 = 1 in {_share(b0 == 1)}; b1 = 0 in {_share(b1 == 0)} (median b1 {np.nanmedian(b1):.0f}; at the input "
-                        f"{b1_in:.0f}, so there is little H1 to simplify at this resolution). "
-                        f"Under the covering-radius rule with {protocol(CURRENT_VERSION).n_landmarks} landmarks the class "
-                        "clusters of a 1,000-point probe stay connected at the landmark scale, so b0 does not reach the "
-                        "number of classes."),
-            "verdict": ("reproduced for b1" if (b1 == 0).mean() > 0.5 else "not reproduced for b1")
-                       + ("; not reproduced for b0" if (b0 == classes).mean() < 0.5 else "; reproduced for b0"),
-        })
-    fam = scores[scores["status"] == "trained"].groupby("family")["phdim_drop"].mean().dropna()
-    if len(fam):
-        cnn = fam[fam.index.isin(["cnn", "resnet", "cnn1d"])].mean()
-        tr = fam[fam.index.isin(["vit", "transformer"])].mean()
-        checks.append({
-            "title": "Magai 2023: PHdim changes across layers differently in CNNs and Transformers",
-            "finding": "Mean PHdim fall from the first measured layer to the last hidden layer, by family: "
-                       + ", ".join(f"{f} {v:+.1f}" for f, v in fam.items()) + ".",
-            "verdict": (f"CNNs fall by {cnn:.1f} on average and Transformers by {tr:.1f}" if np.isfinite(cnn) and np.isfinite(tr) else "not enough families"),
-        })
-    for score in ("twonn_last", "phdim_last"):
-        sub = board[(board["score"] == score) & (board["target"] == "test_accuracy") & (board["task"] != "(all tasks)")]
-        if len(sub):
-            parts = [f"{r.task} {r.kendall_tau:+.2f} [{r.tau_ci_low:+.2f}, {r.tau_ci_high:+.2f}]"
-                     + (f", granulated {r.granulated_kendall:+.2f}" if np.isfinite(r.granulated_kendall) else "")
-                     + ("" if r.beats_baselines else ", below the best baseline") for r in sub.itertuples()]
-            neg, pos = (sub["tau_ci_high"] < 0).sum(), (sub["tau_ci_low"] > 0).sum()
-            checks.append({
-                "title": f"Last-layer dimension ({score}) against test accuracy",
-                "finding": f"Kendall tau per task: {'; '.join(parts)}.",
-                "verdict": (f"significantly negative (lower dimension, higher accuracy, as Ansuini et al. report) in {neg} of "
-                            f"{len(sub)} tasks, significantly positive (the opposite) in {pos}"),
-            })
-    return checks
-
-
 def page_leaderboard(t) -> str:
     arch = t["architectures"].copy()
     if arch.empty:
@@ -176,7 +87,7 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
     for measure, label in CURVE_PANELS:
         traces = []
         for (name, status), grp in curves.groupby([key, "status"]):
-            dash = "solid" if status in ("trained", "pretrained_frozen", "pretrained_finetune") else "dot"
+            dash = "solid" if status in TRAINED else "dot"
             traces += _band_traces(grp, measure, f"{name} ({_label(status)})", colours[name], dash)
         out.append(plots.figure(traces, f"{label}{title_suffix}", "relative depth", label))
     return "\n".join(out)
@@ -213,7 +124,7 @@ def page_measures(t) -> str:
             ("trained_mean", "mean (trained)"), ("random_init_mean", "mean (random init)"), ("shuffled_labels_mean", "mean (shuffled)")]
     lines += ["## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
     plots = Plots("measures")
-    trained = scores[scores["status"].isin(["trained", "pretrained_frozen", "pretrained_finetune"])]
+    trained = scores[scores["status"].isin(TRAINED)]
     colours = _colours(trained["family"])
     lines += ["## Correlation plots", ""]
     for score in ("phdim_last", "twonn_last", "betti0_last", "linear_probe_last", "weight_l2"):
@@ -286,7 +197,6 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
     if entry_path is not None and entry_path.is_file():
         lines += ["## Registry entry", "", f"<pre><code>{esc(entry_path.read_text())}</code></pre>", ""]
     lines += ["## Cite these scores", ""]
-    from .jobs import record_digest
 
     for task in sorted({r["task"] for r in recs.values()}):
         hashes = [record_digest(r) for r in recs.values() if r["task"] == task]
@@ -295,7 +205,6 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
 
 
 def page_submit() -> str:
-    from .registry import LayerSpec, ModelEntry, PretrainedSpec
 
     def schema_table(model) -> str:
         rows = ["| field | type | required | description |", "|---|---|---|---|"]

@@ -1,8 +1,7 @@
-"""The static leaderboard: pages generated from the result store and the analysis tables.
+"""HTML helpers of the leaderboard's pages: escaping, number formatting, tables and Plotly figures.
 
 Every string that comes from a registry entry or a record goes through ``esc`` (HTML) or
 ``json_script`` (JSON inside a script element), so a model named ``<script>...`` shows as text.
-The site never runs a model: it reads records, diagrams and tables only.
 """
 
 from __future__ import annotations
@@ -10,16 +9,10 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .analysis import analyze_store
-from .store import ResultStore
-
-SITE_ROOT = Path(__file__).resolve().parents[2] / "site"
 STATUS_LABELS = {"trained": "trained", "pretrained_frozen": "pretrained", "pretrained_finetune": "pretrained",
                  "random_init": "random-init", "shuffled_labels": "shuffled labels"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -110,45 +103,3 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
         out.append(f"<tr{attrs}>{''.join(cells)}</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
-
-
-def _load(store: ResultStore) -> dict[str, pd.DataFrame]:
-    tables = store.root / "tables"
-    names = ("models", "layers", "scores", "correlations", "measures", "curves", "architectures", "nulls")
-    # Tables are computed when missing; `reptopo analyze` refreshes them after new records.
-    if not all((tables / f"{n}.parquet").is_file() for n in names):
-        analyze_store(store.root)
-    return {n: pd.read_parquet(tables / f"{n}.parquet") for n in names}
-
-
-def build_site(store_root, out, *, site_root: str | Path | None = None, strict: bool = True) -> Path:
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
-    from . import site_pages
-
-    site_root = Path(site_root) if site_root else (Path("site") if Path("site/mkdocs.yml").is_file() else SITE_ROOT)
-    store = ResultStore(store_root)
-    tables = _load(store)
-    docs = site_root / "docs"
-    shutil.rmtree(docs, ignore_errors=True)
-    shutil.copytree(site_root / "static", docs)
-    import plotly
-
-    vendor = docs / "assets" / "vendor"
-    vendor.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", vendor / "plotly.min.js")
-    pages = site_pages.render_all(store, tables)
-    for rel, text in pages.items():
-        path = docs / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    downloads = docs / "downloads"
-    downloads.mkdir(exist_ok=True)
-    for name, table in tables.items():
-        table.to_csv(downloads / f"{name}.csv", index=False)
-        table.to_parquet(downloads / f"{name}.parquet", index=False)
-    out = Path(out).resolve()
-    cfg = load_config(config_file=str(site_root / "mkdocs.yml"), site_dir=str(out), strict=strict)
-    build(cfg)
-    return out

@@ -1,0 +1,60 @@
+"""The package's structure: no import circle between its modules, and no module reaching into
+another module's private names."""
+
+import ast
+import graphlib
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "reptopo"
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports():
+    """(importer, imported module, names, at module level) for every import of a reptopo module."""
+    for path in SRC.rglob("*.py"):
+        name = _module(path)
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        tree = ast.parse(path.read_text())
+        top = set(map(id, tree.body))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if target.startswith("reptopo"):
+                    yield name, target, [a.name for a in node.names], id(node) in top
+
+
+def test_no_module_imports_another_modules_private_names():
+    bad = []
+    for importer, target, names, _ in _imports():
+        for n in names:
+            private = n.startswith("_") and not n.startswith("__")
+            # a package may re-export its own private modules' public names (measures/__init__)
+            if private and not target.startswith(importer + ".") and importer != target:
+                bad.append(f"{importer} imports {target}.{n}")
+            if any(p.startswith("_") and not p.startswith("__") for p in target.split(".")[1:]) and \
+                    not (target.rsplit(".", 1)[0] == importer.rsplit(".", 1)[0] or target.startswith(importer + ".")):
+                bad.append(f"{importer} imports from the private module {target}")
+    assert not bad, bad
+
+
+def test_no_import_circle_between_modules():
+    modules = {_module(p) for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for importer, target, names, _ in _imports():
+        for n in names:  # "from . import x" imports the module x
+            candidate = f"{target}.{n}"
+            dep = candidate if candidate in modules else target
+            if dep != importer and not importer.startswith(dep + "."):  # a package's own __init__ aside
+                graph[importer].add(dep)
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import circle: {' -> '.join(exc.args[1])}") from None
