@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from .protocol import CURRENT_VERSION, protocol
+from .registry import CONTROLS
 
 SCORES_VERSION = 1
 POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
@@ -375,7 +376,7 @@ def literature_checks(t) -> list[dict]:
     vision["hunch"] = (vision["twonn_max"] > vision["input_twonn"]) & (vision["twonn_max"] > vision["twonn_last"])
     vision["falls"] = vision["twonn_last"] < vision["input_twonn"]
     trained = vision[vision["status"].isin(["trained", "pretrained_frozen"])]
-    nulls = vision[vision["status"].isin(["random_init", "shuffled_labels"])]
+    nulls = vision[vision["status"].isin(CONTROLS)]
     if len(trained):
         drop_t = (trained["input_twonn"] - trained["twonn_last"]).mean()
         drop_n = (nulls["input_twonn"] - nulls["twonn_last"]).mean() if len(nulls) else np.nan

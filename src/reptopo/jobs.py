@@ -20,7 +20,6 @@ from .protocol import CURRENT_VERSION
 from .registry import Registry, entry_hash
 from .store import RECORD_SCHEMA, ResultStore, sha256_file
 
-CONTROLS = ("random_init", "shuffled_labels")
 RECIPE_AXES = ("weight_decay", "lr")
 
 
@@ -219,15 +218,26 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
     all_diagrams.update(dgms)
     with torch.no_grad():
         weight_l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
-    record = _record(job, job_id, entry, task_entry, cfg, inputs, axes, status, recipe, result, ckpt, model,
-                     weight_l2, measure_seconds, device,
-                     layers + [c for c in checkpoints if c["epoch"] != result.epochs_run])
+    record = build_record(
+        job_id=job_id, entry=entry, task_entry=task_entry, cfg=cfg, seed=job.seed, axes=axes, control=job.control,
+        status=status, probe=(len(inputs.y_probe), inputs.probe_hash, inputs.probe_ids),
+        recipe=recipe.model_dump(mode="json"), train={k: v for k, v in asdict(result).items() if k != "seconds"},
+        checkpoint_sha256=sha256_file(ckpt), n_parameters=int(sum(p.numel() for p in model.parameters())),
+        weight_l2=weight_l2, times={"train_seconds": result.seconds, "measure_seconds": measure_seconds},
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=device,
+        layers=layers + [c for c in checkpoints if c["epoch"] != result.epochs_run])
     return record, all_diagrams
 
 
-def _record(job, job_id, entry, task_entry, cfg, inputs: _Inputs, axes, status, recipe, result, ckpt, model,
-            weight_l2, measure_seconds, device, layers) -> dict:
-    """The stored record of a finished job: the one place its fields are written."""
+def build_record(*, job_id: str, entry, task_entry, cfg, seed: int, axes: dict, control: str | None, status: str,
+                 probe: tuple, recipe: dict | None, train: dict, checkpoint_sha256: str | None,
+                 n_parameters: int | None, weight_l2: float | None, times: dict, peak_rss_mb: float | None,
+                 device: str, layers: list[dict]) -> dict:
+    """A stored record: the one place its fields are written (jobs and submitted activations).
+
+    ``probe`` is (size, hash, ids) of the probe set the layers were measured on.
+    """
+    size, probe_hash, ids = probe
     return {
         "schema": RECORD_SCHEMA,
         "job_id": job_id,
@@ -235,22 +245,22 @@ def _record(job, job_id, entry, task_entry, cfg, inputs: _Inputs, axes, status, 
         "model_version": entry.version,
         "task": task_entry.name,
         "task_version": task_entry.version,
-        "seed": job.seed,
+        "seed": seed,
         "axes": axes,
-        "control": job.control,
+        "control": control,
         "status": status,
         "family": entry.family,
         "modality": task_entry.modality,
         "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
         "entry_hash": {"model": entry_hash(entry), "task": entry_hash(task_entry)},
-        "probe": {"size": int(len(inputs.y_probe)), "hash": inputs.probe_hash, "ids": inputs.probe_ids.tolist()},
-        "recipe": recipe.model_dump(mode="json"),
-        "train": {k: v for k, v in asdict(result).items() if k != "seconds"},
-        "checkpoint_sha256": sha256_file(ckpt),
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "probe": {"size": int(size), "hash": probe_hash, "ids": np.asarray(ids).tolist()},
+        "recipe": recipe,
+        "train": train,
+        "checkpoint_sha256": checkpoint_sha256,
+        "n_parameters": n_parameters,
         "weight_l2": weight_l2,
-        "times": {"train_seconds": result.seconds, "measure_seconds": measure_seconds},
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "times": times,
+        "peak_rss_mb": peak_rss_mb,
         "versions": library_versions(),
         "device": device,
         "layers": layers,

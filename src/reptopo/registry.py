@@ -17,12 +17,15 @@ import importlib.resources
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BUILTIN = "builtin"
+# the control runs a suite may add beside each trained model (the record's status says which)
+Control = Literal["random_init", "shuffled_labels"]
+CONTROLS: tuple[str, ...] = get_args(Control)
 
 
 def builtin_registry_root() -> Path:
@@ -153,7 +156,7 @@ class GridSpec(Strict):
     tasks: list[str] = Field(min_length=1)
     seeds: list[int] = Field([0], min_length=1)
     axes: dict[Literal["width", "depth", "train_size", "label_noise", "weight_decay", "lr"], list[Any]] = {}
-    controls: list[Literal["random_init", "shuffled_labels"]] = []
+    controls: list[Control] = []
     trained: bool = Field(True, description="false: only the controls of this grid are run")
 
 

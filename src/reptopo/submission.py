@@ -31,7 +31,7 @@ import numpy as np
 
 from .jobs import Job, library_versions, run_job
 from .registry import RegistryError, load_entry
-from .store import RECORD_SCHEMA, ResultStore, atomic_write_bytes
+from .store import ResultStore, atomic_write_bytes
 
 BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
 
@@ -190,9 +190,9 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
 
 def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> tuple[dict, dict]:
     """A record from submitted activations: every layer measured under the current protocol."""
-    from .jobs import cached_task_data
+    from .jobs import build_record, cached_task_data
     from .protocol import CURRENT_VERSION, measure_layer, protocol
-    from .registry import Registry, entry_hash
+    from .registry import Registry
 
     cfg = protocol(CURRENT_VERSION)
     reg = Registry(base)
@@ -222,19 +222,15 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> t
         diagrams.update({f"{name}__{pooling}__e0__h{d}": v for d, v in enumerate(dgms)})
     task = reg.task(task_name)
     train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
-    record = {
-        "schema": RECORD_SCHEMA, "job_id": f"{entry.name}__{task_name}__activations__p{cfg.version}", "model": entry.name,
-        "model_version": entry.version, "task": task_name, "task_version": task.version, "seed": 0, "axes": {},
-        "control": None, "status": "submitted_activations", "family": entry.family, "modality": task.modality,
-        "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
-        "entry_hash": {"model": entry_hash(entry), "task": entry_hash(task)},
-        "probe": {"size": int(len(y_probe)), "hash": data.probe_hash, "ids": data.probe_ids.tolist()},
-        "train": {"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": float("nan"), "test_loss": float("nan"),
-                  "epochs_run": 0, "history": []},
-        "checkpoint_sha256": None, "n_parameters": None, "weight_l2": None,
-        "times": {"train_seconds": 0.0, "measure_seconds": sum(l["measures"].get("seconds", 0.0) for l in layers)},
-        "peak_rss_mb": None, "versions": library_versions(), "device": "cpu", "layers": layers,
-    }
+    record = build_record(
+        job_id=f"{entry.name}__{task_name}__activations__p{cfg.version}", entry=entry, task_entry=task, cfg=cfg,
+        seed=0, axes={}, control=None, status="submitted_activations",
+        probe=(len(y_probe), data.probe_hash, data.probe_ids), recipe=None,
+        train={"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": float("nan"),
+               "test_loss": float("nan"), "epochs_run": 0, "history": []},
+        checkpoint_sha256=None, n_parameters=None, weight_l2=None,
+        times={"train_seconds": 0.0, "measure_seconds": sum(l["measures"].get("seconds", 0.0) for l in layers)},
+        peak_rss_mb=None, device="cpu", layers=layers)
     return record, diagrams
 
 

@@ -349,7 +349,15 @@ class GramCloud:
 def h0_deaths(points: np.ndarray) -> np.ndarray:
     """Finite H0 death times of the Vietoris-Rips filtration of ``points``, ascending.
 
-    Equal to ripser's H0 deaths (ripser's infinite bar is the one not listed here).
+    Parameters
+    ----------
+    points : array of shape (n, d)
+
+    Returns
+    -------
+    array of shape (n - 1,)
+        The Euclidean minimum spanning tree's edge lengths, in float64: ripser's H0 deaths
+        (ripser's infinite bar is the one not listed here).
     """
     _, _, lengths = GramCloud(points).mst_edges()
     return np.sort(lengths)

@@ -204,6 +204,19 @@ def phdim(
     """PHdim of ``points`` (n, d): a pool of ``pool_size`` points drawn by ``seed``, subsample
     ``sizes`` (default: :func:`default_schedule`), ``n_repeats`` subsamples per size.
 
+    Parameters
+    ----------
+    points : array of shape (n, d), n >= 20
+    alpha : the power of the edge lengths (valid below the true dimension).
+    pool_size : at most this many points, drawn by ``seed``, form the pool.
+    sizes : subsample sizes (default: :func:`default_schedule` of the pool).
+    n_repeats : subsamples per size; the median of their sums is fitted.
+    seed : draws the pool and the subsamples.
+    n_bootstrap, ci : bootstrap resamples and the interval's coverage.
+    ceiling : ``"eckmann_ruelle"`` (default) censors estimates above 2 log10 N; None keeps the
+        bare fit (protocol v1).
+    layer : named in every error.
+
     Returns
     -------
     PHDimResult
@@ -243,6 +256,10 @@ def phdim_per_class(
     layer: str | None = None,
 ) -> dict:
     """PHdim of each class's cloud: the class's points are its pool, with the default schedule.
+
+    Parameters are those of :func:`phdim`, plus ``labels`` (shape (n,)) and
+    ``min_class_points``. Returns a dict: ``classes`` (label -> :class:`PHDimResult`),
+    ``skipped`` (labels with too few points), ``mean`` and, with a ceiling, ``censored``.
 
     In a last layer where classes separate, a few long edges between clusters dominate the
     global sum, and the global figure then measures separation, not the manifold; this is the

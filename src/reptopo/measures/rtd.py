@@ -45,6 +45,14 @@ def rtd(
     ``quantile`` so that RTD ignores scale; the result is the mean over batches of
     (RTD(P, Q) + RTD(Q, P)) / 2. RTD(P, P) = RTD(P, 3P) = 0.
 
+    Parameters
+    ----------
+    p, q : arrays of shapes (n, d1) and (n, d2), the same n inputs in the same order.
+    batch_size, n_batches : shared indices per batch, and batches.
+    quantile : each distance matrix is divided by this quantile of its entries.
+    seed : draws the batches.
+    layers : the two layers' names, for errors.
+
     Returns
     -------
     float
