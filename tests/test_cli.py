@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -24,11 +25,6 @@ def test_list_shows_entries():
     assert "quick" in run("list", "suites").stdout
 
 
-def test_unknown_suite_is_a_clear_error():
-    res = run("run", "--suite", "nope")
-    assert res.returncode == 2 and "no suite named 'nope'" in res.stderr
-
-
 def test_measure_a_layer_file(tmp_path):
     import numpy as np
 
@@ -42,9 +38,55 @@ def test_measure_a_layer_file(tmp_path):
     assert res.returncode == 1 and "layer 'fc'" in res.stdout
 
 
-def test_cite_prints_bibtex_or_says_what_is_missing(tmp_path):
-    res = run("cite", "no_such_model", "--store", str(tmp_path))
-    assert res.returncode == 1 and "no records of model 'no_such_model'" in res.stderr
+@pytest.mark.slow
+def test_cite_quotes_scores_digests_and_the_page():
+    res = run("cite", "lenet", "--task", "mnist")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "@misc{reptopo:lenet:mnist:p1" in out and "test accuracy 0.955 [0.943, 0.966] over 6 records" in out
+    assert "PHdim (last hidden layer)" in out and "TwoNN (last hidden layer)" in out and "linear probe" in out
+    assert "protocol version 1" in out and "record digests" in out and "models/lenet/" in out
+    assert "@misc{reptopo2026" in out
+
+
+def _one_line_error(res, status=2):
+    """One line on stderr, no traceback, the given exit status."""
+    assert res.returncode == status, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr + res.stdout
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("reptopo: "), res.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_user_errors_are_one_line_with_what_to_do(tmp_path):
+    # unknown names
+    assert "no suite named 'nope'" in _one_line_error(run("run", "--suite", "nope"))
+    # a missing file
+    assert "missing.npy: no such file" in _one_line_error(run("measure", str(tmp_path / "missing.npy")))
+    # an absent store, and an empty one
+    msg = _one_line_error(run("site", "build", "--store", str(tmp_path / "absent"), "--out", str(tmp_path / "out")))
+    assert "no result store here" in msg and "--store site/reference" in msg
+    (tmp_path / "empty" / "records").mkdir(parents=True)
+    assert "holds no records" in _one_line_error(run("analyze", "--store", str(tmp_path / "empty")))
+    assert "holds no records" in _one_line_error(run("cite", "lenet", "--store", str(tmp_path / "empty")))
+    # a malformed registry entry and a malformed record
+    bad_registry = tmp_path / "reg" / "models"
+    bad_registry.mkdir(parents=True)
+    (bad_registry / "bad.yaml").write_text("kind: model\nname: [unclosed\n")
+    assert "bad.yaml" in _one_line_error(run("--registry", str(tmp_path / "reg"), "list", "models"))
+    store = tmp_path / "store" / "records"
+    store.mkdir(parents=True)
+    (store / "x.json").write_text(json.dumps({"schema": 2, "job_id": "x"}))
+    msg = _one_line_error(run("cite", "x", "--store", str(tmp_path / "store")))
+    assert "x.json" in msg and "model: Field required" in msg
+    (store / "x.json").write_text("{not json")
+    assert "x.json:1: not valid JSON" in _one_line_error(run("site", "build", "--store", str(tmp_path / "store")))
+    # a model with no records in the store
+    assert "no records of model 'no_such_model'" in _one_line_error(run("cite", "no_such_model"))
+    # --debug shows the traceback
+    res = run("--debug", "measure", str(tmp_path / "missing.npy"))
+    assert res.returncode != 0 and "Traceback" in res.stderr
 
 
 @pytest.mark.slow
@@ -54,4 +96,4 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible here")
     res = run("run", "--suite", "smoke", "--device", "cuda")
-    assert res.returncode == 2 and "no CUDA device" in res.stderr
+    assert "no CUDA device" in _one_line_error(res)

@@ -98,6 +98,9 @@ def test_a_killed_run_resumes_and_loses_nothing(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"{len(first)} skipped" in res.stdout
+    # a log (not a terminal) gets a line per finished job, with the count, elapsed time and an estimate
+    n_left = 3 - len(first)
+    assert f"[{n_left}/{n_left}] mlp__digits__" in res.stderr and "elapsed" in res.stderr and "left" in res.stderr
     after = {p.name: p.read_bytes() for p in (store / "records").glob("*.json")}
     assert len(after) == 3 and all(after[n] == b for n, b in first.items())
 

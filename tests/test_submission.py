@@ -56,7 +56,9 @@ def test_submit_then_verify_a_users_model(user_entry, tmp_path):
     assert sorted(p.name for p in bundle.iterdir()) == ["entry.yaml", "environment.json", "manifest.json", "record.diagrams.npz", "record.json"]
     rec = json.loads((bundle / "record.json").read_text())
     assert rec["model"] == "my_tiny_net" and rec["train"]["test_accuracy"] > 0.5
-    assert verify(bundle, registry=REGISTRY) == []
+    assert rec["provenance"] == "self_reported" and rec["schema"] == 2
+    result = verify(bundle, registry=REGISTRY)
+    assert result.passed and result.digest_matches  # same machine, same libraries: the same digest
     assert sorted(p.name for p in (REGISTRY / "models").iterdir()) == registry_before
 
 
@@ -93,7 +95,8 @@ def test_a_changed_score_is_reported(user_entry, tmp_path):
 def test_verify_a_committed_reference_record():
     records = sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s0__*width-0.5*.json"))
     assert records, "the reference results are committed under site/reference"
-    assert verify_record(records[0], registry=REGISTRY) == []
+    result = verify_record(records[0], registry=REGISTRY)
+    assert result.passed, result.problems
 
 
 def test_submit_and_verify_activations_without_weights(tmp_path):
@@ -118,9 +121,57 @@ def test_submit_and_verify_activations_without_weights(tmp_path):
     bundle = submit_activations(REGISTRY / "models" / "mlp.yaml", good, "digits", tmp_path / "bundle", registry=REGISTRY)
     rec = json.loads((bundle / "record.json").read_text())
     assert rec["status"] == "submitted_activations" and len(rec["layers"]) == len(arrays)
-    assert verify(bundle, registry=REGISTRY) == []
+    assert rec["provenance"] == "self_reported"
+    result = verify(bundle, registry=REGISTRY)
+    assert result.passed and result.digest_matches
     bad = tmp_path / "bad.npz"
     np.savez(bad, probe_hash="0" * 64, train_accuracy=0.5, test_accuracy=0.4, **arrays)
     with pytest.raises(SubmissionError, match=r"probe_hash: .* is not task 'digits'"):
         submit_activations(REGISTRY / "models" / "mlp.yaml", bad, "digits", tmp_path / "bundle2", registry=REGISTRY)
     assert not (tmp_path / "bundle2").exists()
+
+
+def test_from_a_submission_to_the_leaderboard(user_entry, tmp_path):
+    """A user's own module:function model: submit, verify, publish to a store, build the site,
+    and find the model there with its badge; a bundle that does not verify is refused."""
+    import shutil
+
+    from reptopo.analysis import analyze_store
+    from reptopo.site import build_site
+    from reptopo.store import ResultStore
+    from reptopo.submission import publish
+
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    store = tmp_path / "store"
+    (store / "records").mkdir(parents=True)
+    for rec in sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__*")):
+        shutil.copy(rec, store / "records")
+    published = publish(bundle, store, registry=REGISTRY)
+    assert published.provenance == "verified_submission" and published.model == "my_tiny_net"
+    assert (store / "entries" / "models" / "my_tiny_net.yaml").is_file()
+    assert {r.provenance for r in ResultStore(store).load_records()} == {"benchmark", "verified_submission"}
+    with pytest.raises(SubmissionError, match="already in the store"):
+        publish(bundle, store, registry=REGISTRY)
+    analyze_store(store, n_boot=50)
+    out = build_site(store, tmp_path / "site")
+    page = (out / "models" / "my-tiny-net" / "index.html").read_text()
+    assert 'rt-badge-verified_submission">verified submission</span>' in page
+    assert "Registry entry" in page  # the published entry is shown with the model
+    board = (out / "leaderboard" / "index.html").read_text()
+    assert "my_tiny_net" in board and 'data-provenance_label="verified submission"' in board
+    assert 'data-provenance_label="benchmark run"' in board and "all provenance" in board
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundle, tampered)
+    rec = json.loads((tampered / "record.json").read_text())
+    rec["layers"][1]["measures"]["twonn"]["dimension"] += 1.0
+    rec["job_id"] = "tampered__p1"
+    (tampered / "record.json").write_text(json.dumps(rec))
+    manifest = json.loads((tampered / "manifest.json").read_text())
+    import hashlib
+
+    manifest["record.json"] = hashlib.sha256((tampered / "record.json").read_bytes()).hexdigest()
+    (tampered / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SubmissionError, match="verification failed, not published.*twonn.dimension"):
+        publish(tampered, store, registry=REGISTRY)
+    assert not (store / "records" / "tampered__p1.json").exists()

@@ -300,7 +300,8 @@ def null_checks(scores: pd.DataFrame) -> pd.DataFrame:
 
 def architecture_table(scores: pd.DataFrame) -> pd.DataFrame:
     cols = ["test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last", "linear_probe_last", "n_parameters"]
-    g = scores.groupby(["task", "model", "family", "status"], as_index=False)
+    keys = ["task", "model", "family", "status"] + (["provenance"] if "provenance" in scores else [])
+    g = scores.groupby(keys, as_index=False)
     return g.agg(n_runs=("job_id", "count"), **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")})
 
 
@@ -333,6 +334,7 @@ def analyze_store(store_root: str | Path, *, n_boot: int = 500) -> str:
     from .store import ResultStore, collect
 
     store = ResultStore(store_root)
+    store.require_records()  # a missing or empty store: one clear error naming what to run
     models, layers = collect(store)
     report = analyze(models, layers, n_boot=n_boot)
     out = store.root / "tables"

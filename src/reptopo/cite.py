@@ -1,18 +1,37 @@
-"""BibTeX for the benchmark and for a model's standardized scores."""
+"""Citations: the benchmark itself (as in CITATION.cff) and a model's standardized scores.
+
+A score citation quotes the numbers, not only hashes: test accuracy, the last hidden layer's
+PHdim, TwoNN and linear-probe accuracy, each as the mean with the range over the model's
+trained records on the task (seeds and grid axes), the protocol version, the records' content
+digests (which a re-run reproduces, see :mod:`reptopo.record`) and the model's page on the
+leaderboard.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+
+import pandas as pd
 
 from . import __version__
 
-BENCHMARK_BIBTEX = """@misc{reptopo2026,
-  title        = {reptopo: a benchmark and leaderboard for the topology and geometry of neural-network representations},
-  author       = {{reptopo developers}},
-  year         = {2026},
-  note         = {Software version %s},
-}""" % __version__
+TITLE = "reptopo: a benchmark and leaderboard for the topology and geometry of neural-network representations"
+AUTHOR = "reptopo developers"
+YEAR = 2026
+BENCHMARK_KEY = "reptopo2026"
+
+BENCHMARK_BIBTEX = f"""@misc{{{BENCHMARK_KEY},
+  title        = {{{TITLE}}},
+  author       = {{{{{AUTHOR}}}}},
+  year         = {{{YEAR}}},
+  note         = {{Software version {__version__}}},
+}}"""
+
+# (column of the analysis scores table, label)
+CITED_SCORES = [("test_accuracy", "test accuracy"), ("phdim_last", "PHdim (last hidden layer)"),
+                ("twonn_last", "TwoNN (last hidden layer)"), ("linear_probe_last", "linear probe (last hidden layer)")]
 
 
 def _bib_escape(text: str) -> str:
@@ -23,16 +42,42 @@ def _key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-def score_bibtex(model: str, task: str, protocol_version: int, record_hashes: list[str], *, date: str | None = None) -> str:
-    """A citation for ``model``'s scores on ``task``: protocol version, the records' hashes, date."""
+def describe_score(values) -> str:
+    """Mean with the range over records, three significant digits; never a bare inf."""
+    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return "not measured"
+    finite = [v for v in vals if math.isfinite(v)]
+    if len(finite) < len(vals):
+        return f"above the estimator's resolution limit in {len(vals) - len(finite)} of {len(vals)} records"
+    mean = sum(finite) / len(finite)
+    if len(finite) == 1:
+        return f"{mean:.3g}"
+    return f"{mean:.3g} [{min(finite):.3g}, {max(finite):.3g}] over {len(finite)} records"
+
+
+def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str], scores: pd.DataFrame | None = None,
+                 *, page: str | None = None, date: str | None = None) -> str:
+    """A citation for ``model``'s scores on ``task`` under ``protocol_version``.
+
+    ``scores``: the analysis scores-table rows of the cited records (trained models only);
+    ``page``: the model's page on the leaderboard (a URL or a path in the built site).
+    """
     date = date or dt.date.today().isoformat()
-    hashes = ", ".join(h[:16] for h in sorted(record_hashes))
+    parts = []
+    if scores is not None and len(scores):
+        parts.append("; ".join(f"{label} {describe_score(scores[col].tolist())}" for col, label in CITED_SCORES
+                               if col in scores))
+    parts.append(f"protocol version {protocol_version}")
+    parts.append("record digests " + ", ".join(d[:16] for d in sorted(digests)))
+    if page:
+        parts.append(f"leaderboard page {page}")
+    parts.append(f"accessed {date}. Cite with the benchmark: {BENCHMARK_KEY}")
     return (
         f"@misc{{reptopo:{_key(model)}:{_key(task)}:p{protocol_version},\n"
         f"  title        = {{reptopo scores of {_bib_escape(model)} on {_bib_escape(task)}}},\n"
-        f"  author       = {{{{reptopo developers}}}},\n"
+        f"  author       = {{{{{AUTHOR}}}}},\n"
         f"  year         = {{{date[:4]}}},\n"
-        f"  note         = {{Protocol version {protocol_version}; records {hashes}; accessed {date}. "
-        f"Cite with the benchmark: reptopo2026}},\n"
+        f"  note         = {{{_bib_escape('; '.join(parts))}}},\n"
         f"}}"
     )

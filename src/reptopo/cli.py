@@ -118,53 +118,63 @@ def _cmd_site_build(args) -> int:
 
 
 def _cmd_cite(args) -> int:
+    from .analysis import TRAINED, load_tables
     from .cite import BENCHMARK_BIBTEX, score_bibtex
-    from .jobs import record_digest
+    from .errors import StoreError
+    from .site.html import slug
     from .store import ResultStore
 
-    recs = [r for r in ResultStore(args.store).records() if r["model"] == args.model and (not args.task or r["task"] == args.task)]
+    store = ResultStore(args.store)
+    recs = [r for r in store.require_records() if r.model == args.model and (not args.task or r.task == args.task)]
     if not recs:
-        print(f"reptopo: no records of model {args.model!r}" + (f" on task {args.task!r}" if args.task else "") + f" in {args.store}", file=sys.stderr)
-        return 1
-    versions = sorted({r["protocol"]["version"] for r in recs})
-    for task in sorted({r["task"] for r in recs}):
-        for v in versions:
-            hashes = [record_digest(r) for r in recs if r["task"] == task and r["protocol"]["version"] == v]
-            if hashes:
-                print(score_bibtex(args.model, task, v, hashes) + "\n")
+        raise StoreError(f"{args.store}: no records of model {args.model!r}" + (f" on task {args.task!r}" if args.task else "")
+                         + "; `reptopo list models` names the models, and --store chooses the result store")
+    scores = load_tables(store.root)["scores"]
+    page = f"{args.site_url.rstrip('/')}/models/{slug(args.model)}/" if args.site_url else f"models/{slug(args.model)}/"
+    for task in sorted({r.task for r in recs}):
+        for version in sorted({r.protocol.version for r in recs if r.task == task}):
+            cited = [r for r in recs if r.task == task and r.protocol.version == version]
+            trained = [r for r in cited if r.status in TRAINED] or cited
+            rows = scores[(scores["model"] == args.model) & (scores["task"] == task)
+                          & (scores["protocol_version"] == version) & scores["status"].isin(TRAINED)]
+            print(score_bibtex(args.model, task, version, [r.digest for r in trained], rows, page=page) + "\n")
     print(BENCHMARK_BIBTEX)
     return 0
 
 
 def _cmd_submit(args) -> int:
-    from .submission import SubmissionError, submit, submit_activations
+    from .submission import submit, submit_activations
 
-    try:
-        if args.activations:
-            out = submit_activations(args.entry, args.activations, args.task, args.out, registry=args.registry)
-        else:
-            out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
-    except SubmissionError as exc:
-        print(f"reptopo: submission refused: {exc}", file=sys.stderr)
-        return 1
+    if args.activations:
+        out = submit_activations(args.entry, args.activations, args.task, args.out, registry=args.registry)
+    else:
+        out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
     print(f"bundle written to {out}")
     return 0
 
 
 def _cmd_verify(args) -> int:
-    from .submission import SubmissionError, verify, verify_record
+    from .submission import verify, verify_record
 
-    try:
-        problems = verify_record(args.bundle, registry=args.registry) if Path(args.bundle).is_file() else verify(args.bundle, registry=args.registry)
-    except SubmissionError as exc:
-        print(f"reptopo: bundle refused: {exc}", file=sys.stderr)
-        return 1
-    if problems:
-        print(f"FAIL: {len(problems)} score(s) differ", file=sys.stderr)
-        for p in problems[:50]:
+    result = verify_record(args.bundle, registry=args.registry) if Path(args.bundle).is_file() else verify(args.bundle, registry=args.registry)
+    print(f"digest claimed {result.claimed_digest[:16]}, re-derived {result.rederived_digest[:16]}: "
+          + ("the same" if result.digest_matches else "different (bit-identical numbers are expected only in the same "
+                                                   "environment; the scores are compared within tolerance below)"))
+    if result.problems:
+        print(f"FAIL: {len(result.problems)} score(s) differ", file=sys.stderr)
+        for p in result.problems[:50]:
             print(f"  {p}", file=sys.stderr)
         return 1
     print(f"PASS: every score of {args.bundle} re-derived within tolerance")
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from .submission import publish
+
+    rec = publish(args.bundle, args.store, registry=args.registry)
+    print(f"published {rec.job_id} ({rec.provenance}, digest {rec.digest[:16]}) to {args.store}; "
+          f"rebuild the site with `reptopo analyze --store {args.store} && reptopo site build --store {args.store}`")
     return 0
 
 
@@ -179,6 +189,7 @@ def _cmd_plot(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reptopo", description="Benchmark the topology and geometry of neural-network representations.")
     p.add_argument("--version", action="version", version=f"reptopo {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of any error")
     p.add_argument("--registry", default=None,
                    help="your own registry folder(s), joined by the path separator, read after the entries shipped "
                         "with reptopo (and after $REPTOPO_REGISTRY); an entry of the same name replaces the shipped one")
@@ -230,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--task")
     s.add_argument("--store", default="site/reference", help="result store holding the records to cite")
+    s.add_argument("--site-url", help="where the leaderboard is published (the entry names the model's page there)")
     s.set_defaults(func=_cmd_cite)
 
     s = sub.add_parser("submit", help="validate a model entry, run the protocol and write a submission bundle")
@@ -244,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("bundle", help="a bundle folder, or a record .json of a result store")
     s.set_defaults(func=_cmd_verify)
 
+    s = sub.add_parser("publish", help="verify a submission bundle and add its record and entry to a result store")
+    s.add_argument("bundle")
+    s.add_argument("--store", required=True, help="the result store of the leaderboard")
+    s.set_defaults(func=_cmd_publish)
+
     s = sub.add_parser("plot", help="write the site's figures as PNG and PDF with matplotlib")
     s.add_argument("--store", default="results/quick")
     s.add_argument("--out", default="figures")
@@ -252,12 +269,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command. A mistake a user can fix prints one line and exits 2; anything else
+    prints one line and exits 1, with the traceback only under ``--debug``."""
+    from .errors import ReptopoError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except KeyError as exc:
-        print(f"reptopo: {exc.args[0]}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - every error ends in one line unless --debug
+        if args.debug:
+            raise
+        if isinstance(exc, (ReptopoError, KeyError)):
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            print(f"reptopo: {message}", file=sys.stderr)
+            return 2
+        if isinstance(exc, FileNotFoundError):
+            print(f"reptopo: {exc.filename}: no such file", file=sys.stderr)
+            return 2
+        if isinstance(exc, (PermissionError, IsADirectoryError, NotADirectoryError)):
+            print(f"reptopo: {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"reptopo: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
+              "and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

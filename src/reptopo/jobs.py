@@ -18,7 +18,8 @@ import numpy as np
 
 from .protocol import CURRENT_VERSION
 from .registry import Registry, entry_hash
-from .store import RECORD_SCHEMA, ResultStore, sha256_file
+from .record import SCHEMA_VERSION
+from .store import ResultStore, sha256_file
 
 RECIPE_AXES = ("weight_decay", "lr")
 
@@ -233,13 +234,15 @@ def build_record(*, job_id: str, entry, task_entry, cfg, seed: int, axes: dict, 
                  probe: tuple, recipe: dict | None, train: dict, checkpoint_sha256: str | None,
                  n_parameters: int | None, weight_l2: float | None, times: dict, peak_rss_mb: float | None,
                  device: str, layers: list[dict]) -> dict:
-    """A stored record: the one place its fields are written (jobs and submitted activations).
+    """A record's fields: the one place they are written (jobs and submitted activations).
 
-    ``probe`` is (size, hash, ids) of the probe set the layers were measured on.
+    ``probe`` is (size, hash, ids) of the probe set the layers were measured on. The store
+    validates the dict against :class:`reptopo.record.Record` and adds the provenance and the
+    content digest.
     """
     size, probe_hash, ids = probe
     return {
-        "schema": RECORD_SCHEMA,
+        "schema": SCHEMA_VERSION,
         "job_id": job_id,
         "model": entry.name,
         "model_version": entry.version,
@@ -265,8 +268,3 @@ def build_record(*, job_id: str, entry, task_entry, cfg, seed: int, axes: dict, 
         "device": device,
         "layers": layers,
     }
-
-
-def record_digest(record: dict) -> str:
-    """Hash of a record's content (what `cite` quotes)."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

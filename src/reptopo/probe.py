@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import ReptopoError
 from .registry import LayerSpec
 
 POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
 
 
-class LayerError(RuntimeError):
+class LayerError(ReptopoError, RuntimeError):
     """A declared layer whose output cannot be measured; names the layer."""
 
 

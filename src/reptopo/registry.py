@@ -22,6 +22,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import ReptopoError
+
 BUILTIN = "builtin"
 # the control runs a suite may add beside each trained model (the record's status says which)
 Control = Literal["random_init", "shuffled_labels"]
@@ -171,7 +173,7 @@ class SuiteEntry(Strict):
 ENTRY_TYPES = {"task": TaskEntry, "model": ModelEntry, "suite": SuiteEntry}
 
 
-class RegistryError(ValueError):
+class RegistryError(ReptopoError, ValueError):
     """One or more problems with registry entries; ``problems`` lists 'file:line: field: message'."""
 
     def __init__(self, problems: list[str]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -54,6 +55,18 @@ def make_client(address: str | None = None, n_workers: int = 2, slurm: dict | No
     return Client(cluster)
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress_line(done: int, total: int, result: dict, elapsed: float) -> str:
+    """One log line per finished job: count, job, status, elapsed time and an estimate of what is left."""
+    left = elapsed / done * (total - done)
+    return (f"[{done}/{total}] {result['job_id']} {result['status']}; elapsed {_clock(elapsed)}, "
+            f"about {_clock(left)} left")
+
+
 def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
              device: str = "cpu", progress: bool = True) -> RunSummary:
     """Submit every job whose record is missing; a worker's death retries the job elsewhere
@@ -78,16 +91,20 @@ def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=Non
     try:
         futures = [client.submit(run_job, j, str(registry_root), str(store_root), protocol_version, device,
                                  key=f"reptopo-{j.job_id(protocol_version)}", pure=False) for j in pending]
+        # a terminal gets rich's bar; a log gets one line per finished job
+        interactive = progress and sys.stderr.isatty()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      disable=not progress) as bar:
+                      disable=not interactive) as bar:
             task = bar.add_task("jobs", total=len(futures))
-            for fut in as_completed(futures):
+            for n, fut in enumerate(as_completed(futures), 1):
                 try:
                     res = fut.result()
                 except Exception as exc:  # noqa: BLE001 - the worker died more often than allowed
                     res = {"job_id": fut.key.removeprefix("reptopo-"), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
                 getattr(summary, res["status"]).append(res["job_id"] if res["status"] != "failed" else res)
                 bar.update(task, advance=1, description=f"{res['job_id'][:60]} {res['status']}")
+                if progress and not interactive:
+                    print(progress_line(n, len(futures), res, time.perf_counter() - start), file=sys.stderr, flush=True)
     finally:
         if own_client:
             cluster = client.cluster

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RECORD_SCHEMA = 1
+from .errors import StoreError
+from .record import Provenance, Record, finalize
+
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -77,16 +79,26 @@ class ResultStore:
     def has(self, job_id: str) -> bool:
         return self.record_path(job_id).is_file()
 
-    def write(self, record: dict, diagrams: dict[str, np.ndarray]) -> Path:
-        job_id = record["job_id"]
+    def write(self, record: dict | Record, diagrams: dict[str, np.ndarray], *, provenance: Provenance | None = None) -> Path:
+        """Validate ``record`` against the record model and write it (diagrams first).
+
+        A writer's dict gets the current schema, ``provenance`` (default ``benchmark``) and its
+        content digest; a :class:`Record` is written as it is, unless ``provenance`` is given.
+        """
+        data = record.to_dict() if isinstance(record, Record) else dict(record)
+        job_id = data["job_id"]
         if diagrams:
             import io
 
             buf = io.BytesIO()
             np.savez_compressed(buf, **diagrams)
             atomic_write_bytes(self.diagrams_path(job_id), buf.getvalue())
-            record["diagrams_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
-        payload = json.dumps(record, indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
+            data["diagrams_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+        if isinstance(record, Record):
+            rec = Record.from_dict({**data, **({"provenance": provenance} if provenance else {})}, source=job_id)
+        else:
+            rec = finalize(data, provenance or "benchmark")
+        payload = json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
         atomic_write_bytes(self.record_path(job_id), payload)
         (self.root / "failed" / f"{job_id}.json").unlink(missing_ok=True)
         return self.record_path(job_id)
@@ -94,8 +106,23 @@ class ResultStore:
     def write_failure(self, job_id: str, info: dict) -> None:
         atomic_write_bytes(self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=_json_default).encode())
 
+    def load_records(self) -> list[Record]:
+        """Every record, validated (and migrated from an earlier schema)."""
+        return [Record.from_disk(p) for p in sorted((self.root / "records").glob("*.json"))]
+
     def records(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted((self.root / "records").glob("*.json"))]
+        """Every record as a dict, validated and migrated (:meth:`load_records`)."""
+        return [r.to_dict() for r in self.load_records()]
+
+    def require_records(self) -> list[Record]:
+        """:meth:`load_records`, or a :class:`StoreError` saying what to do when there are none."""
+        if not (self.root / "records").is_dir():
+            raise StoreError(f"{self.root}: no result store here (no records/ folder); run `reptopo run --suite quick "
+                             f"--store {self.root}` first, or use the committed reference results with --store site/reference")
+        recs = self.load_records()
+        if not recs:
+            raise StoreError(f"{self.root}: the store holds no records yet; run `reptopo run --suite quick --store {self.root}`")
+        return recs
 
     def failures(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "failed").glob("*.json"))]
@@ -135,7 +162,7 @@ def flatten_layer(measures: dict) -> dict:
 
 
 MODEL_COLUMNS = [
-    "job_id", "model", "task", "seed", "family", "modality", "status", "protocol_version",
+    "job_id", "model", "task", "seed", "family", "modality", "status", "provenance", "protocol_version",
     "train_accuracy", "test_accuracy", "train_loss", "test_loss", "generalization_gap",
     "n_parameters", "weight_l2", "train_seconds", "measure_seconds", "peak_rss_mb",
 ]
@@ -146,7 +173,7 @@ def model_row(rec: dict) -> dict:
     row = {
         "job_id": rec["job_id"], "model": rec["model"], "task": rec["task"], "seed": rec["seed"],
         "family": rec["family"], "modality": rec["modality"], "status": rec["status"],
-        "protocol_version": rec["protocol"]["version"],
+        "provenance": rec["provenance"], "protocol_version": rec["protocol"]["version"],
         "train_accuracy": t["train_accuracy"], "test_accuracy": t["test_accuracy"],
         "train_loss": t["train_loss"], "test_loss": t["test_loss"],
         "generalization_gap": t["train_accuracy"] - t["test_accuracy"],

@@ -25,18 +25,21 @@ import os
 import platform
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .errors import ReptopoError
 from .jobs import Job, library_versions, run_job
 from .registry import RegistryError, load_entry
+from .record import Record, finalize
 from .store import ResultStore, atomic_write_bytes
 
 BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
 
 
-class SubmissionError(RuntimeError):
+class SubmissionError(ReptopoError, RuntimeError):
     """A refused submission or bundle; the message names the file and field."""
 
 
@@ -81,10 +84,12 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
         raise SubmissionError(str(exc)) from None
     with tempfile.TemporaryDirectory() as tmp:
         rec, diagrams = _run(entry_path, task, seed, Path(tmp), base)
+        # the submitter's own run: self-reported until a maintainer re-runs it (``publish``)
+        rec = Record.from_dict({**rec, "provenance": "self_reported"}, source=str(entry_path)).to_dict()
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         shutil.copy(entry_path, staging / "entry.yaml")
-        (staging / "record.json").write_text(json.dumps(rec, indent=1, sort_keys=True))
+        (staging / "record.json").write_text(json.dumps(rec, indent=1, sort_keys=True, allow_nan=True))
         if diagrams.is_file():
             shutil.copy(diagrams, staging / "record.diagrams.npz")
         else:
@@ -157,35 +162,96 @@ def compare(submitted: dict, rerun: dict, *, same_env: bool) -> list[str]:
     return problems
 
 
-def verify(bundle: str | Path, *, registry: str | Path | None = None) -> list[str]:
-    """Re-run a bundle's protocol and list what differs (empty: verified)."""
+@dataclass
+class Verification:
+    """The outcome of re-deriving a record: the scores that differ beyond their tolerance, and
+    the content digest claimed against the one re-derived (equal only in the same environment)."""
+
+    problems: list[str]
+    claimed_digest: str
+    rederived_digest: str
+    record: Record  # the re-derived record
+    diagrams: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def digest_matches(self) -> bool:
+        return self.claimed_digest == self.rederived_digest
+
+
+def _load_bundle_record(bundle: Path) -> Record:
+    return Record.from_disk(bundle / "record.json")
+
+
+def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: Path | None = None) -> Verification:
+    """Re-run a bundle's protocol (or re-measure its activations) and compare every score.
+
+    ``workdir``: keep the re-run's files there (``publish`` stores its diagrams)."""
     bundle = Path(bundle)
     check_manifest(bundle)
-    submitted = json.loads((bundle / "record.json").read_text())
+    submitted = _load_bundle_record(bundle)
     env = json.loads((bundle / "environment.json").read_text())
     base = str(registry or "")
-    if env.get("activations"):
-        rerun, _ = _measure_activations(load_entry(bundle / "entry.yaml"), env["task"], bundle / "activations.npz", base)
-        return compare(submitted, rerun, same_env=env["versions"] == library_versions())
-    with tempfile.TemporaryDirectory() as tmp:
-        entry_copy = Path(tmp) / f"{submitted['model']}.yaml"
-        shutil.copy(bundle / "entry.yaml", entry_copy)
-        rerun, _ = _run(entry_copy, env["task"], env["seed"], Path(tmp), base)
     same_env = env["versions"] == library_versions()
-    return compare(submitted, rerun, same_env=same_env)
-
-
-def verify_record(record_path: str | Path, *, registry: str | Path | None = None) -> list[str]:
-    """Re-run the job of a stored record (e.g. the committed reference results) and compare."""
-    rec = json.loads(Path(record_path).read_text())
-    base = str(registry or "")
-    job = Job(rec["model"], rec["task"], rec["seed"], tuple(sorted(rec["axes"].items())), rec["control"])
+    if env.get("activations"):
+        data, diagrams = _measure_activations(load_entry(bundle / "entry.yaml"), env["task"], bundle / "activations.npz", base)
+        rerun = finalize(data, "self_reported")
+        return Verification(compare(submitted.to_dict(), rerun.to_dict(), same_env=same_env), submitted.digest,
+                            rerun.digest, rerun)
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_job(job, base, tmp, rec["protocol"]["version"])
+        work = Path(workdir or tmp)
+        entry_copy = work / f"{submitted.model}.yaml"
+        shutil.copy(bundle / "entry.yaml", entry_copy)
+        data, diagrams = _run(entry_copy, env["task"], env["seed"], work, base)
+        rerun = Record.from_dict(data)
+        return Verification(compare(submitted.to_dict(), data, same_env=same_env), submitted.digest, rerun.digest, rerun,
+                            diagrams if workdir else None)
+
+
+def verify_record(record_path: str | Path, *, registry: str | Path | None = None) -> Verification:
+    """Re-run the job of a stored record (e.g. the committed reference results) and compare."""
+    rec = Record.from_disk(record_path)
+    base = str(registry or "")
+    job = Job(rec.model, rec.task, rec.seed, tuple(sorted(rec.axes.items())), rec.control)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_job(job, base, tmp, rec.protocol.version)
         if res["status"] != "done":
-            return [f"re-run failed: {res.get('error')}"]
-        rerun = ResultStore(tmp).records()[0]
-    return compare(rec, rerun, same_env=rec["versions"] == library_versions())
+            raise SubmissionError(f"{record_path}: the re-run failed: {res.get('error')}")
+        rerun = ResultStore(tmp).load_records()[0]
+    return Verification(compare(rec.to_dict(), rerun.to_dict(), same_env=rec.versions == library_versions()),
+                        rec.digest, rerun.digest, rerun)
+
+
+def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | None = None) -> Record:
+    """What a maintainer runs on a pull request: verify ``bundle`` and add its record to ``store``.
+
+    A bundle whose scores do not re-derive, or whose record does not validate, is refused and
+    nothing is written. The record is stored as ``verified_submission`` (re-run here from the
+    weights or the builder) or ``self_reported`` (submitted activations: the measures are
+    re-derived, the training is not); the model entry goes to ``STORE/entries/models/`` so the
+    leaderboard shows it.
+    """
+    bundle, target = Path(bundle), ResultStore(store)
+    env = json.loads((bundle / "environment.json").read_text()) if (bundle / "environment.json").is_file() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        result = verify(bundle, registry=registry, workdir=Path(tmp))
+        if not result.passed:
+            raise SubmissionError(f"{bundle}: verification failed, not published: {len(result.problems)} score(s) differ, "
+                                  f"first {result.problems[0]}")
+        submitted = _load_bundle_record(bundle)
+        if target.has(submitted.job_id):
+            raise SubmissionError(f"{target.record_path(submitted.job_id)}: already in the store; remove it first to replace it")
+        provenance = "self_reported" if env.get("activations") else "verified_submission"
+        with np.load(bundle / "record.diagrams.npz", allow_pickle=False) as z:
+            diagrams = {k: z[k] for k in z.files}
+        entry_dir = target.root / "entries" / "models"
+        entry_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(bundle / "entry.yaml", entry_dir / f"{submitted.model}.yaml")
+        target.write(submitted, diagrams, provenance=provenance)
+    return Record.from_disk(target.record_path(submitted.job_id))
 
 
 def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> tuple[dict, dict]:
@@ -245,13 +311,14 @@ def submit_activations(entry_path: str | Path, activations: str | Path, task: st
         entry = load_entry(entry_path)
     except RegistryError as exc:
         raise SubmissionError(str(exc)) from None
-    record, diagrams = _measure_activations(entry, task, activations, base)
+    data, diagrams = _measure_activations(entry, task, activations, base)
+    record = finalize(data, "self_reported").to_dict()
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         shutil.copy(entry_path, staging / "entry.yaml")
         shutil.copy(activations, staging / "activations.npz")
-        (staging / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+        (staging / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=True))
         np.savez(staging / "record.diagrams.npz", **diagrams)
         (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
                                                               "task": task, "seed": 0, "activations": True}, indent=1))

@@ -21,13 +21,14 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .errors import ReptopoError
 from ._resources import package_file
 from .registry import TaskEntry
 
 LOADERS: dict[str, Callable] = {}
 
 
-class TaskUnavailable(RuntimeError):
+class TaskUnavailable(ReptopoError, RuntimeError):
     """A task's data cannot be had here (no hub, a package missing); says what to use instead."""
 
 

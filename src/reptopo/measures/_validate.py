@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ReptopoError
 
-class CloudError(ValueError):
+
+class CloudError(ReptopoError, ValueError):
     """A point cloud that no measure can describe honestly. Names the layer and the problem."""
 
     def __init__(self, problem: str, *, layer: str | None = None):

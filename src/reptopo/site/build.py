@@ -29,6 +29,7 @@ def build_site(store_root, out, *, strict: bool = True) -> Path:
     from mkdocs.config import load_config
 
     store = ResultStore(store_root)
+    store.require_records()  # a missing or empty store is one clear error, not a traceback
     tables = load_tables(store.root)
     out = Path(out).resolve()
     with tempfile.TemporaryDirectory(prefix="reptopo-site-") as work:

@@ -15,6 +15,9 @@ import pandas as pd
 
 STATUS_LABELS = {"trained": "trained", "pretrained_frozen": "pretrained", "pretrained_finetune": "pretrained",
                  "random_init": "random-init", "shuffled_labels": "shuffled labels"}
+# who produced a record's numbers (reptopo.record.PROVENANCES), as the leaderboard's badges say it
+PROVENANCE_LABELS = {"benchmark": "benchmark run", "verified_submission": "verified submission",
+                     "self_reported": "self-reported"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
@@ -103,3 +106,9 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
         out.append(f"<tr{attrs}>{''.join(cells)}</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
+
+
+def badge(provenance: str) -> str:
+    """The provenance badge of a record or a leaderboard row."""
+    key = provenance if provenance in PROVENANCE_LABELS else "self_reported"
+    return f'<span class="rt-badge rt-badge-{key}">{esc(PROVENANCE_LABELS[key])}</span>'

@@ -10,11 +10,10 @@ import pandas as pd
 
 from ..analysis import TRAINED, headline_findings, literature_checks
 from ..cite import BENCHMARK_BIBTEX, score_bibtex
-from ..jobs import record_digest
 from ..protocol import CURRENT_VERSION, protocol
 from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import ResultStore
-from .html import PALETTE, STATUS_LABELS, Plots, esc, fmt, html_table, slug
+from .html import PALETTE, PROVENANCE_LABELS, STATUS_LABELS, Plots, badge, esc, fmt, html_table, slug
 
 CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),
                 ("linear_probe_accuracy", "linear-probe accuracy")]
@@ -68,9 +67,13 @@ def page_leaderboard(t) -> str:
     if arch.empty:
         return "# Leaderboard\n\nNo records yet.\n"
     arch["status_label"] = arch["status"].map(_label)
+    if "provenance" not in arch:  # tables analysed before provenance existed
+        arch["provenance"] = "benchmark"
+    arch["provenance_label"] = arch["provenance"].map(lambda p: PROVENANCE_LABELS.get(p, p))
     for col in ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last", "linear_probe_last"):
         arch[f"{col}_cell"] = [f"{fmt(m)} ± {fmt(s, 2)}" if np.isfinite(s) else fmt(m) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
-    cols = [("model", "model"), ("task", "task"), ("family", "family"), ("status_label", "status"), ("n_runs", "runs"),
+    cols = [("model", "model"), ("task", "task"), ("family", "family"), ("status_label", "status"),
+            ("provenance_label", "provenance"), ("n_runs", "runs"),
             ("test_accuracy_mean", "test acc."), ("generalization_gap_mean", "gap"), ("phdim_last_mean", "PHdim (last)"),
             ("phdim_last_std", "± seeds"), ("twonn_last_mean", "TwoNN (last)"), ("twonn_last_std", "± seeds"),
             ("betti0_last_mean", "b0 (last)"), ("betti1_last_mean", "b1 (last)"), ("linear_probe_last_mean", "probe acc. (last)"),
@@ -78,7 +81,8 @@ def page_leaderboard(t) -> str:
     return ("# Leaderboard\n\nOne row per model entry, task and training status; scores of the last hidden layer, mean over "
             "runs (seeds and hyperparameter settings) with their standard deviation. Click a column to sort; filter by family, "
             "task and status, or search. A model's name opens its page.\n\n"
-            + html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label"], link=("model", "../models/{slug}/")))
+            + html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label", "provenance_label"],
+                         link=("model", "../models/{slug}/")))
 
 
 def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True) -> str:
@@ -167,11 +171,18 @@ def _diagram_plot(plots: Plots, dgms: dict, layer: str, title: str) -> str:
     return plots.figure(traces, title, "birth", "death (infinite bars at the top)", height=320)
 
 
-def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, store: ResultStore) -> str:
+def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, store: ResultStore,
+               records: list[dict] | None = None) -> str:
+    """A model's page; ``records``: the store's records (read once for every page)."""
+    records = store.records() if records is None else records
+    recs = {r["job_id"]: r for r in records if r["model"] == name}
     models = t["models"][t["models"]["model"] == name]
     curves = t["curves"][t["curves"]["model"] == name]
     plots = Plots(f"model-{name}")
     lines = [f"# {esc(name)}", ""]
+    if recs:
+        lines += ['<p class="rt-badges">' + " ".join(badge(p) for p in sorted({r["provenance"] for r in recs.values()}))
+                  + "</p>", ""]
     if entry is not None:
         lines += [f"<p>{esc(entry.description)}</p>", "",
                   f"<p>Family <code>{esc(entry.family)}</code> · builder <code>{esc(entry.builder)}</code> · "
@@ -188,9 +199,10 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
                 for layer in (ordered[0], ordered[-2] if len(ordered) > 1 else ordered[-1]):
                     lines.append(_diagram_plot(plots, dgms, layer, f"persistence diagram of {layer} ({job_id})"))
     lines += ["## Records and hashes", ""]
-    recs = {r["job_id"]: r for r in store.records() if r["model"] == name}
     table = pd.DataFrame([{"job": j, "task": r["task"], "status": _label(r["status"]), "seed": r["seed"],
-                           "test_accuracy": r["train"]["test_accuracy"], "checkpoint": r["checkpoint_sha256"][:16],
+                           "provenance": PROVENANCE_LABELS.get(r["provenance"], r["provenance"]),
+                           "test_accuracy": r["train"]["test_accuracy"], "digest": r["digest"][:16],
+                           "checkpoint": (r["checkpoint_sha256"] or "–")[:16],
                            "probe": r["probe"]["hash"][:16], "entry": r["entry_hash"]["model"][:16]} for j, r in recs.items()])
     if len(table):
         lines.append(html_table(table, [(c, c) for c in table.columns], f"records-{slug(name)}", filters=["task", "status"]))
@@ -198,9 +210,15 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
         lines += ["## Registry entry", "", f"<pre><code>{esc(entry_path.read_text())}</code></pre>", ""]
     lines += ["## Cite these scores", ""]
 
+    scores = t["scores"]
     for task in sorted({r["task"] for r in recs.values()}):
-        hashes = [record_digest(r) for r in recs.values() if r["task"] == task]
-        lines.append(f"<pre><code>{esc(score_bibtex(name, task, CURRENT_VERSION, hashes))}</code></pre>")
+        for version in sorted({r["protocol"]["version"] for r in recs.values() if r["task"] == task}):
+            cited = [r for r in recs.values() if r["task"] == task and r["protocol"]["version"] == version]
+            digests = [r["digest"] for r in cited if r["status"] in TRAINED] or [r["digest"] for r in cited]
+            rows = scores[(scores["model"] == name) & (scores["task"] == task) & (scores["protocol_version"] == version)
+                          & scores["status"].isin(TRAINED)] if len(scores) else None
+            entry_bib = score_bibtex(name, task, version, digests, rows, page=f"models/{slug(name)}/")
+            lines.append(f"<pre><code>{esc(entry_bib)}</code></pre>")
     return "\n".join(lines) + "\n"
 
 
@@ -243,18 +261,20 @@ def page_cite(t) -> str:
 def render_all(store: ResultStore, t: dict) -> dict[str, str]:
     notes_path = store.root / "tables" / "analysis.json"
     notes = json.loads(notes_path.read_text())["notes"] if notes_path.is_file() else []
+    published = store.root / "entries"  # entries added by `reptopo publish`
     try:
-        reg = Registry()
+        reg = Registry(published if published.is_dir() else None)
     except Exception:  # noqa: BLE001 - the site shows records even when the registry is elsewhere
         reg = None
     pages = {"index.md": page_home(t, notes), "leaderboard.md": page_leaderboard(t), "architectures.md": page_architectures(t),
              "measures.md": page_measures(t), "submit.md": page_submit(), "cite.md": page_cite(t)}
     names = sorted(set(t["models"]["model"])) if len(t["models"]) else []
+    records = store.records()
     index = ["# Models", "", "<ul>"]
     for name in names:
         entry = reg.models.get(name) if reg else None
         path = reg.paths.get(("model", name)) if reg else None
-        pages[f"models/{slug(name)}.md"] = page_model(name, entry, path, t, store)
+        pages[f"models/{slug(name)}.md"] = page_model(name, entry, path, t, store, records)
         index.append(f'<li><a href="../{slug(name)}/">{esc(name)}</a></li>')
     pages["models/index.md"] = "\n".join(index + ["</ul>", ""])
     return pages

@@ -1,0 +1,299 @@
+"""The record: what one job (or one submission) publishes, defined once and validated everywhere.
+
+A record is a strict pydantic model (unknown fields refused) with a schema version. The runner,
+submissions and verification write records through :func:`build_record`-made dicts validated
+here; the store, the analysis, the site, ``cite`` and ``plot`` read them through
+:meth:`Record.from_disk`, which names the file and the field of any problem and migrates records
+of an earlier schema explicitly (:func:`migrate`).
+
+Schema versions:
+
+- 1: the first published records (protocol v1's reference results).
+- 2: adds ``provenance`` (who produced the numbers: ``benchmark`` for a job the benchmark ran,
+  ``verified_submission`` for a bundle re-run and published by a maintainer,
+  ``self_reported`` for submitted activations, whose training nobody re-ran) and ``digest``,
+  the content digest of :func:`content_digest`.
+
+**The content digest** hashes what a score depends on and nothing else: the measures of every
+layer (without their timings), the training summary's accuracies and losses, the protocol
+(version and config digest), the model and task entry hashes, the probe set's hash and the
+checkpoint's hash. Timings, memory, library versions, the device, the diagrams file's bytes and
+the provenance are left out, so re-running a job on the same machine gives the same digest,
+and ``reptopo verify`` can re-derive the digest a citation quotes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import RecordError
+
+SCHEMA_VERSION = 2
+PROVENANCES = ("benchmark", "verified_submission", "self_reported")
+Provenance = Literal["benchmark", "verified_submission", "self_reported"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MeasureError(_Strict):
+    """A measure that could not answer for this layer; the message names the layer."""
+
+    error: str
+
+
+class DiagramSummary(_Strict):
+    n_bars: int
+    n_infinite: int
+    total_persistence: float
+    max_persistence: float
+    persistent_entropy: float
+
+
+class LegacyBettiRule(_Strict):
+    name: Literal["covering_radius", "largest_gap"]
+    factor: float
+    max_features: int
+
+
+class ResolutionBettiRule(_Strict):
+    name: Literal["sampling_resolution"]
+    band: tuple[float, float]
+    h0_band: tuple[float, float]
+    max_birth: float
+    landmark_weight: float
+    k: int | None
+
+
+class Resolution(_Strict):
+    eps_cloud: float
+    eps_landmarks: float
+    scale_h1: float
+    neighbour_rank: int
+    max_scale: float | None
+    why: str
+
+
+class Persistence(_Strict):
+    betti: list[int | None]
+    summaries: list[DiagramSummary]
+    betti_rule: Annotated[Union[LegacyBettiRule, ResolutionBettiRule], Field(discriminator="name")]
+    thresholds: list[float]
+    covering_radius: float
+    metric: str
+    n_landmarks: int
+    maxdim: int
+    k: int | None
+    seed: int
+    betti_range: list[tuple[int, int]] | None = None
+    resolved: bool | None = None
+    resolution: Resolution | None = None
+
+
+class PHDim(_Strict):
+    dimension: float | None
+    r2: float
+    ci_low: float | None
+    ci_high: float | None
+    slope: float
+    alpha: float
+    sizes: list[int]
+    n_repeats: int
+    seed: int
+    pool_size: int
+    duplicate_fraction: float
+    log_e_median: list[float]
+    ceiling: str | None = None
+    censored: bool | None = None
+    bound: float | None = None
+    fit_dimension: float | None = None
+
+
+class PHDimPerClass(_Strict):
+    mean: float | None
+    skipped: list[str]
+    classes: dict[str, float | None]
+    censored: list[str] | None = None
+
+
+class IntrinsicDimension(_Strict):
+    dimension: float
+    method: str
+    n_dropped: int
+    n_used: int
+    params: dict[str, float | int]
+
+
+class LayerMeasures(_Strict):
+    """Every measure of one layer's cloud; ``error`` alone when no measure could describe it."""
+
+    n_points: int
+    n_features: int
+    error: str | None = None
+    duplicate_fraction: float | None = None
+    persistence: Persistence | MeasureError | None = None
+    phdim: PHDim | MeasureError | None = None
+    phdim_per_class: PHDimPerClass | MeasureError | None = None
+    twonn: IntrinsicDimension | MeasureError | None = None
+    mle: IntrinsicDimension | MeasureError | None = None
+    linear_probe_accuracy: float | MeasureError | None = None
+    seconds: float | None = None
+
+
+class Layer(_Strict):
+    name: str
+    pooling: str
+    depth: float
+    role: str
+    epoch: int
+    measures: LayerMeasures
+
+
+class TrainSummary(_Strict):
+    train_accuracy: float
+    test_accuracy: float
+    train_loss: float
+    test_loss: float
+    epochs_run: int
+    history: list[dict[str, float | int]]
+
+    @property
+    def generalization_gap(self) -> float:
+        return self.train_accuracy - self.test_accuracy
+
+
+class ProtocolStamp(_Strict):
+    version: int
+    digest: str
+    config: dict[str, Any]
+
+
+class EntryHashes(_Strict):
+    model: str
+    task: str
+
+
+class Probe(_Strict):
+    size: int
+    hash: str
+    ids: list[int | str]
+
+
+class Times(_Strict):
+    train_seconds: float
+    measure_seconds: float
+
+
+class Record(_Strict):
+    """One published record (schema version :data:`SCHEMA_VERSION`)."""
+
+    schema_version: int = Field(alias="schema")
+    job_id: str
+    model: str
+    model_version: int
+    task: str
+    task_version: int
+    seed: int
+    axes: dict[str, float | int | str]
+    control: str | None
+    status: str
+    family: str
+    modality: str
+    protocol: ProtocolStamp
+    entry_hash: EntryHashes
+    probe: Probe
+    recipe: dict[str, Any] | None = None
+    train: TrainSummary
+    checkpoint_sha256: str | None
+    n_parameters: int | None
+    weight_l2: float | None
+    times: Times
+    peak_rss_mb: float | None
+    versions: dict[str, str | None]
+    device: str
+    layers: list[Layer]
+    diagrams_sha256: str | None = None
+    provenance: Provenance
+    digest: str
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "record") -> Record:
+        """Validate ``data`` (migrating an earlier schema); errors name ``source`` and the field.
+
+        A record without a digest (one migrated from schema 1) gets the digest of its
+        validated content."""
+        migrated = migrate(data)
+        try:
+            rec = cls.model_validate({**migrated, "digest": migrated.get("digest") or ""})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "(record)"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise RecordError(f"{source}: {field}: {err['msg']}{more}") from None
+        if not rec.digest:
+            rec = rec.model_copy(update={"digest": content_digest(rec.to_dict())})
+        return rec
+
+    @classmethod
+    def from_disk(cls, path: str | Path) -> Record:
+        """Load and validate one record file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such record file") from None
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise RecordError(f"{path}: a record is a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict:
+        """The record as stored: the fields it was given (optional ones left out stay out), with ``schema``."""
+        return self.model_dump(mode="python", by_alias=True, exclude_unset=True)
+
+
+def _without_timings(measures: dict) -> dict:
+    return {k: v for k, v in measures.items() if k != "seconds"}
+
+
+def content_digest(data: dict) -> str:
+    """sha256 over what the record's scores depend on (see the module docstring)."""
+    train = data["train"]
+    content = {
+        "protocol": {"version": data["protocol"]["version"], "digest": data["protocol"]["digest"]},
+        "entry_hash": data["entry_hash"],
+        "probe": data["probe"]["hash"],
+        "checkpoint_sha256": data.get("checkpoint_sha256"),
+        "train": {k: train[k] for k in ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "epochs_run")},
+        "layers": [{**{k: layer[k] for k in ("name", "pooling", "depth", "role", "epoch")},
+                    "measures": _without_timings(layer["measures"])} for layer in data["layers"]],
+    }
+    blob = json.dumps(content, sort_keys=True, allow_nan=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def migrate(data: dict) -> dict:
+    """A record of any known schema, brought to :data:`SCHEMA_VERSION` (a new dict)."""
+    version = data.get("schema")
+    if version == SCHEMA_VERSION:
+        return data
+    if version == 1:
+        out = dict(data)
+        out["schema"] = 2
+        out["provenance"] = "self_reported" if data.get("status") == "submitted_activations" else "benchmark"
+        out.pop("digest", None)  # computed on the validated content by Record.from_dict
+        return out
+    raise RecordError(f"record schema {version!r} is not one reptopo knows (1..{SCHEMA_VERSION})")
+
+
+def finalize(data: dict, provenance: Provenance) -> Record:
+    """A new record from a writer's dict: schema and provenance set, validated, then its digest."""
+    out = {**data, "schema": SCHEMA_VERSION, "provenance": provenance, "digest": ""}
+    return Record.from_dict(out, source=f"record {data.get('job_id', '?')}")

@@ -1,0 +1,82 @@
+"""The record model: every committed reference record validates, version-1 records migrate,
+the content digest ignores timings and follows the numbers, and a re-run gives the same digest."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reptopo.errors import RecordError
+from reptopo.record import SCHEMA_VERSION, Record, content_digest, migrate
+
+REFERENCE = Path(__file__).resolve().parents[1] / "site" / "reference" / "records"
+
+
+def test_every_committed_reference_record_validates():
+    paths = sorted(REFERENCE.glob("*.json"))
+    assert len(paths) == 133
+    records = [Record.from_disk(p) for p in paths]
+    assert {r.schema_version for r in records} == {SCHEMA_VERSION}
+    assert {r.provenance for r in records} == {"benchmark"}
+
+
+def test_a_version_1_record_migrates_explicitly():
+    old = json.loads((REFERENCE / "lenet__mnist__s0__width-1.0__p1.json").read_text())
+    assert old["schema"] == 1 and "provenance" not in old and "digest" not in old
+    new = migrate(old)
+    assert new["schema"] == 2 and new["provenance"] == "benchmark" and "digest" not in new
+    assert old["schema"] == 1  # the input is left alone
+    rec = Record.from_dict(old)
+    assert rec.digest == content_digest(rec.to_dict()) == content_digest(old)
+    activations = {**old, "status": "submitted_activations"}
+    assert migrate(activations)["provenance"] == "self_reported"
+    with pytest.raises(RecordError, match="record schema 9"):
+        migrate({**old, "schema": 9})
+
+
+def test_the_digest_ignores_timings_and_versions_and_follows_the_numbers():
+    rec = json.loads((REFERENCE / "lenet__mnist__s0__width-1.0__p1.json").read_text())
+    base = content_digest(rec)
+    other = json.loads(json.dumps(rec))
+    other["times"] = {"train_seconds": 1.0, "measure_seconds": 2.0}
+    other["peak_rss_mb"], other["versions"]["numpy"], other["device"] = 1.0, "0.0", "cuda"
+    for layer in other["layers"]:
+        layer["measures"]["seconds"] = 0.0
+    assert content_digest(other) == base
+    other["layers"][3]["measures"]["twonn"]["dimension"] += 1e-12
+    assert content_digest(other) != base
+    moved = json.loads(json.dumps(rec))
+    moved["checkpoint_sha256"] = "0" * 64
+    assert content_digest(moved) != base
+
+
+def test_a_bad_record_names_its_file_and_field(tmp_path):
+    rec = json.loads((REFERENCE / "lenet__mnist__s0__width-1.0__p1.json").read_text())
+    del rec["train"]["test_accuracy"]
+    (tmp_path / "a.json").write_text(json.dumps(rec))
+    with pytest.raises(RecordError, match=r"a\.json: train\.test_accuracy: Field required"):
+        Record.from_disk(tmp_path / "a.json")
+    rec = json.loads((REFERENCE / "lenet__mnist__s0__width-1.0__p1.json").read_text())
+    rec["layers"][0]["measures"]["phdim"]["surprise"] = 1
+    (tmp_path / "b.json").write_text(json.dumps(rec))
+    with pytest.raises(RecordError, match=r"b\.json: layers\.0\.measures\.phdim.*surprise: Extra inputs are not permitted"):
+        Record.from_disk(tmp_path / "b.json")
+    with pytest.raises(RecordError, match="no such record file"):
+        Record.from_disk(tmp_path / "missing.json")
+
+
+@pytest.mark.slow
+def test_rerunning_a_job_gives_the_same_digest(tmp_path):
+    from helpers import tiny_registry
+
+    from reptopo.jobs import Job, run_job
+    from reptopo.store import ResultStore
+
+    reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=3)
+    digests = []
+    for name in ("first", "second"):
+        assert run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / name))["status"] == "done"
+        (rec,) = ResultStore(tmp_path / name).load_records()
+        digests.append(rec.digest)
+        assert rec.provenance == "benchmark" and rec.digest == content_digest(rec.to_dict())
+    assert digests[0] == digests[1]
