@@ -82,6 +82,9 @@ def test_user_errors_are_one_line_with_what_to_do(tmp_path):
     assert "x.json" in msg and "model: Field required" in msg
     (store / "x.json").write_text("{not json")
     assert "x.json:1: not valid JSON" in _one_line_error(run("site", "build", "--store", str(tmp_path / "store")))
+    # a task that needs the network, offline
+    msg = _one_line_error(run("submit", "registry/models/mlp.yaml", "--task", "mnist_hub", "--out", str(tmp_path / "b")))
+    assert "mnist_hub" in msg and "offline task 'mnist'" in msg and not (tmp_path / "b").exists()
     # a model with no records in the store
     assert "no records of model 'no_such_model'" in _one_line_error(run("cite", "no_such_model"))
     # --debug shows the traceback

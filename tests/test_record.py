@@ -80,3 +80,16 @@ def test_rerunning_a_job_gives_the_same_digest(tmp_path):
         digests.append(rec.digest)
         assert rec.provenance == "benchmark" and rec.digest == content_digest(rec.to_dict())
     assert digests[0] == digests[1]
+
+
+def test_citation_cff_readme_and_cite_agree():
+    import yaml
+
+    from reptopo import __version__
+    from reptopo.cite import AUTHOR, BENCHMARK_BIBTEX, TITLE, YEAR
+
+    root = Path(__file__).resolve().parents[1]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert cff["title"] == TITLE and cff["version"] == __version__ and cff["authors"] == [{"name": AUTHOR}]
+    assert str(YEAR) == cff["date-released"][:4]
+    assert BENCHMARK_BIBTEX in (root / "README.md").read_text()

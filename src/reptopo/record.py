@@ -193,7 +193,7 @@ class Times(_Strict):
 class Record(_Strict):
     """One published record (schema version :data:`SCHEMA_VERSION`)."""
 
-    schema_version: int = Field(alias="schema")
+    schema_version: int = Field(alias="schema", description="the record schema version (migrated on load)")
     job_id: str
     model: str
     model_version: int
@@ -202,25 +202,25 @@ class Record(_Strict):
     seed: int
     axes: dict[str, float | int | str]
     control: str | None
-    status: str
+    status: str = Field(description="trained, pretrained_frozen, pretrained_finetune, random_init, shuffled_labels or submitted_activations")
     family: str
     modality: str
-    protocol: ProtocolStamp
-    entry_hash: EntryHashes
-    probe: Probe
+    protocol: ProtocolStamp = Field(description="the protocol version, its config digest and every parameter")
+    entry_hash: EntryHashes = Field(description="content hashes of the model and task entries")
+    probe: Probe = Field(description="size, hash and example ids of the probe set")
     recipe: dict[str, Any] | None = None
     train: TrainSummary
-    checkpoint_sha256: str | None
+    checkpoint_sha256: str | None = Field(description="sha256 of the trained weights (safetensors); none for activations")
     n_parameters: int | None
     weight_l2: float | None
     times: Times
     peak_rss_mb: float | None
     versions: dict[str, str | None]
     device: str
-    layers: list[Layer]
+    layers: list[Layer] = Field(description="every measured layer (and epoch), with its measures")
     diagrams_sha256: str | None = None
-    provenance: Provenance
-    digest: str
+    provenance: Provenance = Field(description="benchmark, verified_submission or self_reported: who produced the numbers")
+    digest: str = Field(description="sha256 of what the scores depend on (see reptopo.record); a re-run reproduces it")
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "record") -> Record:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pandas as pd
 from ..analysis import TRAINED, headline_findings, literature_checks
 from ..cite import BENCHMARK_BIBTEX, score_bibtex
 from ..protocol import CURRENT_VERSION, protocol
+from ..record import SCHEMA_VERSION, LayerMeasures, Record, TrainSummary
+from ..record import Layer as RecordLayer
 from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import ResultStore
 from .html import PALETTE, PROVENANCE_LABELS, STATUS_LABELS, Plots, badge, esc, fmt, html_table, slug
@@ -224,26 +227,44 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
 
 def page_submit() -> str:
 
+    def type_name(annotation) -> str:
+        text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+        return re.sub(r"\b(typing|reptopo\.record|reptopo\.registry)\.", "", text).replace("|", "\\|")
+
     def schema_table(model) -> str:
         rows = ["| field | type | required | description |", "|---|---|---|---|"]
         for fname, f in model.model_fields.items():
-            ann = str(f.annotation).replace("typing.", "").replace("|", "\\|")
-            rows.append(f"| `{fname}` | `{esc(ann)}` | {'yes' if f.is_required() else 'no'} | {esc(f.description or '')} |")
+            rows.append(f"| `{f.alias or fname}` | `{esc(type_name(f.annotation))}` | {'yes' if f.is_required() else 'no'} "
+                        f"| {esc(f.description or '')} |")
         return "\n".join(rows)
 
     return "\n".join([
         "# Submit a model", "",
-        "A model is one YAML file under `registry/models/`, validated by a schema that refuses unknown fields. "
+        "A model is one YAML file, validated by a schema that refuses unknown fields. "
         "This page is generated from that schema, so it cannot drift from it.", "",
-        "1. Write the entry (below); its `builder` is a registered builder or `your_package.module:function`, which "
-        "receives the task's facts (input shape, number of classes) and the entry's `params` and returns a torch module.",
-        "2. `reptopo validate registry/models/your_model.yaml` reports every problem with its file, line and field.",
-        "3. Add the model to a suite (or write your own suite) and run `reptopo run --suite NAME`; a rerun resumes.",
-        "4. `reptopo analyze` and `reptopo site build` put it on a locally built leaderboard.", "",
+        "1. Write the entry (below) in a folder of your own (`my_registry/models/your_model.yaml`); its `builder` is a "
+        "registered builder or `your_package.module:function`, which receives the task's facts (input shape, number "
+        "of classes) and the entry's `params` and returns a torch module.",
+        "2. `reptopo validate my_registry/models/your_model.yaml` reports every problem with its file, line and field.",
+        "3. `reptopo submit my_registry/models/your_model.yaml --task TASK --out BUNDLE` runs the protocol and writes a "
+        "bundle (entry, record, diagrams, environment, manifest of hashes); `reptopo verify BUNDLE` re-derives it.",
+        "4. A maintainer runs `reptopo publish BUNDLE --store STORE` on your pull request: the bundle is re-run, and "
+        "only if every score re-derives is its record added, marked *verified submission* (or *self-reported* for "
+        "submitted activations, whose training nobody re-ran); the leaderboard shows the mark as a badge and filters "
+        "on it.", "",
         "## Model entry fields", "", schema_table(ModelEntry), "",
         "## Layer fields", "", schema_table(LayerSpec), "",
         "## Pretrained weights", "", schema_table(PretrainedSpec), "",
-        "Checkpoints are safetensors files (never unpickled); YAML is read with a safe loader.", ""])
+        "Checkpoints are safetensors files (never unpickled); YAML is read with a safe loader.", "",
+        f"## What a record holds (schema version {SCHEMA_VERSION})", "",
+        "Every record the leaderboard shows validates against this model (unknown fields refused); records of an "
+        "earlier schema are migrated explicitly. `digest` hashes what the scores depend on (the measures, the "
+        "training summary, the protocol, the entry, probe and checkpoint hashes), not timings or library versions, "
+        "so a re-run reproduces it.", "",
+        "### Record", "", schema_table(Record), "",
+        "### Layer", "", schema_table(RecordLayer), "",
+        "### Layer measures", "", schema_table(LayerMeasures), "",
+        "### Training summary", "", schema_table(TrainSummary), ""])
 
 
 def page_cite(t) -> str:
