@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 import time
@@ -159,3 +160,23 @@ def test_validate_command_reports_and_fails(tmp_path):
     assert res.returncode == 1 and "familly: Extra inputs are not permitted" in res.stderr
     res = subprocess.run([sys.executable, "-m", "reptopo.cli", "validate", str(REGISTRY)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("name", ["</title><script>alert(4)</script>", "[x](javascript:alert(1))", 'a" onmouseover="x',
+                                  "<img src=x onerror=alert(1)>", "evil\u202etxt.exe", "", "-starts-with-a-dash", "x" * 101])
+def test_names_outside_the_documented_pattern_are_refused_naming_the_field(tmp_path, name):
+    path = tmp_path / "m.yaml"
+    path.write_text(MLP.replace("name: mlp", f"name: {json.dumps(name)}"))
+    with pytest.raises(RegistryError, match=r"m\.yaml:2: name: Value error, .* is not a valid name: use letters, digits"):
+        load_entry(path)
+
+
+def test_a_record_with_a_hostile_name_does_not_load(tmp_path):
+    from reptopo.errors import RecordError
+    from reptopo.record import Record
+
+    ref = sorted((ROOT / "site" / "reference" / "records").glob("lenet__mnist__*.json"))[0]
+    rec = json.loads(ref.read_text())
+    rec["model"] = "<script>alert(1)</script>"
+    with pytest.raises(RecordError, match=r"model: Value error, .* is not a valid name"):
+        Record.from_dict(rec, source="r.json")

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "site" / "reference"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-EVIL = "<script>alert(1)</script>"
+# hostile strings, one of each kind, placed in every free-text field a submitter controls
+ATTACKS = ["<script>alert(1)</script>", "</title><script>alert(4)</script>", "[x](javascript:alert(5))",
+           '" onmouseover="alert(2)" x="', "<img src=x onerror=alert(3)>", "\u202egnp.exe"]
+EVIL_TEXT = " ".join(ATTACKS)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -37,13 +40,22 @@ def _serve(folder: Path):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The reference store plus one record whose model is named like an attack."""
+    """The reference store plus a published model whose free-text fields are attacks: the entry's
+    description, and a layer name in its record (names themselves are refused unless they match
+    the registry's pattern, tests/test_registry.py)."""
+    import yaml
+
     store = tmp_path_factory.mktemp("store")
     shutil.copytree(REFERENCE / "records", store / "records")
     rec_path = sorted((store / "records").glob("lenet__mnist__*.json"))[0]
     rec = json.loads(rec_path.read_text())
-    rec["model"], rec["job_id"] = EVIL, "evil__p1"
-    (store / "records" / "evil__p1.json").write_text(json.dumps(rec))
+    rec["model"], rec["job_id"] = "evil_model", "evil_model__p1"
+    rec["layers"][1]["name"] = EVIL_TEXT
+    (store / "records" / "evil_model__p1.json").write_text(json.dumps(rec))
+    entry = yaml.safe_load((ROOT / "registry" / "models" / "lenet.yaml").read_text())
+    entry.update(name="evil_model", description=EVIL_TEXT)
+    (store / "entries" / "models").mkdir(parents=True)
+    (store / "entries" / "models" / "evil_model.yaml").write_text(yaml.safe_dump(entry))
     out = build_site(store, tmp_path_factory.mktemp("site") / "build")
     server, url = _serve(out)
     yield out, url
@@ -122,13 +134,22 @@ def test_every_plot_draws_its_points(page, path):
     _assert_plots_have_points(page)
 
 
-def test_strings_from_records_are_escaped(page, site):
+def test_hostile_strings_stay_text(page, site):
     out, _ = site
-    page.goto(page.base + f"/models/{slug(EVIL)}/")
-    assert _heading(page) == EVIL
+    page.goto(page.base + "/models/evil-model/")
+    _assert_plots_have_points(page)
+    body = page.inner_text("body")
+    for attack in ATTACKS:
+        assert attack in body, attack  # shown, literally, as text
+    assert page.title().startswith("evil_model")
+    # none became markup: no injected script, link, image or handler anywhere in the rendered page
+    assert page.eval_on_selector_all("script", "s => s.filter(x => x.textContent.includes('alert(')).length") == 0
+    assert page.locator("a[href^='javascript']").count() == 0 and page.locator("img[src='x']").count() == 0
+    assert page.locator("[onmouseover], [onerror]").count() == 0
+    html = (out / "models" / "evil-model" / "index.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and 'href="javascript' not in html
     page.goto(page.base + "/leaderboard/")
-    assert EVIL in page.inner_text("#rt-leaderboard")
-    assert EVIL not in (out / "leaderboard" / "index.html").read_text()
+    assert "evil_model" in page.inner_text("#rt-leaderboard")
 
 
 def test_home_cite_and_submit_pages(page):

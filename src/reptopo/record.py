@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import RecordError
+from .registry import Name
 
 SCHEMA_VERSION = 2
 PROVENANCES = ("benchmark", "verified_submission", "self_reported")
@@ -194,16 +195,17 @@ class Record(_Strict):
     """One published record (schema version :data:`SCHEMA_VERSION`)."""
 
     schema_version: int = Field(alias="schema", description="the record schema version (migrated on load)")
-    job_id: str
-    model: str
+    job_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$", description="the job's name: the model, task, "
+                        "seed, axes, control and protocol version")
+    model: Name
     model_version: int
-    task: str
+    task: Name
     task_version: int
     seed: int
     axes: dict[str, float | int | str]
     control: str | None
     status: str = Field(description="trained, pretrained_frozen, pretrained_finetune, random_init, shuffled_labels or submitted_activations")
-    family: str
+    family: Name
     modality: str
     protocol: ProtocolStamp = Field(description="the protocol version, its config digest and every parameter")
     entry_hash: EntryHashes = Field(description="content hashes of the model and task entries")

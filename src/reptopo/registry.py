@@ -16,15 +16,30 @@ import hashlib
 import importlib.resources
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ReptopoError
 
 BUILTIN = "builtin"
+# Names are shown in page titles, headings, links and file names: letters, digits, '_', '-' and
+# '.', starting with a letter or digit, at most 100 characters. Anything else is refused.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_name(value: str) -> str:
+    """``value`` if it is a valid name (:data:`NAME_PATTERN`); a ValueError saying why otherwise."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid name: use letters, digits, '_', '-' and '.' only "
+                         "(starting with a letter or digit, at most 100 characters)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_name)]
 # the control runs a suite may add beside each trained model (the record's status says which)
 Control = Literal["random_init", "shuffled_labels"]
 CONTROLS: tuple[str, ...] = get_args(Control)
@@ -89,7 +104,7 @@ class ProbeSpec(Strict):
 
 class TaskEntry(Strict):
     kind: Literal["task"]
-    name: str
+    name: Name
     version: int = Field(ge=1)
     modality: Literal["vision", "text", "synthetic"]
     description: str
@@ -124,9 +139,9 @@ class PretrainedSpec(Strict):
 
 class ModelEntry(Strict):
     kind: Literal["model"]
-    name: str
+    name: Name
     version: int = Field(ge=1)
-    family: str
+    family: Name
     modality: Literal["vision", "text", "any"]
     description: str
     builder: str = Field(description="a builder in reptopo.models, or 'module:function'")
@@ -164,7 +179,7 @@ class GridSpec(Strict):
 
 class SuiteEntry(Strict):
     kind: Literal["suite"]
-    name: str
+    name: Name
     version: int = Field(ge=1)
     description: str
     grids: list[GridSpec] = Field(min_length=1)
