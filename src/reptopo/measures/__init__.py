@@ -2,6 +2,7 @@
 
 from ._mst import GramCloud, h0_deaths
 from ._validate import CloudError, check_cloud, duplicate_fraction
+from .cka import linear_cka
 from .classwise import ClassTopologyResult, class_topology, hop_betti, rms_radius
 from .homology import (
     BettiRule,
@@ -23,6 +24,7 @@ __all__ = [
     "class_topology",
     "eckmann_ruelle_bound",
     "hop_betti",
+    "linear_cka",
     "rms_radius",
     "sampling_resolution",
     "CloudError",
