@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from reptopo.site import build_site
-from reptopo.site.html import slug
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "site" / "reference"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import re
 import resource
@@ -16,7 +14,7 @@ from importlib import metadata
 
 import numpy as np
 
-from .protocol import CURRENT_VERSION
+from .protocol import CURRENT_VERSION, protocol
 from .registry import Registry, entry_hash
 from .record import SCHEMA_VERSION
 from .store import ResultStore, sha256_file
@@ -86,8 +84,6 @@ def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int
             device: str = "cpu") -> dict:
     """Run ``job`` unless its record exists. A job that raises is written to failed/ with its
     traceback and reported, not raised, so that one bad job does not stop a grid."""
-    from .protocol import protocol
-
     cfg = protocol(protocol_version)
     store = ResultStore(store_root)
     job_id = job.job_id(cfg.version)
