@@ -51,22 +51,3 @@ def random_isometry(points, rng, ambient=None):
     ambient = ambient or d
     q, _ = np.linalg.qr(rng.normal(size=(ambient, ambient)))
     return points @ q[:d]
-
-
-def nine_disks_and_holed_square(n_per_class, rng, *, radius=0.08, hole=0.11):
-    """Naitzat et al.'s D-I: class 0 is nine disks (b = 9, 0); class 1 the unit square with nine
-    holes around them (b = 1, 9). Uniform samples by rejection; returns points and labels."""
-    centres = np.array([(a, b) for a in (1 / 6, 1 / 2, 5 / 6) for b in (1 / 6, 1 / 2, 5 / 6)])
-
-    def sample(keep, n):
-        out, have = [], 0
-        while have < n:
-            p = rng.uniform(size=(4 * n, 2))
-            p = p[keep(np.min(np.linalg.norm(p[:, None] - centres[None], axis=2), axis=1))]
-            out.append(p)
-            have += len(p)
-        return np.concatenate(out)[:n]
-
-    disks = sample(lambda d: d < radius, n_per_class)
-    square = sample(lambda d: d > hole, n_per_class)
-    return np.r_[disks, square], np.r_[np.zeros(n_per_class, int), np.ones(n_per_class, int)]

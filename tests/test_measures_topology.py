@@ -9,7 +9,6 @@ from clouds import (
     circle,
     figure_eight,
     gaussian_clusters,
-    nine_disks_and_holed_square,
     random_isometry,
     sphere,
     torus_uniform,
@@ -124,9 +123,21 @@ def test_snapping_restores_float64_filtration_values(rng):
     np.testing.assert_array_equal(snap_to_distances(np.r_[noisy, np.inf], lengths)[:3], lengths[[3, 100, 900]])
 
 
+@pytest.mark.parametrize("variant", ["D-I", "D-II"])
+def test_per_class_betti_of_naitzats_data_sets(variant):
+    # D-I: nine disks (9, 0) against the square around nine holes (1, 9); D-II: nine rings per class
+    from reptopo.tasks import NAITZAT_BETTI, naitzat_sample
+
+    pts, labels = naitzat_sample(variant, 1000, np.random.default_rng(3))
+    res = class_topology(pts, labels)
+    for c in ("0", "1"):
+        assert res.classes[c]["betti_hops"] == res.classes[c]["betti_euclidean"] == NAITZAT_BETTI[variant][int(c)]
+
+
 def test_per_class_betti_of_nine_disks_against_a_square_with_nine_holes():
-    # Naitzat et al.'s D-I: class 0 is nine disks (9, 0), class 1 the square around nine holes (1, 9)
-    pts, labels = nine_disks_and_holed_square(1000, np.random.default_rng(3))
+    from reptopo.tasks import naitzat_sample
+
+    pts, labels = naitzat_sample("D-I", 1000, np.random.default_rng(3))
     res = class_topology(pts, labels)
     assert res.classes["0"]["betti_hops"] == [9, 0] and res.classes["1"]["betti_hops"] == [1, 9]
     assert res.classes["0"]["betti_euclidean"] == [9, 0] and res.classes["1"]["betti_euclidean"] == [1, 9]

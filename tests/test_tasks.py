@@ -71,3 +71,22 @@ def test_synthetic_tasks_carry_their_ground_truth(registry):
         res = M.persistence(x, n_landmarks=200)
         assert res.betti == entry.ground_truth["betti"]
         assert abs(M.twonn(x).dimension - entry.ground_truth["dimension"]) < 0.3
+
+
+def test_naitzat_tasks_load_with_their_ground_truth(registry):
+    from reptopo.tasks import NAITZAT_BETTI, naitzat_sample
+
+    for name, variant, dim in (("naitzat_d1", "D-I", 2), ("naitzat_d2", "D-II", 2), ("naitzat_d3", "D-III", 3)):
+        entry = registry.task(name)
+        truth = {int(c): b for c, b in entry.ground_truth["betti_per_class"].items()}
+        assert truth == NAITZAT_BETTI[variant] and entry.input_shape == [dim]
+    # D-III's pieces: class 0 on nine spheres of radius 0.1, class 1 on shells (0.15) and inner spheres (0.05)
+    x, y = naitzat_sample("D-III", 900, np.random.default_rng(0))
+    from reptopo.tasks import NAITZAT_CENTRES_2D
+
+    centres = np.c_[NAITZAT_CENTRES_2D, np.full(9, 0.5)]
+    dist = np.min(np.linalg.norm(x[:, None] - centres[None], axis=2), axis=1)
+    assert np.allclose(dist[y == 0], 0.1)
+    assert np.all(np.isclose(dist[y == 1], 0.15) | np.isclose(dist[y == 1], 0.05))
+    data = load_task(registry.task("naitzat_d1"))
+    assert set(np.unique(data.probe()[1])) == {0, 1}

@@ -77,12 +77,17 @@ def tokenize(texts: list[str], max_length: int = 64) -> torch.Tensor:
 # --- vision and generic ------------------------------------------------------------------
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
 class MLP(nn.Module):
-    def __init__(self, in_features: int, num_classes: int, width: int, depth: int):
+    def __init__(self, in_features: int, num_classes: int, width: int, depth: int, activation: str = "relu"):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ModelBuildError(f"params.activation: {activation!r} is not one of {sorted(ACTIVATIONS)}")
         self.flatten = nn.Flatten()
         dims = [in_features] + [width] * depth
-        self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(dims, dims[1:]))
+        self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), ACTIVATIONS[activation]()) for a, b in zip(dims, dims[1:]))
         self.head = nn.Linear(dims[-1], num_classes)
 
     def forward(self, x):
@@ -93,11 +98,11 @@ class MLP(nn.Module):
 
 
 @builder("mlp")
-def mlp(facts: TaskFacts, width: int = 128, depth: int = 3):
+def mlp(facts: TaskFacts, width: int = 128, depth: int = 3, activation: str = "relu"):
     n_in = 1
     for s in facts.input_shape:
         n_in *= s
-    return MLP(n_in, facts.num_classes, width, depth)
+    return MLP(n_in, facts.num_classes, width, depth, activation)
 
 
 class LeNet(nn.Module):

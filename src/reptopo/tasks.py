@@ -185,6 +185,75 @@ def synthetic(spec, shape="circle", n=3000, ambient=16, noise=0.01, n_classes=4,
     return _split(x.astype(np.float32), y, spec)
 
 
+# --- Naitzat et al. (2020): two classes whose topology is known, per class ------------------
+
+NAITZAT_CENTRES_2D = np.array([(a, b) for a in (1 / 6, 1 / 2, 5 / 6) for b in (1 / 6, 1 / 2, 5 / 6)])
+# the Betti numbers of each class, by variant (the registry entries carry the same as ground_truth)
+NAITZAT_BETTI = {"D-I": {0: [9, 0], 1: [1, 9]}, "D-II": {0: [9, 9], 1: [9, 9]}, "D-III": {0: [9, 0, 9], 1: [18, 0, 18]}}
+
+
+def _sphere_surface(rng, n, centre, radius):
+    p = rng.normal(size=(n, len(centre)))
+    return centre + radius * p / np.linalg.norm(p, axis=1, keepdims=True)
+
+
+def naitzat_sample(variant: str, n_per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Points and labels of Naitzat, Zhitnikov & Lim's synthetic data sets, two classes each.
+
+    - ``D-I`` (2-D): class 0 is nine disks (radius 0.08) on a 3 x 3 grid in the unit square,
+      b = (9, 0); class 1 is the square with nine holes (radius 0.11) around them, b = (1, 9).
+    - ``D-II`` (2-D): nine rings per class, class 1's (radius 0.05) inside class 0's (radius 0.1);
+      b = (9, 9) each.
+    - ``D-III`` (3-D): class 0 is nine spheres (radius 0.1), b = (9, 0, 9); class 1 is, around each,
+      a shell (radius 0.15) holding an inner sphere (radius 0.05), b = (18, 0, 18).
+
+    Uniform samples: by area for D-I, on the curves and surfaces for D-II and D-III (points per
+    piece in proportion to its length or area). Sizes and radii are ours; the topology is theirs.
+    """
+    centres = NAITZAT_CENTRES_2D
+    if variant == "D-I":
+        def region(keep):
+            out, have = [], 0
+            while have < n_per_class:
+                p = rng.uniform(size=(4 * n_per_class, 2))
+                p = p[keep(np.min(np.linalg.norm(p[:, None] - centres[None], axis=2), axis=1))]
+                out.append(p)
+                have += len(p)
+            return np.concatenate(out)[:n_per_class]
+
+        classes = [region(lambda d: d < 0.08), region(lambda d: d > 0.11)]
+    elif variant == "D-II":
+        def rings(radius):
+            which = rng.integers(len(centres), size=n_per_class)
+            t = rng.uniform(0, 2 * np.pi, n_per_class)
+            return centres[which] + radius * np.c_[np.cos(t), np.sin(t)]
+
+        classes = [rings(0.1), rings(0.05)]
+    elif variant == "D-III":
+        centres3 = np.c_[centres, np.full(len(centres), 0.5)]
+
+        def spheres(radii):
+            weights = np.repeat(np.square(radii), len(centres3))  # area of each sphere
+            which = rng.choice(len(weights), size=n_per_class, p=weights / weights.sum())
+            parts = [_sphere_surface(rng, int((which == w).sum()), centres3[w % len(centres3)], radii[w // len(centres3)])
+                     for w in range(len(weights))]
+            return np.concatenate(parts)
+
+        classes = [spheres([0.1]), spheres([0.15, 0.05])]
+    else:
+        raise TaskUnavailable(f"unknown Naitzat data set {variant!r}; choose D-I, D-II or D-III")
+    x = np.concatenate(classes)
+    y = np.repeat([0, 1], [len(classes[0]), len(classes[1])])
+    return x, y
+
+
+@loader("naitzat")
+def naitzat(spec, variant="D-I", n_per_class=3000, **_):
+    """:func:`naitzat_sample` drawn by the split seed."""
+    x, y = naitzat_sample(variant, n_per_class, np.random.default_rng(spec.seed + 7919))
+    return _split(x.astype(np.float32), y, spec)
+
+
 # --- the hub -----------------------------------------------------------------------------
 
 
