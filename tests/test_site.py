@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -111,9 +112,35 @@ def test_leaderboard_sorts_and_filters(page):
     assert models and set(models) == {"vit_tiny"}
 
 
+def test_leaderboard_reads_at_a_glance(page, tmp_path):
+    """At 1,400 x 900 the main columns fit without horizontal scrolling, in a meaningful order,
+    with the rest one click away; a screenshot of each main page is kept with the test's files."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(page.base + "/leaderboard/")
+    visible = page.eval_on_selector_all("#rt-leaderboard thead th", "ths => ths.filter(t => t.offsetParent !== null).map(t => t.textContent)")
+    assert visible == ["model", "task", "status", "test acc.", "gap", "PHdim (last)", "TwoNN (last)", "probe acc. (last)"]
+    assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth")
+    right = page.evaluate("() => Math.max(...[...document.querySelectorAll('#rt-leaderboard thead th')].filter(t => t.offsetParent).map(t => t.getBoundingClientRect().right))")
+    assert right <= 1400
+    cells = _column(page, "rt-leaderboard", 3)  # test accuracy: within each task, most accurate first
+    tasks = _column(page, "rt-leaderboard", 1)
+    for task in set(tasks):
+        accs = [float(c) for c, t in zip(cells, tasks) if t == task]
+        assert accs == sorted(accs, reverse=True)
+    assert " ± " in page.inner_text("#rt-leaderboard")
+    page.click("#rt-leaderboard-controls details summary")
+    page.check("#rt-leaderboard-controls input[data-column=family]")
+    assert page.locator("#rt-leaderboard thead th[data-col=family]").is_visible()
+    page.screenshot(path=str(tmp_path / "leaderboard.png"))
+    for path in ("/measures/", "/models/lenet/", "/"):
+        page.goto(page.base + path)
+        assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth + 1"), path
+        page.screenshot(path=str(tmp_path / f"{path.strip('/').replace('/', '-') or 'home'}.png"))
+
+
 def test_model_page_opens_from_its_row_and_plots_draw_points(page):
     page.goto(page.base + "/leaderboard/")
-    link = page.locator("#rt-leaderboard tbody tr a", has_text="lenet").first
+    link = page.locator("#rt-leaderboard tbody tr a").filter(has_text=re.compile(r"^lenet$")).first
     link.click()
     page.wait_for_url("**/models/lenet/")
     assert _heading(page) == "lenet"

@@ -39,7 +39,7 @@ def test_strings_from_records_are_escaped_in_pages(tables):
 
 def test_numbers_are_formatted_and_missing_ones_are_a_dash():
     assert fmt(float("nan")) == "–" and fmt(None) == "–" and fmt(float("inf")) == "–"
-    assert fmt(0.123456) == "0.123" and fmt(7) == "7" and fmt(2.5e-5) == "2.50e-05"
+    assert fmt(0.123456) == "0.123" and fmt(7) == "7" and fmt(0.000225) == "0.000225" and fmt(2.5e-5) == "2.5e-05"
 
 
 def test_leaderboard_and_measures_pages_name_their_columns(tables):

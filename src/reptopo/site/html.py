@@ -50,11 +50,20 @@ def _clean(values):
 
 
 def fmt(x, digits: int = 3) -> str:
+    """``digits`` significant digits (0.000225, 0.0564, 12.2), an integer as it is, "–" for none."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "–"
     if isinstance(x, (int, np.integer)):
         return str(int(x))
-    return f"{x:.{digits}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+    return f"{x:.{digits}g}"
+
+
+def fmt_pm(mean, spread) -> str:
+    """A mean with its spread as ±, e.g. "0.961 ± 0.005" (the spread to two significant digits)."""
+    text = fmt(mean)
+    if text != "–" and spread is not None and np.isfinite(spread) and spread > 0:
+        text += f" ± {fmt(spread, 2)}"
+    return text
 
 
 class Plots:
@@ -79,19 +88,32 @@ class Plots:
 
 
 def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, *, filters: list[str] = (),
-               link: tuple[str, str] | None = None) -> str:
-    """A sortable table; ``filters`` names columns offered as select filters (plus text search)."""
+               link: tuple[str, str] | None = None, optional: list[str] = (), values: dict[str, str] | None = None) -> str:
+    """A sortable table; ``filters`` names columns offered as select filters (plus text search).
+
+    ``optional`` columns are hidden until chosen in the table's column chooser; ``values`` maps a
+    display column (text such as "0.961 ± 0.005") to the numeric column it sorts by.
+    """
     table_id = f"rt-{table_id}"  # never the id of a heading (the toc extension ids headings by their text)
+    sort_by = values or {}
     out = [f'<div class="rt-controls" id="{table_id}-controls">']
     out.append('<input data-filter="text" type="search" placeholder="search" aria-label="search">')
     for col in filters:
-        values = sorted({str(v) for v in df[col].dropna()})
-        opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
+        choices = sorted({str(v) for v in df[col].dropna()})
+        opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in choices)
         label = col.removesuffix("_label").replace("_", " ")
         out.append(f'<select data-filter="{esc(col)}" aria-label="{esc(label)}"><option value="">all {esc(label)}</option>{opts}</select>')
+    if optional:
+        boxes = "".join(f'<label><input type="checkbox" data-column="{esc(col)}"> {esc(label)}</label>'
+                        for col, label in columns if col in optional)
+        out.append(f'<details class="rt-columns"><summary>more columns</summary>{boxes}</details>')
     out.append('<span class="rt-count"></span></div>')
     out.append(f'<div class="rt-scroll"><table class="rt-table" id="{table_id}" data-controls="{table_id}-controls"><thead><tr>')
-    out += [f"<th>{esc(label)}</th>" for _, label in columns]
+
+    def col_attrs(col):
+        return f' data-col="{esc(col)}"' + (' class="rt-hidden"' if col in optional else "")
+
+    out += [f"<th{col_attrs(col)}>{esc(label)}</th>" for col, label in columns]
     out.append("</tr></thead><tbody>")
     for _, row in df.iterrows():
         attrs = "".join(f' data-{esc(c)}="{esc(row[c])}"' for c in filters)
@@ -101,8 +123,10 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
             text = fmt(v) if isinstance(v, (float, int, np.number)) and not isinstance(v, bool) else esc(v)
             if link and col == link[0]:
                 text = f'<a href="{esc(link[1].format(slug=slug(v)))}">{esc(v)}</a>'
-            num = f' data-value="{v}"' if isinstance(v, (float, int, np.number)) and not isinstance(v, bool) and np.isfinite(v) else ""
-            cells.append(f"<td{num}>{text}</td>")
+            key = row.get(sort_by[col]) if col in sort_by else v
+            num = (f' data-value="{key}"' if isinstance(key, (float, int, np.number)) and not isinstance(key, bool)
+                   and np.isfinite(key) else "")
+            cells.append(f"<td{col_attrs(col)}{num}>{text}</td>")
         out.append(f"<tr{attrs}>{''.join(cells)}</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ from ..record import SCHEMA_VERSION, LayerMeasures, Record, TrainSummary
 from ..record import Layer as RecordLayer
 from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import ResultStore
-from .html import PALETTE, PROVENANCE_LABELS, STATUS_LABELS, Plots, badge, esc, fmt, html_table, slug
+from .html import PALETTE, PROVENANCE_LABELS, STATUS_LABELS, Plots, badge, esc, fmt, fmt_pm, html_table, slug
 
 CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),
                 ("linear_probe_accuracy", "linear-probe accuracy")]
@@ -73,19 +73,27 @@ def page_leaderboard(t) -> str:
     if "provenance" not in arch:  # tables analysed before provenance existed
         arch["provenance"] = "benchmark"
     arch["provenance_label"] = arch["provenance"].map(lambda p: PROVENANCE_LABELS.get(p, p))
-    for col in ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last", "linear_probe_last"):
-        arch[f"{col}_cell"] = [f"{fmt(m)} ± {fmt(s, 2)}" if np.isfinite(s) else fmt(m) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
-    cols = [("model", "model"), ("task", "task"), ("family", "family"), ("status_label", "status"),
-            ("provenance_label", "provenance"), ("n_runs", "runs"),
-            ("test_accuracy_mean", "test acc."), ("generalization_gap_mean", "gap"), ("phdim_last_mean", "PHdim (last)"),
-            ("phdim_last_std", "± seeds"), ("twonn_last_mean", "TwoNN (last)"), ("twonn_last_std", "± seeds"),
-            ("betti0_last_mean", "b0 (last)"), ("betti1_last_mean", "b1 (last)"), ("linear_probe_last_mean", "probe acc. (last)"),
-            ("n_parameters_mean", "parameters")]
-    return ("# Leaderboard\n\nOne row per model entry, task and training status; scores of the last hidden layer, mean over "
-            "runs (seeds and hyperparameter settings) with their standard deviation. Click a column to sort; filter by family, "
-            "task and status, or search. A model's name opens its page.\n\n"
+    scored = ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "linear_probe_last",
+              "betti0_last", "betti1_last")
+    for col in scored:
+        arch[f"{col}_cell"] = [fmt_pm(m, s) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
+    # a default order that means something: by task, the most accurate first
+    arch = arch.sort_values(["task", "test_accuracy_mean"], ascending=[True, False], na_position="last")
+    cols = [("model", "model"), ("task", "task"), ("status_label", "status"),
+            ("test_accuracy_cell", "test acc."), ("generalization_gap_cell", "gap"),
+            ("phdim_last_cell", "PHdim (last)"), ("twonn_last_cell", "TwoNN (last)"),
+            ("linear_probe_last_cell", "probe acc. (last)"),
+            ("family", "family"), ("provenance_label", "provenance"), ("n_runs", "runs"),
+            ("betti0_last_cell", "b0 (last)"), ("betti1_last_cell", "b1 (last)"), ("n_parameters_mean", "parameters")]
+    optional = ["family", "provenance_label", "n_runs", "betti0_last_cell", "betti1_last_cell", "n_parameters_mean"]
+    values = {f"{c}_cell": f"{c}_mean" for c in scored}
+    return ("---\nhide:\n  - navigation\n  - toc\n---\n\n"
+            "# Leaderboard\n\nOne row per model entry, task and training status, most accurate first within a task; "
+            "scores of the last hidden layer, mean ± standard deviation over runs (seeds and hyperparameter "
+            "settings). Click a column to sort; filter by task, family, status and provenance, or search; more "
+            "columns are one click away. A model's name opens its page.\n\n"
             + html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label", "provenance_label"],
-                         link=("model", "../models/{slug}/")))
+                         link=("model", "../models/{slug}/"), optional=optional, values=values))
 
 
 def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True) -> str:

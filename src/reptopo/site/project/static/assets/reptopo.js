@@ -48,6 +48,13 @@
       });
       var controls = document.getElementById(table.getAttribute("data-controls"));
       if (controls) {
+        controls.querySelectorAll("input[data-column]").forEach(function (box) {
+          box.addEventListener("change", function () {
+            table.querySelectorAll('[data-col="' + box.getAttribute("data-column") + '"]').forEach(function (cell) {
+              cell.classList.toggle("rt-hidden", !box.checked);
+            });
+          });
+        });
         controls.querySelectorAll("select, input").forEach(function (el) {
           el.addEventListener("input", function () { applyFilters(table, controls); });
           el.addEventListener("change", function () { applyFilters(table, controls); });
