@@ -150,8 +150,22 @@ def test_model_page_opens_from_its_row_and_plots_draw_points(page):
 
 def _assert_plots_have_points(page):
     page.wait_for_selector(".rt-plot .main-svg")
-    counts = page.eval_on_selector_all(".rt-plot", "divs => divs.map(d => d.querySelectorAll('.scatterlayer .point').length)")
+    counts = page.eval_on_selector_all(
+        ".rt-plot", "divs => divs.map(d => d.querySelectorAll('.scatterlayer .point').length"
+                    " + d.querySelectorAll('.heatmaplayer image').length)")
     assert counts and all(c > 0 for c in counts), counts
+
+
+def test_measures_matrix_shows_every_score_with_its_tau(page):
+    page.goto(page.base + "/measures/")
+    page.wait_for_selector(".rt-plot .heatmaplayer image")
+    spec = page.evaluate("() => JSON.parse(document.querySelector('.rt-plot').nextElementSibling.textContent)")
+    heat = spec["data"][0]
+    assert heat["type"] == "heatmap" and heat["x"][0] == "gap · (all tasks)"
+    assert len(heat["y"]) >= 15 and all(len(row) == len(heat["x"]) for row in heat["z"])
+    strengths = [abs(row[0]) for row in heat["z"] if row[0] is not None]
+    assert strengths == sorted(strengths, reverse=True)  # sorted by the overall gap column
+    assert any("*" in t for row in heat["text"] for t in row)
 
 
 @pytest.mark.parametrize("path", ["/measures/", "/architectures/"])

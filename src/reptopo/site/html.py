@@ -73,16 +73,23 @@ class Plots:
         self.page = slug(page)
         self.n = 0
 
-    def figure(self, traces: list[dict], title: str, xaxis: str, yaxis: str, height: int = 380) -> str:
+    def figure(self, traces: list[dict], title: str, xaxis: str, yaxis: str, height: int = 380,
+               layout: dict | None = None) -> str:
+        """A Plotly figure's div and its JSON; ``layout`` entries update the default layout's (one level deep)."""
         self.n += 1
         pid = f"plot-{self.page}-{self.n}"
         for t in traces:
             for k in ("x", "y"):
                 if k in t:
                     t[k] = _clean(list(t[k]))
+            if "z" in t:  # a heatmap's rows
+                t["z"] = [_clean(list(row)) for row in t["z"]]
         spec = {"data": traces, "layout": {"title": {"text": title}, "height": height, "margin": {"t": 40, "l": 50, "r": 10, "b": 40},
                                            "xaxis": {"title": {"text": xaxis}}, "yaxis": {"title": {"text": yaxis}},
                                            "legend": {"font": {"size": 10}}}}
+        for key, value in (layout or {}).items():
+            base = spec["layout"].get(key)
+            spec["layout"][key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
         return (f'<div class="rt-plot" id="{pid}" data-spec="{pid}-data"></div>\n'
                 f'<script type="application/json" id="{pid}-data">{json_script(spec)}</script>\n')
 

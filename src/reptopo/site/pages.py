@@ -137,8 +137,13 @@ def page_measures(t) -> str:
             ("kendall_tau", "Kendall tau"), ("interval", "95% CI"), ("spearman_rho", "Spearman rho"),
             ("granulated_kendall", "granulated"), ("cmi", "CMI"), ("beats", "beats baselines"), ("n_models", "models"),
             ("trained_mean", "mean (trained)"), ("random_init_mean", "mean (random init)"), ("shuffled_labels_mean", "mean (shuffled)")]
-    lines += ["## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
     plots = Plots("measures")
+    lines += ["## Which measure predicts what, at a glance", "",
+              "Kendall's tau of each score (rows) against each target on each task (columns), coloured from -1 "
+              "(blue) to +1 (red); the interval is on hover. `*` marks an interval that excludes 0, `†` a measure "
+              "that beats the best baseline on that task. Rows are sorted by the strength of the overall column "
+              "(mean tau over tasks) for the generalization gap.", "", _measures_matrix(plots, board), "",
+              "## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
     trained = scores[scores["status"].isin(TRAINED)]
     colours = _colours(trained["family"])
     lines += ["## Correlation plots", ""]
@@ -164,6 +169,47 @@ def page_measures(t) -> str:
         lines += ["PHdim over depth by family (all tasks): CNNs against Transformers (Magai 2023).", "",
                   plots.figure(traces, "PHdim by family", "relative depth", "PHdim"), ""]
     return "\n".join(lines)
+
+
+ALL_TASKS = "(all tasks)"
+
+
+def _measures_matrix(plots: Plots, board: pd.DataFrame) -> str:
+    """A heatmap of Kendall's tau: scores down, (target, task) across, the overall columns first."""
+    targets = [tg for tg in ("generalization_gap", "test_accuracy") if tg in set(board["target"])]
+    tasks = sorted(set(board["task"]) - {ALL_TASKS})
+    columns = [(tg, task) for tg in targets for task in [ALL_TASKS] + tasks]
+    cell = {(r.score, r.target, r.task): r for r in board.itertuples()}
+    overall = {r.score: abs(r.kendall_tau) for r in board.itertuples()
+               if r.task == ALL_TASKS and r.target == targets[0] and np.isfinite(r.kendall_tau)}
+    scores = sorted(set(board["score"]), key=lambda sc: (-overall.get(sc, -1.0), sc))
+    z, text, hover = [], [], []
+    for sc in scores:
+        zr, tr, hr = [], [], []
+        for tg, task in columns:
+            r = cell.get((sc, tg, task))
+            tau = float(r.kendall_tau) if r is not None and np.isfinite(r.kendall_tau) else None
+            zr.append(tau)
+            if tau is None:
+                tr.append("")
+                hr.append(f"{sc} · {tg} · {task}: constant or not measured")
+                continue
+            excludes_zero = r.tau_ci_low > 0 or r.tau_ci_high < 0
+            tr.append(f"{tau:+.2f}" + ("*" if excludes_zero else "") + ("†" if r.beats_baselines and not r.is_baseline else ""))
+            hr.append(f"{sc} · {tg} · {task}: tau {tau:+.2f} [{fmt(r.tau_ci_low, 2)}, {fmt(r.tau_ci_high, 2)}]"
+                      + (" (baseline)" if r.is_baseline else ""))
+        z.append(zr)
+        text.append(tr)
+        hover.append(hr)
+    labels = [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}" for tg, task in columns]
+    trace = {"type": "heatmap", "z": z, "x": labels, "y": scores, "text": text, "customdata": hover,
+             "texttemplate": "%{text}", "hovertemplate": "%{customdata}<extra></extra>",
+             "colorscale": "RdBu", "zmin": -1, "zmax": 1, "zmid": 0,  # Plotly's RdBu: -1 blue, +1 red
+             "colorbar": {"title": {"text": "tau"}}, "xgap": 1, "ygap": 1}
+    return plots.figure([trace], "", "", "",  # the section heading titles it; the top axis labels need the room
+                        height=max(360, 26 * len(scores) + 160),
+                        layout={"yaxis": {"autorange": "reversed", "automargin": True}, "xaxis": {"side": "top"},
+                                "margin": {"l": 170, "t": 120}})
 
 
 def _diagram_plot(plots: Plots, dgms: dict, layer: str, title: str) -> str:
