@@ -215,3 +215,22 @@ def test_plot_writes_png_and_pdf(site, tmp_path):
     pngs, pdfs = sorted((tmp_path / "figs").glob("*.png")), sorted((tmp_path / "figs").glob("*.pdf"))
     assert len(pngs) == len(pdfs) >= 6 and (tmp_path / "figs" / "curves_mnist.png").is_file()
     assert pngs[0].read_bytes()[:4] == b"\x89PNG" and pdfs[0].read_bytes()[:4] == b"%PDF"
+
+
+def _specs(page):
+    return page.eval_on_selector_all("script[type='application/json'][id$='-data']", "ss => ss.map(s => JSON.parse(s.textContent))")
+
+
+def test_figures_are_small_multiples_with_one_colour_per_family(page):
+    page.goto(page.base + "/architectures/")
+    _assert_plots_have_points(page)
+    assert page.eval_on_selector_all(".rt-grid", "gs => gs.map(g => g.querySelectorAll('.rt-plot').length)")[0] == 5
+    lenet = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (")}
+    names = {t["name"] for s in _specs(page) for t in s["data"] if t.get("showlegend", True) and "name" in t}
+    assert any("random-init control" in n for n in names) and any("shuffled-label control" in n for n in names)
+    page.goto(page.base + "/measures/")
+    cnn = {t["marker"]["color"] for s in _specs(page) for t in s["data"] if t.get("name") == "cnn"}
+    assert len(cnn) == 1  # the correlation plots and the PHdim-by-family curves agree
+    assert len(lenet) == 1 and lenet == cnn  # lenet is the cnn family: one colour on both pages
+    # titles sit left and the mode bar stands at the right, so they never overlap
+    assert all(s["layout"]["title"]["xanchor"] == "left" and s["layout"]["modebar"]["orientation"] == "v" for s in _specs(page))

@@ -84,7 +84,10 @@ class Plots:
                     t[k] = _clean(list(t[k]))
             if "z" in t:  # a heatmap's rows
                 t["z"] = [_clean(list(row)) for row in t["z"]]
-        spec = {"data": traces, "layout": {"title": {"text": title}, "height": height, "margin": {"t": 40, "l": 50, "r": 10, "b": 40},
+        # the title sits left, the mode bar stands vertically at the right: they never overlap
+        spec = {"data": traces, "layout": {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+                                           "modebar": {"orientation": "v"},
+                                           "height": height, "margin": {"t": 40, "l": 50, "r": 40, "b": 40},
                                            "xaxis": {"title": {"text": xaxis}}, "yaxis": {"title": {"text": yaxis}},
                                            "legend": {"font": {"size": 10}}}}
         for key, value in (layout or {}).items():

@@ -30,6 +30,19 @@ def _colours(keys) -> dict:
     return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
 
 
+def family_colours(t) -> dict:
+    """One colour per architecture family, the same on every page (from every family in the store)."""
+    return _colours(t["models"]["family"]) if len(t["models"]) else {}
+
+
+CONTROL_NAMES = {"random_init": "random-init control", "shuffled_labels": "shuffled-label control"}
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"]
+
+
+def _trace_name(model: str, status: str) -> str:
+    return f"{model} ({CONTROL_NAMES.get(status) or _label(status)})"
+
+
 def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: str = "solid") -> list[dict]:
     df = df.sort_values("depth")
     x = df["depth"].tolist()
@@ -96,16 +109,26 @@ def page_leaderboard(t) -> str:
                          link=("model", "../models/{slug}/"), optional=optional, values=values))
 
 
-def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True) -> str:
+def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True,
+                   colours: dict | None = None, panels: list[tuple[str, str]] | None = None) -> str:
+    """Small multiples: one panel per measure in a grid, lines coloured by family (``colours``),
+    a marker per model, controls dotted and named as controls."""
     out = []
-    colours = _colours(curves[key])
-    for measure, label in CURVE_PANELS:
+    colours = colours or _colours(curves["family"] if "family" in curves else curves[key])
+    symbols = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(sorted(set(curves[key])))}
+    for i, (measure, label) in enumerate(panels or CURVE_PANELS):
         traces = []
         for (name, status), grp in curves.groupby([key, "status"]):
             dash = "solid" if status in TRAINED else "dot"
-            traces += _band_traces(grp, measure, f"{name} ({_label(status)})", colours[name], dash)
-        out.append(plots.figure(traces, f"{label}{title_suffix}", "relative depth", label))
-    return "\n".join(out)
+            family = grp["family"].iloc[0] if "family" in grp else name
+            band = _band_traces(grp, measure, _trace_name(name, status), colours.get(family, PALETTE[0]), dash)
+            band[0]["marker"] = {"symbol": symbols[name]}
+            band[0]["showlegend"] = i == 0  # one legend, under the first panel, for the whole grid
+            traces += band
+        legend = {"orientation": "h", "y": -0.25, "x": 0} if i == 0 else {}
+        out.append(plots.figure(traces, f"{label}{title_suffix}", "relative depth", label,
+                                height=460 if i == 0 else 340, layout={"legend": legend, "showlegend": i == 0}))
+    return '<div class="rt-grid">\n' + "\n".join(out) + "</div>\n"
 
 
 def page_architectures(t) -> str:
@@ -115,9 +138,10 @@ def page_architectures(t) -> str:
              "means over seeds and hyperparameter settings, bands span their minimum to maximum. Dotted lines are "
              "random-initialisation and shuffled-label controls.", ""]
     plots = Plots("architectures")
+    colours = family_colours(t)
     for task, grp in curves.groupby("task"):
-        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}"), ""]
-    return "\n".join(lines)
+        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}", colours=colours), ""]
+    return "---\nhide:\n  - navigation\n  - toc\n---\n\n" + "\n".join(lines)
 
 
 def page_measures(t) -> str:
@@ -145,7 +169,7 @@ def page_measures(t) -> str:
               "(mean tau over tasks) for the generalization gap.", "", _measures_matrix(plots, board), "",
               "## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
     trained = scores[scores["status"].isin(TRAINED)]
-    colours = _colours(trained["family"])
+    colours = family_colours(t)
     lines += ["## Correlation plots", ""]
     for score in ("phdim_last", "twonn_last", "betti0_last", "linear_probe_last", "weight_l2"):
         for target in ("generalization_gap", "test_accuracy"):
@@ -162,9 +186,11 @@ def page_measures(t) -> str:
     mn = curves[curves["task"] == "mnist"] if "mnist" in set(curves["task"]) else curves
     if len(mn):
         lines += ["TwoNN dimension and Betti 0 over depth on MNIST, trained against controls:", "",
-                  _curve_figures(plots, mn, "model", " — MNIST, trained vs controls").split("\n</script>\n")[0] + "\n</script>\n", ""]
+                  _curve_figures(plots, mn, "model", " — MNIST", colours=family_colours(t),
+                                 panels=[p for p in CURVE_PANELS if p[0] in ("twonn", "betti_0")]), ""]
         fam = curves[curves["status"] == "trained"].groupby(["family", "depth"], as_index=False)["phdim_mean"].mean()
-        traces = [{"x": g["depth"].tolist(), "y": g["phdim_mean"].tolist(), "mode": "lines+markers", "name": f}
+        traces = [{"x": g["depth"].tolist(), "y": g["phdim_mean"].tolist(), "mode": "lines+markers", "name": f,
+                   "line": {"color": colours.get(f, PALETTE[0])}, "marker": {"color": colours.get(f, PALETTE[0])}}
                   for f, g in fam.groupby("family")]
         lines += ["PHdim over depth by family (all tasks): CNNs against Transformers (Magai 2023).", "",
                   plots.figure(traces, "PHdim by family", "relative depth", "PHdim"), ""]
@@ -245,7 +271,7 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
                   f"<p>Family <code>{esc(entry.family)}</code> · builder <code>{esc(entry.builder)}</code> · "
                   f"entry version {entry.version} · license {esc(entry.license)}</p>", ""]
     for task, grp in curves.groupby("task"):
-        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}"), ""]
+        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}", colours=family_colours(t)), ""]
         job = models[(models["task"] == task)].sort_values(["status", "seed"]).head(1)
         if len(job):
             job_id = job.iloc[0]["job_id"]
@@ -254,7 +280,7 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
             if layer_names:
                 ordered = list(dict.fromkeys(layer_names))
                 for layer in (ordered[0], ordered[-2] if len(ordered) > 1 else ordered[-1]):
-                    lines.append(_diagram_plot(plots, dgms, layer, f"persistence diagram of {layer} ({job_id})"))
+                    lines.append(_diagram_plot(plots, dgms, layer, f"diagram of {layer}"))
     lines += ["## Records and hashes", ""]
     table = pd.DataFrame([{"job": j, "task": r["task"], "status": _label(r["status"]), "seed": r["seed"],
                            "provenance": PROVENANCE_LABELS.get(r["provenance"], r["provenance"]),
