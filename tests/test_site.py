@@ -214,6 +214,7 @@ def test_plot_writes_png_and_pdf(site, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     pngs, pdfs = sorted((tmp_path / "figs").glob("*.png")), sorted((tmp_path / "figs").glob("*.pdf"))
     assert len(pngs) == len(pdfs) >= 6 and (tmp_path / "figs" / "curves_mnist.png").is_file()
+    assert (tmp_path / "figs" / "measures_matrix.png").is_file() and (tmp_path / "figs" / "measures_matrix.pdf").is_file()
     assert pngs[0].read_bytes()[:4] == b"\x89PNG" and pdfs[0].read_bytes()[:4] == b"%PDF"
 
 

@@ -445,3 +445,27 @@ def load_tables(store_root) -> dict[str, pd.DataFrame]:
     if not all((tables / f"{n}.parquet").is_file() for n in TABLES):
         analyze_store(store_root)
     return {n: pd.read_parquet(tables / f"{n}.parquet") for n in TABLES}
+
+
+ALL_TASKS = "(all tasks)"
+
+
+def measures_matrix(board: pd.DataFrame) -> dict:
+    """Kendall's tau of every score against every (target, task), the overall columns first, rows
+    sorted by the strength of the first target's overall column. Returns ``scores``, ``columns``
+    ((target, task) pairs), ``tau`` (rows of floats or None) and ``cells`` (rows of board rows or None)."""
+    targets = [tg for tg in ("generalization_gap", "test_accuracy") if tg in set(board["target"])]
+    tasks = sorted(set(board["task"]) - {ALL_TASKS})
+    columns = [(tg, task) for tg in targets for task in [ALL_TASKS] + tasks]
+    cell = {(r.score, r.target, r.task): r for r in board.itertuples()}
+    overall = {r.score: abs(r.kendall_tau) for r in board.itertuples()
+               if targets and r.task == ALL_TASKS and r.target == targets[0] and np.isfinite(r.kendall_tau)}
+    scores = sorted(set(board["score"]), key=lambda sc: (-overall.get(sc, -1.0), sc))
+    cells = [[cell.get((sc, tg, task)) for tg, task in columns] for sc in scores]
+    tau = [[float(r.kendall_tau) if r is not None and np.isfinite(r.kendall_tau) else None for r in row] for row in cells]
+    return {"scores": scores, "columns": columns, "tau": tau, "cells": cells}
+
+
+def matrix_mark(row) -> str:
+    """``*`` where the interval excludes 0, ``†`` where a measure beats the best baseline."""
+    return ("*" if row.tau_ci_low > 0 or row.tau_ci_high < 0 else "") + ("†" if row.beats_baselines and not row.is_baseline else "")

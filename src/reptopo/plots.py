@@ -1,4 +1,9 @@
-"""Paper figures with matplotlib (PNG and PDF): the site's curves and correlation plots."""
+"""Paper figures with matplotlib (PNG and PDF): the site's figures, with the site's colours.
+
+Per task, the small multiples of the architectures page (one panel per measure, one colour per
+family, a marker per model, controls dotted and named); the measures matrix (Kendall's tau of
+every score against every target and task, with the site's marks); the correlation plots.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .analysis import TRAINED, load_tables  # noqa: E402
+from .analysis import TRAINED, load_tables, matrix_mark, measures_matrix  # noqa: E402
+from .site.html import CURVE_PANELS, colours_for, series_name  # noqa: E402
 
-PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN"), ("betti_0", "Betti 0"), ("linear_probe_accuracy", "linear probe")]
+MARKERS = ["o", "s", "D", "^", "x", "*"]
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -23,27 +30,48 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def curves_figure(curves: pd.DataFrame, task: str, out: Path) -> list[Path]:
-    """Per-layer curves of every trained model of ``task`` on relative depth, bands over seeds."""
-    sub = curves[(curves["task"] == task) & curves["status"].isin(TRAINED)]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2))
-    for ax, (measure, label) in zip(axes, PANELS):
-        for model, grp in sub.groupby("model"):
+def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> list[Path]:
+    """The small multiples of ``task``: every model and control, on relative depth, bands over seeds."""
+    sub = curves[curves["task"] == task]
+    markers = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(sorted(set(sub["model"])))}
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(3.6 * len(CURVE_PANELS), 3.2))
+    for ax, (measure, label) in zip(axes, CURVE_PANELS):
+        for (model, status), grp in sub.groupby(["model", "status"]):
             grp = grp.sort_values("depth")
-            line, = ax.plot(grp["depth"], grp[f"{measure}_mean"], marker="o", ms=3, label=model)
-            ax.fill_between(grp["depth"], grp[f"{measure}_min"], grp[f"{measure}_max"], color=line.get_color(), alpha=0.15)
+            colour = colours.get(grp["family"].iloc[0], "#1f77b4")
+            ax.plot(grp["depth"], grp[f"{measure}_mean"], marker=markers[model], ms=3, color=colour,
+                    linestyle="-" if status in TRAINED else ":", label=series_name(model, status))
+            ax.fill_between(grp["depth"], grp[f"{measure}_min"], grp[f"{measure}_max"], color=colour, alpha=0.12)
         ax.set_xlabel("relative depth")
-        ax.set_title(label)
-    axes[0].legend(fontsize=7)
+        ax.set_title(label, fontsize=10)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(task)
     return _save(fig, out, f"curves_{task}")
 
 
-def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path) -> list[Path]:
+def matrix_figure(board: pd.DataFrame, out: Path) -> list[Path]:
+    """The measures matrix of the site's measures page."""
+    m = measures_matrix(board)
+    tau = np.array([[np.nan if v is None else v for v in row] for row in m["tau"]], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(m["columns"]), 1.2 + 0.3 * len(m["scores"])))
+    image = ax.imshow(tau, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for i, row in enumerate(m["cells"]):
+        for j, r in enumerate(row):
+            if r is not None and np.isfinite(tau[i, j]):
+                ax.text(j, i, f"{tau[i, j]:+.2f}{matrix_mark(r)}", ha="center", va="center", fontsize=6)
+    ax.set_yticks(range(len(m["scores"])), m["scores"], fontsize=7)
+    ax.set_xticks(range(len(m["columns"])), [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}"
+                                              for tg, task in m["columns"]], rotation=60, ha="left", fontsize=7)
+    ax.xaxis.tick_top()
+    fig.colorbar(image, ax=ax, label="Kendall tau", shrink=0.6)
+    return _save(fig, out, "measures_matrix")
+
+
+def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path, colours: dict) -> list[Path]:
     sub = scores[scores["status"].isin(TRAINED)]
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     for fam, grp in sub.groupby("family"):
-        ax.scatter(grp[score], grp[target], s=12, label=fam)
+        ax.scatter(grp[score], grp[target], s=12, label=fam, color=colours.get(fam))
     ax.set_xlabel(score)
     ax.set_ylabel(target)
     ax.legend(fontsize=7)
@@ -54,10 +82,13 @@ def write_figures(store_root: str | Path, out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t = load_tables(store_root)
+    colours = colours_for(t["models"]["family"]) if len(t["models"]) else {}
     paths: list[Path] = []
     for task in sorted(t["curves"]["task"].unique()):
-        paths += curves_figure(t["curves"], task, out)
+        paths += curves_figure(t["curves"], task, out, colours)
+    if len(t["measures"]):
+        paths += matrix_figure(t["measures"], out)
     for score in ("phdim_last", "twonn_last", "weight_l2"):
         for target in ("test_accuracy", "generalization_gap"):
-            paths += scatter_figure(t["scores"], score, target, out)
+            paths += scatter_figure(t["scores"], score, target, out, colours)
     return paths

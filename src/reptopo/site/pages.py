@@ -9,17 +9,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis import TRAINED, headline_findings, literature_checks
+from ..analysis import TRAINED, headline_findings, literature_checks, matrix_mark, measures_matrix
 from ..cite import BENCHMARK_BIBTEX, score_bibtex
 from ..protocol import CURRENT_VERSION, protocol
 from ..record import SCHEMA_VERSION, LayerMeasures, Record, TrainSummary
 from ..record import Layer as RecordLayer
 from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import ResultStore
-from .html import PALETTE, PROVENANCE_LABELS, STATUS_LABELS, Plots, badge, esc, fmt, fmt_pm, html_table, slug
+from .html import (
+    CURVE_PANELS,
+    PALETTE,
+    PROVENANCE_LABELS,
+    STATUS_LABELS,
+    Plots,
+    badge,
+    colours_for,
+    esc,
+    fmt,
+    fmt_pm,
+    html_table,
+    series_name,
+    slug,
+)
 
-CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),
-                ("linear_probe_accuracy", "linear-probe accuracy")]
 
 
 def _label(status: str) -> str:
@@ -27,20 +39,19 @@ def _label(status: str) -> str:
 
 
 def _colours(keys) -> dict:
-    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
+    return colours_for(keys)
 
 
 def family_colours(t) -> dict:
     """One colour per architecture family, the same on every page (from every family in the store)."""
-    return _colours(t["models"]["family"]) if len(t["models"]) else {}
+    return colours_for(t["models"]["family"]) if len(t["models"]) else {}
 
 
-CONTROL_NAMES = {"random_init": "random-init control", "shuffled_labels": "shuffled-label control"}
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"]
 
 
 def _trace_name(model: str, status: str) -> str:
-    return f"{model} ({CONTROL_NAMES.get(status) or _label(status)})"
+    return series_name(model, status)
 
 
 def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: str = "solid") -> list[dict]:
@@ -197,43 +208,23 @@ def page_measures(t) -> str:
     return "\n".join(lines)
 
 
-ALL_TASKS = "(all tasks)"
-
-
 def _measures_matrix(plots: Plots, board: pd.DataFrame) -> str:
     """A heatmap of Kendall's tau: scores down, (target, task) across, the overall columns first."""
-    targets = [tg for tg in ("generalization_gap", "test_accuracy") if tg in set(board["target"])]
-    tasks = sorted(set(board["task"]) - {ALL_TASKS})
-    columns = [(tg, task) for tg in targets for task in [ALL_TASKS] + tasks]
-    cell = {(r.score, r.target, r.task): r for r in board.itertuples()}
-    overall = {r.score: abs(r.kendall_tau) for r in board.itertuples()
-               if r.task == ALL_TASKS and r.target == targets[0] and np.isfinite(r.kendall_tau)}
-    scores = sorted(set(board["score"]), key=lambda sc: (-overall.get(sc, -1.0), sc))
-    z, text, hover = [], [], []
-    for sc in scores:
-        zr, tr, hr = [], [], []
-        for tg, task in columns:
-            r = cell.get((sc, tg, task))
-            tau = float(r.kendall_tau) if r is not None and np.isfinite(r.kendall_tau) else None
-            zr.append(tau)
-            if tau is None:
-                tr.append("")
-                hr.append(f"{sc} · {tg} · {task}: constant or not measured")
-                continue
-            excludes_zero = r.tau_ci_low > 0 or r.tau_ci_high < 0
-            tr.append(f"{tau:+.2f}" + ("*" if excludes_zero else "") + ("†" if r.beats_baselines and not r.is_baseline else ""))
-            hr.append(f"{sc} · {tg} · {task}: tau {tau:+.2f} [{fmt(r.tau_ci_low, 2)}, {fmt(r.tau_ci_high, 2)}]"
-                      + (" (baseline)" if r.is_baseline else ""))
-        z.append(zr)
-        text.append(tr)
-        hover.append(hr)
-    labels = [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}" for tg, task in columns]
-    trace = {"type": "heatmap", "z": z, "x": labels, "y": scores, "text": text, "customdata": hover,
+    m = measures_matrix(board)
+    text, hover = [], []
+    for sc, taus, cells in zip(m["scores"], m["tau"], m["cells"]):
+        text.append([f"{tau:+.2f}{matrix_mark(r)}" if tau is not None else "" for tau, r in zip(taus, cells)])
+        hover.append([f"{sc} · {tg} · {task}: " + (f"tau {tau:+.2f} [{fmt(r.tau_ci_low, 2)}, {fmt(r.tau_ci_high, 2)}]"
+                                                   + (" (baseline)" if r.is_baseline else "")
+                                                   if tau is not None else "constant or not measured")
+                      for tau, r, (tg, task) in zip(taus, cells, m["columns"])])
+    labels = [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}" for tg, task in m["columns"]]
+    trace = {"type": "heatmap", "z": m["tau"], "x": labels, "y": m["scores"], "text": text, "customdata": hover,
              "texttemplate": "%{text}", "hovertemplate": "%{customdata}<extra></extra>",
              "colorscale": "RdBu", "zmin": -1, "zmax": 1, "zmid": 0,  # Plotly's RdBu: -1 blue, +1 red
              "colorbar": {"title": {"text": "tau"}}, "xgap": 1, "ygap": 1}
     return plots.figure([trace], "", "", "",  # the section heading titles it; the top axis labels need the room
-                        height=max(360, 26 * len(scores) + 160),
+                        height=max(360, 26 * len(m["scores"]) + 160),
                         layout={"yaxis": {"autorange": "reversed", "automargin": True}, "xaxis": {"side": "top"},
                                 "margin": {"l": 170, "t": 120}})
 
