@@ -38,20 +38,12 @@ def _label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def _colours(keys) -> dict:
-    return colours_for(keys)
-
-
 def family_colours(t) -> dict:
     """One colour per architecture family, the same on every page (from every family in the store)."""
     return colours_for(t["models"]["family"]) if len(t["models"]) else {}
 
 
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"]
-
-
-def _trace_name(model: str, status: str) -> str:
-    return series_name(model, status)
 
 
 def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: str = "solid") -> list[dict]:
@@ -125,14 +117,14 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
     """Small multiples: one panel per measure in a grid, lines coloured by family (``colours``),
     a marker per model, controls dotted and named as controls."""
     out = []
-    colours = colours or _colours(curves["family"] if "family" in curves else curves[key])
+    colours = colours or colours_for(curves["family"] if "family" in curves else curves[key])
     symbols = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(sorted(set(curves[key])))}
     for i, (measure, label) in enumerate(panels or CURVE_PANELS):
         traces = []
         for (name, status), grp in curves.groupby([key, "status"]):
             dash = "solid" if status in TRAINED else "dot"
             family = grp["family"].iloc[0] if "family" in grp else name
-            band = _band_traces(grp, measure, _trace_name(name, status), colours.get(family, PALETTE[0]), dash)
+            band = _band_traces(grp, measure, series_name(name, status), colours.get(family, PALETTE[0]), dash)
             band[0]["marker"] = {"symbol": symbols[name]}
             band[0]["showlegend"] = i == 0  # one legend, under the first panel, for the whole grid
             traces += band
@@ -197,7 +189,7 @@ def page_measures(t) -> str:
     mn = curves[curves["task"] == "mnist"] if "mnist" in set(curves["task"]) else curves
     if len(mn):
         lines += ["TwoNN dimension and Betti 0 over depth on MNIST, trained against controls:", "",
-                  _curve_figures(plots, mn, "model", " — MNIST", colours=family_colours(t),
+                  _curve_figures(plots, mn, "model", " — MNIST", colours=colours,
                                  panels=[p for p in CURVE_PANELS if p[0] in ("twonn", "betti_0")]), ""]
         fam = curves[curves["status"] == "trained"].groupby(["family", "depth"], as_index=False)["phdim_mean"].mean()
         traces = [{"x": g["depth"].tolist(), "y": g["phdim_mean"].tolist(), "mode": "lines+markers", "name": f,
@@ -261,8 +253,9 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
         lines += [f"<p>{esc(entry.description)}</p>", "",
                   f"<p>Family <code>{esc(entry.family)}</code> · builder <code>{esc(entry.builder)}</code> · "
                   f"entry version {entry.version} · license {esc(entry.license)}</p>", ""]
+    colours = family_colours(t)
     for task, grp in curves.groupby("task"):
-        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}", colours=family_colours(t)), ""]
+        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}", colours=colours), ""]
         job = models[(models["task"] == task)].sort_values(["status", "seed"]).head(1)
         if len(job):
             job_id = job.iloc[0]["job_id"]
