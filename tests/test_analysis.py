@@ -107,3 +107,88 @@ def test_bad_populations_give_clear_notes_and_what_can_be_computed():
     assert axes == ["axis_width"] and "incomplete" in notes[0]
     report = analyze(models, layers, n_boot=50)
     assert len(report.tables["correlations"]) > 0
+
+
+def test_a_censored_phdim_ranks_above_every_value_and_is_never_averaged():
+    """The most accurate third of the models have a censored PHdim at the block layer: the scores
+    leave it empty and flag it, rank statistics tie it above every measured value (tau checked
+    against scipy on a hand-made encoding), and no mean, drop or curve averages it."""
+    from scipy import stats
+
+    from reptopo.analysis import architecture_table, curves, model_scores, rank_values
+
+    models, layers = _population()
+    top = set(models.sort_values("test_accuracy").tail(4)["job_id"])
+    block = (layers["role"] == "block") & layers["job_id"].isin(top)
+    layers["phdim_censored"] = block
+    layers.loc[block, "phdim"] = np.nan
+    scores = model_scores(models, layers)
+    cens = scores[scores["job_id"].isin(top)]
+    assert cens["phdim_last"].isna().all() and cens["phdim_last_censored"].all()
+    assert cens["phdim_mean"].isna().all() and cens["phdim_drop"].isna().all() and cens["phdim_max_censored"].all()
+    ranked = rank_values(scores, "phdim_last")
+    assert np.isfinite(ranked).all() and (ranked[scores["job_id"].isin(top)] > np.nanmax(scores["phdim_last"])).all()
+    hand = np.where(scores["phdim_last_censored"], 1e9, scores["phdim_last"])
+    report = analyze(models, layers, n_boot=50)
+    row = report.tables["correlations"].query("score == 'phdim_last' and target == 'test_accuracy'").iloc[0]
+    assert row["kendall_tau"] == pytest.approx(stats.kendalltau(hand, scores["test_accuracy"]).statistic)
+    assert row["n_censored"] == 4 and row["trained_mean"] == pytest.approx(scores["phdim_last"].mean())
+    arch = architecture_table(scores)
+    assert arch.loc[arch["phdim_last_n_censored"] > 0, "phdim_last_mean"].isna().all()
+    curve = curves(layers)
+    assert curve.loc[(curve["role"] == "block") & (curve["phdim_n_censored"] > 0), "phdim_mean"].isna().all()
+
+
+def test_a_constant_score_is_reported_as_constant_not_blank():
+    models, layers = _population()
+    report = analyze(models, layers, n_boot=50)
+    rows = report.tables["correlations"].query("score == 'betti0_last'")
+    assert len(rows) == 2 and rows["kendall_tau"].isna().all()
+    assert rows["note"].str.contains("constant over the 12 models").all() and rows["note"].str.contains("reads 1").all()
+    overall = report.tables["measures"].query("score == 'betti0_last' and task == '(all tasks)'")
+    assert overall["note"].str.contains("constant in every task").all()
+
+
+def _synthetic_population(relu_trivial_from: float, tanh_trivial_from: float):
+    """Two trained runs on a two-class synthetic task: every class reads (1, 0) from the given depth on."""
+    rows, layers = [], []
+    for model, start in (("fc_relu_narrow", relu_trivial_from), ("fc_tanh_narrow", tanh_trivial_from)):
+        job = f"{model}__s0"
+        rows.append({"job_id": job, "model": model, "task": "naitzat_d1", "seed": 0, "family": "mlp", "modality": "synthetic",
+                     "status": "trained", "protocol_version": 2, "train_accuracy": 1.0, "test_accuracy": 0.99,
+                     "train_loss": 0.0, "test_loss": 0.0, "generalization_gap": 0.01, "n_parameters": 100, "weight_l2": 1.0,
+                     "train_seconds": 1, "measure_seconds": 1, "peak_rss_mb": 1})
+        for epoch in (0, 10):
+            for k, depth in enumerate(np.linspace(0, 1, 6)):
+                role = "input" if k == 0 else "head" if k == 5 else "block"
+                trivial = epoch == 10 and depth >= start
+                layers.append({"job_id": job, "model": model, "task": "naitzat_d1", "seed": 0, "family": "mlp",
+                               "status": "trained", "protocol_version": 2, "layer": f"l{k}", "pooling": "raw", "depth": depth,
+                               "role": role, "epoch": epoch, "phdim": 2.0, "twonn": 2.0, "mle": 2.0, "phdim_censored": False,
+                               "trivial_classes": "0,1" if trivial else "", "n_classes_measured": 2,
+                               "class_betti_sum": 1.0 if trivial else 9.5, "class_tp_h0": 30.0 - 20 * depth,
+                               "class_tp_h1": 3.0, "whole_b0": 1, "whole_b0_large": 1, "linear_probe_accuracy": 0.9})
+    return pd.DataFrame(rows), pd.DataFrame(layers)
+
+
+def test_dynamics_and_the_naitzat_check_read_the_records():
+    from reptopo.analysis import literature_checks, reach_depth
+
+    models, layers = _synthetic_population(relu_trivial_from=0.4, tanh_trivial_from=0.8)
+    report = analyze(models, layers, n_boot=20)
+    t = {**report.tables, "models": models, "layers": layers}
+    dyn = t["dynamics"]
+    assert set(dyn["epoch"]) == {0, 10} and len(dyn) == 2 * 2 * 6
+    job = layers[(layers["job_id"] == "fc_relu_narrow__s0") & (layers["epoch"] == 10)]
+    assert reach_depth(job, "0") == pytest.approx(0.4) and reach_depth(job, "2") != reach_depth(job, "2")  # NaN
+    check = next(c for c in literature_checks(t) if c["title"].startswith("Naitzat"))
+    numbers = check["numbers"]
+    assert numbers["relu_depth"] == pytest.approx(0.4) and numbers["tanh_depth"] == pytest.approx(0.8)
+    assert numbers["relu_halfway"] == pytest.approx(0.4) and numbers["tanh_halfway"] == pytest.approx(0.8)
+    assert numbers["relu_reached"] == "2 of 2" and numbers["mann_whitney_p"] < 0.5
+    assert check["verdict"].startswith("reproduced") and "faster with ReLU" in check["verdict"]
+    models, layers = _synthetic_population(relu_trivial_from=0.8, tanh_trivial_from=0.4)
+    report = analyze(models, layers, n_boot=20)
+    check = next(c for c in literature_checks({**report.tables, "models": models, "layers": layers})
+                 if c["title"].startswith("Naitzat"))
+    assert "not faster with ReLU, not reproduced" in check["verdict"]

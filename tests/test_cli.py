@@ -43,9 +43,9 @@ def test_cite_quotes_scores_digests_and_the_page():
     res = run("cite", "lenet", "--task", "mnist")
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "@misc{reptopo:lenet:mnist:p1" in out and "test accuracy 0.955 [0.943, 0.966] over 6 records" in out
+    assert "@misc{reptopo:lenet:mnist:p2" in out and "test accuracy 0.955 [0.943, 0.966] over 6 records" in out
     assert "PHdim (last hidden layer)" in out and "TwoNN (last hidden layer)" in out and "linear probe" in out
-    assert "protocol version 1" in out and "record digests" in out and "models/lenet/" in out
+    assert "protocol version 2" in out and "record digests" in out and "models/lenet/" in out
     assert "@misc{reptopo2026" in out
 
 
@@ -100,3 +100,12 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         pytest.skip("a GPU is visible here")
     res = run("run", "--suite", "smoke", "--device", "cuda")
     assert "no CUDA device" in _one_line_error(res)
+
+
+def test_a_censored_score_is_cited_as_a_bound_never_averaged():
+    from reptopo.cite import describe_score
+
+    assert describe_score([1.0, 2.0]) == "1.5 [1, 2] over 2 records"
+    text = describe_score([None, 3.0, 4.0], [True, False, False])
+    assert text.startswith("censored in 1 of 3 records") and "3.5" not in text
+    assert describe_score([None, None]) == "not measured"

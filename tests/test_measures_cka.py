@@ -64,3 +64,17 @@ def test_cka_refuses_clouds_of_different_inputs(rng):
     bad[3, 1] = np.nan
     with pytest.raises(CloudError, match="layer 'fc2'.*NaN"):
         linear_cka(rng.normal(size=(50, 3)), bad, layers=("fc1", "fc2"))
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_cka_matrix_equals_the_pairwise_cka(rng, debiased):
+    left = [rng.normal(size=(200, 5)), rng.normal(size=(200, 40))]
+    right = [np.tanh(left[0] @ rng.normal(size=(5, 60))), rng.normal(size=(200, 3)), 2 * left[1]]
+    from reptopo.measures.cka import cka_matrix
+
+    got = cka_matrix(left, right, debiased=debiased)
+    want = [[linear_cka(a, b, debiased=debiased) for b in right] for a in left]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert got[1, 2] == pytest.approx(1.0)  # a scaled copy
+    with pytest.raises(CloudError, match="same inputs"):
+        cka_matrix(left, [rng.normal(size=(150, 3))])

@@ -12,7 +12,7 @@ from reptopo.registry import LayerSpec
 from reptopo.store import ResultStore, collect
 
 # A published protocol never changes: a new parameter value is a new version.
-PUBLISHED_DIGESTS = {1: "27397f4170eb2752"}
+PUBLISHED_DIGESTS = {1: "27397f4170eb2752", 2: "69ad7def83166298"}
 
 
 def test_published_protocols_are_frozen():
@@ -34,11 +34,57 @@ def test_a_bad_cloud_is_flagged_with_its_layer_not_measured():
 def test_measure_layer_reports_every_measure():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(400, 6)), rng.integers(0, 3, 400)
-    out, dgms = measure_layer(x, y, protocol(), "l")
+    out, dgms = measure_layer(x, y, protocol(1), "l")
     assert set(out) >= {"persistence", "phdim", "phdim_per_class", "twonn", "mle", "linear_probe_accuracy"}
+    assert "class_topology" not in out and "censored" not in out["phdim"]
     assert out["persistence"]["betti_rule"]["name"] == "covering_radius" and len(dgms) == 2
     assert out["phdim"]["r2"] > 0.9 and out["phdim"]["ci_low"] <= out["phdim"]["dimension"] <= out["phdim"]["ci_high"]
     assert abs(out["twonn"]["dimension"] - 6) < 1.5
+
+
+def test_version_2_measures_classes_and_censors_phdim():
+    """Ten separated blobs, one per class, in 20 dimensions: each class is a point (hop Betti (1, 0))
+    and the whole cloud has ten components. A 20-dimensional Gaussian of 400 points is beyond what
+    400 points resolve (2 log10 400 = 5.2): its PHdim is censored, not a number."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(10, 20)) * 30
+    y = np.repeat(np.arange(10), 40)
+    x = centres[y] + rng.normal(size=(400, 20))
+    out, _ = measure_layer(x, y, protocol(2), "block.3")
+    ct = out["class_topology"]
+    assert ct["mean_betti_hops"] == [1.0, 0.0] and ct["whole"]["b0"] == 10 and ct["whole"]["b0_large"] == 10
+    assert out["persistence"]["betti_rule"]["name"] == "sampling_resolution" and out["persistence"]["betti"][0] == 10
+    from reptopo.record import LayerMeasures
+    LayerMeasures.model_validate(out)
+    gauss, _ = measure_layer(rng.normal(size=(400, 20)), np.repeat([0, 1], 200), protocol(2), "fc")
+    assert gauss["phdim"]["censored"] and gauss["phdim"]["dimension"] is None and gauss["phdim"]["bound"] < 5.3
+    assert gauss["phdim_per_class"]["mean"] is None and gauss["phdim_per_class"]["censored"] == ["0", "1"]
+    LayerMeasures.model_validate(gauss)
+
+
+def test_version_2_flags_a_small_class_and_measures_the_rest():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 5))
+    y = np.r_[np.zeros(150, int), np.ones(143, int), np.full(7, 2)]
+    out, _ = measure_layer(x, y, protocol(2), "fc2")
+    classes = out["class_topology"]["classes"]
+    assert "fc2" in classes["2"]["error"] and "7 points" in classes["2"]["error"]
+    assert classes["0"]["betti_hops"] == [1, 0] and out["class_topology"]["n_classes_measured"] == 2
+
+
+def test_checkpoints_only_for_the_dynamics_runs():
+    from reptopo.jobs import at_default_hyperparameters
+    from reptopo.registry import Registry
+
+    task = Registry().task("digits")
+    v1, v2 = protocol(1), protocol(2)
+    assert at_default_hyperparameters({}, task) and at_default_hyperparameters({"width": 1.0, "train_size": 1197}, task)
+    assert not at_default_hyperparameters({"width": 0.5}, task) and not at_default_hyperparameters({"train_size": 400}, task)
+    assert not at_default_hyperparameters({"label_noise": 0.2}, task) and not at_default_hyperparameters({"lr": 0.1}, task)
+    assert not v1.measures_checkpoints(seed=0, at_defaults=True, control=None, frozen=False)  # v1 has no epochs
+    assert v2.measures_checkpoints(seed=0, at_defaults=True, control=None, frozen=False)
+    for kwargs in ({"seed": 1}, {"at_defaults": False}, {"control": "random_init"}, {"frozen": True}):
+        assert not v2.measures_checkpoints(**{"seed": 0, "at_defaults": True, "control": None, "frozen": False, **kwargs})
 
 
 def test_pooling_of_each_layout():
@@ -70,7 +116,9 @@ def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
     first = run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))
     assert first["status"] == "done"
     rec = ResultStore(store_dir).records()[0]
-    assert rec["protocol"]["version"] == 1 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
+    assert rec["protocol"]["version"] == 2 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
+    # seed 0 at default hyperparameters: the learning dynamics, measured at epochs 0, 1, 2, 5 and the last
+    assert sorted({l["epoch"] for l in rec["layers"]}) == [0, 1, 2, 5, 30]
     assert rec["status"] == "trained" and rec["train"]["test_accuracy"] > 0.8
     assert {l["name"] for l in rec["layers"]} == {"input", "hidden.0", "hidden.1", "hidden.2", "head"}
     assert rec["versions"]["torch"] and rec["times"]["train_seconds"] > 0 and rec["peak_rss_mb"] > 0
@@ -78,7 +126,7 @@ def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
     assert not (store_dir / "scratch" / rec["job_id"]).exists()
     assert run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))["status"] == "skipped"
     models, layers = collect(ResultStore(store_dir))
-    assert len(models) == 1 and len(layers) == 5 and (store_dir / "tables" / "layers.parquet").is_file()
+    assert len(models) == 1 and len(layers) == 25 and (store_dir / "tables" / "layers.parquet").is_file()
 
 
 @pytest.mark.slow

@@ -47,6 +47,7 @@ def site(tmp_path_factory):
 
     store = tmp_path_factory.mktemp("store")
     shutil.copytree(REFERENCE / "records", store / "records")
+    shutil.copytree(REFERENCE / "comparisons", store / "comparisons")
     rec_path = sorted((store / "records").glob("lenet__mnist__*.json"))[0]
     rec = json.loads(rec_path.read_text())
     rec["model"], rec["job_id"] = "evil_model", "evil_model__p1"
@@ -118,7 +119,8 @@ def test_leaderboard_reads_at_a_glance(page, tmp_path):
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(page.base + "/leaderboard/")
     visible = page.eval_on_selector_all("#rt-leaderboard thead th", "ths => ths.filter(t => t.offsetParent !== null).map(t => t.textContent)")
-    assert visible == ["model", "task", "status", "test acc.", "gap", "PHdim (last)", "TwoNN (last)", "probe acc. (last)"]
+    assert visible == ["model", "task", "status", "test acc.", "gap", "PHdim (last)", "TwoNN (last)", "class b0+b1 (last)",
+                       "probe acc. (last)"]
     assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth")
     right = page.evaluate("() => Math.max(...[...document.querySelectorAll('#rt-leaderboard thead th')].filter(t => t.offsetParent).map(t => t.getBoundingClientRect().right))")
     assert right <= 1400
@@ -132,7 +134,7 @@ def test_leaderboard_reads_at_a_glance(page, tmp_path):
     page.check("#rt-leaderboard-controls input[data-column=family]")
     assert page.locator("#rt-leaderboard thead th[data-col=family]").is_visible()
     page.screenshot(path=str(tmp_path / "leaderboard.png"))
-    for path in ("/measures/", "/models/lenet/", "/"):
+    for path in ("/measures/", "/models/lenet/", "/", "/architectures/", "/compare/mnist/"):
         page.goto(page.base + path)
         assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth + 1"), path
         page.screenshot(path=str(tmp_path / f"{path.strip('/').replace('/', '-') or 'home'}.png"))
@@ -145,7 +147,7 @@ def test_model_page_opens_from_its_row_and_plots_draw_points(page):
     page.wait_for_url("**/models/lenet/")
     assert _heading(page) == "lenet"
     _assert_plots_have_points(page)
-    assert "@misc{reptopo:lenet:mnist:p1" in page.inner_text("body")
+    assert "@misc{reptopo:lenet:mnist:p2" in page.inner_text("body")
 
 
 def _assert_plots_have_points(page):
@@ -195,7 +197,7 @@ def test_hostile_strings_stay_text(page, site):
 def test_home_cite_and_submit_pages(page):
     page.goto(page.base + "/")
     body = page.inner_text("body")
-    assert "Protocol version 1" in body and "Headline findings" in body
+    assert "Protocol version 2" in body and "Headline findings" in body
     page.goto(page.base + "/cite/")
     assert "@misc{reptopo2026" in page.inner_text("body")
     page.goto(page.base + "/submit/")
@@ -225,7 +227,7 @@ def _specs(page):
 def test_figures_are_small_multiples_with_one_colour_per_family(page):
     page.goto(page.base + "/architectures/")
     _assert_plots_have_points(page)
-    assert page.eval_on_selector_all(".rt-grid", "gs => gs.map(g => g.querySelectorAll('.rt-plot').length)")[0] == 5
+    assert page.eval_on_selector_all(".rt-grid", "gs => gs.map(g => g.querySelectorAll('.rt-plot').length)")[0] >= 5
     lenet = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (")}
     names = {t["name"] for s in _specs(page) for t in s["data"] if t.get("showlegend", True) and "name" in t}
     assert any("random-init control" in n for n in names) and any("shuffled-label control" in n for n in names)
@@ -235,3 +237,40 @@ def test_figures_are_small_multiples_with_one_colour_per_family(page):
     assert len(lenet) == 1 and lenet == cnn  # lenet is the cnn family: one colour on both pages
     # titles sit left and the mode bar stands at the right, so they never overlap
     assert all(s["layout"]["title"]["xanchor"] == "left" and s["layout"]["modebar"]["orientation"] == "v" for s in _specs(page))
+
+
+def test_learning_dynamics_maps_show_layers_by_epochs_with_the_controls(page):
+    page.goto(page.base + "/models/lenet/")
+    _assert_plots_have_points(page)
+    maps = [s for s in _specs(page) if s["data"][0].get("type") == "heatmap"]
+    assert maps, "the model page shows its learning-dynamics maps"
+    assert all(m["data"][0]["x"][0] == "epoch 0" and any(c.endswith("(last)") for c in m["data"][0]["x"]) for m in maps)
+    # on MNIST, lenet's controls stand beside its epochs
+    with_controls = [m for m in maps if "random-init control" in m["data"][0]["x"]]
+    assert with_controls and "shuffled-label control" in with_controls[0]["data"][0]["x"]
+    depths = [float(label.split()[0]) for label in maps[0]["data"][0]["y"]]
+    assert depths == sorted(depths) and depths[0] == 0.0
+    page.goto(page.base + "/architectures/")
+    assert page.locator("h3", has_text="Learning dynamics").count() >= 5  # one per task with dynamics
+
+
+def test_compare_page_switches_pairs_with_two_selectors(page):
+    page.goto(page.base + "/models/lenet/")
+    page.locator("a", has_text=re.compile(r"^Similarity maps .* on mnist$")).click()
+    page.wait_for_url("**/compare/mnist/")
+    _assert_plots_have_points(page)
+    visible = page.eval_on_selector_all(".rt-pair", "gs => gs.filter(g => g.style.display !== 'none').length")
+    assert visible == 1
+    page.select_option("select[data-side=left]", "lenet")
+    page.select_option("select[data-side=right]", "lenet (seed 1)")
+    shown = page.eval_on_selector_all(".rt-pair", "gs => gs.filter(g => g.style.display !== 'none').map(g => [g.dataset.left, g.dataset.right])")
+    assert shown == [["lenet", "lenet (seed 1)"]]
+    plot = page.locator(".rt-pair:visible .rt-plot").first
+    assert plot.locator(".heatmaplayer image").count() == 1
+    page.select_option("select[data-side=right]", "lenet (random-init control)")
+    assert page.locator(".rt-pair:visible").count() == 1 and page.locator(".rt-nopair").is_hidden()
+    page.select_option("select[data-side=left]", "mlp (seed 1)")
+    assert page.locator(".rt-pair:visible").count() == 0 and page.locator(".rt-nopair").is_visible()
+    page.goto(page.base + "/compare/")
+    body = page.inner_text("body")
+    assert "agree with CKA" in body and "seed pairs are significantly more similar" in body

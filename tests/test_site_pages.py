@@ -22,19 +22,38 @@ def test_every_page_renders_from_the_reference_tables(tables):
     pages = render_all(ResultStore(REFERENCE), tables)
     assert {"index.md", "leaderboard.md", "architectures.md", "measures.md", "submit.md", "cite.md",
             "models/index.md", "models/lenet.md"} <= set(pages)
-    assert "Protocol version 1" in pages["index.md"]
+    assert "Protocol version 2" in pages["index.md"] and "compare/mnist.md" in pages and "compare/index.md" in pages
     assert pages["leaderboard.md"].count("<tr") > 20 and "data-value" in pages["leaderboard.md"]
     assert 'class="rt-plot"' in pages["measures.md"] and 'class="rt-plot"' in pages["models/lenet.md"]
 
 
+ATTACKS = ["<script>alert(1)</script>", "</title><script>alert(4)</script>", "[x](javascript:alert(5))",
+           '" onmouseover="alert(2)" x="', "<img src=x onerror=alert(3)>", "\u202egnp.exe", "**bold** _em_ `code`"]
+
+
+def _as_html(markdown_text: str) -> str:
+    """The page as mkdocs renders it (Python-Markdown with the site's extensions)."""
+    import markdown
+
+    return markdown.markdown(markdown_text, extensions=["attr_list", "md_in_html", "tables", "admonition", "toc"])
+
+
 def test_strings_from_records_are_escaped_in_pages(tables):
-    evil = '<img src=x onerror=alert(1)>"'
+    """Templates escape every string; each attack stays text after Markdown: no tag, no link, no
+    emphasis made of a submitter's string (the fast tier's version of the browser test)."""
+    from reptopo.registry import Registry
+
+    evil = " ".join(ATTACKS)
     models = tables["models"].copy()
     models.loc[models.index[0], "model"] = evil
-    page = page_model(evil, None, None, {**tables, "models": models}, ResultStore(REFERENCE))
-    assert evil not in page and esc(evil) in page
+    entry = Registry().model("lenet").model_copy(update={"description": evil, "license": evil})
+    page = _as_html(page_model(evil, entry, None, {**tables, "models": models}, ResultStore(REFERENCE)))
+    assert "<script" not in page and "<img" not in page and "javascript:alert(5)\"" not in page
+    assert 'href="javascript' not in page and "onmouseover=\"alert" not in page
+    assert "<strong>bold</strong>" not in page and "<em>em</em>" not in page
+    assert "[x](javascript:alert(5))" in page and "**bold** _em_" in page  # shown literally
     rows = html_table(models.head(3), [("model", "model")], "t")
-    assert "<img" not in rows and "&lt;img src=x onerror=alert(1)&gt;&quot;" in rows
+    assert "<img" not in rows and esc("<img src=x onerror=alert(3)>") in rows
 
 
 def test_numbers_are_formatted_and_missing_ones_are_a_dash():

@@ -1,10 +1,20 @@
 """Which per-layer measure predicts accuracy and generalization? Scores, statistics, rankings.
 
-Definitions (scores version 1):
+Definitions (scores version 2):
 - A model's per-layer curve uses one pooling per layer, the first present of
   raw > flat > mean > gap > cls (flattened conv maps as Ansuini et al.; mean-pooled tokens).
 - Hidden layers are the measured layers other than the input and the head; the last hidden
   layer is the deepest of them.
+- A censored PHdim (protocol v2: beyond what the sample resolves) is a bound, not a value: its
+  score column is empty and ``<score>_censored`` is True. For ranks (Kendall, Spearman, the
+  granulated and CMI scores) a censored value ranks above every measured one, censored values
+  tied among themselves; no mean, drop or ratio is taken over a censored value.
+- Per-class topology (protocol v2): ``class_betti_sum`` is the mean over classes of b0 + b1 on
+  the hop metric; ``class_trivial_fraction`` the share of classes reading (1, 0);
+  ``whole_b0`` the whole cloud's components at its resolution; ``class_tp_h*`` and
+  ``whole_tp_h*`` total persistence normalised by the layer's RMS radius.
+- A score that is constant over a task's trained models has no rank correlation: its row says
+  so in ``note`` instead of leaving a blank.
 - Kendall's tau is tau-b (scipy); Spearman's rho likewise; both with a percentile bootstrap
   interval over models (resampled with replacement).
 - Granulated Kendall (Jiang et al. 2020): for each hyperparameter axis i, the mean tau within
@@ -27,11 +37,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .protocol import CURRENT_VERSION, protocol
+from .record import POOLING_ORDER
 from .registry import CONTROLS
 
-SCORES_VERSION = 1
-POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
+SCORES_VERSION = 2
+ALL_TASKS = "(all tasks)"
 TARGETS = ("test_accuracy", "generalization_gap")
 BASELINES = ("weight_l2", "log_n_parameters", "train_loss")
 MIN_MODELS = 6
@@ -55,14 +65,26 @@ class AnalysisReport:
         return "\n".join(lines)
 
 
-def primary_layers(layers: pd.DataFrame) -> pd.DataFrame:
-    """One row per (job, layer) at the final epoch, with the preferred pooling."""
+def primary_layers(layers: pd.DataFrame, *, final_only: bool = True) -> pd.DataFrame:
+    """One row per (job, layer), at the final epoch (or per epoch), with the preferred pooling."""
     if layers.empty:
         return layers
-    final = layers.groupby("job_id")["epoch"].transform("max")
-    df = layers[layers["epoch"] == final].copy()
+    df = layers
+    if final_only:
+        final = layers.groupby("job_id")["epoch"].transform("max")
+        df = layers[layers["epoch"] == final]
+    df = df.copy()
     df["_order"] = df["pooling"].map({p: i for i, p in enumerate(POOLING_ORDER)})
-    return df.sort_values("_order").groupby(["job_id", "layer"], as_index=False).first().drop(columns="_order")
+    keys = ["job_id", "layer"] + ([] if final_only else ["epoch"])
+    # dropna=False keeps each group's first row whole (a censored PHdim stays empty, not filled)
+    first = df.sort_values("_order").groupby(keys, as_index=False).nth(0)
+    return first.drop(columns="_order").reset_index(drop=True)
+
+
+def _censored(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Whether each row's ``column`` is censored (False for records without the flag)."""
+    flag = frame.get(f"{column}_censored")
+    return flag.fillna(False).astype(bool) if flag is not None else pd.Series(False, index=frame.index)
 
 
 def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -79,20 +101,29 @@ def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
         row = {"job_id": job_id}
         for m in ("phdim", "twonn", "mle"):
             vals = hidden[m].astype(float)
+            cens = _censored(hidden, m)
             row[f"{m}_last"] = last[m]
-            row[f"{m}_max"] = vals.max()
-            row[f"{m}_mean"] = vals.mean()
-            row[f"{m}_drop"] = first[m] - last[m]
-        row["twonn_peak_depth"] = float(hidden.loc[hidden["twonn"].astype(float).idxmax(), "depth"]) if hidden["twonn"].notna().any() else np.nan
-        row["phdim_peak_depth"] = float(hidden.loc[hidden["phdim"].astype(float).idxmax(), "depth"]) if hidden["phdim"].notna().any() else np.nan
+            row[f"{m}_max"] = np.nan if cens.any() else vals.max()
+            row[f"{m}_mean"] = np.nan if cens.any() else vals.mean()
+            first_censored = bool(_censored(grp.iloc[:1], m).iloc[0])
+            row[f"{m}_drop"] = np.nan if first_censored or bool(cens.iloc[-1]) else first[m] - last[m]
+            if m == "phdim":
+                # censored: ranks above every measured value; no mean or drop over it
+                row["phdim_last_censored"], row["phdim_max_censored"] = bool(cens.iloc[-1]), bool(cens.any())
+            peak_ok = vals.notna().any() and not cens.any()
+            row[f"{m}_peak_depth"] = float(hidden.loc[vals.idxmax(), "depth"]) if peak_ok else np.nan
         row["betti0_last"] = last.get("betti_0")
         row["betti1_last"] = last.get("betti_1")
         row["total_persistence_h0_last"] = last.get("total_persistence_0")
         row["total_persistence_h1_last"] = last.get("total_persistence_1")
         row["phdim_per_class_last"] = last.get("phdim_per_class")
-        row["phdim_class_ratio_last"] = (last.get("phdim_per_class") or np.nan) / last["phdim"] if last["phdim"] else np.nan
+        row["phdim_per_class_last_censored"] = bool(last.get("phdim_per_class_censored") or False)
+        ratio_ok = pd.notna(last.get("phdim_per_class")) and pd.notna(last["phdim"]) and last["phdim"]
+        row["phdim_class_ratio_last"] = last["phdim_per_class"] / last["phdim"] if ratio_ok else np.nan
         row["linear_probe_last"] = last.get("linear_probe_accuracy")
         row["linear_probe_mean"] = hidden["linear_probe_accuracy"].astype(float).mean()
+        for col in CLASS_TOPOLOGY_SCORES:
+            row[f"{col}_last"] = last.get(col)
         rows.append(row)
     scores = pd.DataFrame(rows)
     if scores.empty:
@@ -103,13 +134,39 @@ def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     return scores
 
 
+CLASS_TOPOLOGY_SCORES = ("class_betti_sum", "class_trivial_fraction", "whole_b0", "whole_b0_large",
+                         "class_tp_h0", "class_tp_h1", "whole_tp_h0", "whole_tp_h1")
+CENSORABLE = ("phdim_last", "phdim_max", "phdim_per_class_last")
+
+
 SCORE_COLUMNS = (
     "phdim_last", "phdim_max", "phdim_mean", "phdim_drop", "phdim_peak_depth",
     "twonn_last", "twonn_max", "twonn_mean", "twonn_drop", "twonn_peak_depth",
     "mle_last", "mle_max", "mle_mean", "mle_drop",
     "betti0_last", "betti1_last", "total_persistence_h0_last", "total_persistence_h1_last",
     "phdim_per_class_last", "phdim_class_ratio_last", "linear_probe_last", "linear_probe_mean",
-) + BASELINES
+) + tuple(f"{c}_last" for c in CLASS_TOPOLOGY_SCORES) + BASELINES
+
+
+def rank_values(frame: pd.DataFrame, score: str) -> np.ndarray:
+    """The values of ``score`` for rank statistics: a censored value (a lower bound) becomes one
+    number above every measured value, so that censored models tie at the top."""
+    x = frame[score].to_numpy(float)
+    if score not in CENSORABLE or f"{score}_censored" not in frame:
+        return x
+    cens = _censored(frame, score).to_numpy()
+    if cens.any():
+        top = np.nanmax(x[~cens]) if np.isfinite(x[~cens]).any() else 0.0
+        x = np.where(cens, top + 1.0, x)
+    return x
+
+
+def constant_note(x: np.ndarray) -> str | None:
+    """Why a score has no rank correlation over these models, when it is constant."""
+    finite = x[np.isfinite(x)]
+    if len(finite) and np.ptp(finite) == 0:
+        return f"constant over the {len(finite)} models (every one reads {finite[0]:.4g}): no ranking"
+    return None
 
 
 def _paired(x, y, min_n: int):
@@ -239,20 +296,31 @@ def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame,
         axes, axis_notes = complete_axes(grp)
         notes += [f"task {task}: {n}; granulated and CMI scores use the cells present" for n in axis_notes]
         for score in SCORE_COLUMNS:
-            if score not in grp or grp[score].notna().sum() < MIN_MODELS:
+            if score not in grp:
                 continue
+            x = rank_values(grp, score)
+            if np.isfinite(x).sum() < MIN_MODELS:
+                continue
+            ranked = grp.assign(**{score: x})
+            n_censored = int(_censored(grp, score).sum()) if score in CENSORABLE else 0
+            note = (f"censored in all {n_censored} models (above what the probe resolves): no ranking"
+                    if n_censored and n_censored == np.isfinite(x).sum() else constant_note(x))
             for target in TARGETS:
-                x, y = grp[score].to_numpy(float), grp[target].to_numpy(float)
+                y = grp[target].to_numpy(float)
+                target_note = constant_note(y)
                 lo, hi = bootstrap_ci(kendall_tau, x, y, n=n_boot)
-                psi, per_axis = granulated_kendall(grp, score, target, axes, ["model", "seed"]) if axes else (np.nan, {})
+                psi, per_axis = granulated_kendall(ranked, score, target, axes, ["model", "seed"]) if axes else (np.nan, {})
                 rows.append({
                     "task": task, "score": score, "target": target, "n_models": int(np.isfinite(x).sum()),
+                    "n_censored": n_censored,
+                    "note": note or (f"{target.replace('_', ' ')} is {target_note}" if target_note else None),
                     "kendall_tau": kendall_tau(x, y), "tau_ci_low": lo, "tau_ci_high": hi,
                     "spearman_rho": spearman_rho(x, y),
                     "granulated_kendall": psi, "granulated_per_axis": json.dumps(per_axis),
-                    "cmi": cmi_score(grp, score, "generalization_gap", axes) if target == "generalization_gap" else np.nan,
+                    "cmi": cmi_score(ranked, score, "generalization_gap", axes) if target == "generalization_gap" else np.nan,
                     "is_baseline": score in BASELINES,
-                    "trained_mean": float(np.nanmean(x)),
+                    # measured values only: a censored one is a bound and is never averaged
+                    "trained_mean": float(np.nanmean(grp[score].to_numpy(float))) if grp[score].notna().any() else np.nan,
                     "random_init_mean": null_means[score].get((task, "random_init"), np.nan),
                     "shuffled_labels_mean": null_means[score].get((task, "shuffled_labels"), np.nan),
                 })
@@ -275,22 +343,54 @@ def measures_board(corr: pd.DataFrame) -> pd.DataFrame:
     overall = corr.groupby(["score", "target", "is_baseline"], as_index=False).agg(
         kendall_tau=("kendall_tau", "mean"), tau_ci_low=("tau_ci_low", "mean"), tau_ci_high=("tau_ci_high", "mean"),
         spearman_rho=("spearman_rho", "mean"), granulated_kendall=("granulated_kendall", "mean"),
-        cmi=("cmi", "mean"), n_models=("n_models", "sum"))
-    boards += [ranked(grp.assign(task="(all tasks)")) for _, grp in overall.groupby("target")]
+        cmi=("cmi", "mean"), n_models=("n_models", "sum"), n_censored=("n_censored", "sum"),
+        n_tasks=("task", "nunique"), n_ranked=("kendall_tau", "count"))
+    unranked = overall["n_tasks"] - overall["n_ranked"]
+    overall["note"] = [
+        None if u == 0 else f"constant in {u} of {t} tasks; the mean is over the other {t - u}" if u < t
+        else f"constant in every task ({t}): no ranking" for u, t in zip(unranked, overall["n_tasks"])]
+    boards += [ranked(grp.assign(task=ALL_TASKS)) for _, grp in overall.groupby("target")]
     return pd.concat(boards, ignore_index=True)
 
 
-CURVE_MEASURES = ("phdim", "twonn", "mle", "betti_0", "betti_1", "linear_probe_accuracy", "phdim_per_class")
+CURVE_MEASURES = ("phdim", "twonn", "mle", "betti_0", "betti_1", "linear_probe_accuracy", "phdim_per_class",
+                  "class_betti_sum", "class_trivial_fraction", "whole_b0", "class_tp_h0", "class_tp_h1")
 
 
 def curves(layers: pd.DataFrame) -> pd.DataFrame:
-    """Per-layer curves on relative depth, mean and spread over seeds, per task/model/status."""
+    """Per-layer curves on relative depth, mean and spread over seeds, per task/model/status.
+
+    A layer whose PHdim is censored in any seed has no PHdim mean (a bound is not averaged);
+    ``phdim_n_censored`` counts those seeds."""
     prim = primary_layers(layers)
     if prim.empty:
         return prim
+    prim = prim.assign(phdim_censored=_censored(prim, "phdim").astype(int))
+    measures = [m for m in CURVE_MEASURES if m in prim]
     g = prim.groupby(["task", "model", "family", "status", "layer", "depth", "role", "pooling"], as_index=False)
-    agg = {f"{m}_{s}": (m, s) for m in CURVE_MEASURES for s in ("mean", "std", "min", "max")}
-    return g.agg(n_seeds=("seed", "nunique"), **agg).sort_values(["task", "model", "status", "depth"])
+    agg = {f"{m}_{s}": (m, s) for m in measures for s in ("mean", "std", "min", "max")}
+    out = g.agg(n_seeds=("seed", "nunique"), phdim_n_censored=("phdim_censored", "sum"), **agg)
+    out.loc[out["phdim_n_censored"] > 0, [f"phdim_{s}" for s in ("mean", "std", "min", "max")]] = np.nan
+    return out.sort_values(["task", "model", "status", "depth"])
+
+
+DYNAMICS_MEASURES = ("phdim", "twonn", "class_betti_sum", "whole_b0", "class_tp_h0", "class_tp_h1",
+                     "linear_probe_accuracy", "betti_1")
+
+
+def dynamics(layers: pd.DataFrame) -> pd.DataFrame:
+    """The learning dynamics: every layer of every job measured at more than one epoch, one row
+    per (job, layer, epoch) with the preferred pooling (censored PHdim left empty, flagged)."""
+    if layers.empty:
+        return layers
+    several = layers.groupby("job_id")["epoch"].transform("nunique") > 1
+    prim = primary_layers(layers[several], final_only=False)
+    if prim.empty:
+        return pd.DataFrame(columns=["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch"])
+    prim = prim.assign(phdim_censored=_censored(prim, "phdim"))
+    keep = ["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch", "phdim_censored"]
+    cols = keep + [m for m in DYNAMICS_MEASURES if m in prim]
+    return prim[cols].sort_values(["task", "model", "seed", "epoch", "depth"]).reset_index(drop=True)
 
 
 def null_checks(scores: pd.DataFrame) -> pd.DataFrame:
@@ -299,10 +399,130 @@ def null_checks(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def architecture_table(scores: pd.DataFrame) -> pd.DataFrame:
-    cols = ["test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last", "linear_probe_last", "n_parameters"]
+    """Mean and spread of the main scores per (task, model, status): a row of the leaderboard.
+
+    A PHdim censored in any run has no mean (``phdim_last_n_censored`` counts those runs)."""
+    cols = ["test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last",
+            "class_betti_sum_last", "whole_b0_last", "linear_probe_last", "n_parameters"]
+    cols = [c for c in cols if c in scores]
     keys = ["task", "model", "family", "status"] + (["provenance"] if "provenance" in scores else [])
-    g = scores.groupby(keys, as_index=False)
-    return g.agg(n_runs=("job_id", "count"), **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")})
+    frame = scores.assign(phdim_last_censored=_censored(scores, "phdim_last").astype(int))
+    g = frame.groupby(keys, as_index=False)
+    out = g.agg(n_runs=("job_id", "count"), phdim_last_n_censored=("phdim_last_censored", "sum"),
+                **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")})
+    out.loc[out["phdim_last_n_censored"] > 0, ["phdim_last_mean", "phdim_last_std"]] = np.nan
+    return out
+
+
+DEPTH_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _cluster_bootstrap(frame: pd.DataFrame, stat, *, n: int = 200, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile interval of ``stat(frame)`` resampling whole comparisons (rows of one
+    comparison are not independent)."""
+    ids = frame["comparison_id"].unique()
+    groups = {k: g for k, g in frame.groupby("comparison_id")}
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        pick = rng.choice(ids, size=len(ids), replace=True)
+        v = stat(pd.concat([groups[k] for k in pick], ignore_index=True))
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < n // 2:
+        return np.nan, np.nan
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def cka_rtd_agreement(comparisons: pd.DataFrame, *, n_boot: int = 200) -> pd.DataFrame:
+    """Kendall's tau between CKA and topological similarity (1 - RTD) over every layer pair with
+    both, per comparison kind and over all, with an interval from resampling whole comparisons."""
+    both = comparisons.dropna(subset=["cka", "rtd"])
+    rows = []
+    for kind, grp in [("all", both)] + list(both.groupby("kind")):
+        if grp["comparison_id"].nunique() < 2:
+            continue
+
+        def tau(frame):
+            return kendall_tau(frame["cka"], 1 - frame["rtd"])
+
+        lo, hi = _cluster_bootstrap(grp, tau, n=n_boot)
+        rows.append({"kind": kind, "n_comparisons": int(grp["comparison_id"].nunique()), "n_layer_pairs": len(grp),
+                     "kendall_tau": tau(grp), "tau_ci_low": lo, "tau_ci_high": hi})
+    return pd.DataFrame(rows, columns=["kind", "n_comparisons", "n_layer_pairs", "kendall_tau", "tau_ci_low", "tau_ci_high"])
+
+
+def matched_similarity(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """For every comparison and left layer, the similarity to the right layer at the nearest
+    relative depth (the diagonal of the map), with the depth's bin."""
+    if comparisons.empty:
+        return comparisons.assign(depth_bin=pd.Series(dtype=str))
+    comp = comparisons.assign(gap=(comparisons["left_depth"] - comparisons["right_depth"]).abs())
+    nearest = comp.loc[comp.groupby(["comparison_id", "left_layer"])["gap"].idxmin()]
+    labels = [f"{a:.2f}–{b:.2f}" for a, b in zip(DEPTH_BINS, DEPTH_BINS[1:])]
+    nearest = nearest.assign(depth_bin=pd.cut(nearest["left_depth"], DEPTH_BINS, labels=labels, include_lowest=True).astype(str))
+    return nearest.drop(columns="gap").reset_index(drop=True)
+
+
+def seeds_against_architectures(comparisons: pd.DataFrame, *, n_boot: int = 200) -> pd.DataFrame:
+    """Per depth bin: the mean CKA of matched layers in seed pairs, in architecture pairs and in
+    trained-against-random-init pairs, and the seeds' excess over architectures with an interval
+    from resampling whole comparisons."""
+    matched = matched_similarity(comparisons)
+    rows = []
+    for depth_bin, grp in matched.groupby("depth_bin"):
+        row = {"depth_bin": depth_bin}
+        for kind in KINDS_ORDER:
+            sub = grp[grp["kind"] == kind]
+            row[f"{kind}_cka"] = float(sub["cka"].mean()) if len(sub) else np.nan
+            row[f"{kind}_n"] = int(sub["comparison_id"].nunique())
+        pair = grp[grp["kind"].isin(["seeds", "architectures"])]
+
+        def excess(frame):
+            means = frame.groupby("kind")["cka"].mean()
+            return float(means.get("seeds", np.nan) - means.get("architectures", np.nan))
+
+        row["excess"] = excess(pair)
+        row["excess_ci_low"], row["excess_ci_high"] = (_cluster_bootstrap(pair, excess, n=n_boot)
+                                                       if pair["kind"].nunique() == 2 else (np.nan, np.nan))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+KINDS_ORDER = ("seeds", "architectures", "random_init")
+
+
+def comparison_findings(t) -> list[dict]:
+    """What the comparison maps say, with the numbers: CKA against RTD, and seeds against architectures."""
+    comp = t.get("comparisons")
+    if comp is None or comp.empty:
+        return []
+    out = []
+    agree = cka_rtd_agreement(comp)
+    if len(agree):
+        overall = agree[agree["kind"] == "all"].iloc[0]
+        parts = [f"{r.kind} {r.kendall_tau:+.2f} [{r.tau_ci_low:+.2f}, {r.tau_ci_high:+.2f}] over {r.n_layer_pairs} layer pairs "
+                 f"of {r.n_comparisons} comparisons" for r in agree.itertuples()]
+        sig = overall["tau_ci_low"] > 0 or overall["tau_ci_high"] < 0
+        out.append({"title": "Does topological similarity (1 − RTD) agree with CKA?",
+                    "finding": "Kendall's tau between linear CKA and 1 − RTD over the layer pairs where both are measured: "
+                               + "; ".join(parts) + ".",
+                    "verdict": (("they agree" if overall["kendall_tau"] > 0 else "they disagree") if sig
+                                else "no significant agreement") + f" (tau {overall['kendall_tau']:+.2f})",
+                    "numbers": {"tau": float(overall["kendall_tau"])}})
+    seeds = seeds_against_architectures(comp)
+    if len(seeds) and seeds["excess"].notna().any():
+        parts = [f"depth {r.depth_bin}: seeds {_fmt(r.seeds_cka)} ({r.seeds_n} pairs), architectures "
+                 f"{_fmt(r.architectures_cka)} ({r.architectures_n}), random init {_fmt(r.random_init_cka)} "
+                 f"({r.random_init_n}); excess {_fmt(r.excess, '+.2f')} [{_fmt(r.excess_ci_low, '+.2f')}, "
+                 f"{_fmt(r.excess_ci_high, '+.2f')}]" for r in seeds.itertuples()]
+        more = int((seeds["excess_ci_low"] > 0).sum())
+        out.append({"title": "Are two seeds of one architecture more alike than two architectures?",
+                    "finding": "Mean linear CKA between layers at matching relative depth: " + "; ".join(parts) + ".",
+                    "verdict": f"seed pairs are significantly more similar in {more} of {len(seeds)} depth bins",
+                    "numbers": {"bins_more_similar": more}})
+    return out
 
 
 def analyze(models: pd.DataFrame, layers: pd.DataFrame, *, n_boot: int = 500) -> AnalysisReport:
@@ -324,6 +544,7 @@ def analyze(models: pd.DataFrame, layers: pd.DataFrame, *, n_boot: int = 500) ->
         "correlations": corr,
         "measures": measures_board(corr),
         "curves": curves(layers),
+        "dynamics": dynamics(layers),
         "architectures": architecture_table(scores),
         "nulls": null_checks(scores),
     }
@@ -331,12 +552,16 @@ def analyze(models: pd.DataFrame, layers: pd.DataFrame, *, n_boot: int = 500) ->
 
 
 def analyze_store(store_root: str | Path, *, n_boot: int = 500) -> str:
-    from .store import ResultStore, collect
+    from .store import ResultStore, collect, collect_comparisons
 
     store = ResultStore(store_root)
     store.require_records()  # a missing or empty store: one clear error naming what to run
     models, layers = collect(store)
     report = analyze(models, layers, n_boot=n_boot)
+    comparisons = collect_comparisons(store)
+    if len(models):  # the analysis never mixes protocol versions: nor do the comparisons
+        comparisons = comparisons[comparisons["protocol_version"] == int(models["protocol_version"].max())]
+    report.tables["comparisons"] = comparisons
     out = store.root / "tables"
     for name, table in report.tables.items():
         table.to_parquet(out / f"{name}.parquet", index=False)
@@ -349,7 +574,7 @@ def headline_findings(t) -> list[str]:
     board = t["measures"]
     if len(board):
         for target in ("generalization_gap", "test_accuracy"):
-            overall = board[(board["task"] == "(all tasks)") & (board["target"] == target)].sort_values("rank")
+            overall = board[(board["task"] == ALL_TASKS) & (board["target"] == target)].sort_values("rank")
             if len(overall):
                 top = overall.iloc[0]
                 base = overall[overall["is_baseline"]].sort_values("rank").head(1)
@@ -357,74 +582,287 @@ def headline_findings(t) -> list[str]:
                 out.append(f"Across tasks, the score most rank-correlated with {target.replace('_', ' ')} is "
                            f"{top['score']} (mean Kendall tau {top['kendall_tau']:+.2f}){bl}.")
     out += [f"{c['title']}: {c['verdict']} (details on the Measures page)." for c in literature_checks(t)]
+    out += [f"{c['title']} {c['verdict'][0].upper() + c['verdict'][1:]} (details on the Compare page)."
+            for c in comparison_findings(t)]
     return out or ["No analysis yet: run `reptopo run` and `reptopo analyze`."]
 
 
 def _share(mask) -> str:
     mask = pd.Series(mask).dropna()
-    return f"{int(mask.sum())} of {len(mask)}" if len(mask) else "none"
+    return f"{int(mask.sum())} of {len(mask)}" if len(mask) else "no runs"
+
+
+def _fmt(v, spec=".2f") -> str:
+    return format(v, spec) if v is not None and np.isfinite(v) else "n/a"
+
+
+def _final_layers(t) -> pd.DataFrame:
+    """Primary layers at each job's final epoch, with the job's status and accuracy."""
+    layers = primary_layers(t["layers"])
+    if layers.empty:
+        return layers
+    info = t["models"].set_index("job_id")[["test_accuracy", "train_accuracy", "modality"]]
+    return layers.join(info, on="job_id")
+
+
+def reach_depth(job_layers: pd.DataFrame, cls: str) -> float:
+    """The relative depth from which class ``cls`` reads (1, 0) on the hop metric at every deeper
+    layer (NaN: never, or its homology was not measured)."""
+    rows = job_layers.sort_values("depth")
+    trivial = [cls in str(v).split(",") if isinstance(v, str) else False for v in rows["trivial_classes"]]
+    if not trivial or not trivial[-1]:
+        return np.nan
+    k = len(trivial)
+    while k > 0 and trivial[k - 1]:
+        k -= 1
+    return float(rows["depth"].iloc[k])
+
+
+def _halfway_depth(curve: pd.Series) -> float:
+    """The first relative depth at which a curve (indexed by depth) is at most half its first value."""
+    curve = curve.sort_index().dropna()
+    below = curve[curve <= curve.iloc[0] / 2] if len(curve) else curve
+    return float(below.index[0]) if len(below) else np.nan
+
+
+def naitzat_check(t) -> dict | None:
+    """Naitzat et al. 2020: each class's Betti numbers fall to (1, 0) through a well-trained
+    network, faster with ReLU than with tanh.
+
+    Per class, the reach depth is the relative depth from which it reads (1, 0) on the hop metric
+    at every deeper layer; a class that never does ranks after every one that does (Mann-Whitney
+    U between the activations' reach depths, "not reached" as +inf). The per-class complexity
+    b0 + b1, averaged over classes and runs, gives the depth at which it halves."""
+    layers = _final_layers(t)
+    if layers.empty or "trivial_classes" not in layers:
+        return None
+    syn = layers[layers["task"].str.startswith("naitzat") & (layers["status"] == "trained")]
+    if syn.empty:
+        return None
+    rows = []
+    for (task, model, job), grp in syn.groupby(["task", "model", "job_id"]):
+        named = set().union(*[set(str(v).split(",")) for v in grp["trivial_classes"].dropna()]) - {""}
+        n_classes = int(grp["n_classes_measured"].max()) if grp["n_classes_measured"].notna().any() else 0
+        for c in sorted(named | {str(c) for c in range(n_classes)}):
+            rows.append({"task": task, "model": model, "job_id": job, "class": c,
+                         "test_accuracy": grp["test_accuracy"].iloc[0], "depth": reach_depth(grp, c)})
+    df = pd.DataFrame(rows)
+
+    def activation(model):
+        return "relu" if "relu" in model else "tanh" if "tanh" in model else "other"
+
+    df["activation"] = df["model"].map(activation)
+    well = df[df["test_accuracy"] >= 0.95]
+    well_jobs = set(well["job_id"])
+    curve = syn[syn["job_id"].isin(well_jobs)].assign(activation=lambda d: d["model"].map(activation))
+    complexity = curve.groupby(["activation", "depth"])["class_betti_sum"].mean()
+    acts = sorted(set(well["activation"]))
+    numbers: dict = {"share_reached": float(well["depth"].notna().mean()) if len(well) else np.nan}
+    parts = []
+    for a in acts:
+        d = well[well["activation"] == a]["depth"]
+        c = complexity.loc[a]
+        numbers[f"{a}_reached"] = f"{int(d.notna().sum())} of {len(d)}"
+        numbers[f"{a}_depth"] = float(d.fillna(np.inf).median())
+        numbers[f"{a}_halfway"] = _halfway_depth(c)
+        parts.append(f"{a}: {int(d.notna().sum())} of {len(d)} classes reach (1, 0), median reach depth "
+                     f"{'not reached' if not np.isfinite(numbers[f'{a}_depth']) else format(numbers[f'{a}_depth'], '.2f')}; "
+                     f"mean per-class b0 + b1 {c.iloc[0]:.1f} at the input, {c.iloc[-1]:.1f} at the head, halved by depth "
+                     f"{_fmt(numbers[f'{a}_halfway'])}")
+    acc = df.drop_duplicates("job_id").groupby(["task", "activation"])["test_accuracy"].mean()
+    acc_parts = [f"{task} {a} {v:.3f}" for (task, a), v in acc.items()]
+    if not len(well):
+        verdict = "not tested: no synthetic model reached 95% test accuracy"
+    else:
+        share = numbers["share_reached"]
+        head = curve[curve["role"] == "head"]["class_betti_sum"].mean()
+        start = curve[curve["role"] == "input"]["class_betti_sum"].mean()
+        first = ("reproduced" if share >= 0.9 else
+                 "partly reproduced: the per-class topology simplifies" if head <= start / 2 else "not reproduced")
+        first += (f" (mean b0 + b1 from {start:.1f} at the input to {head:.1f} at the head), and "
+                  f"{int(well['depth'].notna().sum())} of {len(well)} classes end at (1, 0)")
+        if {"relu", "tanh"} <= set(acts):
+            relu = well[well["activation"] == "relu"]["depth"].fillna(np.inf)
+            tanh = well[well["activation"] == "tanh"]["depth"].fillna(np.inf)
+            test = stats.mannwhitneyu(relu.replace(np.inf, 2.0), tanh.replace(np.inf, 2.0), alternative="less")
+            numbers["mann_whitney_p"] = float(test.pvalue)
+            faster = (numbers["relu_halfway"] < numbers["tanh_halfway"]) if np.isfinite(numbers["tanh_halfway"]) else np.isfinite(numbers["relu_halfway"])
+            second = ("faster with ReLU, reproduced" if faster and test.pvalue < 0.05 else
+                      "faster with ReLU in the complexity curve, but the classes' reach depths do not differ significantly"
+                      if faster else "not faster with ReLU, not reproduced")
+            second += (f" (complexity halved at depth {_fmt(numbers['relu_halfway'])} with ReLU, "
+                       f"{_fmt(numbers['tanh_halfway'])} with tanh; reach depths, one-sided Mann-Whitney p = {test.pvalue:.3f})")
+        else:
+            second = "ReLU against tanh not testable"
+        verdict = f"{first}; {second}"
+    return {
+        "title": "Naitzat et al. 2020: each class's Betti numbers fall to (1, 0) through the layers, faster with ReLU than tanh",
+        "finding": (f"Per-class Betti numbers on the k-NN hop metric of the synthetic two-class tasks, trained networks of "
+                    f"test accuracy at least 0.95 ({len(well_jobs)} of {df['job_id'].nunique()} runs; mean test "
+                    f"accuracy {'; '.join(acc_parts)}). By activation: {'; '.join(parts)}."),
+        "verdict": verdict,
+        "numbers": numbers,
+    }
+
+
+def _falls(grp: pd.DataFrame, col: str) -> float:
+    """Whether ``col`` at the last hidden layer is below the input's (NaN when either is missing)."""
+    grp = grp.sort_values("depth")
+    inp, hidden = grp[grp["role"] == "input"], grp[~grp["role"].isin(["input", "head"])]
+    if inp.empty or hidden.empty or pd.isna(inp[col].iloc[0]) or pd.isna(hidden[col].iloc[-1]):
+        return np.nan
+    return float(hidden[col].iloc[-1] < inp[col].iloc[0])
+
+
+def _hunch(grp: pd.DataFrame, col: str, *, from_input: bool = True) -> float:
+    """Whether a hidden layer's ``col`` exceeds both the first layer's (the input, or with
+    ``from_input=False`` the first hidden layer) and the last hidden layer's; NaN unless every
+    layer compared has a value."""
+    grp = grp.sort_values("depth")
+    hidden = grp[~grp["role"].isin(["input", "head"])][col].astype(float)
+    if not from_input:
+        first, hidden = (hidden.iloc[0], hidden.iloc[1:]) if len(hidden) else (np.nan, hidden)
+    else:
+        first = grp[col].astype(float).iloc[0]
+    if len(hidden) < 2 or hidden.isna().any() or not np.isfinite(first):
+        return np.nan
+    return float(hidden.max() > first and hidden.max() > hidden.iloc[-1])
+
+
+def magai_check(t) -> dict | None:
+    """Magai & Ayzenberg 2022: per-class total persistence falls with depth; PHdim rises, then falls."""
+    layers = _final_layers(t)
+    if layers.empty or "class_tp_h0" not in layers or layers["class_tp_h0"].isna().all():
+        return None
+    real = layers[~layers["task"].str.startswith(("naitzat", "synthetic"))]
+    by_status = {}
+    for group, statuses in (("trained", TRAINED), ("controls", CONTROLS)):
+        sub = real[real["status"].isin(statuses)]
+        jobs = sub.groupby("job_id")
+        by_status[group] = {
+            "h0": pd.Series([_falls(g, "class_tp_h0") for _, g in jobs]),
+            "h1": pd.Series([_falls(g, "class_tp_h1") for _, g in jobs]),
+            "hunch": pd.Series([_hunch(g, "phdim", from_input=False) for _, g in jobs]),
+            "censored": int(sub[~sub["role"].isin(["input", "head"])].groupby("job_id")["phdim_censored"].any().sum())
+            if "phdim_censored" in sub else 0,
+            "n": sub["job_id"].nunique(),
+        }
+    tr, ctl = by_status["trained"], by_status["controls"]
+    h0 = tr["h0"].mean()
+    hunch = tr["hunch"].mean()
+    verdict = ("reproduced" if h0 >= 0.75 else "partly reproduced" if h0 >= 0.5 else "not reproduced") + " for H0"
+    verdict += f" ({_share(tr['h0'])} trained models)"
+    if ctl["h0"].mean() >= 0.5:
+        verdict += f", but it falls in {_share(ctl['h0'])} random-init and shuffled-label controls too, so not because of training"
+    h1 = tr["h1"].mean()
+    verdict += "; " + ("reproduced" if h1 >= 0.75 else "partly reproduced" if h1 >= 0.5 else "not reproduced") + f" for H1 ({_share(tr['h1'])})"
+    testable = int(tr["hunch"].notna().sum())
+    if testable < 3:
+        verdict += (f"; PHdim rising then falling not testable at this probe size: {tr['censored']} of {tr['n']} trained "
+                    f"models have a hidden layer whose PHdim is above what the probe resolves (2 log10 N)")
+    else:
+        verdict += "; PHdim " + ("rises then falls in most models, reproduced" if hunch > 0.5 else
+                                 "rises then falls in a minority, partly reproduced" if hunch > 0.2 else
+                                 "does not rise then fall, not reproduced") + f" ({_share(tr['hunch'])} with every layer resolved)"
+    return {
+        "title": "Magai and Ayzenberg 2022: per-class total persistence falls with depth; PHdim rises, then falls",
+        "finding": (f"Real tasks. Per-class total persistence (normalised by the layer's RMS radius) at the last hidden "
+                    f"layer is below the input's in {_share(tr['h0'])} trained or pretrained models for H0 and "
+                    f"{_share(tr['h1'])} for H1; in the random-init and shuffled-label controls in {_share(ctl['h0'])} "
+                    f"(H0) and {_share(ctl['h1'])} (H1). A middle hidden layer's PHdim exceeds both the first and the "
+                    f"last hidden layer's in {_share(tr['hunch'])} trained models whose hidden layers' PHdim all resolve "
+                    f"({tr['censored']} of {tr['n']} have a censored hidden layer and are left out) and in "
+                    f"{_share(ctl['hunch'])} controls."),
+        "verdict": verdict,
+        "numbers": {"h0_falls": h0, "h1_falls": h1, "phdim_hunch": hunch},
+    }
+
+
+def ansuini_check(t) -> dict | None:
+    """Ansuini et al. 2019: the intrinsic dimension rises, then falls (a hunchback), not in untrained networks."""
+    layers = _final_layers(t)
+    if layers.empty:
+        return None
+    vision = layers[(layers["modality"] == "vision") & (layers["family"] != "mlp")]
+    out = {}
+    for group, statuses in (("trained", TRAINED), ("random_init", ("random_init",)), ("shuffled", ("shuffled_labels",))):
+        jobs = vision[vision["status"].isin(statuses)].groupby("job_id")
+        out[group] = (pd.Series([_hunch(g, "twonn") for _, g in jobs]), pd.Series([_falls(g, "twonn") for _, g in jobs]))
+    if not len(out["trained"][0]):
+        return None
+    hunch, rnd = out["trained"][0].mean(), out["random_init"][0].mean()
+    verdict = ("reproduced" if hunch > 0.5 else "partly reproduced: a minority of models" if hunch > 0.2
+               else "not reproduced for these shallow networks: the dimension falls from the input on")
+    verdict += ("; absent in untrained networks, reproduced" if np.isfinite(rnd) and rnd < min(0.5, hunch)
+                else "; present in untrained networks as well, not reproduced" if np.isfinite(rnd) else "; no untrained controls")
+    return {
+        "title": "Ansuini et al. 2019: the intrinsic dimension rises, then falls with depth (a hunchback), unlike in untrained networks",
+        "finding": (f"Convolutional and Transformer vision models, TwoNN: a hidden layer above both the input and the last "
+                    f"hidden layer in {_share(out['trained'][0])} trained or pretrained models, {_share(out['random_init'][0])} "
+                    f"random-init and {_share(out['shuffled'][0])} shuffled-label controls; the last hidden layer below the "
+                    f"input in {_share(out['trained'][1])} trained models and {_share(out['random_init'][1])} random-init ones."),
+        "verdict": verdict,
+        "numbers": {"trained_hunch": hunch, "random_init_hunch": rnd},
+    }
+
+
+def head_components_check(t) -> dict | None:
+    """The whole cloud's b0 at the head of trained classifiers against the number of classes."""
+    layers = _final_layers(t)
+    if layers.empty or "whole_b0" not in layers or layers["whole_b0"].isna().all():
+        return None
+    classes = layers.groupby("task")["n_classes_measured"].max()
+    heads = layers[layers["role"] == "head"].copy()
+    heads["classes"] = heads["task"].map(classes)
+    rows = []
+    for (task, group), sub in heads.assign(group=np.where(heads["status"].isin(TRAINED), "trained", heads["status"])).groupby(["task", "group"]):
+        b0 = sub["whole_b0"].astype(float)
+        rows.append({"task": task, "group": group, "classes": int(sub["classes"].iloc[0]), "n": len(sub),
+                     "equal": int((b0 == sub["classes"]).sum()), "one": int((b0 == 1).sum()),
+                     "unresolved": int(b0.isna().sum()), "median": float(np.nanmedian(b0)) if b0.notna().any() else np.nan,
+                     "median_large": float(np.nanmedian(sub["whole_b0_large"].astype(float)))})
+    df = pd.DataFrame(rows)
+    tr = df[df["group"] == "trained"]
+    parts = [f"{r.task} ({r.classes} classes): {r.group} median b0 {_fmt(r.median, '.0f')} (components of at least 1% of "
+             f"the points: {_fmt(r.median_large, '.0f')}), b0 = classes in {r.equal} of {r.n}, b0 = 1 in {r.one}"
+             + (f", unresolved in {r.unresolved}" if r.unresolved else "") for r in df.itertuples()]
+    share = tr["equal"].sum() / tr["n"].sum() if len(tr) else np.nan
+    return {
+        "title": "The trained classifier's head: one component per class?",
+        "finding": "Whole-cloud b0 at the cloud's own resolution, at the head layer: " + "; ".join(parts) + ".",
+        "verdict": (f"b0 equals the number of classes in {int(tr['equal'].sum())} of {int(tr['n'].sum())} trained heads"
+                    + ("" if not np.isfinite(share) else "; " + ("the classes separate into components" if share > 0.5
+                       else "most trained heads keep classes connected: stray and misclassified probe points bridge them"))),
+        "numbers": {"share_equal": share},
+    }
 
 
 def literature_checks(t) -> list[dict]:
-    """Each check: a title, a finding computed from the records, and a verdict read off the numbers."""
+    """Each check: a title, a finding computed from the records, a verdict read off the numbers
+    and the numbers behind it."""
     scores, board = t["scores"], t["measures"]
-    checks: list[dict] = []
     if scores.empty:
-        return checks
-    input_twonn = t["curves"][t["curves"]["role"] == "input"].groupby(["task", "model", "status"])["twonn_mean"].mean()
-    vision = scores[(scores["modality"] == "vision") & ~scores["family"].isin(["mlp"])].copy()
-    vision["input_twonn"] = [input_twonn.get((r.task, r.model, r.status), np.nan) for r in vision.itertuples()]
-    # a hunchback: some hidden layer above both the input and the last hidden layer
-    vision["hunch"] = (vision["twonn_max"] > vision["input_twonn"]) & (vision["twonn_max"] > vision["twonn_last"])
-    vision["falls"] = vision["twonn_last"] < vision["input_twonn"]
-    trained = vision[vision["status"].isin(["trained", "pretrained_frozen"])]
-    nulls = vision[vision["status"].isin(CONTROLS)]
-    if len(trained):
-        drop_t = (trained["input_twonn"] - trained["twonn_last"]).mean()
-        drop_n = (nulls["input_twonn"] - nulls["twonn_last"]).mean() if len(nulls) else np.nan
-        hunch = trained["hunch"].mean()
-        checks.append({
-            "title": "Ansuini et al. 2019: the intrinsic dimension rises, then falls with depth (a hunchback)",
-            "finding": (f"Convolutional and Transformer vision models: a hidden layer's TwoNN dimension exceeds both the "
-                        f"input's and the last hidden layer's in {_share(trained['hunch'])} trained or pretrained models "
-                        f"(hunchback), and the last hidden layer lies below the input in {_share(trained['falls'])}. "
-                        f"Mean fall from input to last hidden layer: {drop_t:.1f} in trained models against {drop_n:.1f} in "
-                        f"{len(nulls)} random-init and shuffled-label controls, whose hunchback share is {_share(nulls['hunch'])}."),
-            "verdict": ("reproduced" if hunch > 0.5 else "partly reproduced: a minority of models" if hunch > 0.2
-                        else "not reproduced for these shallow networks: the dimension falls from the input on")
-                       + ("; the controls' profile is flatter" if np.isfinite(drop_n) and drop_n < drop_t else ""),
-        })
-        classes = trained["task"].map({"mnist": 10, "digits": 10, "mnist1d": 10})
-        b0, b1 = trained["betti0_last"].astype(float), trained["betti1_last"].astype(float)
-        inputs = t["curves"][(t["curves"]["role"] == "input") & t["curves"]["model"].isin(trained["model"])]
-        b1_in = inputs["betti_1_mean"].median() if len(inputs) else np.nan
-        checks.append({
-            "title": "Magai and Ayzenberg 2022: topology simplifies with depth",
-            "finding": (f"Last hidden layer of trained vision models: b0 = number of classes in {_share(b0 == classes)}, "
-                        f"b0 = 1 in {_share(b0 == 1)}; b1 = 0 in {_share(b1 == 0)} (median b1 {np.nanmedian(b1):.0f}; at the input "
-                        f"{b1_in:.0f}, so there is little H1 to simplify at this resolution). "
-                        f"Under the covering-radius rule with {protocol(CURRENT_VERSION).n_landmarks} landmarks the class "
-                        "clusters of a 1,000-point probe stay connected at the landmark scale, so b0 does not reach the "
-                        "number of classes."),
-            "verdict": ("reproduced for b1" if (b1 == 0).mean() > 0.5 else "not reproduced for b1")
-                       + ("; not reproduced for b0" if (b0 == classes).mean() < 0.5 else "; reproduced for b0"),
-        })
+        return []
+    checks = [c for c in (naitzat_check(t), magai_check(t), ansuini_check(t), head_components_check(t)) if c]
     fam = scores[scores["status"] == "trained"].groupby("family")["phdim_drop"].mean().dropna()
     if len(fam):
         cnn = fam[fam.index.isin(["cnn", "resnet", "cnn1d"])].mean()
         tr = fam[fam.index.isin(["vit", "transformer"])].mean()
         checks.append({
             "title": "Magai 2023: PHdim changes across layers differently in CNNs and Transformers",
-            "finding": "Mean PHdim fall from the first measured layer to the last hidden layer, by family: "
+            "finding": "Mean PHdim fall from the first measured layer to the last hidden layer (models with both resolved), by family: "
                        + ", ".join(f"{f} {v:+.1f}" for f, v in fam.items()) + ".",
-            "verdict": (f"CNNs fall by {cnn:.1f} on average and Transformers by {tr:.1f}" if np.isfinite(cnn) and np.isfinite(tr) else "not enough families"),
+            "verdict": (f"CNNs fall by {cnn:.1f} on average and Transformers by {tr:.1f}" if np.isfinite(cnn) and np.isfinite(tr)
+                        else "not testable: the PHdim of the first or last hidden layer of the CNNs or Transformers is "
+                             "censored (beyond what the probe resolves) in every run"),
         })
-    for score in ("twonn_last", "phdim_last"):
-        sub = board[(board["score"] == score) & (board["target"] == "test_accuracy") & (board["task"] != "(all tasks)")]
+    for score in ("twonn_last", "phdim_last") if len(board) else ():
+        sub = board[(board["score"] == score) & (board["target"] == "test_accuracy") & (board["task"] != ALL_TASKS)]
         if len(sub):
-            parts = [f"{r.task} {r.kendall_tau:+.2f} [{r.tau_ci_low:+.2f}, {r.tau_ci_high:+.2f}]"
-                     + (f", granulated {r.granulated_kendall:+.2f}" if np.isfinite(r.granulated_kendall) else "")
-                     + ("" if r.beats_baselines else ", below the best baseline") for r in sub.itertuples()]
+            parts = [(f"{r.task} {r.kendall_tau:+.2f} [{r.tau_ci_low:+.2f}, {r.tau_ci_high:+.2f}]"
+                      + (f", granulated {r.granulated_kendall:+.2f}" if np.isfinite(r.granulated_kendall) else "")
+                      + ("" if r.beats_baselines else ", below the best baseline")) if np.isfinite(r.kendall_tau)
+                     else f"{r.task}: no ranking ({getattr(r, 'note', None) or 'too few values'})" for r in sub.itertuples()]
             neg, pos = (sub["tau_ci_high"] < 0).sum(), (sub["tau_ci_low"] > 0).sum()
             checks.append({
                 "title": f"Last-layer dimension ({score}) against test accuracy",
@@ -435,7 +873,8 @@ def literature_checks(t) -> list[dict]:
     return checks
 
 
-TABLES = ("models", "layers", "scores", "correlations", "measures", "curves", "architectures", "nulls")
+TABLES = ("models", "layers", "scores", "correlations", "measures", "curves", "dynamics", "architectures", "nulls",
+          "comparisons")
 
 
 def load_tables(store_root) -> dict[str, pd.DataFrame]:
@@ -445,9 +884,6 @@ def load_tables(store_root) -> dict[str, pd.DataFrame]:
     if not all((tables / f"{n}.parquet").is_file() for n in TABLES):
         analyze_store(store_root)
     return {n: pd.read_parquet(tables / f"{n}.parquet") for n in TABLES}
-
-
-ALL_TASKS = "(all tasks)"
 
 
 def measures_matrix(board: pd.DataFrame) -> dict:

@@ -42,8 +42,17 @@ def _key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-def describe_score(values) -> str:
-    """Mean with the range over records, three significant digits; never a bare inf."""
+def describe_score(values, censored=None) -> str:
+    """Mean with the range over records, three significant digits; never a bare inf.
+
+    ``censored`` flags the records whose value is a bound (a PHdim beyond what the probe
+    resolves): those are counted, never averaged, and the others are not summarised as if they
+    were all the records."""
+    flags = [bool(c) for c in censored] if censored is not None else [False] * len(values)
+    n_censored = sum(flags)
+    if n_censored:
+        return (f"censored in {n_censored} of {len(flags)} records (above what the probe resolves; a bound is not "
+                "averaged)")
     vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return "not measured"
@@ -66,8 +75,9 @@ def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str
     date = date or dt.date.today().isoformat()
     parts = []
     if scores is not None and len(scores):
-        parts.append("; ".join(f"{label} {describe_score(scores[col].tolist())}" for col, label in CITED_SCORES
-                               if col in scores))
+        parts.append("; ".join(
+            f"{label} {describe_score(scores[col].tolist(), scores[f'{col}_censored'].fillna(False).tolist() if f'{col}_censored' in scores else None)}"
+            for col, label in CITED_SCORES if col in scores))
     parts.append(f"protocol version {protocol_version}")
     parts.append("record digests " + ", ".join(d[:16] for d in sorted(digests)))
     if page:

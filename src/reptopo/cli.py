@@ -58,8 +58,10 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from .compare import plan
     from .registry import Registry
-    from .runner import expand, make_client, run_jobs
+    from .runner import expand, make_client, run_comparisons, run_jobs
+    from .store import ResultStore
 
     if args.device.startswith("cuda"):
         import torch
@@ -72,14 +74,29 @@ def _cmd_run(args) -> int:
     if args.limit:
         jobs = jobs[: args.limit]
     slurm = json.loads(args.slurm) if args.slurm else None
-    client = make_client(args.address, args.workers, slurm) if (args.address or slurm or args.workers != 2) else None
-    print(f"reptopo: suite {args.suite!r}: {len(jobs)} jobs -> {args.store}")
-    summary = run_jobs(jobs, reg.spec, args.store, client=client, device=args.device, protocol_version=args.protocol)
-    print(f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
-          f"{len(summary.failed)} failed in {summary.seconds:.0f} s")
-    for f in summary.failed:
+    client = make_client(args.address, args.workers, slurm)
+    try:
+        print(f"reptopo: suite {args.suite!r}: {len(jobs)} jobs -> {args.store}")
+        summary = run_jobs(jobs, reg.spec, args.store, client=client, device=args.device, protocol_version=args.protocol)
+        print(f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
+              f"{len(summary.failed)} failed in {summary.seconds:.0f} s")
+        failed = list(summary.failed)
+        if not args.no_compare:
+            records = [r for r in ResultStore(args.store).records() if r["job_id"] in {j.job_id(args.protocol) for j in jobs}]
+            pairs = plan(records, reg, protocol_version=args.protocol)
+            print(f"reptopo: comparison stage: {len(pairs)} pairs of models -> {args.store}/comparisons")
+            compared = run_comparisons(pairs, reg.spec, args.store, client=client)
+            print(f"reptopo: {len(compared.done)} compared, {len(compared.skipped)} skipped (already stored), "
+                  f"{len(compared.failed)} failed in {compared.seconds:.0f} s")
+            failed += compared.failed
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    for f in failed:
         print(f"  failed {f['job_id']}: {f['error']}  (traceback in {args.store}/failed/)", file=sys.stderr)
-    return 1 if summary.failed and not args.keep_going else 0
+    return 1 if failed and not args.keep_going else 0
 
 
 def _cmd_measure(args) -> int:
@@ -213,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
     s.add_argument("--limit", type=int, default=0, help="run only the first N jobs")
     s.add_argument("--keep-going", action="store_true", help="exit 0 even when jobs failed")
+    s.add_argument("--no-compare", action="store_true", help="skip the comparison stage (CKA and RTD maps between models)")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("measure", help="measure one layer's activations (.npy, n x d) under the protocol")

@@ -56,6 +56,17 @@ def model_overrides(entry, axes: dict) -> dict:
     return out
 
 
+def at_default_hyperparameters(axes: dict, task_entry) -> bool:
+    """Whether a job's axes leave the entry's and task's defaults as they are: width x1, no label
+    noise, the whole training split, and no depth, learning rate or weight decay of the axes."""
+    neutral = {
+        "width": lambda v: float(v) == 1.0,
+        "label_noise": lambda v: float(v) == 0.0,
+        "train_size": lambda v: int(v) >= task_entry.splits.train_size,
+    }
+    return all(name in neutral and neutral[name](value) for name, value in axes.items())
+
+
 @lru_cache(maxsize=4)
 def cached_registry(spec: str) -> Registry:
     """The registry of ``spec`` (folders joined by os.pathsep), read once per worker process."""
@@ -101,7 +112,7 @@ def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int
 
 
 @dataclass
-class _Inputs:
+class JobInputs:
     """A job's data after its axes: training, test and probe splits, as arrays and tensors."""
 
     x_train: object
@@ -115,7 +126,7 @@ class _Inputs:
     probe_ids: np.ndarray
 
 
-def _job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> _Inputs:
+def job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> JobInputs:
     """Training subset (``train_size``), label noise, the shuffled-label control, and the probe
     set subsampled class-balanced to the protocol's size."""
     from .tasks import probe_positions
@@ -137,7 +148,42 @@ def _job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> _Inputs:
     if n_probe < len(y_probe):
         sub = probe_positions(y_probe, n_probe, cfg.probe_seed)
         x_probe, y_probe = take(x_probe, sub), y_probe[sub]
-    return _Inputs(x_train, y_train, x_test, y_test, x_probe, y_probe, data.is_text, data.probe_hash, data.probe_ids)
+    return JobInputs(x_train, y_train, x_test, y_test, x_probe, y_probe, data.is_text, data.probe_hash, data.probe_ids)
+
+
+def job_of(record: dict) -> Job:
+    """The job that wrote ``record``."""
+    return Job(record["model"], record["task"], record["seed"], tuple(sorted(record["axes"].items())), record["control"])
+
+
+def load_trained(record: dict, registry_root: str, store: ResultStore, device: str = "cpu"):
+    """(model, probe inputs as a tensor, probe labels, is_text) of a stored job: the model built
+    from its entry and axes with the checkpoint's weights, and the probe set it was measured on.
+
+    Raises ValueError when the checkpoint is missing or its hash is not the record's, or when
+    the probe set is not the record's."""
+    from safetensors.torch import load_file
+
+    from .models import create_model
+    from .train import as_tensor
+
+    job_id = record["job_id"]
+    path = store.checkpoint_path(job_id)
+    if not path.is_file():
+        raise ValueError(f"{path}: no checkpoint for {job_id}; re-run the job (`reptopo run`) to compare it")
+    if record.get("checkpoint_sha256") and sha256_file(path) != record["checkpoint_sha256"]:
+        raise ValueError(f"{path}: the checkpoint's sha256 is not the one record {job_id} quotes; re-run the job")
+    reg = cached_registry(registry_root)
+    entry, task_entry = reg.model(record["model"]), reg.task(record["task"])
+    job = job_of(record)
+    axes = dict(job.axes)
+    inputs = job_inputs(job, cached_task_data(registry_root, job.task), task_entry, protocol(record["protocol"]["version"]), axes)
+    if inputs.probe_hash != record["probe"]["hash"] or len(inputs.y_probe) != record["probe"]["size"]:
+        raise ValueError(f"task {job.task!r}: the probe set is not the one record {job_id} was measured on")
+    model = create_model(entry, task_entry, **model_overrides(entry, axes))
+    model.load_state_dict(load_file(str(path)))
+    model.to(device).eval()
+    return model, as_tensor(inputs.x_probe, inputs.is_text).to(device), inputs.y_probe, inputs.is_text
 
 
 def _status(job: Job, entry) -> str:
@@ -179,7 +225,7 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
     reg = cached_registry(registry_root)
     entry, task_entry = reg.model(job.model), reg.task(job.task)
     axes = dict(job.axes)
-    inputs = _job_inputs(job, cached_task_data(registry_root, job.task), task_entry, cfg, axes)
+    inputs = job_inputs(job, cached_task_data(registry_root, job.task), task_entry, cfg, axes)
     seed_everything(job.seed)
     model = create_model(entry, task_entry, **model_overrides(entry, axes)).to(device)
     recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})
@@ -195,23 +241,32 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
     checkpoints: list = []
     all_diagrams: dict = {}
 
+    checkpoint_seconds = [0.0]
+
     def on_checkpoint(epoch, _model):
+        started = time.perf_counter()
         layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch)
         checkpoints.extend(layers)
         all_diagrams.update(dgms)
         model.train()
+        checkpoint_seconds[0] += time.perf_counter() - started
 
     frozen = entry.pretrained is not None and entry.pretrained.mode == "frozen"
+    dynamics = cfg.measures_checkpoints(seed=job.seed, at_defaults=at_default_hyperparameters(axes, task_entry),
+                                        control=job.control, frozen=frozen)
+    # the last epoch is measured after training anyway
+    epochs = tuple(e for e in cfg.checkpoint_epochs if e < recipe.epochs) if dynamics else ()
     result = train(model, tensor(inputs.x_train), torch.as_tensor(inputs.y_train).to(device), tensor(inputs.x_test),
                    torch.as_tensor(inputs.y_test).to(device), recipe, seed=job.seed, frozen_backbone=frozen,
-                   checkpoint_epochs=tuple(cfg.checkpoint_epochs), on_checkpoint=on_checkpoint)
+                   checkpoint_epochs=epochs, on_checkpoint=on_checkpoint)
     ckpt = store.checkpoint_path(job_id)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(ckpt))
 
     start = time.perf_counter()
     layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, result.epochs_run)
-    measure_seconds = time.perf_counter() - start
+    # the checkpoints were measured inside the training loop: their time is measuring, not training
+    measure_seconds = time.perf_counter() - start + checkpoint_seconds[0]
     all_diagrams.update(dgms)
     with torch.no_grad():
         weight_l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
@@ -220,7 +275,7 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
         status=status, probe=(len(inputs.y_probe), inputs.probe_hash, inputs.probe_ids),
         recipe=recipe.model_dump(mode="json"), train={k: v for k, v in asdict(result).items() if k != "seconds"},
         checkpoint_sha256=sha256_file(ckpt), n_parameters=int(sum(p.numel() for p in model.parameters())),
-        weight_l2=weight_l2, times={"train_seconds": result.seconds, "measure_seconds": measure_seconds},
+        weight_l2=weight_l2, times={"train_seconds": result.seconds - checkpoint_seconds[0], "measure_seconds": measure_seconds},
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=device,
         layers=layers + [c for c in checkpoints if c["epoch"] != result.epochs_run])
     return record, all_diagrams

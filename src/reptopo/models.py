@@ -80,15 +80,31 @@ def tokenize(texts: list[str], max_length: int = 64) -> torch.Tensor:
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
+INITS = ("torch_default", "glorot")
+
+
 class MLP(nn.Module):
-    def __init__(self, in_features: int, num_classes: int, width: int, depth: int, activation: str = "relu"):
+    """Fully connected layers of one width. ``init="glorot"`` draws every weight from Glorot &
+    Bengio's normal with the activation's gain (zero biases): deep narrow tanh networks stall at
+    torch's default initialisation (a fan-in uniform scaled for ReLU)."""
+
+    def __init__(self, in_features: int, num_classes: int, width: int, depth: int, activation: str = "relu",
+                 init: str = "torch_default"):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ModelBuildError(f"params.activation: {activation!r} is not one of {sorted(ACTIVATIONS)}")
+        if init not in INITS:
+            raise ModelBuildError(f"params.init: {init!r} is not one of {list(INITS)}")
         self.flatten = nn.Flatten()
         dims = [in_features] + [width] * depth
         self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), ACTIVATIONS[activation]()) for a, b in zip(dims, dims[1:]))
         self.head = nn.Linear(dims[-1], num_classes)
+        if init == "glorot":
+            gain = nn.init.calculate_gain(activation) if activation in ("relu", "tanh") else 1.0
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_normal_(module.weight, gain=gain)
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x):
         x = self.flatten(x)
@@ -98,11 +114,11 @@ class MLP(nn.Module):
 
 
 @builder("mlp")
-def mlp(facts: TaskFacts, width: int = 128, depth: int = 3, activation: str = "relu"):
+def mlp(facts: TaskFacts, width: int = 128, depth: int = 3, activation: str = "relu", init: str = "torch_default"):
     n_in = 1
     for s in facts.input_shape:
         n_in *= s
-    return MLP(n_in, facts.num_classes, width, depth, activation)
+    return MLP(n_in, facts.num_classes, width, depth, activation, init)
 
 
 class LeNet(nn.Module):

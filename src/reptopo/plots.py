@@ -34,8 +34,9 @@ def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> 
     """The small multiples of ``task``: every model and control, on relative depth, bands over seeds."""
     sub = curves[curves["task"] == task]
     markers = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(sorted(set(sub["model"])))}
-    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(3.6 * len(CURVE_PANELS), 3.2))
-    for ax, (measure, label) in zip(axes, CURVE_PANELS):
+    panels = [p for p in CURVE_PANELS if f"{p[0]}_mean" in sub]  # tables of protocol v1 lack the per-class ones
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2))
+    for ax, (measure, label) in zip(axes, panels):
         for (model, status), grp in sub.groupby(["model", "status"]):
             grp = grp.sort_values("depth")
             colour = colours.get(grp["family"].iloc[0], "#1f77b4")

@@ -25,7 +25,41 @@ from threadpoolctl import threadpool_limits  # installed with scikit-learn
 from . import measures as M
 
 
+class ResolutionParams(BaseModel):
+    """The sampling-resolution Betti rule's parameters (:class:`reptopo.measures.ResolutionRule`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    band: tuple[float, float] = Field((1.7, 2.1), description="H1+: ambiguous from, counts above (x the H1 scale)")
+    h0_band: tuple[float, float] = Field((4.5, 6.0), description="H0: ambiguous from, counts above (x the cloud's resolution)")
+    max_birth: float = Field(5.0, description="H1+ bars born later than this (x the H1 scale) are not counted")
+    landmark_weight: float = Field(0.8, description="weight of the landmarks' covering radius in the H1 scale")
+    neighbour_rank: int | None = Field(None, description="neighbour rank of the cloud's resolution; None: ceil(ln n)")
+
+    def rule(self) -> M.ResolutionRule:
+        return M.ResolutionRule(band=tuple(self.band), h0_band=tuple(self.h0_band), max_birth=self.max_birth,
+                                landmark_weight=self.landmark_weight, k=self.neighbour_rank)
+
+
+class ClassTopologyParams(BaseModel):
+    """Per-class homology and the whole cloud's components (:func:`reptopo.measures.class_topology`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(14, description="neighbours of the hop metric's k-NN graph (Naitzat et al.)")
+    hops: int = Field(2, description="the scale of the per-class clique complex, in hops")
+    maxdim: int = 1
+    min_class_points: int = Field(20, description="a smaller class is flagged, not measured")
+    min_component_fraction: float = Field(0.01, description="a whole-cloud component counts in b0_large at this share")
+
+
 class ProtocolConfig(BaseModel):
+    """Every parameter of one protocol version.
+
+    Fields added after version 1 default to None ("not part of this version") and are left out
+    of the digest when None, so that adding one never changes a published version's digest.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int
@@ -38,7 +72,8 @@ class ProtocolConfig(BaseModel):
     maxdim: int = 1
     metric: Literal["euclidean", "knn_geodesic"] = "euclidean"
     betti_rule: str = "covering_radius"
-    betti_factor: float = 2.0
+    betti_factor: float | None = Field(2.0, description="the legacy rules' factor (v1)")
+    betti_resolution: ResolutionParams | None = Field(None, description="the sampling-resolution rule (v2)")
     # PHdim
     phdim_alpha: float = 1.0
     phdim_pool: int = 1000
@@ -46,6 +81,9 @@ class ProtocolConfig(BaseModel):
     phdim_repeats: int = 7
     phdim_bootstrap: int = 100
     phdim_class_min_points: int = 60
+    phdim_ceiling: Literal["eckmann_ruelle"] | None = Field(None, description="censor estimates the sample cannot resolve (v2)")
+    # per-class homology, the whole cloud's components, normalised total persistence (v2)
+    class_topology: ClassTopologyParams | None = None
     # intrinsic dimension
     twonn_discard: float = 0.1
     mle_k: int = 20
@@ -55,13 +93,68 @@ class ProtocolConfig(BaseModel):
     linear_probe_max_iter: int = 300
     # measures at these training epochs as well as at the end (empty: at the end only)
     checkpoint_epochs: tuple[int, ...] = ()
+    checkpoint_seeds: tuple[int, ...] | None = Field(
+        None, description="the learning dynamics: only jobs of these seeds at default hyperparameters (no "
+        "hyperparameter axis off its default, not a control, not a frozen backbone) are measured at "
+        "checkpoint_epochs; None: every job (v1)")
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        dumped = self.model_dump(mode="json", exclude_none=True)
+        return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """One paragraph of what this version measures, for the site and the CLI."""
+        parts = [f"probe of up to {self.probe_size} class-balanced test points", f"{self.n_landmarks} landmarks"]
+        if self.betti_resolution is not None:
+            r = self.betti_resolution
+            parts.append(f"Betti numbers at the cloud's own sampling resolution (H1 bars count above {r.band[1]} x the "
+                         f"scale, ambiguous from {r.band[0]}; H0 above {r.h0_band[1]} x the resolution, ambiguous from "
+                         f"{r.h0_band[0]}: an ambiguous number is reported as a range, not a value)")
+        else:
+            parts.append(f"Betti rule `{self.betti_rule}` (factor {self.betti_factor})")
+        if self.class_topology is not None:
+            c = self.class_topology
+            parts.append(f"per-class Betti numbers on the {c.k}-NN hop metric at {c.hops} hops (Naitzat et al.) and on "
+                         "the Euclidean metric, the whole cloud's components and total persistence normalised by the "
+                         "layer's RMS radius")
+        parts.append(f"PHdim alpha {self.phdim_alpha} with {self.phdim_n_sizes} sizes x {self.phdim_repeats} subsamples"
+                     + (", censored above 2 log10 N (Eckmann & Ruelle)" if self.phdim_ceiling else ""))
+        parts.append(f"TwoNN and MLE (k = {self.mle_k}) intrinsic dimensions, a linear probe")
+        if self.checkpoint_epochs:
+            who = "every job" if self.checkpoint_seeds is None else (
+                f"seed {', '.join(map(str, self.checkpoint_seeds))} of each architecture at default hyperparameters")
+            parts.append(f"measured at epochs {', '.join(map(str, self.checkpoint_epochs))} and the last for {who}")
+        return "; ".join(parts) + "."
+
+    def betti_rule_object(self):
+        """The Betti rule of this version: the sampling-resolution rule, or v1's legacy rule."""
+        if self.betti_resolution is not None:
+            return self.betti_resolution.rule()
+        return M.BettiRule(self.betti_rule, self.betti_factor)
+
+    def measures_checkpoints(self, *, seed: int, at_defaults: bool, control: str | None, frozen: bool) -> bool:
+        """Whether a job is measured at ``checkpoint_epochs`` as well as at the end."""
+        if not self.checkpoint_epochs:
+            return False
+        if self.checkpoint_seeds is None:
+            return True
+        return seed in self.checkpoint_seeds and at_defaults and control is None and not frozen
 
 
-PROTOCOLS = {1: ProtocolConfig(version=1)}
-CURRENT_VERSION = 1
+PROTOCOLS = {
+    1: ProtocolConfig(version=1),
+    # v2: Betti numbers at the cloud's own resolution, per-class homology (hop and Euclidean), the
+    # whole cloud's components, normalised total persistence, censored PHdim, and the learning
+    # dynamics (epochs 0, 1, 2, 5 and the last) of one seed per architecture and task. The probe
+    # cap rises to 2,000 so that the two-class synthetic tasks have 1,000 points per class; tasks
+    # whose own probe is smaller keep theirs.
+    2: ProtocolConfig(
+        version=2, probe_size=2000, betti_rule="sampling_resolution", betti_factor=None,
+        betti_resolution=ResolutionParams(), phdim_ceiling="eckmann_ruelle", class_topology=ClassTopologyParams(),
+        checkpoint_epochs=(0, 1, 2, 5), checkpoint_seeds=(0,),
+    ),
+}
+CURRENT_VERSION = 2
 
 
 def protocol(version: int = CURRENT_VERSION) -> ProtocolConfig:
@@ -103,6 +196,7 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
         return out, []
     out["duplicate_fraction"] = M.duplicate_fraction(x)
     diagrams: list[np.ndarray] = []
+    whole: list = []  # the whole cloud's persistence, reused by the per-class measure
 
     def attempt(name, fn):
         try:
@@ -113,9 +207,10 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
     def ph():
         res = M.persistence(
             x, maxdim=cfg.maxdim, n_landmarks=cfg.n_landmarks, metric=cfg.metric,
-            rule=M.BettiRule(cfg.betti_rule, cfg.betti_factor), seed=cfg.seed, layer=layer,
+            rule=cfg.betti_rule_object(), seed=cfg.seed, layer=layer,
         )
         diagrams.extend(res.diagrams)
+        whole.append(res)
         return res.to_dict()
 
     def ph_dim():
@@ -123,18 +218,30 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
         return M.phdim(
             x, alpha=cfg.phdim_alpha, pool_size=pool, sizes=M.default_schedule(pool, cfg.phdim_n_sizes),
             n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=cfg.phdim_bootstrap, layer=layer,
-            ceiling=None,  # protocol v1 had no resolution ceiling
+            ceiling=cfg.phdim_ceiling,
         ).to_dict()
 
     def ph_dim_classes():
         res = M.phdim_per_class(
             x, y, min_class_points=cfg.phdim_class_min_points, alpha=cfg.phdim_alpha,
-            n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=0, layer=layer, ceiling=None,
+            n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=0, layer=layer, ceiling=cfg.phdim_ceiling,
         )
-        return {"mean": res["mean"], "skipped": res["skipped"],
-                "classes": {c: r.dimension for c, r in res["classes"].items()}}
+        out = {"mean": res["mean"], "skipped": res["skipped"], "classes": {c: r.dimension for c, r in res["classes"].items()}}
+        if cfg.phdim_ceiling is not None:
+            out["censored"] = res["censored"]
+        return out
+
+    def class_topo():
+        ct = cfg.class_topology
+        return M.class_topology(
+            x, y, k=ct.k, hops=ct.hops, maxdim=ct.maxdim, min_class_points=ct.min_class_points,
+            n_landmarks=cfg.n_landmarks, min_component_fraction=ct.min_component_fraction,
+            rule=cfg.betti_rule_object(), seed=cfg.seed, layer=layer, whole=whole[0] if whole else None,
+        ).to_dict()
 
     attempt("persistence", ph)
+    if cfg.class_topology is not None:
+        attempt("class_topology", class_topo)
     attempt("phdim", ph_dim)
     attempt("phdim_per_class", ph_dim_classes)
     attempt("twonn", lambda: M.twonn(x, discard_fraction=cfg.twonn_discard, layer=layer).to_dict())

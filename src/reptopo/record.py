@@ -35,6 +35,10 @@ from .errors import RecordError
 from .registry import Name
 
 SCHEMA_VERSION = 2
+# a layer's primary pooling, when it was measured under several: the first present of these
+# (flattened conv maps as Ansuini et al.; mean-pooled tokens); the analysis and comparisons use it
+POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
+COMPARISON_SCHEMA_VERSION = 1
 PROVENANCES = ("benchmark", "verified_submission", "self_reported")
 Provenance = Literal["benchmark", "verified_submission", "self_reported"]
 
@@ -123,6 +127,52 @@ class PHDimPerClass(_Strict):
     censored: list[str] | None = None
 
 
+class ClassHomology(_Strict):
+    n_points: int
+    betti_hops: list[int]
+    betti_euclidean: list[int | None]
+    betti_euclidean_range: list[list[int]]
+    total_persistence: list[float]
+
+
+class ClassTooSmall(_Strict):
+    """A class that per-class homology could not measure; the message names it and its count."""
+
+    n_points: int
+    error: str
+
+
+class WholeCloud(_Strict):
+    b0: int | None
+    b0_range: list[int]
+    b0_large: int
+    component_sizes: list[int]
+    resolution: float
+    total_persistence: list[float]
+
+
+class ClassTopology(_Strict):
+    """Per-class homology (hop and Euclidean), the whole cloud's components and normalised total
+    persistence (:func:`reptopo.measures.class_topology`)."""
+
+    classes: dict[str, Union[ClassHomology, ClassTooSmall]]
+    mean_betti_hops: list[float] | None
+    mean_betti_euclidean: list[float] | None
+    mean_total_persistence: list[float] | None
+    whole: WholeCloud
+    unit: float
+    normalisation: str
+    k: int
+    hops: int
+    maxdim: int
+    min_class_points: int
+    n_landmarks: int
+    min_component_fraction: float
+    n_classes_measured: int
+    n_classes_resolved: int
+    seed: int
+
+
 class IntrinsicDimension(_Strict):
     dimension: float
     method: str
@@ -139,6 +189,7 @@ class LayerMeasures(_Strict):
     error: str | None = None
     duplicate_fraction: float | None = None
     persistence: Persistence | MeasureError | None = None
+    class_topology: ClassTopology | MeasureError | None = None
     phdim: PHDim | MeasureError | None = None
     phdim_per_class: PHDimPerClass | MeasureError | None = None
     twonn: IntrinsicDimension | MeasureError | None = None
@@ -234,10 +285,7 @@ class Record(_Strict):
         try:
             rec = cls.model_validate({**migrated, "digest": migrated.get("digest") or ""})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "(record)"
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise RecordError(f"{source}: {field}: {err['msg']}{more}") from None
+            raise _validation_error(exc, source) from None
         if not rec.digest:
             rec = rec.model_copy(update={"digest": content_digest(rec.to_dict())})
         return rec
@@ -246,19 +294,32 @@ class Record(_Strict):
     def from_disk(cls, path: str | Path) -> Record:
         """Load and validate one record file."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such record file") from None
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(data, dict):
-            raise RecordError(f"{path}: a record is a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_read_json_object(path, "record"), source=str(path))
 
     def to_dict(self) -> dict:
         """The record as stored: the fields it was given (optional ones left out stay out), with ``schema``."""
         return self.model_dump(mode="python", by_alias=True, exclude_unset=True)
+
+
+def _read_json_object(path: Path, what: str) -> dict:
+    """The JSON object in ``path``; a :class:`RecordError` naming the file (and line) otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no such {what} file") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: a {what} is a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _validation_error(exc: ValidationError, source: str) -> RecordError:
+    """One line naming ``source``, the first bad field and how many more there are."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(record)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return RecordError(f"{source}: {field}: {err['msg']}{more}")
 
 
 def _without_timings(measures: dict) -> dict:
@@ -299,3 +360,69 @@ def finalize(data: dict, provenance: Provenance) -> Record:
     """A new record from a writer's dict: schema and provenance set, validated, then its digest."""
     out = {**data, "schema": SCHEMA_VERSION, "provenance": provenance, "digest": ""}
     return Record.from_dict(out, source=f"record {data.get('job_id', '?')}")
+
+
+# --- comparison records: layer-by-layer similarity of two stored models -------------------------
+
+
+class ComparedSide(_Strict):
+    """One side of a comparison: the stored job, and the hashes that pin what was compared."""
+
+    job_id: str
+    model: Name
+    seed: int
+    status: str
+    axes: dict[str, float | int | str]
+    checkpoint_sha256: str | None
+    entry_hash: str
+    record_digest: str = Field(description="the content digest of the side's record")
+
+
+class LayerRef(_Strict):
+    name: str
+    pooling: str
+    depth: float
+    role: str
+
+
+class ComparisonRecord(_Strict):
+    """Linear CKA (plain and debiased) and RTD between every layer of two models of one task,
+    on the task's probe set (schema version :data:`COMPARISON_SCHEMA_VERSION`)."""
+
+    schema_version: int = Field(alias="schema")
+    comparison_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,299}$")
+    task: Name
+    kind: Literal["architectures", "seeds", "random_init"] = Field(
+        description="two architectures (seed 0, default hyperparameters), two seeds of one architecture, or a "
+                    "trained model against its random-initialisation control")
+    config: ProtocolStamp = Field(description="the comparison config's version, digest and parameters")
+    protocol_version: int
+    probe: Probe
+    left: ComparedSide
+    right: ComparedSide
+    left_layers: list[LayerRef]
+    right_layers: list[LayerRef]
+    cka: list[list[float]] = Field(description="linear CKA, rows the left layers, columns the right ones")
+    cka_debiased: list[list[float]]
+    rtd: list[list[float | None]] = Field(description="symmetrised RTD; None for a layer pair left out (see config)")
+    seconds: float
+    versions: dict[str, str | None]
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "comparison") -> ComparisonRecord:
+        if data.get("schema") != COMPARISON_SCHEMA_VERSION:
+            raise RecordError(f"{source}: comparison schema {data.get('schema')!r} is not one reptopo knows "
+                              f"({COMPARISON_SCHEMA_VERSION})")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise _validation_error(exc, source) from None
+
+    @classmethod
+    def from_disk(cls, path: str | Path) -> ComparisonRecord:
+        """Load and validate one comparison file."""
+        path = Path(path)
+        return cls.from_dict(_read_json_object(path, "comparison"), source=str(path))
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="python", by_alias=True)

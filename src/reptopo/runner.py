@@ -67,44 +67,41 @@ def progress_line(done: int, total: int, result: dict, elapsed: float) -> str:
             f"about {_clock(left)} left")
 
 
-def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
-             device: str = "cpu", progress: bool = True) -> RunSummary:
-    """Submit every job whose record is missing; a worker's death retries the job elsewhere
-    (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
+def _drain(client, tasks: list[tuple[str, object, tuple]], summary: RunSummary, progress: bool, label: str) -> None:
+    """Submit ``(key, function, args)`` tasks to ``client`` and collect their results into
+    ``summary`` as they finish, with a progress bar on a terminal or one line per task in a log."""
     from dask.distributed import as_completed
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .store import ResultStore
-
-    store = ResultStore(store_root)
-    summary = RunSummary()
-    pending = []
-    for job in jobs:
-        if store.has(job.job_id(protocol_version)):
-            summary.skipped.append(job.job_id(protocol_version))
-        else:
-            pending.append(job)
     start = time.perf_counter()
-    own_client = client is None and pending
+    futures = [client.submit(fn, *args, key=f"reptopo-{key}", pure=False) for key, fn, args in tasks]
+    interactive = progress and sys.stderr.isatty()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=not interactive) as bar:
+        task = bar.add_task(label, total=len(futures))
+        for n, fut in enumerate(as_completed(futures), 1):
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - the worker died more often than allowed
+                res = {"job_id": fut.key.removeprefix("reptopo-"), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            getattr(summary, res["status"]).append(res["job_id"] if res["status"] != "failed" else res)
+            bar.update(task, advance=1, description=f"{res['job_id'][:60]} {res['status']}")
+            if progress and not interactive:
+                print(progress_line(n, len(futures), res, time.perf_counter() - start), file=sys.stderr, flush=True)
+
+
+def _run_pending(tasks: list[tuple[str, object, tuple]], skipped: list[str], client, progress: bool,
+                 label: str) -> RunSummary:
+    """Run ``tasks`` (key, function, args) on ``client`` (a LocalCluster of its own when None and
+    there is work), with ``skipped`` already stored."""
+    summary = RunSummary(skipped=list(skipped))
+    start = time.perf_counter()
+    own_client = client is None and tasks
     if own_client:
         client = make_client()
     try:
-        futures = [client.submit(run_job, j, str(registry_root), str(store_root), protocol_version, device,
-                                 key=f"reptopo-{j.job_id(protocol_version)}", pure=False) for j in pending]
-        # a terminal gets rich's bar; a log gets one line per finished job
-        interactive = progress and sys.stderr.isatty()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      disable=not interactive) as bar:
-            task = bar.add_task("jobs", total=len(futures))
-            for n, fut in enumerate(as_completed(futures), 1):
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - the worker died more often than allowed
-                    res = {"job_id": fut.key.removeprefix("reptopo-"), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-                getattr(summary, res["status"]).append(res["job_id"] if res["status"] != "failed" else res)
-                bar.update(task, advance=1, description=f"{res['job_id'][:60]} {res['status']}")
-                if progress and not interactive:
-                    print(progress_line(n, len(futures), res, time.perf_counter() - start), file=sys.stderr, flush=True)
+        if tasks:
+            _drain(client, tasks, summary, progress, label)
     finally:
         if own_client:
             cluster = client.cluster
@@ -112,6 +109,31 @@ def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=Non
             cluster.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
+             device: str = "cpu", progress: bool = True) -> RunSummary:
+    """Submit every job whose record is missing; a worker's death retries the job elsewhere
+    (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
+    from .store import ResultStore
+
+    store = ResultStore(store_root)
+    ids = [j.job_id(protocol_version) for j in jobs]
+    tasks = [(i, run_job, (j, str(registry_root), str(store_root), protocol_version, device))
+             for i, j in zip(ids, jobs) if not store.has(i)]
+    return _run_pending(tasks, [i for i in ids if store.has(i)], client, progress, "jobs")
+
+
+def run_comparisons(pairs: list, registry_root: str, store_root: str, *, client=None, progress: bool = True) -> RunSummary:
+    """The comparison stage (:mod:`reptopo.compare`): every pair whose comparison record is missing."""
+    from .compare import run_comparison
+    from .store import ResultStore
+
+    store = ResultStore(store_root)
+    ids = [p.comparison_id() for p in pairs]
+    tasks = [(i, run_comparison, (p, str(registry_root), str(store_root)))
+             for i, p in zip(ids, pairs) if not store.has_comparison(i)]
+    return _run_pending(tasks, [i for i in ids if store.has_comparison(i)], client, progress, "comparisons")
 
 
 def run_suite(name: str, store_root: str, *, registry_root: str | None = None, **kwargs) -> RunSummary:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import StoreError
-from .record import Provenance, Record, finalize
+from .record import ComparisonRecord, Provenance, Record, finalize
 
 
 
@@ -124,6 +124,34 @@ class ResultStore:
             raise StoreError(f"{self.root}: the store holds no records yet; run `reptopo run --suite quick --store {self.root}`")
         return recs
 
+    def record(self, job_id: str) -> dict:
+        """One record as a dict, validated; a :class:`StoreError` naming the job when it is missing."""
+        path = self.record_path(job_id)
+        if not path.is_file():
+            raise StoreError(f"{path}: no record of job {job_id!r} in this store; run it first (`reptopo run`)")
+        return Record.from_disk(path).to_dict()
+
+    # comparison records: layer-by-layer similarity of two stored jobs (reptopo.compare)
+
+    def comparison_path(self, comparison_id: str) -> Path:
+        return self.root / "comparisons" / f"{comparison_id}.json"
+
+    def has_comparison(self, comparison_id: str) -> bool:
+        return self.comparison_path(comparison_id).is_file()
+
+    def write_comparison(self, data: dict) -> Path:
+        """Validate a comparison record and write it atomically."""
+        rec = ComparisonRecord.from_dict(data, source=f"comparison {data.get('comparison_id', '?')}")
+        payload = json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
+        path = self.comparison_path(rec.comparison_id)
+        atomic_write_bytes(path, payload)
+        (self.root / "failed" / f"{rec.comparison_id}.json").unlink(missing_ok=True)
+        return path
+
+    def load_comparisons(self) -> list[ComparisonRecord]:
+        """Every comparison record, validated (none when the store has no comparisons/ folder)."""
+        return [ComparisonRecord.from_disk(p) for p in sorted((self.root / "comparisons").glob("*.json"))]
+
     def failures(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "failed").glob("*.json"))]
 
@@ -155,10 +183,81 @@ def flatten_layer(measures: dict) -> dict:
         row[key] = val.get("dimension")
     phd = measures.get("phdim") or {}
     row["phdim_r2"], row["phdim_ci_low"], row["phdim_ci_high"] = phd.get("r2"), phd.get("ci_low"), phd.get("ci_high")
-    row["phdim_per_class"] = (measures.get("phdim_per_class") or {}).get("mean")
+    # a censored PHdim is a bound, not a value: "phdim" stays empty and these say so
+    row["phdim_censored"], row["phdim_bound"] = bool(phd.get("censored")), phd.get("bound")
+    per_class = measures.get("phdim_per_class") or {}
+    row["phdim_per_class"] = per_class.get("mean")
+    row["phdim_per_class_censored"] = bool(per_class.get("censored"))
+    row.update(class_topology_columns(measures.get("class_topology") or {}))
     lp = measures.get("linear_probe_accuracy")
     row["linear_probe_accuracy"] = lp if isinstance(lp, float) else None
     return row
+
+
+CLASS_TOPOLOGY_COLUMNS = (
+    "class_betti_hops_0", "class_betti_hops_1", "class_betti_sum", "class_trivial_fraction",
+    "class_betti_euclidean_0", "class_betti_euclidean_1", "class_tp_h0", "class_tp_h1",
+    "whole_b0", "whole_b0_large", "whole_tp_h0", "whole_tp_h1", "n_classes_measured", "trivial_classes",
+)
+
+
+def class_topology_columns(ct: dict) -> dict:
+    """The scalar columns of a layer's per-class topology (all None when it was not measured).
+
+    ``class_betti_sum`` is the mean over classes of b0 + b1 on the hop metric (Naitzat et al.'s
+    topological complexity); ``class_trivial_fraction`` the share of measured classes whose hop
+    Betti numbers are those of a point, (1, 0)."""
+    row = dict.fromkeys(CLASS_TOPOLOGY_COLUMNS)
+    if not ct or "error" in ct:
+        return row
+    measured = [c for c in ct["classes"].values() if "error" not in c]
+    hops, euclid, tp = ct.get("mean_betti_hops"), ct.get("mean_betti_euclidean"), ct.get("mean_total_persistence")
+    if hops:
+        row["class_betti_hops_0"], row["class_betti_hops_1"] = hops[0], hops[1] if len(hops) > 1 else None
+        row["class_betti_sum"] = float(sum(hops[:2]))
+    if measured:
+        trivial = [c["betti_hops"][0] == 1 and not any(c["betti_hops"][1:]) for c in measured]
+        row["class_trivial_fraction"] = float(np.mean(trivial))
+        names = [name for name, c in ct["classes"].items() if "error" not in c]
+        row["trivial_classes"] = ",".join(n for n, t in zip(names, trivial) if t)
+    if euclid:
+        row["class_betti_euclidean_0"], row["class_betti_euclidean_1"] = euclid[0], euclid[1] if len(euclid) > 1 else None
+    if tp:
+        row["class_tp_h0"], row["class_tp_h1"] = tp[0], tp[1]
+    whole = ct["whole"]
+    row["whole_b0"], row["whole_b0_large"] = whole["b0"], whole["b0_large"]
+    row["whole_tp_h0"], row["whole_tp_h1"] = whole["total_persistence"][:2]
+    row["n_classes_measured"] = ct.get("n_classes_measured")
+    return row
+
+
+COMPARISON_COLUMNS = [
+    "comparison_id", "task", "kind", "protocol_version", "left_job", "right_job", "left_model", "right_model",
+    "left_seed", "right_seed", "left_status", "right_status", "left_layer", "left_pooling", "left_depth", "left_role",
+    "right_layer", "right_pooling", "right_depth", "right_role", "cka", "cka_debiased", "rtd",
+]
+
+
+def collect_comparisons(store: ResultStore) -> pd.DataFrame:
+    """One row per (comparison, left layer, right layer); also written to tables/comparisons.parquet."""
+    rows = []
+    for c in store.load_comparisons():
+        base = {"comparison_id": c.comparison_id, "task": c.task, "kind": c.kind, "protocol_version": c.protocol_version,
+                "left_job": c.left.job_id, "right_job": c.right.job_id, "left_model": c.left.model,
+                "right_model": c.right.model, "left_seed": c.left.seed, "right_seed": c.right.seed,
+                "left_status": c.left.status, "right_status": c.right.status}
+        for i, a in enumerate(c.left_layers):
+            for j, b in enumerate(c.right_layers):
+                rows.append({**base, "left_layer": a.name, "left_pooling": a.pooling, "left_depth": a.depth,
+                             "left_role": a.role, "right_layer": b.name, "right_pooling": b.pooling, "right_depth": b.depth,
+                             "right_role": b.role, "cka": c.cka[i][j], "cka_debiased": c.cka_debiased[i][j],
+                             "rtd": c.rtd[i][j]})
+    df = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    df["rtd"] = df["rtd"].astype(float)
+    out = store.root / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out / "comparisons.parquet", index=False)
+    return df
 
 
 MODEL_COLUMNS = [

@@ -249,9 +249,10 @@ def naitzat_sample(variant: str, n_per_class: int, rng: np.random.Generator) -> 
 
 @loader("naitzat")
 def naitzat(spec, variant="D-I", n_per_class=3000, **_):
-    """:func:`naitzat_sample` drawn by the split seed."""
+    """:func:`naitzat_sample` drawn by the split seed, mapped from the unit square (cube) to
+    [-1, 1] per axis: networks train on zero-mean inputs, and the topology is unchanged."""
     x, y = naitzat_sample(variant, n_per_class, np.random.default_rng(spec.seed + 7919))
-    return _split(x.astype(np.float32), y, spec)
+    return _split((2 * x - 1).astype(np.float32), y, spec)
 
 
 # --- the hub -----------------------------------------------------------------------------

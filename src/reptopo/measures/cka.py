@@ -70,3 +70,40 @@ def linear_cka(x, y, *, debiased: bool = False, layers: tuple[str, str] | None =
         return float(cross / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)))
     gram_x, gram_y = a @ a.T, b @ b.T  # sample space: n x n Gram matrices
     return float(np.einsum("ij,ij->", gram_x, gram_y) / (np.linalg.norm(gram_x) * np.linalg.norm(gram_y)))
+
+
+def cka_matrix(left, right, *, debiased: bool = False, names: tuple[list[str], list[str]] | None = None) -> np.ndarray:
+    """Linear CKA between every layer of ``left`` and every layer of ``right`` (lists of arrays
+    of the same n inputs): a (len(left), len(right)) matrix.
+
+    Each layer's centred Gram matrix is formed once, so a pair costs one n x n inner product
+    instead of two products of the features (the layer-by-layer similarity maps of Kornblith
+    et al. 2019); entries equal :func:`linear_cka` of the pair.
+
+    Raises
+    ------
+    CloudError
+        A bad cloud (named by ``names``), or layers of different lengths.
+    """
+    left_names, right_names = names or ([None] * len(left), [None] * len(right))
+
+    def gram(x, name):
+        a = check_cloud(x, layer=name, min_points=4).astype(np.float64)
+        a = a - a.mean(axis=0)
+        k = a @ a.T
+        if debiased:
+            np.fill_diagonal(k, 0.0)
+            return k, np.sqrt(max(_hsic_unbiased(k, k), 0.0))
+        return k, np.linalg.norm(k)
+
+    grams_left = [gram(x, n) for x, n in zip(left, left_names)]
+    grams_right = [gram(y, n) for y, n in zip(right, right_names)]
+    sizes = {len(k) for k, _ in grams_left + grams_right}
+    if len(sizes) > 1:
+        raise CloudError(f"the layers hold {sorted(sizes)} points; CKA compares the same inputs")
+    out = np.empty((len(left), len(right)))
+    for i, (k, norm_k) in enumerate(grams_left):
+        for j, (g, norm_g) in enumerate(grams_right):
+            inner = _hsic_unbiased(k, g) if debiased else np.einsum("ij,ij->", k, g)
+            out[i, j] = inner / (norm_k * norm_g)
+    return out

@@ -35,7 +35,7 @@ from scipy.sparse import coo_matrix
 from sklearn.neighbors import kneighbors_graph
 
 from ._validate import CloudError, check_cloud, check_labels
-from .homology import ResolutionRule, persistence
+from .homology import PersistenceResult, ResolutionRule, persistence
 
 
 def rms_radius(points: np.ndarray) -> float:
@@ -129,6 +129,7 @@ def class_topology(
     rule: ResolutionRule | None = None,
     seed: int = 0,
     layer: str | None = None,
+    whole: PersistenceResult | None = None,
 ) -> ClassTopologyResult:
     """Per-class homology, the whole cloud's b0 and normalised total persistence of a layer.
 
@@ -145,6 +146,9 @@ def class_topology(
     rule : the Euclidean Betti rule (default :class:`ResolutionRule`).
     seed : draws the first landmark.
     layer : named in every error.
+    whole : the whole cloud's :func:`persistence` with this ``rule``, ``n_landmarks`` and
+        ``seed``, when the caller has it already (it is reused, not recomputed; one made
+        otherwise is ignored).
 
     Returns
     -------
@@ -160,7 +164,10 @@ def class_topology(
     lab = check_labels(labels, len(pts), layer=layer)
     unit = rms_radius(pts)
 
-    whole_ph = persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=rule, seed=seed, layer=layer)
+    reusable = (whole is not None and whole.h0_edges is not None and whole.rule == rule and whole.metric == "euclidean"
+                and len(whole.diagrams) >= 2 and len(whole.landmarks) == min(n_landmarks, len(pts))
+                and whole.params.get("seed") == seed and len(whole.h0_edges[0]) == len(pts) - 1)
+    whole_ph = whole if reusable else persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=rule, seed=seed, layer=layer)
     sizes = _components(whole_ph.h0_edges, len(pts), whole_ph.thresholds[0])
     whole = {
         "b0": whole_ph.betti[0],

@@ -19,8 +19,12 @@ STATUS_LABELS = {"trained": "trained", "pretrained_frozen": "pretrained", "pretr
 PROVENANCE_LABELS = {"benchmark": "benchmark run", "verified_submission": "verified submission",
                      "self_reported": "self-reported"}
 # the per-layer measures every page (and `reptopo plot`) draws, in this order
-CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("betti_0", "Betti 0"), ("betti_1", "Betti 1"),
-                ("linear_probe_accuracy", "linear-probe accuracy")]
+CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("class_betti_sum", "per-class b0 + b1 (hops)"),
+                ("whole_b0", "whole-cloud b0"), ("class_tp_h0", "per-class total persistence H0"),
+                ("betti_1", "Betti 1"), ("linear_probe_accuracy", "linear-probe accuracy")]
+# the measures of the learning-dynamics maps (layer x epoch), in this order
+DYNAMICS_PANELS = [("class_betti_sum", "per-class b0 + b1 (hops)"), ("twonn", "TwoNN dimension"), ("phdim", "PHdim"),
+                   ("class_tp_h0", "per-class total persistence H0"), ("linear_probe_accuracy", "linear-probe accuracy")]
 CONTROL_NAMES = {"random_init": "random-init control", "shuffled_labels": "shuffled-label control"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 

@@ -1,4 +1,13 @@
-"""The leaderboard's pages, as Markdown with raw HTML blocks (see ``html.py`` for the escaping rules)."""
+"""The leaderboard's pages: Jinja2 templates (``templates/``) with autoescaping, filled from the
+analysis tables and the records.
+
+Safe by construction: every value a template prints is HTML-escaped unless it is an HTML
+fragment built here by ``html.py`` (tables, figures, badges, whose own strings are escaped there)
+and marked :class:`markupsafe.Markup` at the call. Every string a submitter controls sits inside
+an HTML element (``<p>``, ``<li>``, ``<td>``, ``<code>``), where Markdown does not reach, so
+link or emphasis syntax in a name or a description stays literal text. Headings hold only names,
+which the registry and the record restrict to letters, digits, ``_``, ``-`` and ``.``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +17,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
-from ..analysis import TRAINED, headline_findings, literature_checks, matrix_mark, measures_matrix
+from ..analysis import TABLES, TRAINED, comparison_findings, headline_findings, literature_checks, matrix_mark, measures_matrix, primary_layers
 from ..cite import BENCHMARK_BIBTEX, score_bibtex
 from ..protocol import CURRENT_VERSION, protocol
 from ..record import SCHEMA_VERSION, LayerMeasures, Record, TrainSummary
 from ..record import Layer as RecordLayer
-from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
+from ..registry import NAME_PATTERN, LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import ResultStore
 from .html import (
+    CONTROL_NAMES,
     CURVE_PANELS,
+    DYNAMICS_PANELS,
     PALETTE,
     PROVENANCE_LABELS,
     STATUS_LABELS,
@@ -32,6 +45,15 @@ from .html import (
     slug,
 )
 
+
+
+TEMPLATES = Environment(loader=PackageLoader("reptopo.site", "templates"), autoescape=True,
+                        undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def render(template: str, **context) -> str:
+    """A page from its template; strings are escaped, ``Markup`` fragments are kept as they are."""
+    return TEMPLATES.get_template(template).render(**context)
 
 
 def _label(status: str) -> str:
@@ -58,58 +80,52 @@ def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: s
     return traces
 
 
-def page_home(t, notes) -> str:
-    cfg = protocol(CURRENT_VERSION)
+def site_protocol(t):
+    """The protocol of the records the site shows (the analysis never mixes versions)."""
     models = t["models"]
-    lines = ["# reptopo leaderboard", "",
-             "reptopo measures the **shape of representations layer by layer**: persistent homology (Betti numbers "
-             "and barcodes of a Vietoris-Rips filtration on maxmin landmarks), PHdim (the persistent-homology fractal "
-             "dimension), and the TwoNN and MLE intrinsic dimensions, on a fixed probe set, under one versioned "
-             "protocol, so that numbers from different architectures and papers can be compared and cited.", "",
-             f"**Protocol version {cfg.version}** (config digest `{cfg.digest()}`): probe of up to {cfg.probe_size} "
-             f"class-balanced test points, {cfg.n_landmarks} landmarks, Betti rule `{cfg.betti_rule}` "
-             f"(factor {cfg.betti_factor}), PHdim alpha {cfg.phdim_alpha} with {cfg.phdim_n_sizes} sizes x "
-             f"{cfg.phdim_repeats} subsamples, MLE k = {cfg.mle_k}.", "",
-             "## Headline findings", ""]
-    lines += [f"- {esc(h)}" for h in headline_findings(t)]
-    lines += ["", f"The store holds {len(models)} records over {models['task'].nunique() if len(models) else 0} tasks "
-              f"and {models['model'].nunique() if len(models) else 0} model entries.", ""]
-    if notes:
-        lines += ["!!! note \"Analysis notes\"", ""] + [f"    - {esc(n)}" for n in notes] + [""]
-    lines += ["[Leaderboard](leaderboard.md) · [Architectures](architectures.md) · [Measures](measures.md) · "
-              "[Submit a model](submit.md) · [Cite and download](cite.md)", ""]
-    return "\n".join(lines)
+    return protocol(int(models["protocol_version"].max())) if len(models) else protocol(CURRENT_VERSION)
+
+
+def page_home(t, notes) -> str:
+    models = t["models"]
+    return render("home.md.j2", cfg=site_protocol(t), findings=headline_findings(t), notes=notes,
+                  n_records=len(models), n_tasks=models["task"].nunique() if len(models) else 0,
+                  n_models=models["model"].nunique() if len(models) else 0)
 
 
 def page_leaderboard(t) -> str:
     arch = t["architectures"].copy()
     if arch.empty:
-        return "# Leaderboard\n\nNo records yet.\n"
+        return render("leaderboard.md.j2", table=None)
     arch["status_label"] = arch["status"].map(_label)
     if "provenance" not in arch:  # tables analysed before provenance existed
         arch["provenance"] = "benchmark"
     arch["provenance_label"] = arch["provenance"].map(lambda p: PROVENANCE_LABELS.get(p, p))
-    scored = ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "linear_probe_last",
-              "betti0_last", "betti1_last")
+    scored = [c for c in ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "linear_probe_last",
+                          "betti0_last", "betti1_last", "class_betti_sum_last", "whole_b0_last") if f"{c}_mean" in arch]
     for col in scored:
         arch[f"{col}_cell"] = [fmt_pm(m, s) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
+    if "phdim_last_n_censored" in arch:  # a bound is shown as a bound, never averaged
+        censored = arch["phdim_last_n_censored"].fillna(0).astype(int)
+        arch["phdim_last_cell"] = [f"censored in {c} of {n}" if c else cell
+                                   for c, n, cell in zip(censored, arch["n_runs"], arch["phdim_last_cell"])]
     # a default order that means something: by task, the most accurate first
     arch = arch.sort_values(["task", "test_accuracy_mean"], ascending=[True, False], na_position="last")
     cols = [("model", "model"), ("task", "task"), ("status_label", "status"),
             ("test_accuracy_cell", "test acc."), ("generalization_gap_cell", "gap"),
             ("phdim_last_cell", "PHdim (last)"), ("twonn_last_cell", "TwoNN (last)"),
+            ("class_betti_sum_last_cell", "class b0+b1 (last)"),
             ("linear_probe_last_cell", "probe acc. (last)"),
             ("family", "family"), ("provenance_label", "provenance"), ("n_runs", "runs"),
+            ("whole_b0_last_cell", "whole b0 (last)"),
             ("betti0_last_cell", "b0 (last)"), ("betti1_last_cell", "b1 (last)"), ("n_parameters_mean", "parameters")]
-    optional = ["family", "provenance_label", "n_runs", "betti0_last_cell", "betti1_last_cell", "n_parameters_mean"]
+    cols = [(c, label) for c, label in cols if c in arch]
+    optional = ["family", "provenance_label", "n_runs", "whole_b0_last_cell", "betti0_last_cell", "betti1_last_cell",
+                "n_parameters_mean"]
     values = {f"{c}_cell": f"{c}_mean" for c in scored}
-    return ("---\nhide:\n  - navigation\n  - toc\n---\n\n"
-            "# Leaderboard\n\nOne row per model entry, task and training status, most accurate first within a task; "
-            "scores of the last hidden layer, mean ± standard deviation over runs (seeds and hyperparameter "
-            "settings). Click a column to sort; filter by task, family, status and provenance, or search; more "
-            "columns are one click away. A model's name opens its page.\n\n"
-            + html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label", "provenance_label"],
-                         link=("model", "../models/{slug}/"), optional=optional, values=values))
+    table = html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label", "provenance_label"],
+                       link=("model", "../models/{slug}/"), optional=optional, values=values)
+    return render("leaderboard.md.j2", table=Markup(table))
 
 
 def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True,
@@ -119,7 +135,9 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
     out = []
     colours = colours or colours_for(curves["family"] if "family" in curves else curves[key])
     symbols = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(sorted(set(curves[key])))}
-    for i, (measure, label) in enumerate(panels or CURVE_PANELS):
+    # tables of protocol v1 lack the per-class columns: draw the panels the records have
+    panels = [p for p in (panels or CURVE_PANELS) if f"{p[0]}_mean" in curves and curves[f"{p[0]}_mean"].notna().any()]
+    for i, (measure, label) in enumerate(panels):
         traces = []
         for (name, status), grp in curves.groupby([key, "status"]):
             dash = "solid" if status in TRAINED else "dot"
@@ -134,28 +152,92 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
     return '<div class="rt-grid">\n' + "\n".join(out) + "</div>\n"
 
 
+def _layer_label(depth: float, layer: str) -> str:
+    return f"{depth:.2f} {layer}"
+
+
+def _dynamics_heatmap(plots: Plots, job: pd.DataFrame, controls: pd.DataFrame, measure: str, label: str,
+                      title: str, height: int = 300) -> str | None:
+    """One map of ``measure``: layers (relative depth) down, epochs across, and the model's
+    controls (final layers of its random-init and shuffled-label runs) as the last columns."""
+    if measure not in job or job[measure].isna().all():
+        return None
+    job = job.sort_values(["epoch", "depth"])
+    layers = job.drop_duplicates("layer").sort_values("depth")
+    ylabels = [_layer_label(d, n) for d, n in zip(layers["depth"], layers["layer"])]
+    epochs = sorted(job["epoch"].unique())
+    columns = [(f"epoch {e}" + (" (last)" if e == epochs[-1] else ""), job[job["epoch"] == e]) for e in epochs]
+    for status, grp in controls.groupby("status"):
+        columns.append((CONTROL_NAMES.get(status, status), grp))
+    z, hover = [], []
+    for name, depth in zip(layers["layer"], layers["depth"]):
+        row, hrow = [], []
+        for col, grp in columns:
+            cell = grp[grp["layer"] == name]
+            v = float(cell[measure].iloc[0]) if len(cell) and pd.notna(cell[measure].iloc[0]) else None
+            censored = measure == "phdim" and len(cell) and bool(cell.get("phdim_censored", pd.Series([False])).fillna(False).iloc[0])
+            row.append(v)
+            hrow.append(f"{esc(name)} (depth {depth:.2f}) · {esc(col)}: "
+                        + ("censored: above what the sample resolves" if censored else fmt(v) if v is not None else "not measured"))
+        z.append(row)
+        hover.append(hrow)
+    trace = {"type": "heatmap", "z": z, "x": [c for c, _ in columns], "y": ylabels, "customdata": hover,
+             "hovertemplate": "%{customdata}<extra></extra>", "colorscale": "Viridis",
+             "colorbar": {"title": {"text": esc(label)}, "thickness": 10}, "xgap": 1, "ygap": 1}
+    return plots.figure([trace], title, "", "relative depth · layer", height=height,
+                        layout={"yaxis": {"automargin": True}, "xaxis": {"automargin": True, "tickangle": -30}})
+
+
+def _dynamics_run(dyn: pd.DataFrame, task: str, model: str) -> pd.DataFrame:
+    """The first dynamics run (by job id) of ``model`` on ``task``."""
+    runs = dyn[(dyn["task"] == task) & (dyn["model"] == model)]
+    return runs[runs["job_id"] == sorted(runs["job_id"].unique())[0]] if len(runs) else runs
+
+
+def _control_layers(t, task: str, model: str) -> pd.DataFrame:
+    """The final layers of ``model``'s control runs on ``task``."""
+    layers = t["layers"]
+    return primary_layers(layers[(layers["task"] == task) & (layers["model"] == model)
+                                 & layers["status"].isin(list(CONTROL_NAMES))])
+
+
+def dynamics_maps(plots: Plots, t, task: str, model: str) -> str:
+    """The layer x epoch maps of one model on one task (its first dynamics run), one per measure."""
+    dyn = t.get("dynamics")
+    if dyn is None or dyn.empty:
+        return ""
+    job = _dynamics_run(dyn, task, model)
+    if job.empty:
+        return ""
+    controls = _control_layers(t, task, model)
+    maps = [_dynamics_heatmap(plots, job, controls, m, label, f"{label} — {model}") for m, label in DYNAMICS_PANELS]
+    maps = [m for m in maps if m]
+    return ('<div class="rt-grid">\n' + "\n".join(maps) + "</div>\n") if maps else ""
+
+
 def page_architectures(t) -> str:
-    curves = t["curves"]
-    lines = ["# Architectures compared", "",
-             "Per-layer curves of every architecture of a task on one relative-depth axis (0 = input, 1 = head); lines are "
-             "means over seeds and hyperparameter settings, bands span their minimum to maximum. Dotted lines are "
-             "random-initialisation and shuffled-label controls.", ""]
+    curves, dyn = t["curves"], t.get("dynamics")
     plots = Plots("architectures")
     colours = family_colours(t)
+    tasks = []
     for task, grp in curves.groupby("task"):
-        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}", colours=colours), ""]
-    return "---\nhide:\n  - navigation\n  - toc\n---\n\n" + "\n".join(lines)
+        panels = []
+        if dyn is not None and len(dyn) and task in set(dyn["task"]):
+            for measure, label in DYNAMICS_PANELS:
+                maps = [m for m in (_dynamics_heatmap(plots, _dynamics_run(dyn, task, model), _control_layers(t, task, model),
+                                                      measure, label, model, height=280)
+                                    for model in sorted(set(dyn[dyn["task"] == task]["model"]))) if m]
+                if maps:
+                    panels.append({"label": label, "maps": Markup('<div class="rt-grid">\n' + "\n".join(maps) + "</div>\n")})
+        tasks.append({"name": task, "curves": Markup(_curve_figures(plots, grp, "model", f" — {task}", colours=colours)),
+                      "dynamics": panels})
+    return render("architectures.md.j2", tasks=tasks)
 
 
 def page_measures(t) -> str:
     board, scores = t["measures"], t["scores"]
-    lines = ["# Measures", "", "Which measure predicts test accuracy and the generalization gap across the population of "
-             "trained models? Kendall's tau-b with a 95% bootstrap interval, Spearman's rho, the granulated Kendall coefficient "
-             "(Jiang et al. 2020) over the hyperparameter axes, and the CMI score of the PGDL competition. Rank groups merge "
-             "measures whose intervals overlap the group leader's. Baselines (weight L2 norm, parameter count, training loss) "
-             "are measured on the same models: a topological score is useful only where it beats them.", ""]
     if board.empty:
-        return "\n".join(lines + ["No correlations yet (too few models)."])
+        return render("measures.md.j2", matrix=None)
     b = board.copy()
     b["interval"] = [f"[{fmt(lo, 2)}, {fmt(hi, 2)}]" for lo, hi in zip(b["tau_ci_low"], b["tau_ci_high"])]
     b["kind"] = np.where(b["is_baseline"], "baseline", "measure")
@@ -163,41 +245,51 @@ def page_measures(t) -> str:
     cols = [("task", "task"), ("target", "target"), ("rank", "rank"), ("tie_group", "group"), ("score", "score"), ("kind", "kind"),
             ("kendall_tau", "Kendall tau"), ("interval", "95% CI"), ("spearman_rho", "Spearman rho"),
             ("granulated_kendall", "granulated"), ("cmi", "CMI"), ("beats", "beats baselines"), ("n_models", "models"),
-            ("trained_mean", "mean (trained)"), ("random_init_mean", "mean (random init)"), ("shuffled_labels_mean", "mean (shuffled)")]
+            ("trained_mean", "mean (trained)"), ("random_init_mean", "mean (random init)"), ("shuffled_labels_mean", "mean (shuffled)"),
+            ("n_censored", "censored"), ("note", "note")]
+    cols = [(c, label) for c, label in cols if c in b]
     plots = Plots("measures")
-    lines += ["## Which measure predicts what, at a glance", "",
-              "Kendall's tau of each score (rows) against each target on each task (columns), coloured from -1 "
-              "(blue) to +1 (red); the interval is on hover. `*` marks an interval that excludes 0, `†` a measure "
-              "that beats the best baseline on that task. Rows are sorted by the strength of the overall column "
-              "(mean tau over tasks) for the generalization gap.", "", _measures_matrix(plots, board), "",
-              "## The leaderboard of measures", "", html_table(b, cols, "measures", filters=["task", "target", "kind"]), ""]
+    matrix = _measures_matrix(plots, board)
+    table = html_table(b, cols, "measures", filters=["task", "target", "kind"])
     trained = scores[scores["status"].isin(TRAINED)]
     colours = family_colours(t)
-    lines += ["## Correlation plots", ""]
-    for score in ("phdim_last", "twonn_last", "betti0_last", "linear_probe_last", "weight_l2"):
+    correlation_plots = []
+    for score in ("phdim_last", "twonn_last", "class_betti_sum_last", "whole_b0_last", "linear_probe_last", "weight_l2"):
+        if score not in trained or trained[score].isna().all():
+            continue
         for target in ("generalization_gap", "test_accuracy"):
             traces = [{"x": g[score].tolist(), "y": g[target].tolist(), "mode": "markers", "type": "scatter", "name": fam,
                        "marker": {"color": colours[fam], "size": 7}, "text": (g["model"] + " / " + g["task"]).tolist()}
                       for fam, g in trained.groupby("family")]
-            lines.append(plots.figure(traces, f"{score} against {target}", score, target, height=320))
-    lines += ["## Checks against the literature", "",
-              "Each finding below is computed from the records on this site; where reptopo disagrees with a published result "
-              "it says so.", ""]
+            correlation_plots.append(plots.figure(traces, f"{score} against {target}", score, target, height=320))
     curves = t["curves"]
-    for check in literature_checks(t):
-        lines += [f"### {esc(check['title'])}", "", f"**{esc(check['verdict'])}.** {esc(check['finding'])}", ""]
+    figures = []
+    naitzat = curves[curves["task"].str.startswith("naitzat")]
+    for task, grp in naitzat.groupby("task"):
+        figures.append({"caption": f"Per-class b0 + b1 on the hop metric over depth on {task}: ReLU against tanh (Naitzat et al.).",
+                        "html": Markup(_curve_figures(plots, grp, "model", f" — {task}", colours=colours,
+                                                      panels=[p for p in CURVE_PANELS if p[0] in ("class_betti_sum", "class_tp_h0")]))})
     mn = curves[curves["task"] == "mnist"] if "mnist" in set(curves["task"]) else curves
     if len(mn):
-        lines += ["TwoNN dimension and Betti 0 over depth on MNIST, trained against controls:", "",
-                  _curve_figures(plots, mn, "model", " — MNIST", colours=colours,
-                                 panels=[p for p in CURVE_PANELS if p[0] in ("twonn", "betti_0")]), ""]
+        figures.append({"caption": "TwoNN dimension, whole-cloud b0 and per-class total persistence over depth on MNIST, "
+                                   "trained against controls:",
+                        "html": Markup(_curve_figures(plots, mn, "model", " — MNIST", colours=colours,
+                                                      panels=[p for p in CURVE_PANELS if p[0] in ("twonn", "whole_b0", "class_tp_h0", "betti_0")]))})
         fam = curves[curves["status"] == "trained"].groupby(["family", "depth"], as_index=False)["phdim_mean"].mean()
         traces = [{"x": g["depth"].tolist(), "y": g["phdim_mean"].tolist(), "mode": "lines+markers", "name": f,
                    "line": {"color": colours.get(f, PALETTE[0])}, "marker": {"color": colours.get(f, PALETTE[0])}}
                   for f, g in fam.groupby("family")]
-        lines += ["PHdim over depth by family (all tasks): CNNs against Transformers (Magai 2023).", "",
-                  plots.figure(traces, "PHdim by family", "relative depth", "PHdim"), ""]
-    return "\n".join(lines)
+        figures.append({"caption": "PHdim over depth by family (all tasks; layers whose PHdim is censored in any run are "
+                                   "left out, not averaged): CNNs against Transformers (Magai 2023).",
+                        "html": Markup(plots.figure(traces, "PHdim by family", "relative depth", "PHdim"))})
+    return render("measures.md.j2", matrix=Markup(matrix), board=Markup(table),
+                  correlation_plots=Markup("\n".join(correlation_plots)), checks=literature_checks(t), check_figures=figures)
+
+
+def _note(row) -> str | None:
+    """A board row's note (why it has no tau, or what its mean leaves out), if any."""
+    note = getattr(row, "note", None) if row is not None else None
+    return note if isinstance(note, str) and note else None
 
 
 def _measures_matrix(plots: Plots, board: pd.DataFrame) -> str:
@@ -205,11 +297,13 @@ def _measures_matrix(plots: Plots, board: pd.DataFrame) -> str:
     m = measures_matrix(board)
     text, hover = [], []
     for sc, taus, cells in zip(m["scores"], m["tau"], m["cells"]):
-        text.append([f"{tau:+.2f}{matrix_mark(r)}" if tau is not None else "" for tau, r in zip(taus, cells)])
-        hover.append([f"{sc} · {tg} · {task}: " + (f"tau {tau:+.2f} [{fmt(r.tau_ci_low, 2)}, {fmt(r.tau_ci_high, 2)}]"
-                                                   + (" (baseline)" if r.is_baseline else "")
-                                                   if tau is not None else "constant or not measured")
-                      for tau, r, (tg, task) in zip(taus, cells, m["columns"])])
+        text.append([f"{tau:+.2f}{matrix_mark(r)}" if tau is not None else "const" if _note(r) else ""
+                     for tau, r in zip(taus, cells)])
+        hover.append([esc(f"{sc} · {tg} · {task}: ") + (
+            f"tau {tau:+.2f} [{fmt(r.tau_ci_low, 2)}, {fmt(r.tau_ci_high, 2)}]" + (" (baseline)" if r.is_baseline else "")
+            + (f"; {esc(_note(r))}" if _note(r) else "") if tau is not None
+            else esc(_note(r)) if _note(r) else "not measured on this task")
+            for tau, r, (tg, task) in zip(taus, cells, m["columns"])])
     labels = [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}" for tg, task in m["columns"]]
     trace = {"type": "heatmap", "z": m["tau"], "x": labels, "y": m["scores"], "text": text, "customdata": hover,
              "texttemplate": "%{text}", "hovertemplate": "%{customdata}<extra></extra>",
@@ -245,102 +339,142 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
     models = t["models"][t["models"]["model"] == name]
     curves = t["curves"][t["curves"]["model"] == name]
     plots = Plots(f"model-{name}")
-    lines = [f"# {esc(name)}", ""]
-    if recs:
-        lines += ['<p class="rt-badges">' + " ".join(badge(p) for p in sorted({r["provenance"] for r in recs.values()}))
-                  + "</p>", ""]
-    if entry is not None:
-        lines += [f"<p>{esc(entry.description)}</p>", "",
-                  f"<p>Family <code>{esc(entry.family)}</code> · builder <code>{esc(entry.builder)}</code> · "
-                  f"entry version {entry.version} · license {esc(entry.license)}</p>", ""]
+    badges = " ".join(badge(p) for p in sorted({r["provenance"] for r in recs.values()})) if recs else ""
     colours = family_colours(t)
+    tasks = []
     for task, grp in curves.groupby("task"):
-        lines += [f"## {esc(task)}", "", _curve_figures(plots, grp, "model", f" — {task}", colours=colours), ""]
+        diagrams = []
         job = models[(models["task"] == task)].sort_values(["status", "seed"]).head(1)
         if len(job):
-            job_id = job.iloc[0]["job_id"]
-            dgms = store.diagrams(job_id)
-            layer_names = [k.split("__")[0] for k in dgms]
-            if layer_names:
-                ordered = list(dict.fromkeys(layer_names))
+            dgms = store.diagrams(job.iloc[0]["job_id"])
+            ordered = list(dict.fromkeys(k.split("__")[0] for k in dgms))
+            if ordered:
                 for layer in (ordered[0], ordered[-2] if len(ordered) > 1 else ordered[-1]):
-                    lines.append(_diagram_plot(plots, dgms, layer, f"diagram of {layer}"))
-    lines += ["## Records and hashes", ""]
+                    diagrams.append(Markup(_diagram_plot(plots, dgms, layer, f"diagram of {layer}")))
+        comp = t.get("comparisons")
+        compared = comp is not None and len(comp) and bool(((comp["task"] == task) & ((comp["left_model"] == name)
+                                                                                       | (comp["right_model"] == name))).any())
+        tasks.append({"name": task, "curves": Markup(_curve_figures(plots, grp, "model", f" — {task}", colours=colours)),
+                      "dynamics": Markup(dynamics_maps(plots, t, task, name)), "diagrams": diagrams,
+                      "compare": f"../../compare/{slug(task)}/" if compared else None})
     table = pd.DataFrame([{"job": j, "task": r["task"], "status": _label(r["status"]), "seed": r["seed"],
                            "provenance": PROVENANCE_LABELS.get(r["provenance"], r["provenance"]),
                            "test_accuracy": r["train"]["test_accuracy"], "digest": r["digest"][:16],
                            "checkpoint": (r["checkpoint_sha256"] or "–")[:16],
                            "probe": r["probe"]["hash"][:16], "entry": r["entry_hash"]["model"][:16]} for j, r in recs.items()])
-    if len(table):
-        lines.append(html_table(table, [(c, c) for c in table.columns], f"records-{slug(name)}", filters=["task", "status"]))
-    if entry_path is not None and entry_path.is_file():
-        lines += ["## Registry entry", "", f"<pre><code>{esc(entry_path.read_text())}</code></pre>", ""]
-    lines += ["## Cite these scores", ""]
-
+    records_table = html_table(table, [(c, c) for c in table.columns], f"records-{slug(name)}",
+                               filters=["task", "status"]) if len(table) else ""
     scores = t["scores"]
+    citations = []
     for task in sorted({r["task"] for r in recs.values()}):
         for version in sorted({r["protocol"]["version"] for r in recs.values() if r["task"] == task}):
             cited = [r for r in recs.values() if r["task"] == task and r["protocol"]["version"] == version]
             digests = [r["digest"] for r in cited if r["status"] in TRAINED] or [r["digest"] for r in cited]
             rows = scores[(scores["model"] == name) & (scores["task"] == task) & (scores["protocol_version"] == version)
                           & scores["status"].isin(TRAINED)] if len(scores) else None
-            entry_bib = score_bibtex(name, task, version, digests, rows, page=f"models/{slug(name)}/")
-            lines.append(f"<pre><code>{esc(entry_bib)}</code></pre>")
-    return "\n".join(lines) + "\n"
+            citations.append(score_bibtex(name, task, version, digests, rows, page=f"models/{slug(name)}/"))
+    entry_text = entry_path.read_text() if entry_path is not None and entry_path.is_file() else None
+    # a heading is Markdown: only a name of the registry's pattern goes there (mkdocs titles the page from it)
+    heading = name if NAME_PATTERN.fullmatch(name) else slug(name)
+    return render("model.md.j2", name=name, heading=heading, entry=entry, badges=Markup(badges), tasks=tasks,
+                  records_table=Markup(records_table), entry_text=entry_text, citations=citations)
+
+
+def schema_rows(model) -> list[dict]:
+    """The fields of a pydantic model as rows of the Submit page's tables."""
+    def type_name(annotation) -> str:
+        text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+        return re.sub(r"\b(typing|reptopo\.record|reptopo\.registry)\.", "", text)
+
+    return [{"name": f.alias or fname, "type": type_name(f.annotation), "required": f.is_required(),
+             "description": f.description or ""} for fname, f in model.model_fields.items()]
+
+
+def side_label(model: str, seed: int, status: str) -> str:
+    """How a compared model is named in the selectors: the model, its seed when not 0, its control."""
+    label = model + (f" (seed {seed})" if seed else "")
+    return label + (f" ({CONTROL_NAMES[status]})" if status in CONTROL_NAMES else "")
+
+
+def _similarity_heatmap(plots: Plots, comp: pd.DataFrame, value: str, label: str, title: str) -> str:
+    """One similarity map: the left model's layers down, the right model's across."""
+    left = comp.drop_duplicates("left_layer").sort_values("left_depth")
+    right = comp.drop_duplicates("right_layer").sort_values("right_depth")
+    cell = {(r.left_layer, r.right_layer): r for r in comp.itertuples()}
+    z, hover = [], []
+    for a in left.itertuples():
+        row, hrow = [], []
+        for b in right.itertuples():
+            r = cell[(a.left_layer, b.right_layer)]
+            v = getattr(r, value)
+            row.append(None if v is None or not np.isfinite(v) else float(v))
+            hrow.append(esc(f"{a.left_layer} ({a.left_depth:.2f}) × {b.right_layer} ({b.right_depth:.2f}): ")
+                        + f"CKA {fmt(r.cka)} (debiased {fmt(r.cka_debiased)}), RTD {fmt(r.rtd)}")
+        z.append(row)
+        hover.append(hrow)
+    trace = {"type": "heatmap", "z": z, "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
+             "x": [_layer_label(b.right_depth, b.right_layer) for b in right.itertuples()],
+             "y": [_layer_label(a.left_depth, a.left_layer) for a in left.itertuples()],
+             "colorscale": "Viridis" if value == "cka" else "Viridis_r", "xgap": 1, "ygap": 1,
+             "colorbar": {"title": {"text": label}, "thickness": 10}}
+    if value == "cka":
+        trace.update(zmin=0, zmax=1)
+    return plots.figure([trace], title, "", "", height=max(300, 28 * len(left) + 150),
+                        layout={"yaxis": {"automargin": True, "autorange": "reversed"},
+                                "xaxis": {"automargin": True, "tickangle": -40}})
+
+
+KIND_CAPTIONS = {"architectures": "two architectures, seed 0 each", "seeds": "two seeds of one architecture",
+                 "random_init": "a trained model against its random-initialisation control"}
+
+
+def page_compare(task: str, comp: pd.DataFrame) -> str:
+    """The Compare page of one task: the similarity maps of every pair, chosen with two selectors."""
+    from ..compare import comparison_config
+
+    plots = Plots(f"compare-{task}")
+    pairs, rows = [], []
+    for cid, grp in comp.groupby("comparison_id", sort=False):
+        first = grp.iloc[0]
+        left = side_label(first["left_model"], int(first["left_seed"]), first["left_status"])
+        right = side_label(first["right_model"], int(first["right_seed"]), first["right_status"])
+        maps = [_similarity_heatmap(plots, grp, "cka", "CKA", f"CKA: {left} × {right}")]
+        if grp["rtd"].notna().any():
+            maps.append(_similarity_heatmap(plots, grp, "rtd", "RTD", f"RTD: {left} × {right}"))
+        pairs.append({"left": left, "right": right, "kind": first["kind"],
+                      "caption": f"{left} (rows) against {right} (columns): {KIND_CAPTIONS[first['kind']]}.",
+                      "maps": Markup('<div class="rt-grid">\n' + "\n".join(maps) + "</div>\n")})
+        diag = grp.assign(gap=(grp["left_depth"] - grp["right_depth"]).abs())
+        diag = diag.loc[diag.groupby("left_layer")["gap"].idxmin()]
+        rows.append({"rows": left, "columns": right, "kind": first["kind"], "matched CKA": float(diag["cka"].mean()),
+                     "mean RTD": float(grp["rtd"].mean()) if grp["rtd"].notna().any() else np.nan,
+                     "layers": f"{grp['left_layer'].nunique()} × {grp['right_layer'].nunique()}"})
+    order = {"architectures": 0, "seeds": 1, "random_init": 2}
+    pairs.sort(key=lambda p: (order[p["kind"]], p["left"], p["right"]))
+    sides = sorted({p["left"] for p in pairs} | {p["right"] for p in pairs})
+    table = pd.DataFrame(rows).sort_values(["kind", "rows", "columns"])
+    html = html_table(table, [(c, c) for c in table.columns], f"compare-{slug(task)}", filters=["kind"])
+    return render("compare.md.j2", task=task, cfg=comparison_config(), sides=sides, first=pairs[0], pairs=pairs,
+                  table=Markup(html))
+
+
+def page_compare_index(t, tasks: list[tuple[str, int]]) -> str:
+    from ..compare import comparison_config
+
+    return render("compare_index.md.j2", cfg=comparison_config(), findings=comparison_findings(t),
+                  tasks=[(task, f"{slug(task)}/", n) for task, n in tasks])
 
 
 def page_submit() -> str:
-
-    def type_name(annotation) -> str:
-        text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-        return re.sub(r"\b(typing|reptopo\.record|reptopo\.registry)\.", "", text).replace("|", "\\|")
-
-    def schema_table(model) -> str:
-        rows = ["| field | type | required | description |", "|---|---|---|---|"]
-        for fname, f in model.model_fields.items():
-            rows.append(f"| `{f.alias or fname}` | `{esc(type_name(f.annotation))}` | {'yes' if f.is_required() else 'no'} "
-                        f"| {esc(f.description or '')} |")
-        return "\n".join(rows)
-
-    return "\n".join([
-        "# Submit a model", "",
-        "A model is one YAML file, validated by a schema that refuses unknown fields. "
-        "This page is generated from that schema, so it cannot drift from it.", "",
-        "1. Write the entry (below) in a folder of your own (`my_registry/models/your_model.yaml`); its `builder` is a "
-        "registered builder or `your_package.module:function`, which receives the task's facts (input shape, number "
-        "of classes) and the entry's `params` and returns a torch module.",
-        "2. `reptopo validate my_registry/models/your_model.yaml` reports every problem with its file, line and field.",
-        "3. `reptopo submit my_registry/models/your_model.yaml --task TASK --out BUNDLE` runs the protocol and writes a "
-        "bundle (entry, record, diagrams, environment, manifest of hashes); `reptopo verify BUNDLE` re-derives it.",
-        "4. A maintainer runs `reptopo publish BUNDLE --store STORE` on your pull request: the bundle is re-run, and "
-        "only if every score re-derives is its record added, marked *verified submission* (or *self-reported* for "
-        "submitted activations, whose training nobody re-ran); the leaderboard shows the mark as a badge and filters "
-        "on it.", "",
-        "## Model entry fields", "", schema_table(ModelEntry), "",
-        "## Layer fields", "", schema_table(LayerSpec), "",
-        "## Pretrained weights", "", schema_table(PretrainedSpec), "",
-        "Checkpoints are safetensors files (never unpickled); YAML is read with a safe loader.", "",
-        f"## What a record holds (schema version {SCHEMA_VERSION})", "",
-        "Every record the leaderboard shows validates against this model (unknown fields refused); records of an "
-        "earlier schema are migrated explicitly. `digest` hashes what the scores depend on (the measures, the "
-        "training summary, the protocol, the entry, probe and checkpoint hashes), not timings or library versions, "
-        "so a re-run reproduces it.", "",
-        "### Record", "", schema_table(Record), "",
-        "### Layer", "", schema_table(RecordLayer), "",
-        "### Layer measures", "", schema_table(LayerMeasures), "",
-        "### Training summary", "", schema_table(TrainSummary), ""])
+    schemas = {"model": ModelEntry, "layer": LayerSpec, "pretrained": PretrainedSpec, "record": Record,
+               "record_layer": RecordLayer, "measures": LayerMeasures, "train": TrainSummary}
+    return render("submit.md.j2", schemas={k: schema_rows(v) for k, v in schemas.items()}, schema_version=SCHEMA_VERSION)
 
 
 def page_cite(t) -> str:
-    cfg = protocol(CURRENT_VERSION)
-    names = ["models", "layers", "scores", "correlations", "measures", "curves", "architectures", "nulls"]
-    rows = "\n".join(f"| {n} | [CSV](downloads/{n}.csv) | [Parquet](downloads/{n}.parquet) |" for n in names)
-    return "\n".join(["# Cite and download", "", "## The benchmark", "", "```bibtex", BENCHMARK_BIBTEX, "```", "",
-                      f"Protocol version **{cfg.version}**, config digest `{cfg.digest()}`:", "",
-                      "```json", json.dumps(cfg.model_dump(mode="json"), indent=1), "```", "",
-                      "Each model's page gives a BibTeX entry for its scores, with the records' hashes; "
-                      "`reptopo cite MODEL --task TASK` prints the same.", "",
-                      "## Tables", "", "| table | CSV | Parquet |", "|---|---|---|", rows, ""])
+    cfg = site_protocol(t)
+    return render("cite.md.j2", bibtex=BENCHMARK_BIBTEX, cfg=cfg,
+                  config_json=json.dumps(cfg.model_dump(mode="json", exclude_none=True), indent=1), tables=TABLES)
 
 
 def render_all(store: ResultStore, t: dict) -> dict[str, str]:
@@ -355,11 +489,16 @@ def render_all(store: ResultStore, t: dict) -> dict[str, str]:
              "measures.md": page_measures(t), "submit.md": page_submit(), "cite.md": page_cite(t)}
     names = sorted(set(t["models"]["model"])) if len(t["models"]) else []
     records = store.records()
-    index = ["# Models", "", "<ul>"]
     for name in names:
         entry = reg.models.get(name) if reg else None
         path = reg.paths.get(("model", name)) if reg else None
         pages[f"models/{slug(name)}.md"] = page_model(name, entry, path, t, store, records)
-        index.append(f'<li><a href="../{slug(name)}/">{esc(name)}</a></li>')
-    pages["models/index.md"] = "\n".join(index + ["</ul>", ""])
+    pages["models/index.md"] = render("models_index.md.j2", models=[(name, f"../{slug(name)}/") for name in names])
+    comp = t.get("comparisons")
+    compared = []
+    if comp is not None and len(comp):
+        for task, grp in comp.groupby("task"):
+            pages[f"compare/{slug(task)}.md"] = page_compare(task, grp)
+            compared.append((task, int(grp["comparison_id"].nunique())))
+    pages["compare/index.md"] = page_compare_index(t, compared)
     return pages

@@ -72,7 +72,32 @@
     });
   }
 
-  function init() { initTables(); initPlots(); }
+  // Compare pages: two selectors choose the pair whose similarity maps are shown; the maps of
+  // every pair are on the page, one group visible at a time.
+  function initPairs() {
+    document.querySelectorAll(".rt-compare").forEach(function (box) {
+      var left = box.querySelector("select[data-side=left]"), right = box.querySelector("select[data-side=right]");
+      var groups = box.querySelectorAll(".rt-pair"), none = box.querySelector(".rt-nopair");
+      function show() {
+        var found = false;
+        groups.forEach(function (g) {
+          var a = g.getAttribute("data-left"), b = g.getAttribute("data-right");
+          var on = !found && ((a === left.value && b === right.value) || (a === right.value && b === left.value));
+          g.style.display = on ? "" : "none";
+          if (on) {
+            found = true;
+            if (typeof Plotly !== "undefined") g.querySelectorAll("div.rt-plot").forEach(function (d) { Plotly.Plots.resize(d); });
+          }
+        });
+        if (none) none.style.display = found ? "none" : "";
+      }
+      left.addEventListener("change", show);
+      right.addEventListener("change", show);
+      show();
+    });
+  }
+
+  function init() { initTables(); initPlots(); initPairs(); }
   if (typeof document$ !== "undefined" && document$.subscribe) {
     document$.subscribe(init);  // mkdocs-material's instant navigation
   } else {
