@@ -16,7 +16,7 @@ V1_RECORD = Path(__file__).resolve().parent / "data" / "lenet__mnist__s0__width-
 
 def test_every_committed_reference_record_validates():
     paths = sorted(REFERENCE.glob("*.json"))
-    assert len(paths) == 139
+    assert len(paths) == 147
     records = [Record.from_disk(p) for p in paths]
     assert {r.schema_version for r in records} == {SCHEMA_VERSION}
     assert {r.provenance for r in records} == {"benchmark"}

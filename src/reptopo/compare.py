@@ -194,6 +194,12 @@ def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_C
     left_refs, left_x = side(left)
     right_refs, right_x = side(right)
     left_refs, right_refs = list(left_refs), list(right_refs)
+    # both sides saw the same probe inputs: where both measure the input layer, it must be the same array
+    inputs = [(a, b) for (ra, a) in zip(left_refs, left_x) for (rb, b) in zip(right_refs, right_x)
+              if ra["role"] == rb["role"] == "input" and ra["pooling"] == rb["pooling"]]
+    if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in inputs):
+        raise ValueError(f"{pair.left} and {pair.right}: the input layers' activations differ, so the two sides were not "
+                         "extracted from the same probe inputs; remove the store's scratch/ folder and compare again")
     names = ([r["name"] for r in left_refs], [r["name"] for r in right_refs])
     with threadpool_limits(limits=1, user_api="blas"):  # one core per worker, as the jobs
         cka = cka_matrix(left_x, right_x, names=names)
