@@ -66,3 +66,17 @@ def test_leaderboard_and_measures_pages_name_their_columns(tables):
     for label in ("test acc", "gap"):
         assert label in board.lower()
     assert "Kendall" in page_measures(tables)
+
+
+def test_a_censored_phdim_is_drawn_at_its_bound_not_left_as_a_gap(tables):
+    """lenet's MNIST input layer (784 dimensions, 1,000 points) is beyond what the probe resolves:
+    its PHdim panel marks the layer at the bound instead of plotting a number."""
+    import json
+    import re
+
+    page = page_model("lenet", None, None, tables, ResultStore(REFERENCE))
+    specs = [json.loads(m) for m in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page)]
+    marks = [t for s in specs for t in s["data"] if t.get("name", "").endswith(": censored")]
+    assert marks and all(t["marker"]["symbol"] == "triangle-up-open" for t in marks)
+    assert any(x == 0.0 for t in marks for x in t["x"])  # the input layer
+    assert all("censored in" in h and "above" in h for t in marks for h in t["hovertext"])

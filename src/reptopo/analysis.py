@@ -361,7 +361,7 @@ def curves(layers: pd.DataFrame) -> pd.DataFrame:
     """Per-layer curves on relative depth, mean and spread over seeds, per task/model/status.
 
     A layer whose PHdim is censored in any seed has no PHdim mean (a bound is not averaged);
-    ``phdim_n_censored`` counts those seeds."""
+    ``phdim_n_censored`` counts those seeds and ``phdim_bound`` is the bound they exceed."""
     prim = primary_layers(layers)
     if prim.empty:
         return prim
@@ -369,7 +369,8 @@ def curves(layers: pd.DataFrame) -> pd.DataFrame:
     measures = [m for m in CURVE_MEASURES if m in prim]
     g = prim.groupby(["task", "model", "family", "status", "layer", "depth", "role", "pooling"], as_index=False)
     agg = {f"{m}_{s}": (m, s) for m in measures for s in ("mean", "std", "min", "max")}
-    out = g.agg(n_seeds=("seed", "nunique"), phdim_n_censored=("phdim_censored", "sum"), **agg)
+    bound = {"phdim_bound": ("phdim_bound", "max")} if "phdim_bound" in prim else {}
+    out = g.agg(n_seeds=("seed", "nunique"), phdim_n_censored=("phdim_censored", "sum"), **bound, **agg)
     out.loc[out["phdim_n_censored"] > 0, [f"phdim_{s}" for s in ("mean", "std", "min", "max")]] = np.nan
     return out.sort_values(["task", "model", "status", "depth"])
 

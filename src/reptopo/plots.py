@@ -43,6 +43,9 @@ def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> 
             ax.plot(grp["depth"], grp[f"{measure}_mean"], marker=markers[model], ms=3, color=colour,
                     linestyle="-" if status in TRAINED else ":", label=series_name(model, status))
             ax.fill_between(grp["depth"], grp[f"{measure}_min"], grp[f"{measure}_max"], color=colour, alpha=0.12)
+            if measure == "phdim" and "phdim_n_censored" in grp and "phdim_bound" in grp:
+                cens = grp[grp["phdim_n_censored"] > 0]  # censored: an open triangle at the bound, not a value
+                ax.scatter(cens["depth"], cens["phdim_bound"], marker="^", facecolors="none", edgecolors=colour, s=25)
         ax.set_xlabel("relative depth")
         ax.set_title(label, fontsize=10)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02))

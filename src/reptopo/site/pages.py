@@ -86,6 +86,21 @@ def site_protocol(t):
     return protocol(int(models["protocol_version"].max())) if len(models) else protocol(CURRENT_VERSION)
 
 
+def _censored_markers(grp: pd.DataFrame, colour: str, name: str) -> list[dict]:
+    """Open triangles at the bound where a layer's PHdim is censored in some run: the curve has no
+    value there, and the reader sees why instead of a gap."""
+    if "phdim_n_censored" not in grp or "phdim_bound" not in grp:
+        return []
+    cens = grp[grp["phdim_n_censored"] > 0].sort_values("depth")
+    if cens.empty:
+        return []
+    text = [f"{name} · {layer}: PHdim censored in {int(n)} of {int(k)} runs, above {b:.1f} (2 log10 N)"
+            for layer, n, k, b in zip(cens["layer"], cens["phdim_n_censored"], cens["n_seeds"], cens["phdim_bound"])]
+    return [{"x": cens["depth"].tolist(), "y": cens["phdim_bound"].tolist(), "mode": "markers", "type": "scatter",
+             "name": f"{name}: censored", "showlegend": False, "legendgroup": name, "hovertext": text, "hoverinfo": "text",
+             "marker": {"symbol": "triangle-up-open", "size": 9, "color": colour}}]
+
+
 def page_home(t, notes) -> str:
     models = t["models"]
     return render("home.md.j2", cfg=site_protocol(t), findings=headline_findings(t), notes=notes,
@@ -146,6 +161,8 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
             band[0]["marker"] = {"symbol": symbols[name]}
             band[0]["showlegend"] = i == 0  # one legend, under the first panel, for the whole grid
             traces += band
+            if measure == "phdim":
+                traces += _censored_markers(grp, colours.get(family, PALETTE[0]), series_name(name, status))
         legend = {"orientation": "h", "y": -0.25, "x": 0} if i == 0 else {}
         out.append(plots.figure(traces, f"{label}{title_suffix}", "relative depth", label,
                                 height=460 if i == 0 else 340, layout={"legend": legend, "showlegend": i == 0}))
