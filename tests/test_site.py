@@ -228,7 +228,10 @@ def test_figures_are_small_multiples_with_one_colour_per_family(page):
     page.goto(page.base + "/architectures/")
     _assert_plots_have_points(page)
     assert page.eval_on_selector_all(".rt-grid", "gs => gs.map(g => g.querySelectorAll('.rt-plot').length)")[0] >= 5
-    lenet = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (")}
+    lenet = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (") and "line" in t}
+    censored = {t["marker"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (")
+                and t.get("name", "").endswith(": censored")}
+    assert censored == lenet  # a censored PHdim's mark has its model's colour
     names = {t["name"] for s in _specs(page) for t in s["data"] if t.get("showlegend", True) and "name" in t}
     assert any("random-init control" in n for n in names) and any("shuffled-label control" in n for n in names)
     page.goto(page.base + "/measures/")

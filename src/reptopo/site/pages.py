@@ -94,8 +94,9 @@ def _censored_markers(grp: pd.DataFrame, colour: str, name: str) -> list[dict]:
     cens = grp[grp["phdim_n_censored"] > 0].sort_values("depth")
     if cens.empty:
         return []
-    text = [f"{name} · {layer}: PHdim censored in {int(n)} of {int(k)} runs, above {b:.1f} (2 log10 N)"
-            for layer, n, k, b in zip(cens["layer"], cens["phdim_n_censored"], cens["n_seeds"], cens["phdim_bound"])]
+    # the hover names the series and the depth, not the layer: a layer name is a record's free text
+    text = [f"{name} · depth {d:.2f}: PHdim censored in {int(n)} of {int(k)} runs, above {b:.1f} (2 log10 N)"
+            for d, n, k, b in zip(cens["depth"], cens["phdim_n_censored"], cens["n_seeds"], cens["phdim_bound"])]
     return [{"x": cens["depth"].tolist(), "y": cens["phdim_bound"].tolist(), "mode": "markers", "type": "scatter",
              "name": f"{name}: censored", "showlegend": False, "legendgroup": name, "hovertext": text, "hoverinfo": "text",
              "marker": {"symbol": "triangle-up-open", "size": 9, "color": colour}}]
@@ -170,7 +171,8 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
 
 
 def _layer_label(depth: float, layer: str) -> str:
-    return f"{depth:.2f} {layer}"
+    """An axis label of a map: relative depth and layer name, escaped (Plotly reads labels as HTML)."""
+    return f"{depth:.2f} {esc(layer)}"
 
 
 def _dynamics_heatmap(plots: Plots, job: pd.DataFrame, controls: pd.DataFrame, measure: str, label: str,
