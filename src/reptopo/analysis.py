@@ -598,7 +598,8 @@ def _fmt(v, spec=".2f") -> str:
 
 
 def _final_layers(t) -> pd.DataFrame:
-    """Primary layers at each job's final epoch, with the job's status and accuracy."""
+    """Primary layers at each job's final epoch, with the job's status and accuracy (the literature
+    checks' input; ``final=`` passes it to a check that would compute it again)."""
     layers = primary_layers(t["layers"])
     if layers.empty:
         return layers
@@ -626,7 +627,7 @@ def _halfway_depth(curve: pd.Series) -> float:
     return float(below.index[0]) if len(below) else np.nan
 
 
-def naitzat_check(t) -> dict | None:
+def naitzat_check(t, final: pd.DataFrame | None = None) -> dict | None:
     """Naitzat et al. 2020: each class's Betti numbers fall to (1, 0) through a well-trained
     network, faster with ReLU than with tanh.
 
@@ -634,7 +635,7 @@ def naitzat_check(t) -> dict | None:
     at every deeper layer; a class that never does ranks after every one that does (Mann-Whitney
     U between the activations' reach depths, "not reached" as +inf). The per-class complexity
     b0 + b1, averaged over classes and runs, gives the depth at which it halves."""
-    layers = _final_layers(t)
+    layers = _final_layers(t) if final is None else final
     if layers.empty or "trivial_classes" not in layers:
         return None
     syn = layers[layers["task"].str.startswith("naitzat") & (layers["status"] == "trained")]
@@ -730,9 +731,9 @@ def _hunch(grp: pd.DataFrame, col: str, *, from_input: bool = True) -> float:
     return float(hidden.max() > first and hidden.max() > hidden.iloc[-1])
 
 
-def magai_check(t) -> dict | None:
+def magai_check(t, final: pd.DataFrame | None = None) -> dict | None:
     """Magai & Ayzenberg 2022: per-class total persistence falls with depth; PHdim rises, then falls."""
-    layers = _final_layers(t)
+    layers = _final_layers(t) if final is None else final
     if layers.empty or "class_tp_h0" not in layers or layers["class_tp_h0"].isna().all():
         return None
     real = layers[~layers["task"].str.startswith(("naitzat", "synthetic"))]
@@ -779,9 +780,9 @@ def magai_check(t) -> dict | None:
     }
 
 
-def ansuini_check(t) -> dict | None:
+def ansuini_check(t, final: pd.DataFrame | None = None) -> dict | None:
     """Ansuini et al. 2019: the intrinsic dimension rises, then falls (a hunchback), not in untrained networks."""
-    layers = _final_layers(t)
+    layers = _final_layers(t) if final is None else final
     if layers.empty:
         return None
     vision = layers[(layers["modality"] == "vision") & (layers["family"] != "mlp")]
@@ -807,9 +808,9 @@ def ansuini_check(t) -> dict | None:
     }
 
 
-def head_components_check(t) -> dict | None:
+def head_components_check(t, final: pd.DataFrame | None = None) -> dict | None:
     """The whole cloud's b0 at the head of trained classifiers against the number of classes."""
-    layers = _final_layers(t)
+    layers = _final_layers(t) if final is None else final
     if layers.empty or "whole_b0" not in layers or layers["whole_b0"].isna().all():
         return None
     classes = layers.groupby("task")["n_classes_measured"].max()
@@ -844,7 +845,8 @@ def literature_checks(t) -> list[dict]:
     scores, board = t["scores"], t["measures"]
     if scores.empty:
         return []
-    checks = [c for c in (naitzat_check(t), magai_check(t), ansuini_check(t), head_components_check(t)) if c]
+    final = _final_layers(t)  # the four checks read the same final layers
+    checks = [c for c in (check(t, final) for check in (naitzat_check, magai_check, ansuini_check, head_components_check)) if c]
     fam = scores[scores["status"] == "trained"].groupby("family")["phdim_drop"].mean().dropna()
     if len(fam):
         cnn = fam[fam.index.isin(["cnn", "resnet", "cnn1d"])].mean()

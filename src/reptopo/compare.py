@@ -153,14 +153,13 @@ def _side_activations(record: dict, registry_root: str, store, scratch) -> tuple
     model, x_probe, _, is_text = load_trained(record, registry_root, store)
     entry = cached_registry(registry_root).model(record["model"])
     paths = extract(model, x_probe, entry.layers, scratch, is_text=is_text)
-    specs = {s.name: s for s in entry.layers}
     refs, arrays = [], []
     for spec in sorted(entry.layers, key=lambda s: s.depth):
         poolings = [p for p in POOLING_ORDER if (spec.name, p) in paths]
         if not poolings:
             continue
         path = paths[(spec.name, poolings[0])]
-        refs.append({"name": spec.name, "pooling": poolings[0], "depth": specs[spec.name].depth, "role": spec.role})
+        refs.append({"name": spec.name, "pooling": poolings[0], "depth": spec.depth, "role": spec.role})
         arrays.append(np.load(path))
     for path in paths.values():
         path.unlink(missing_ok=True)
@@ -186,6 +185,7 @@ def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_C
     left, right = store.record(pair.left), store.record(pair.right)
     if left["probe"]["hash"] != right["probe"]["hash"] or left["probe"]["size"] != right["probe"]["size"]:
         raise ValueError(f"{pair.left} and {pair.right} were measured on different probe sets")
+
     def side(rec):
         path = store.checkpoint_path(rec["job_id"])
         stat = (path.stat().st_size, path.stat().st_mtime_ns) if path.is_file() else ()

@@ -151,6 +151,14 @@ def job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> JobInputs:
     return JobInputs(x_train, y_train, x_test, y_test, x_probe, y_probe, data.is_text, data.probe_hash, data.probe_ids)
 
 
+def _job_setup(job: Job, registry_root: str, cfg):
+    """(model entry, task entry, axes, inputs) of ``job`` under protocol ``cfg``."""
+    reg = cached_registry(registry_root)
+    entry, task_entry = reg.model(job.model), reg.task(job.task)
+    axes = dict(job.axes)
+    return entry, task_entry, axes, job_inputs(job, cached_task_data(registry_root, job.task), task_entry, cfg, axes)
+
+
 def job_of(record: dict) -> Job:
     """The job that wrote ``record``."""
     return Job(record["model"], record["task"], record["seed"], tuple(sorted(record["axes"].items())), record["control"])
@@ -173,11 +181,8 @@ def load_trained(record: dict, registry_root: str, store: ResultStore, device: s
         raise ValueError(f"{path}: no checkpoint for {job_id}; re-run the job (`reptopo run`) to compare it")
     if record.get("checkpoint_sha256") and sha256_file(path) != record["checkpoint_sha256"]:
         raise ValueError(f"{path}: the checkpoint's sha256 is not the one record {job_id} quotes; re-run the job")
-    reg = cached_registry(registry_root)
-    entry, task_entry = reg.model(record["model"]), reg.task(record["task"])
     job = job_of(record)
-    axes = dict(job.axes)
-    inputs = job_inputs(job, cached_task_data(registry_root, job.task), task_entry, protocol(record["protocol"]["version"]), axes)
+    entry, task_entry, axes, inputs = _job_setup(job, registry_root, protocol(record["protocol"]["version"]))
     if inputs.probe_hash != record["probe"]["hash"] or len(inputs.y_probe) != record["probe"]["size"]:
         raise ValueError(f"task {job.task!r}: the probe set is not the one record {job_id} was measured on")
     model = create_model(entry, task_entry, **model_overrides(entry, axes))
@@ -222,10 +227,7 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
     from .train import as_tensor, seed_everything, train
 
     torch.set_num_threads(1)
-    reg = cached_registry(registry_root)
-    entry, task_entry = reg.model(job.model), reg.task(job.task)
-    axes = dict(job.axes)
-    inputs = job_inputs(job, cached_task_data(registry_root, job.task), task_entry, cfg, axes)
+    entry, task_entry, axes, inputs = _job_setup(job, registry_root, cfg)
     seed_everything(job.seed)
     model = create_model(entry, task_entry, **model_overrides(entry, axes)).to(device)
     recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})

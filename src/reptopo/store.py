@@ -239,7 +239,7 @@ COMPARISON_COLUMNS = [
 
 
 def collect_comparisons(store: ResultStore) -> pd.DataFrame:
-    """One row per (comparison, left layer, right layer); also written to tables/comparisons.parquet."""
+    """One row per (comparison, left layer, right layer) (``reptopo analyze`` writes it to tables/)."""
     rows = []
     for c in store.load_comparisons():
         base = {"comparison_id": c.comparison_id, "task": c.task, "kind": c.kind, "protocol_version": c.protocol_version,
@@ -254,9 +254,6 @@ def collect_comparisons(store: ResultStore) -> pd.DataFrame:
                              "rtd": c.rtd[i][j]})
     df = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     df["rtd"] = df["rtd"].astype(float)
-    out = store.root / "tables"
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(out / "comparisons.parquet", index=False)
     return df
 
 

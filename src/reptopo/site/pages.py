@@ -194,7 +194,7 @@ def _dynamics_heatmap(plots: Plots, job: pd.DataFrame, controls: pd.DataFrame, m
         for col, grp in columns:
             cell = grp[grp["layer"] == name]
             v = float(cell[measure].iloc[0]) if len(cell) and pd.notna(cell[measure].iloc[0]) else None
-            censored = measure == "phdim" and len(cell) and bool(cell.get("phdim_censored", pd.Series([False])).fillna(False).iloc[0])
+            censored = measure == "phdim" and len(cell) > 0 and "phdim_censored" in cell and bool(cell["phdim_censored"].iloc[0])
             row.append(v)
             hrow.append(f"{esc(name)} (depth {depth:.2f}) · {esc(col)}: "
                         + ("censored: above what the sample resolves" if censored else fmt(v) if v is not None else "not measured"))
@@ -242,10 +242,11 @@ def page_architectures(t) -> str:
     for task, grp in curves.groupby("task"):
         panels = []
         if dyn is not None and len(dyn) and task in set(dyn["task"]):
+            runs = {model: (_dynamics_run(dyn, task, model), _control_layers(t, task, model))
+                    for model in sorted(set(dyn[dyn["task"] == task]["model"]))}
             for measure, label in DYNAMICS_PANELS:
-                maps = [m for m in (_dynamics_heatmap(plots, _dynamics_run(dyn, task, model), _control_layers(t, task, model),
-                                                      measure, label, model, height=280)
-                                    for model in sorted(set(dyn[dyn["task"] == task]["model"]))) if m]
+                maps = [m for m in (_dynamics_heatmap(plots, job, controls, measure, label, model, height=280)
+                                    for model, (job, controls) in runs.items()) if m]
                 if maps:
                     panels.append({"label": label, "maps": Markup('<div class="rt-grid">\n' + "\n".join(maps) + "</div>\n")})
         tasks.append({"name": task, "curves": Markup(_curve_figures(plots, grp, "model", f" — {task}", colours=colours)),
