@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from reptopo.measures import GramCloud, phdim
 from reptopo.measures._gram import _row_bounds, gram_product
-from reptopo.measures._mst import _prim_parents, _prim_parents_filtered, coarse_keys
+from reptopo.measures._mst import _prim_parents, _prim_parents_filtered, bucket_range, coarse_keys
 
 
 def _clouds(rng):
@@ -48,12 +48,16 @@ def _v1_tree(gram, sq_norms, idx):
 def test_tree_searches_follow_protocol_v1(name, rng):
     cloud = GramCloud(_clouds(rng)[name])
     assert cloud.gram.dtype == np.float32
-    coarse = coarse_keys(cloud.gram, cloud.sq_norms)
+    # the buckets as the estimator places them, and deliberately bad ones: the trees must not change
+    ranges = [bucket_range(cloud.gram, cloud.sq_norms), (0, 0), (0, 24), (2**31 - 1, 0)]
     for size in (2, 3, 50, 300, cloud.n):
         idx = np.sort(rng.choice(cloud.n, size, replace=False))
         expected = _v1_tree(cloud.gram, cloud.sq_norms, idx)
         np.testing.assert_array_equal(_prim_parents(cloud.gram, cloud.sq_norms, idx), expected)
-        np.testing.assert_array_equal(_prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, idx), expected)
+        for key_lo, shift in ranges:
+            coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift)
+            np.testing.assert_array_equal(
+                _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, idx), expected)
 
 
 def test_equidistant_ties_follow_protocol_v1():
@@ -67,8 +71,10 @@ def test_equidistant_ties_follow_protocol_v1():
         idx = np.arange(cloud.n)
         expected = _v1_tree(cloud.gram, cloud.sq_norms, idx)
         np.testing.assert_array_equal(_prim_parents(cloud.gram, cloud.sq_norms, idx), expected)
-        coarse = coarse_keys(cloud.gram, cloud.sq_norms)
-        np.testing.assert_array_equal(_prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, idx), expected)
+        key_lo, shift = bucket_range(cloud.gram, cloud.sq_norms)
+        coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift)
+        np.testing.assert_array_equal(
+            _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, idx), expected)
 
 
 def test_tree_search_in_float64_follows_protocol_v1(rng):
@@ -120,3 +126,4 @@ def test_phdim_leaves_the_blas_thread_count_as_it_found_it(rng):
     before = blas()
     phdim(rng.normal(size=(600, 20)), n_repeats=2, n_bootstrap=10)
     assert blas() == before
+

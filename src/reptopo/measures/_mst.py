@@ -11,7 +11,7 @@ Written with numba rather than scipy.sparse.csgraph for speed: csgraph sorts all
 tree), and a numpy-vectorised Prim's loop spends most of its time in per-step overhead.
 
 Many trees on subsets of one pool (PHdim) share one Gram matrix. Their scans are bound by
-reading it, so they first read 16-bit lower bounds of the distances (:func:`coarse_keys`)
+reading it, so they first read 8-bit lower bounds of the distances (:func:`coarse_keys`)
 and touch the Gram matrix only where a distance could win; the trees are the same.
 """
 
@@ -92,34 +92,70 @@ def _prim_parents(gram, sq_norms, idx):  # pragma: no cover - compiled
     return parent
 
 
-@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def coarse_keys(gram, sq_norms):  # pragma: no cover - compiled
-    """Upper 16 bits of an order-preserving integer key of each squared distance (float32 Gram).
+@numba.njit(cache=True, nogil=True, inline="always")
+def _order_key(bits):  # pragma: no cover - compiled
+    """An integer that orders as the float32 whose bits (int32, widened) it is given."""
+    return bits ^ ((bits >> 31) & 0x7FFFFFFF)
 
-    The distance as the tree search computes it, rounded to float32: a bound at 1/128
-    relative resolution, in half the bytes of the Gram matrix. The filtered search reads these
-    and fetches a Gram entry only where the bound allows a shorter edge (1-10% of reads).
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bucket(bits, key_lo, shift):  # pragma: no cover - compiled
+    """The 8-bit bucket of a float32 squared distance: its order key's offset from ``key_lo``,
+    shifted right and clipped to 0..255. Integer arithmetic, so it is the same function
+    wherever it is inlined: a float formula could be compiled with and without a fused
+    multiply-add at two sites, and the filter below needs one monotone function."""
+    return min(max((_order_key(bits) - key_lo) >> shift, 0), 255)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def coarse_keys(gram, sq_norms, key_lo, shift):  # pragma: no cover - compiled
+    """The 8-bit bucket (:func:`_bucket`) of each squared distance of a float32 Gram matrix.
+
+    The distance as the tree search computes it, rounded to float32, so the bucket is a lower
+    bound that never exceeds the bucket of a tree vertex's best distance when the distance is
+    shorter. One byte per pair, a quarter of the Gram matrix: the scans that read these are
+    bound by memory traffic. :func:`bucket_range` places the 256 buckets where the tree's
+    distances lie.
     """
     n = gram.shape[0]
-    out = np.empty((n, n), np.int16)
+    out = np.empty((n, n), np.uint8)
     for i in numba.prange(n):
         d2 = np.empty(n, np.float32)
         for j in range(n):
             d2[j] = np.float64(sq_norms[i] + sq_norms[j]) - 2.0 * np.float64(gram[i, j])
         bits = d2.view(np.int32)
         for j in range(n):
-            b = bits[j]
-            out[i, j] = (b ^ ((b >> 31) & 0x7FFFFFFF)) >> 16
+            out[i, j] = _bucket(np.int64(bits[j]), key_lo, shift)
     return out
 
 
+def bucket_range(gram: np.ndarray, sq_norms: np.ndarray, n_rows: int = 8, upper_quantile: float = 0.4) -> tuple[int, int]:
+    """(key_lo, shift) for :func:`coarse_keys`: the buckets span the order keys from the
+    shortest distance of a few rows to their ``upper_quantile`` (tuned on bench_phdim.py:
+    from 0.3 to 0.5 the scans run at the same speed; narrower, every early step of a tree
+    hits the top bucket). Any range gives the same trees, only the speed depends on it.
+    """
+    n = gram.shape[0]
+    rows = np.unique(np.linspace(0, max(n // 2 - 1, 0), min(n_rows, n)).astype(np.int64))
+    d2 = np.concatenate([(sq_norms[i] + sq_norms[i + 1:]).astype(np.float64) - 2.0 * gram[i, i + 1:].astype(np.float64)
+                         for i in rows])
+    if d2.size == 0:
+        return 0, 0
+    keys = d2.astype(np.float32).view(np.int32).astype(np.int64)
+    keys = keys ^ ((keys >> 31) & 0x7FFFFFFF)
+    at = int(upper_quantile * (keys.size - 1))
+    key_lo, key_hi = int(keys.min()), int(np.partition(keys, at)[at])
+    shift = max(0, int(np.ceil(np.log2((max(key_hi - key_lo, 1) + 1) / 256))))
+    return key_lo, shift
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _prim_parents_filtered(gram, sq_norms, coarse, idx):  # pragma: no cover - compiled
+def _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, idx):  # pragma: no cover - compiled
     """:func:`_prim_parents` for a float32 Gram matrix, reading ``coarse_keys`` first: the same tree.
 
-    A separate copy of the loop because the scan is memory-bound and halving the bytes it reads
-    is the point. A read is skipped only when the rounded distance's key exceeds that of the
-    slot's best distance: rounding is monotone and the best is a float32, so the distance is
+    A separate copy of the loop because the scan is memory-bound and reading a quarter of the
+    bytes is the point. A read is skipped only when the distance's bucket exceeds that of the
+    slot's best distance: the bucket is monotone and the best is a float32, so the distance is
     then longer. The next vertex is the least of (order key of its best distance, position in
     ``idx``) packed in one int64, a minimum that LLVM vectorises.
     """
@@ -127,7 +163,7 @@ def _prim_parents_filtered(gram, sq_norms, coarse, idx):  # pragma: no cover - c
     n_rest = m - 1
     slot_col, slot_sq, slot_best, slot_parent, slot_vertex = _new_slots(gram, sq_norms, idx)
     slot_bits = slot_best.view(np.int32)
-    slot_coarse = np.full(n_rest, 0x7F80, np.int16)  # the coarse key of +inf
+    slot_coarse = np.full(n_rest, 255, np.uint8)  # the bucket of +inf
     slot_of = np.arange(-1, m - 1)  # the slot of each vertex not yet in the tree
     parent = np.full(m, -1, np.int64)
     cur_col = idx[0]
@@ -142,13 +178,11 @@ def _prim_parents_filtered(gram, sq_norms, coarse, idx):  # pragma: no cover - c
                 d2 = np.float64(sq_i + slot_sq[r]) - 2.0 * np.float64(row[c])
                 if d2 < slot_best[r]:
                     slot_best[r] = d2
-                    b = np.int64(slot_bits[r])
-                    slot_coarse[r] = (b ^ ((b >> 31) & 0x7FFFFFFF)) >> 16
+                    slot_coarse[r] = _bucket(np.int64(slot_bits[r]), key_lo, shift)
                     slot_parent[r] = cur
         least = np.int64(0x7FFFFFFFFFFFFFFF)
         for r in range(n_rest):
-            b = np.int64(slot_bits[r])
-            key = ((b ^ ((b >> 31) & 0x7FFFFFFF)) << 32) | slot_vertex[r]
+            key = (_order_key(np.int64(slot_bits[r])) << 32) | slot_vertex[r]
             least = min(least, key)
         cur = least & 0xFFFFFFFF
         pick = slot_of[cur]
@@ -219,10 +253,11 @@ def _distinct_pairs(first, second, counts, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _subsample_sums(gram, sq_norms, coarse, points, index_sets, alpha):  # pragma: no cover - compiled
+def _subsample_sums(gram, sq_norms, coarse, key_lo, shift, points, index_sets, alpha):  # pragma: no cover - compiled
     """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1), in parallel.
 
-    ``coarse``: :func:`coarse_keys` of a float32 Gram matrix, or an empty array (plain search).
+    ``coarse``: :func:`coarse_keys` of a float32 Gram matrix (its buckets: ``key_lo``, ``shift``),
+    or an empty array (plain search).
     The trees first; then each distinct edge is measured once; then each tree's sum, in the
     order of its vertices, as ``np.sum`` of :func:`_edge_lengths64` would add them.
     """
@@ -237,7 +272,7 @@ def _subsample_sums(gram, sq_norms, coarse, points, index_sets, alpha):  # pragm
             m += 1
         idx = np.sort(row[:m])  # sorted: the first scans read each Gram row in column order
         if coarse.shape[0]:
-            parent = _prim_parents_filtered(gram, sq_norms, coarse, idx)
+            parent = _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, idx)
         else:
             parent = _prim_parents(gram, sq_norms, idx)
         k = 0
@@ -338,9 +373,13 @@ class GramCloud:
         padded = np.full((len(index_sets), width), -1, dtype=np.int64)
         for r, k in enumerate(order):
             padded[r, : len(index_sets[k])] = index_sets[k]
-        # the filter's 16-bit keys (n^2 x 2 bytes, freed on return) pay for themselves over many trees
-        coarse = coarse_keys(self.gram, self.sq_norms) if self.gram.dtype == np.float32 else np.empty((0, 0), np.int16)
-        sums = _subsample_sums(self.gram, self.sq_norms, coarse, self.points, padded, float(alpha))
+        # the filter's 8-bit buckets (n^2 bytes) pay for themselves over many trees
+        if self.gram.dtype == np.float32:
+            key_lo, shift = bucket_range(self.gram, self.sq_norms)
+            coarse = coarse_keys(self.gram, self.sq_norms, key_lo, shift)
+        else:
+            coarse, key_lo, shift = np.empty((0, 0), np.uint8), 0, 0
+        sums = _subsample_sums(self.gram, self.sq_norms, coarse, key_lo, shift, self.points, padded, float(alpha))
         out = np.empty_like(sums)
         out[order] = sums
         return out
