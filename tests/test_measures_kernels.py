@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from reptopo.measures import GramCloud, phdim
 from reptopo.measures._gram import _row_bounds, gram_product
-from reptopo.measures._mst import _prim_parents, _prim_parents_filtered, bucket_range, coarse_keys
+from reptopo.measures._mst import _prim_parents, _prim_parents_filtered, bucket_table, coarse_keys
 
 
 def _clouds(rng):
@@ -48,16 +48,20 @@ def _v1_tree(gram, sq_norms, idx):
 def test_tree_searches_follow_protocol_v1(name, rng):
     cloud = GramCloud(_clouds(rng)[name])
     assert cloud.gram.dtype == np.float32
-    # the buckets as the estimator places them, and deliberately bad ones: the trees must not change
-    ranges = [bucket_range(cloud.gram, cloud.sq_norms), (0, 0), (0, 24), (2**31 - 1, 0)]
+    # the buckets as the estimator places them, and deliberately bad ones (one bucket for every
+    # distance, a coarse even split, every distance clipped to the bottom or the top cell, a
+    # table that skips buckets): the trees must not change
+    ranges = [bucket_table(cloud.gram, cloud.sq_norms), (0, 0, np.zeros(1, np.uint8)),
+              (0, 24, np.arange(256, dtype=np.uint8)), (2**31 - 1, 0, np.arange(256, dtype=np.uint8)),
+              (0, 0, np.full(4, 255, np.uint8)), (0, 20, np.arange(0, 256, 37, dtype=np.uint8))]
     for size in (2, 3, 50, 300, cloud.n):
         idx = np.sort(rng.choice(cloud.n, size, replace=False))
         expected = _v1_tree(cloud.gram, cloud.sq_norms, idx)
         np.testing.assert_array_equal(_prim_parents(cloud.gram, cloud.sq_norms, idx), expected)
-        for key_lo, shift in ranges:
-            coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift)
+        for key_lo, shift, table in ranges:
+            coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift, table)
             np.testing.assert_array_equal(
-                _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, idx), expected)
+                _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, table, idx), expected)
 
 
 def test_equidistant_ties_follow_protocol_v1():
@@ -71,10 +75,10 @@ def test_equidistant_ties_follow_protocol_v1():
         idx = np.arange(cloud.n)
         expected = _v1_tree(cloud.gram, cloud.sq_norms, idx)
         np.testing.assert_array_equal(_prim_parents(cloud.gram, cloud.sq_norms, idx), expected)
-        key_lo, shift = bucket_range(cloud.gram, cloud.sq_norms)
-        coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift)
+        key_lo, shift, table = bucket_table(cloud.gram, cloud.sq_norms)
+        coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift, table)
         np.testing.assert_array_equal(
-            _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, idx), expected)
+            _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, table, idx), expected)
 
 
 def test_tree_search_in_float64_follows_protocol_v1(rng):
@@ -127,3 +131,23 @@ def test_phdim_leaves_the_blas_thread_count_as_it_found_it(rng):
     phdim(rng.normal(size=(600, 20)), n_repeats=2, n_bootstrap=10)
     assert blas() == before
 
+
+
+def test_bucket_table_follows_the_distances():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(10, size=1000)
+    x = (rng.normal(size=(1000, 50)) + 8 * rng.normal(size=(10, 50))[labels]).astype(np.float32)
+    cloud = GramCloud(x)
+    assert cloud.gram.dtype == np.float32  # far apart, but not so far that float32 fails
+    key_lo, shift, table = bucket_table(cloud.gram, cloud.sq_norms)
+    assert table.dtype == np.uint8 and table[0] == 0 and table[-1] == 255
+    assert (np.diff(table.astype(int)) >= 0).all()  # monotone: the filter's lower bound holds
+    within = (labels[:, None] == labels[None, :]) & ~np.eye(len(x), dtype=bool)
+    ours = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift, table)
+    # the same range split evenly into 256 buckets spends most of them on the empty octaves
+    # between the within-cluster and the between-cluster distances
+    span = (table.size - 1) << shift
+    even_shift = int(np.ceil(np.log2((span + 1) / 256)))
+    even = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, even_shift, np.arange(256, dtype=np.uint8))
+    assert np.unique(ours[within]).size > 1.2 * np.unique(even[within]).size
+    assert np.unique(ours).size > 200  # the buckets are used, not clipped into a few

@@ -99,23 +99,24 @@ def _order_key(bits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _bucket(bits, key_lo, shift):  # pragma: no cover - compiled
-    """The 8-bit bucket of a float32 squared distance: its order key's offset from ``key_lo``,
-    shifted right and clipped to 0..255. Integer arithmetic, so it is the same function
-    wherever it is inlined: a float formula could be compiled with and without a fused
-    multiply-add at two sites, and the filter below needs one monotone function."""
-    return min(max((_order_key(bits) - key_lo) >> shift, 0), 255)
+def _bucket(bits, key_lo, shift, table):  # pragma: no cover - compiled
+    """The 8-bit bucket of a float32 squared distance: ``table`` at the cell of its order key
+    (the key's offset from ``key_lo``, shifted right, clipped to the table). Integer arithmetic
+    and a lookup, so it is the same function wherever it is inlined (a float formula could be
+    compiled with and without a fused multiply-add at two sites), and monotone: the filter
+    below needs one non-decreasing function of the distance."""
+    cell = min(max((_order_key(bits) - key_lo) >> shift, 0), table.size - 1)
+    return table[cell]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def coarse_keys(gram, sq_norms, key_lo, shift):  # pragma: no cover - compiled
+def coarse_keys(gram, sq_norms, key_lo, shift, table):  # pragma: no cover - compiled
     """The 8-bit bucket (:func:`_bucket`) of each squared distance of a float32 Gram matrix.
 
-    The distance as the tree search computes it, rounded to float32, so the bucket is a lower
-    bound that never exceeds the bucket of a tree vertex's best distance when the distance is
-    shorter. One byte per pair, a quarter of the Gram matrix: the scans that read these are
-    bound by memory traffic. :func:`bucket_range` places the 256 buckets where the tree's
-    distances lie.
+    The distance as the tree search computes it, rounded to float32, so the bucket never
+    exceeds that of a tree vertex's best distance when the distance is shorter. One byte per
+    pair, a quarter of the Gram matrix: the scans that read these are slowed by memory
+    traffic. :func:`bucket_table` places the 256 buckets where the pool's distances lie.
     """
     n = gram.shape[0]
     out = np.empty((n, n), np.uint8)
@@ -125,32 +126,43 @@ def coarse_keys(gram, sq_norms, key_lo, shift):  # pragma: no cover - compiled
             d2[j] = np.float64(sq_norms[i] + sq_norms[j]) - 2.0 * np.float64(gram[i, j])
         bits = d2.view(np.int32)
         for j in range(n):
-            out[i, j] = _bucket(np.int64(bits[j]), key_lo, shift)
+            out[i, j] = _bucket(np.int64(bits[j]), key_lo, shift, table)
     return out
 
 
-def bucket_range(gram: np.ndarray, sq_norms: np.ndarray, n_rows: int = 8, upper_quantile: float = 0.4) -> tuple[int, int]:
-    """(key_lo, shift) for :func:`coarse_keys`: the buckets span the order keys from the
-    shortest distance of a few rows to their ``upper_quantile`` (tuned on bench_phdim.py:
-    from 0.3 to 0.5 the scans run at the same speed; narrower, every early step of a tree
-    hits the top bucket). Any range gives the same trees, only the speed depends on it.
+def bucket_table(gram: np.ndarray, sq_norms: np.ndarray, n_rows: int = 8, max_cells: int = 1 << 16):
+    """(key_lo, shift, table) for :func:`coarse_keys`: 256 buckets shared equally among the
+    cells of the order key that a sample of the pool's distances occupies.
+
+    A cell is 2**-11 of an octave of squared distance (wider when the sample spans more than
+    ``max_cells`` cells). The sample is the upper triangle of ``n_rows`` rows of the first
+    half. Buckets follow the distances, not the scale: none is spent on the empty octaves
+    between far-apart clusters, where a range split evenly left the within-cluster distances
+    a few buckets wide and the scans 8% slower than with 16-bit keys; with the table every
+    cloud of bench/bench_phdim.py's regimes scans faster than with them. Any table gives the
+    same trees; only the speed depends on it.
     """
     n = gram.shape[0]
     rows = np.unique(np.linspace(0, max(n // 2 - 1, 0), min(n_rows, n)).astype(np.int64))
     d2 = np.concatenate([(sq_norms[i] + sq_norms[i + 1:]).astype(np.float64) - 2.0 * gram[i, i + 1:].astype(np.float64)
                          for i in rows])
     if d2.size == 0:
-        return 0, 0
+        return 0, 0, np.zeros(1, np.uint8)
     keys = d2.astype(np.float32).view(np.int32).astype(np.int64)
     keys = keys ^ ((keys >> 31) & 0x7FFFFFFF)
-    at = int(upper_quantile * (keys.size - 1))
-    key_lo, key_hi = int(keys.min()), int(np.partition(keys, at)[at])
-    shift = max(0, int(np.ceil(np.log2((max(key_hi - key_lo, 1) + 1) / 256))))
-    return key_lo, shift
+    key_lo, key_hi = int(keys.min()), int(keys.max())
+    shift = 12
+    while ((key_hi - key_lo) >> shift) >= max_cells:
+        shift += 1
+    occupied = np.zeros(((key_hi - key_lo) >> shift) + 1, bool)
+    occupied[(keys - key_lo) >> shift] = True
+    rank = np.cumsum(occupied) - 1  # the occupied cells numbered in order; an empty cell takes the rank below it
+    table = (rank * 256 // int(occupied.sum())).astype(np.uint8)
+    return key_lo, shift, table
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, idx):  # pragma: no cover - compiled
+def _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, table, idx):  # pragma: no cover - compiled
     """:func:`_prim_parents` for a float32 Gram matrix, reading ``coarse_keys`` first: the same tree.
 
     A separate copy of the loop because the scan is memory-bound and reading a quarter of the
@@ -178,7 +190,7 @@ def _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, idx):  # pragm
                 d2 = np.float64(sq_i + slot_sq[r]) - 2.0 * np.float64(row[c])
                 if d2 < slot_best[r]:
                     slot_best[r] = d2
-                    slot_coarse[r] = _bucket(np.int64(slot_bits[r]), key_lo, shift)
+                    slot_coarse[r] = _bucket(np.int64(slot_bits[r]), key_lo, shift, table)
                     slot_parent[r] = cur
         least = np.int64(0x7FFFFFFFFFFFFFFF)
         for r in range(n_rest):
@@ -253,10 +265,10 @@ def _distinct_pairs(first, second, counts, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _subsample_sums(gram, sq_norms, coarse, key_lo, shift, points, index_sets, alpha):  # pragma: no cover - compiled
+def _subsample_sums(gram, sq_norms, coarse, key_lo, shift, table, points, index_sets, alpha):  # pragma: no cover - compiled
     """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1), in parallel.
 
-    ``coarse``: :func:`coarse_keys` of a float32 Gram matrix (its buckets: ``key_lo``, ``shift``),
+    ``coarse``: :func:`coarse_keys` of a float32 Gram matrix (its buckets: ``key_lo``, ``shift``, ``table``),
     or an empty array (plain search).
     The trees first; then each distinct edge is measured once; then each tree's sum, in the
     order of its vertices, as ``np.sum`` of :func:`_edge_lengths64` would add them.
@@ -272,7 +284,7 @@ def _subsample_sums(gram, sq_norms, coarse, key_lo, shift, points, index_sets, a
             m += 1
         idx = np.sort(row[:m])  # sorted: the first scans read each Gram row in column order
         if coarse.shape[0]:
-            parent = _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, idx)
+            parent = _prim_parents_filtered(gram, sq_norms, coarse, key_lo, shift, table, idx)
         else:
             parent = _prim_parents(gram, sq_norms, idx)
         k = 0
@@ -373,13 +385,17 @@ class GramCloud:
         padded = np.full((len(index_sets), width), -1, dtype=np.int64)
         for r, k in enumerate(order):
             padded[r, : len(index_sets[k])] = index_sets[k]
-        # the filter's 8-bit buckets (n^2 bytes) pay for themselves over many trees
+        # The filter's 8-bit buckets (n^2 bytes) pay for themselves over many trees. A float64
+        # Gram matrix (far-apart tight clusters) keeps the plain search: on ten such clusters
+        # in 50 dimensions the filtered one ran 1.7x slower.
+        key_lo, shift, table = 0, 0, np.zeros(1, np.uint8)
         if self.gram.dtype == np.float32:
-            key_lo, shift = bucket_range(self.gram, self.sq_norms)
-            coarse = coarse_keys(self.gram, self.sq_norms, key_lo, shift)
+            key_lo, shift, table = bucket_table(self.gram, self.sq_norms)
+            coarse = coarse_keys(self.gram, self.sq_norms, key_lo, shift, table)
         else:
-            coarse, key_lo, shift = np.empty((0, 0), np.uint8), 0, 0
-        sums = _subsample_sums(self.gram, self.sq_norms, coarse, key_lo, shift, self.points, padded, float(alpha))
+            coarse = np.empty((0, 0), np.uint8)
+        sums = _subsample_sums(self.gram, self.sq_norms, coarse, key_lo, shift, table, self.points, padded,
+                               float(alpha))
         out = np.empty_like(sums)
         out[order] = sums
         return out
