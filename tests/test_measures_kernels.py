@@ -132,7 +132,6 @@ def test_phdim_leaves_the_blas_thread_count_as_it_found_it(rng):
     assert blas() == before
 
 
-
 def test_bucket_table_follows_the_distances():
     rng = np.random.default_rng(0)
     labels = rng.integers(10, size=1000)

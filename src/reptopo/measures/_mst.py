@@ -149,8 +149,7 @@ def bucket_table(gram: np.ndarray, sq_norms: np.ndarray, n_rows: int = 8, max_ce
                          for i in rows])
     if d2.size == 0:
         return 0, 0, np.zeros(1, np.uint8)
-    keys = d2.astype(np.float32).view(np.int32).astype(np.int64)
-    keys = keys ^ ((keys >> 31) & 0x7FFFFFFF)
+    keys = _order_key(d2.astype(np.float32).view(np.int32).astype(np.int64))
     key_lo, key_hi = int(keys.min()), int(keys.max())
     shift = 12
     while ((key_hi - key_lo) >> shift) >= max_cells:
