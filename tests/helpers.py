@@ -20,3 +20,8 @@ def tiny_registry(root: Path, seeds=(0, 1, 2, 3), epochs: int = 30, controls=("r
         f"  - {{models: [mlp], tasks: [digits], seeds: {list(seeds)}, controls: {list(controls)}}}\n"
     )
     return root
+
+# Another CPU on this one: torch's ATen kernels without AVX, oneDNN's convolutions at SSE4.1 and
+# MKL's BLAS at SSE4.2 (OpenBLAS's core type is the machine's own business here: never changed in
+# tests, see bench/isa_spread.py for the study that changes it in one subprocess).
+EMULATED_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}

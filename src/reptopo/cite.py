@@ -3,8 +3,8 @@
 A score citation quotes the numbers, not only hashes: test accuracy, the last hidden layer's
 PHdim, TwoNN and linear-probe accuracy, each as the mean with the range over the model's
 trained records on the task (seeds and grid axes), the protocol version, the records' content
-digests (which a re-run reproduces, see :mod:`reptopo.record`) and the model's page on the
-leaderboard.
+digests (which identify the records, see :mod:`reptopo.record`; they do not promise that a re-run
+on another machine gives the same bits) and the model's page on the leaderboard.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str
             f"{label} {describe_score(scores[col].tolist(), scores[f'{col}_censored'].fillna(False).tolist() if f'{col}_censored' in scores else None)}"
             for col, label in CITED_SCORES if col in scores))
     parts.append(f"protocol version {protocol_version}")
-    parts.append("record digests " + ", ".join(d[:16] for d in sorted(digests)))
+    # a digest identifies a record; a re-run elsewhere is judged by `reptopo verify`, not by its bits
+    parts.append("record digests " + ", ".join(d[:16] for d in sorted(digests)) + " (identifiers of the records)")
     if page:
         parts.append(f"leaderboard page {page}")
     parts.append(f"accessed {date}. Cite with the benchmark: {BENCHMARK_KEY}")

@@ -44,10 +44,28 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _param_problems(paths) -> list[str]:
+    """The builder-parameter problems of every valid model entry under ``paths`` (the schema's
+    problems are validate_paths' to report)."""
+    from .models import builder_params, param_problems
+    from .registry import RegistryError, load_entry
+
+    out = []
+    for p in map(Path, paths):
+        for f in (sorted(p.rglob("*.yaml")) if p.is_dir() else [p]):
+            try:
+                entry = load_entry(f)
+            except (RegistryError, OSError):
+                continue
+            if entry.kind == "model":
+                out += [f"{f}: {msg}" for msg in param_problems(entry.builder, builder_params(entry))]
+    return out
+
+
 def _cmd_validate(args) -> int:
     from .registry import validate_paths
 
-    problems = validate_paths(args.paths)
+    problems = validate_paths(args.paths) + _param_problems(args.paths)
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
@@ -173,23 +191,44 @@ def _cmd_submit(args) -> int:
 def _cmd_verify(args) -> int:
     from .submission import verify, verify_record
 
-    result = verify_record(args.bundle, registry=args.registry) if Path(args.bundle).is_file() else verify(args.bundle, registry=args.registry)
+    if Path(args.bundle).is_file():
+        result = verify_record(args.bundle, registry=args.registry, retrain=args.retrain)
+    else:
+        result = verify(args.bundle, registry=args.registry, retrain=args.retrain, reference=args.reference,
+                        trust_builder=args.trust_builder)
+    print(f"verified by {' and '.join(result.kinds)}")
+    for line in result.describe():
+        print(f"  {line}")
+    for finding in result.float_noise[:10]:
+        print(f"  float noise: {finding}")
+    # the digest names the record; equal digests mean equal bits, which only the same machine type promises
     print(f"digest claimed {result.claimed_digest[:16]}, re-derived {result.rederived_digest[:16]}: "
-          + ("the same" if result.digest_matches else "different (bit-identical numbers are expected only in the same "
-                                                   "environment; the scores are compared within tolerance below)"))
+          + ("the same bits" if result.digest_matches else "different bits (expected on another CPU or library "
+                                                          "version; the values are judged above)"))
     if result.problems:
-        print(f"FAIL: {len(result.problems)} score(s) differ", file=sys.stderr)
+        print(f"FAIL: {len(result.problems)} value(s) differ beyond float noise", file=sys.stderr)
         for p in result.problems[:50]:
             print(f"  {p}", file=sys.stderr)
         return 1
-    print(f"PASS: every score of {args.bundle} re-derived within tolerance")
+    if not result.passed:
+        print(f"CANNOT JUDGE: {args.bundle}: nothing could be checked", file=sys.stderr)
+        return 1
+    print(f"PASS: {args.bundle} re-derived ({' and '.join(result.kinds)})")
+    return 0
+
+
+def _cmd_compare_runs(args) -> int:
+    from .reproduce import compare_runs
+
+    result = compare_runs(args.run, args.reference, n_boot=args.n_boot)
+    print(result.describe())
     return 0
 
 
 def _cmd_publish(args) -> int:
     from .submission import publish
 
-    rec = publish(args.bundle, args.store, registry=args.registry)
+    rec = publish(args.bundle, args.store, registry=args.registry, retrain=args.retrain, trust_builder=args.trust_builder)
     print(f"published {rec.job_id} ({rec.provenance}, digest {rec.digest[:16]}) to {args.store}; "
           f"rebuild the site with `reptopo analyze --store {args.store} && reptopo site build --store {args.store}`")
     return 0
@@ -270,14 +309,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--activations", help="an .npz of the layers' activations on the probe set (weights not shared)")
     s.set_defaults(func=_cmd_submit)
 
-    s = sub.add_parser("verify", help="re-run a bundle (or a stored record) and compare every score")
+    s = sub.add_parser("verify", help="re-measure a bundle's (or a stored record's) checkpoint and judge every score; "
+                                      "--retrain also retrains it and judges it against the reference seeds")
     s.add_argument("bundle", help="a bundle folder, or a record .json of a result store")
+    s.add_argument("--retrain", action="store_true",
+                   help="also retrain from the seed and judge the result against the seeds' spread (the training check)")
+    s.add_argument("--reference", help="a bundle's training check: the result store whose seeds of the same entry "
+                                       "it is judged against")
+    s.add_argument("--trust-builder", metavar="PACKAGE",
+                   help="run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, "
+                        "after you have reviewed and installed it (never implied by the bundle)")
     s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("publish", help="verify a submission bundle and add its record and entry to a result store")
     s.add_argument("bundle")
     s.add_argument("--store", required=True, help="the result store of the leaderboard")
+    s.add_argument("--retrain", action="store_true", help="also retrain and judge against the store's seeds")
+    s.add_argument("--trust-builder", metavar="PACKAGE",
+                   help="run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, "
+                        "after you have reviewed and installed it (never implied by the bundle)")
     s.set_defaults(func=_cmd_publish)
+
+    s = sub.add_parser("compare-runs", help="judge a run of a suite (e.g. on another machine) against a reference run: "
+                                            "per task, records within the seeds' spread and the measures board's rank agreement")
+    s.add_argument("run", help="the result store of the new run")
+    s.add_argument("reference", help="the reference result store, e.g. site/reference")
+    s.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of each correlation's interval")
+    s.set_defaults(func=_cmd_compare_runs)
 
     s = sub.add_parser("plot", help="write the site's figures as PNG and PDF with matplotlib")
     s.add_argument("--store", default="results/quick")

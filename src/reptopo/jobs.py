@@ -11,6 +11,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -164,19 +165,13 @@ def job_of(record: dict) -> Job:
     return Job(record["model"], record["task"], record["seed"], tuple(sorted(record["axes"].items())), record["control"])
 
 
-def load_trained(record: dict, registry_root: str, store: ResultStore, device: str = "cpu"):
-    """(model, probe inputs as a tensor, probe labels, is_text) of a stored job: the model built
-    from its entry and axes with the checkpoint's weights, and the probe set it was measured on.
-
-    Raises ValueError when the checkpoint is missing or its hash is not the record's, or when
-    the probe set is not the record's."""
+def _trained(record: dict, registry_root: str, path: Path, device: str = "cpu"):
+    """(model with the checkpoint's weights, in eval mode, the job's inputs) of a stored job."""
     from safetensors.torch import load_file
 
     from .models import create_model
-    from .train import as_tensor
 
     job_id = record["job_id"]
-    path = store.checkpoint_path(job_id)
     if not path.is_file():
         raise ValueError(f"{path}: no checkpoint for {job_id}; re-run the job (`reptopo run`) to compare it")
     if record.get("checkpoint_sha256") and sha256_file(path) != record["checkpoint_sha256"]:
@@ -188,7 +183,57 @@ def load_trained(record: dict, registry_root: str, store: ResultStore, device: s
     model = create_model(entry, task_entry, **model_overrides(entry, axes))
     model.load_state_dict(load_file(str(path)))
     model.to(device).eval()
+    return model, inputs
+
+
+def load_trained(record: dict, registry_root: str, store: ResultStore, device: str = "cpu"):
+    """(model, probe inputs as a tensor, probe labels, is_text) of a stored job: the model built
+    from its entry and axes with the checkpoint's weights, and the probe set it was measured on.
+
+    Raises ValueError when the checkpoint is missing or its hash is not the record's, or when
+    the probe set is not the record's."""
+    from .train import as_tensor
+
+    model, inputs = _trained(record, registry_root, store.checkpoint_path(record["job_id"]), device)
     return model, as_tensor(inputs.x_probe, inputs.is_text).to(device), inputs.y_probe, inputs.is_text
+
+
+@dataclass
+class Remeasured:
+    """A record's final checkpoint measured again: the final epoch's layer records, their
+    diagrams, each layer's activations by (name, pooling), the probe labels, the protocol, and
+    the accuracies and losses of the checkpoint on the job's training and test splits."""
+
+    layers: list[dict]
+    diagrams: dict
+    activations: dict
+    y_probe: np.ndarray
+    cfg: object
+    train: dict
+
+
+def measure_checkpoint(record: dict, registry_root: str, checkpoint: Path, scratch: Path, *,
+                       threads: int = 1) -> Remeasured:
+    """Re-measure a record's final checkpoint on its probe set under the record's protocol, and
+    evaluate it on the job's splits. Nothing is trained; the checkpoint's hash must be the
+    record's. ``threads``: torch's threads for the forward pass (the runner's workers use one)."""
+    import torch
+
+    from .train import as_tensor, evaluate
+
+    torch.set_num_threads(threads)
+    model, inputs = _trained(record, registry_root, Path(checkpoint))
+    entry = cached_registry(registry_root).model(record["model"])
+    cfg = protocol(record["protocol"]["version"])
+    kept: dict = {}
+    x_probe = as_tensor(inputs.x_probe, inputs.is_text)
+    layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text,
+                                record["train"]["epochs_run"], keep=kept)
+    with torch.inference_mode():
+        train_acc, train_loss = evaluate(model, as_tensor(inputs.x_train, inputs.is_text), torch.as_tensor(inputs.y_train))
+        test_acc, test_loss = evaluate(model, as_tensor(inputs.x_test, inputs.is_text), torch.as_tensor(inputs.y_test))
+    return Remeasured(layers, dgms, kept, inputs.y_probe, cfg, {"train_accuracy": train_acc, "test_accuracy": test_acc,
+                                                                "train_loss": train_loss, "test_loss": test_loss})
 
 
 def _status(job: Job, entry) -> str:
@@ -199,8 +244,11 @@ def _status(job: Job, entry) -> str:
     return "trained"
 
 
-def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag) -> tuple[list[dict], dict]:
-    """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams)."""
+def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag, keep: dict | None = None
+                 ) -> tuple[list[dict], dict]:
+    """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams).
+
+    ``keep``: a dict that receives each layer's activations, keyed by (name, pooling)."""
     from .probe import extract
     from .protocol import measure_layer
 
@@ -210,6 +258,8 @@ def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, ta
     for (name, pooling), path in paths.items():
         acts = np.load(path, mmap_mode="r")
         measures, diagrams = measure_layer(np.asarray(acts), y_probe, cfg, name)
+        if keep is not None:
+            keep[(name, pooling)] = np.array(acts)
         spec = specs[name]
         out.append({"name": name, "pooling": pooling, "depth": spec.depth, "role": spec.role, "epoch": tag, "measures": measures})
         for dim, d in enumerate(diagrams):

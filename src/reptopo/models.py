@@ -10,6 +10,8 @@ position only after every shape has been checked to match.
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,11 +197,11 @@ def timm_vit(facts: TaskFacts, width: int = 64, depth: int = 4, patch_size: int 
 
 
 @builder("timm")
-def timm_model(facts: TaskFacts, model_name: str, **kwargs):
+def timm_model(facts: TaskFacts, model_name: str):
     """Any timm architecture by name, with ``in_chans`` and ``num_classes`` from the task."""
     import timm
 
-    return timm.create_model(model_name, pretrained=False, in_chans=facts.input_shape[0], num_classes=facts.num_classes, **kwargs)
+    return timm.create_model(model_name, pretrained=False, in_chans=facts.input_shape[0], num_classes=facts.num_classes)
 
 
 class ImageAdapter(nn.Module):
@@ -377,6 +379,62 @@ def minilm(facts: TaskFacts, source: str = "package", path: str | None = None):
 # --- entry point -------------------------------------------------------------------------
 
 
+# Parameters are data: each registered builder's signature says which parameters it takes and of
+# what type, and these bounds say how large a model they may ask for, so that an entry from a
+# stranger cannot request a 10^9-wide layer or name a file outside a package.
+PARAM_BOUNDS: dict[str, tuple[int, int]] = {
+    "width": (1, 4096), "depth": (1, 64), "num_heads": (1, 64), "patch_size": (1, 64), "image_size": (8, 512),
+}
+PARAM_CHOICES: dict[str, tuple[str, ...]] = {"source": ("package", "hub")}
+# a package resource: a top-level package (never a dotted name, whose parent find_spec would
+# import) and a relative path inside it without '..'
+PACKAGE_RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+TIMM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_STAGES, MAX_BLOCKS_PER_STAGE = 8, 16
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a builder registered in this module (not a 'module:function')."""
+    return ":" not in name and name in BUILDERS
+
+
+def param_problems(builder_name: str, params: dict) -> list[str]:
+    """Every problem of ``params`` for the registered builder ``builder_name``, each naming
+    ``params.NAME``: unknown names, wrong types (strictly: a string is not a number), values out
+    of :data:`PARAM_BOUNDS` or :data:`PARAM_CHOICES`, malformed package resources and names.
+    A 'module:function' builder is the caller's to trust and is not checked here."""
+    if not is_registered(builder_name):
+        return [] if ":" in builder_name else [f"builder: no builder named {builder_name!r}; known: {sorted(BUILDERS)}"]
+    sig = inspect.signature(BUILDERS[builder_name])
+    accepted = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    problems = [f"params.{n}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
+                for n in params if n not in accepted]
+    for name, p in accepted.items():
+        if name not in params:
+            if p.default is inspect.Parameter.empty:
+                problems.append(f"params.{name}: required by builder {builder_name!r}")
+            continue
+        v = params[name]
+        kind = p.annotation if p.annotation is not inspect.Parameter.empty else type(p.default)
+        if kind in ("int", int) and (isinstance(v, bool) or not isinstance(v, int)):
+            problems.append(f"params.{name}: expected an integer, got {v!r}")
+        elif kind in ("str", str, "str | None") and not isinstance(v, str):
+            problems.append(f"params.{name}: expected a string, got {v!r}")
+        elif name in PARAM_BOUNDS and not PARAM_BOUNDS[name][0] <= v <= PARAM_BOUNDS[name][1]:
+            lo, hi = PARAM_BOUNDS[name]
+            problems.append(f"params.{name}: {v!r} is outside [{lo}, {hi}]")
+        elif name in PARAM_CHOICES and v not in PARAM_CHOICES[name]:
+            problems.append(f"params.{name}: {v!r} is not one of {list(PARAM_CHOICES[name])}")
+        elif name == "path" and v and not PACKAGE_RESOURCE.match(v):
+            problems.append(f"params.path: {v!r} is not a package resource 'package:relative/path' (no '..')")
+        elif name == "model_name" and not TIMM_NAME.match(v):
+            problems.append(f"params.model_name: {v!r} is not a timm model name")
+        elif name == "layers" and not (isinstance(v, (list, tuple)) and 1 <= len(v) <= MAX_STAGES and all(
+                isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BLOCKS_PER_STAGE for b in v)):
+            problems.append(f"params.layers: expected 1 to {MAX_STAGES} stages of 1 to {MAX_BLOCKS_PER_STAGE} blocks, got {v!r}")
+    return problems
+
+
 def _resolve(name: str) -> Callable[..., nn.Module]:
     if ":" in name:
         module, _, func = name.partition(":")
@@ -389,16 +447,27 @@ def _resolve(name: str) -> Callable[..., nn.Module]:
     return BUILDERS[name]
 
 
-def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
-    """Build ``entry`` for ``task``; ``overrides`` replace entry parameters (a suite's axes)."""
-    if entry.modality not in ("any", task.modality) and not (entry.modality == "vision" and task.modality == "synthetic"):
-        raise ModelBuildError(f"model {entry.name!r} (modality {entry.modality}) cannot take task {task.name!r} ({task.modality})")
-    params = {**entry.params, **overrides}
+def builder_params(entry: ModelEntry, overrides: dict | None = None) -> dict:
+    """What the builder is called with: the entry's parameters, ``overrides`` (a suite's axes),
+    and a package or hub ``pretrained`` spec's source and path."""
+    params = {**entry.params, **(overrides or {})}
     pre = entry.pretrained
     if pre is not None and pre.source != "checkpoint":
         params.setdefault("source", pre.source)
         if pre.source == "package":
             params.setdefault("path", pre.path)
+    return params
+
+
+def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
+    """Build ``entry`` for ``task``; ``overrides`` replace entry parameters (a suite's axes)."""
+    if entry.modality not in ("any", task.modality) and not (entry.modality == "vision" and task.modality == "synthetic"):
+        raise ModelBuildError(f"model {entry.name!r} (modality {entry.modality}) cannot take task {task.name!r} ({task.modality})")
+    params = builder_params(entry, overrides)
+    problems = param_problems(entry.builder, params)
+    if problems:
+        raise ModelBuildError(f"model {entry.name!r}: {problems[0]}")
+    pre = entry.pretrained
     try:
         model = _resolve(entry.builder)(TaskFacts.of(task), **params)
     except TypeError as exc:

@@ -18,8 +18,10 @@ Schema versions:
 layer (without their timings), the training summary's accuracies and losses, the protocol
 (version and config digest), the model and task entry hashes, the probe set's hash and the
 checkpoint's hash. Timings, memory, library versions, the device, the diagrams file's bytes and
-the provenance are left out, so re-running a job on the same machine gives the same digest,
-and ``reptopo verify`` can re-derive the digest a citation quotes.
+the provenance are left out, so re-running a job on the same machine type with the same libraries
+gives the same digest. The digest identifies a record (a citation names exactly one); it is not a
+promise of bits: on another CPU the same job gives other last bits and another digest, and
+``reptopo verify`` judges the values within measured tolerances (:mod:`reptopo.reproduce`).
 """
 
 from __future__ import annotations

@@ -1,20 +1,46 @@
 """Submitting a model and verifying a submission.
 
-For weights that cannot be shared, the activations themselves can be submitted: an ``.npz``
-file with one float32 array per measured layer and pooling, named ``LAYER__POOLING`` (rows in
-the order of the task's probe set), plus ``probe_hash`` (the task's probe-set hash, as
-``reptopo`` computes it), ``train_accuracy`` and ``test_accuracy`` (scalars). Such a bundle
-also carries ``activations.npz``; ``verify`` re-measures it.
-
 A bundle is a folder: ``entry.yaml`` (the model entry), ``record.json`` and
-``record.diagrams.npz`` (the protocol's result), ``environment.json`` (library versions and
-platform) and ``manifest.json`` (the sha256 of each of those files). Nothing in a bundle is
-ever executed by the site; ``verify`` refuses a bundle whose files do not match its manifest.
+``record.diagrams.npz`` (the protocol's result), ``weights.safetensors`` (the trained
+checkpoint), ``environment.json`` (library versions and platform) and ``manifest.json`` (the
+sha256 of each of those files). For weights that cannot be shared, the activations themselves can
+be submitted instead: ``activations.npz``, one float32 array per measured layer and pooling, named
+``LAYER__POOLING`` (rows in the order of the task's probe set), plus ``probe_hash`` (the task's
+probe-set hash, as ``reptopo`` computes it), ``train_accuracy`` and ``test_accuracy`` (scalars).
 
-Tolerances of ``verify``: with the same library versions every number must agree to 1e-9
-relative (the protocol is deterministic on CPU for a fixed seed); across environments,
-dimensions and persistence summaries within 5% relative, accuracies and linear-probe accuracies
-within 0.02 absolute, Betti numbers within 1.
+**What verify and publish run.** Nothing a bundle names: :func:`check_manifest` accepts only plain
+files inside the bundle whose hashes the manifest gives, and :func:`check_bundle_entry` only a
+builder registered in :mod:`reptopo.models` with parameters it takes, within
+:data:`reptopo.models.PARAM_BOUNDS`, and safetensors weights inside the bundle. A
+``module:function`` builder runs only where the maintainer passes ``--trust-builder PACKAGE``
+for exactly its top-level package. An activations file is refused by its headers before it is read
+(:data:`MAX_ACTIVATION_FEATURES` columns, :data:`MAX_ACTIVATION_BYTES` in all).
+
+**Two kinds of verification** (:mod:`reptopo.reproduce`), named in every verdict:
+
+- *measurement* (the default): the bundle's checkpoint (or activations) measured again on the
+  probe set, and its accuracies re-evaluated. Floats must agree within tolerances measured across
+  instruction sets; a value an estimator amplifies beyond them is judged by re-measuring its layer
+  with perturbed activations (float noise, or a real discrepancy); a count may differ only so.
+  The layers measured during training (the learning dynamics) cannot be re-derived from the final
+  checkpoint and are said to be unchecked.
+- *training* (``--retrain``): the model retrained from its seed, judged against the spread of the
+  reference seeds of the same entry (3 or more), widened by a stated factor; with fewer seeds the
+  verdict says it cannot judge. Training is not bit-reproducible across instruction sets.
+
+**The measured tolerances.** ``bench/isa_spread.py`` trained eleven models (one per family and
+modality of the quick suite: MLP, LeNet, ResNet and ViT on MNIST, a 1-D CNN on MNIST-1D, a text
+CNN, a BERT-style encoder and pretrained MiniLM on debate statements, a bag of embeddings on Rotten
+Tomatoes, Naitzat's narrow ReLU network on D-I, a frozen ImageNet MobileNetV2 on digits) and
+re-measured each checkpoint under other kernels on one machine (an AMD EPYC with AVX-512): torch's
+ATen at AVX2 and without SIMD, oneDNN at SSE4.1, OpenBLAS on a Sandy Bridge core (no FMA) and two
+threads, and all at once. The largest relative deviation from the native run, over every layer of
+the eleven models, and the tolerance set with its margin:
+
+ISA_FIGURES
+
+A re-run on the same machine type gives the same bits (the deviation of a second native run is 0),
+so equal digests there are expected, and a different digest elsewhere is not a failure.
 """
 
 from __future__ import annotations
@@ -25,18 +51,22 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ReptopoError
-from .jobs import Job, library_versions, run_job
+from .jobs import Job, Remeasured, library_versions, measure_checkpoint, run_job
 from .registry import RegistryError, load_entry
 from .record import Record, finalize
+from .reproduce import (SENSITIVITY_REPEATS, Finding, TrainingVerdict, check_training, compare_measurement, perturb_rows,
+                        score_leaves)
 from .store import ResultStore, atomic_write_bytes
 
 BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
+WEIGHTS_FILE = "weights.safetensors"  # the trained checkpoint: what the measurement check measures again
+ACTIVATIONS_FILE = "activations.npz"  # a bundle without weights: the layers' activations on the probe set
 
 
 class SubmissionError(ReptopoError, RuntimeError):
@@ -70,6 +100,11 @@ def _run(entry_path: Path, task: str, seed: int, workdir: Path, base: str) -> tu
     return rec, ResultStore(workdir / "store").diagrams_path(rec["job_id"])
 
 
+def _checkpoint_of(workdir: Path, record: dict) -> Path:
+    """The checkpoint :func:`_run` wrote for ``record``."""
+    return ResultStore(workdir / "store").checkpoint_path(record["job_id"])
+
+
 def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry: str | Path | None = None) -> Path:
     """Validate ``entry_path``, run the protocol on ``task`` and write a bundle to ``out``.
 
@@ -94,24 +129,48 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
             shutil.copy(diagrams, staging / "record.diagrams.npz")
         else:
             np.savez(staging / "record.diagrams.npz")
+        shutil.copy(_checkpoint_of(Path(tmp), rec), staging / WEIGHTS_FILE)
         (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
                                                               "task": task, "seed": seed}, indent=1))
-        manifest = {name: _sha256(staging / name) for name in BUNDLE_FILES}
+        manifest = {name: _sha256(staging / name) for name in BUNDLE_FILES + (WEIGHTS_FILE,)}
         atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         shutil.copytree(staging, out)
     return out
 
 
+def _plain_file_inside(bundle: Path, relative: str, what: str) -> Path:
+    """``bundle/relative``, refused unless it is a plain file inside the bundle: no absolute path,
+    no '..', no symbolic link on the way (a link could name any file of the maintainer's)."""
+    rel = Path(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise SubmissionError(f"{bundle / 'entry.yaml' if what != 'file' else bundle}: {what}: {relative!r} must be a "
+                              "relative path inside the bundle, without '..'")
+    path, here = bundle, bundle
+    for part in rel.parts:
+        here = here / part
+        if here.is_symlink():
+            raise SubmissionError(f"{here}: a symbolic link; a bundle holds plain files only")
+    path = bundle / rel
+    if not path.resolve().is_relative_to(bundle.resolve()):
+        raise SubmissionError(f"{path}: outside the bundle")
+    return path
+
+
 def check_manifest(bundle: Path) -> dict:
+    """The bundle's manifest, after every file it must list is found, plain, inside the bundle
+    and of the hash the manifest gives; a :class:`SubmissionError` naming the file otherwise."""
     manifest_path = bundle / "manifest.json"
-    if not manifest_path.is_file():
-        raise SubmissionError(f"{manifest_path}: missing")
+    if manifest_path.is_symlink() or not manifest_path.is_file():
+        raise SubmissionError(f"{manifest_path}: missing (or not a plain file)")
     manifest = json.loads(manifest_path.read_text())
-    extra = ("activations.npz",) if (bundle / "activations.npz").exists() or "activations.npz" in manifest else ()
+    if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
+        raise SubmissionError(f"{manifest_path}: expected an object of file names and sha256 digests")
+    extra = tuple(name for name in (ACTIVATIONS_FILE, WEIGHTS_FILE) if (bundle / name).exists() or name in manifest)
     for name in BUNDLE_FILES + extra:
-        path = bundle / name
         if name not in manifest:
             raise SubmissionError(f"{manifest_path}: {name}: not listed")
+    for name in manifest:
+        path = _plain_file_inside(bundle, name, "file")
         if not path.is_file():
             raise SubmissionError(f"{path}: missing")
         if _sha256(path) != manifest[name]:
@@ -119,128 +178,338 @@ def check_manifest(bundle: Path) -> dict:
     return manifest
 
 
-def _numbers(rec: dict) -> dict[str, float]:
-    out = {f"train.{k}": v for k, v in rec["train"].items() if isinstance(v, (int, float))}
+def check_bundle_entry(bundle: Path, manifest: dict, *, trust_builder: str | None = None):
+    """The bundle's model entry, refused before anything of it is imported or built unless:
+    its builder is registered in :mod:`reptopo.models` (a 'module:function' builder only where
+    ``trust_builder`` is exactly its top-level package, a maintainer's decision on the command
+    line, never the bundle's), its parameters pass the builder's checks, and a checkpoint it
+    names is a safetensors file inside the bundle, listed in the manifest."""
+    from .models import BUILDERS, builder_params, is_registered, param_problems
 
-    def walk(prefix, obj):
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                if k not in ("seconds",):
-                    walk(f"{prefix}.{k}", v)
-        elif isinstance(obj, list) and all(isinstance(v, (int, float)) for v in obj):
-            for i, v in enumerate(obj):
-                out[f"{prefix}.{i}"] = v
-        elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-            out[prefix] = obj
+    where = bundle / "entry.yaml"
+    try:
+        entry = load_entry(where)
+    except RegistryError as exc:
+        raise SubmissionError(str(exc)) from None
+    if entry.kind != "model":
+        raise SubmissionError(f"{where}: kind: expected 'model', got {entry.kind!r}")
+    if ":" in entry.builder:
+        package = entry.builder.split(":", 1)[0].split(".", 1)[0]
+        if package != trust_builder:
+            raise SubmissionError(f"{where}: builder: {entry.builder!r} is not a registered builder; a maintainer who has "
+                                  f"reviewed and installed the submitter's package can pass --trust-builder {package}")
+    elif not is_registered(entry.builder):
+        raise SubmissionError(f"{where}: builder: {entry.builder!r} is not a registered builder; known: {sorted(BUILDERS)}")
+    problems = param_problems(entry.builder, builder_params(entry))
+    if problems:
+        raise SubmissionError(f"{where}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    pre = entry.pretrained
+    if pre is not None and pre.source == "checkpoint":
+        path = _plain_file_inside(bundle, pre.path, "pretrained.path")
+        if path.suffix != ".safetensors":
+            raise SubmissionError(f"{where}: pretrained.path: {pre.path!r} is not a .safetensors file (weights are safetensors only)")
+        if pre.path not in manifest:
+            raise SubmissionError(f"{where}: pretrained.path: {pre.path!r} is not listed in the bundle's manifest")
+    return entry
 
-    for layer in rec["layers"]:
-        walk(f"{layer['name']}/{layer['pooling']}/e{layer['epoch']}", layer["measures"])
-    return out
+
+# An activations file is read only after its headers were: every array 2-D with the probe set's
+# rows and at most MAX_ACTIVATION_FEATURES columns, in all at most MAX_ACTIVATION_BYTES; no object
+# arrays (nothing is unpickled).
+MAX_ACTIVATION_FEATURES = 1 << 20
+MAX_ACTIVATION_BYTES = 4 << 30
 
 
-def _tolerance(key: str, same_env: bool) -> tuple[float, float]:
-    if same_env:
-        return 1e-9, 1e-12
-    if "accuracy" in key:
-        return 0.0, 0.02
-    if ".betti." in key:
-        return 0.0, 1.0
-    return 0.05, 1e-9
+def check_activations_file(path: Path, n_rows: int) -> None:
+    """Refuse an activations ``.npz`` by its headers, before any array is read."""
+    import zipfile
+
+    from numpy.lib import format as npformat
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(f"{path}: not an .npz archive ({exc})") from None
+    total = 0
+    with archive:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            try:
+                with archive.open(info) as f:
+                    version = npformat.read_magic(f)
+                    read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                    shape, _, dtype = read_header(f)
+            except ValueError as exc:
+                raise SubmissionError(f"{path}: {key}: not a .npy array ({exc})") from None
+            if dtype.hasobject:
+                raise SubmissionError(f"{path}: {key}: an object array; only numbers and strings are read")
+            size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if "__" in key and (len(shape) != 2 or shape[0] != n_rows or shape[1] > MAX_ACTIVATION_FEATURES):
+                raise SubmissionError(f"{path}: {key}: declares shape {shape}; expected ({n_rows}, d) with d <= "
+                                      f"{MAX_ACTIVATION_FEATURES}")
+            if "__" not in key and size > 1024:
+                raise SubmissionError(f"{path}: {key}: declares shape {shape}; expected a scalar")
+            total += size
+            if total > MAX_ACTIVATION_BYTES:
+                raise SubmissionError(f"{path}: {key}: the arrays declare more than {MAX_ACTIVATION_BYTES >> 30} GiB in all")
 
 
-def compare(submitted: dict, rerun: dict, *, same_env: bool) -> list[str]:
-    """Every score that differs beyond its tolerance, as 'key: submitted vs rerun'."""
-    a, b = _numbers(submitted), _numbers(rerun)
-    problems = [f"{k}: missing from the re-run" for k in sorted(set(a) - set(b))]
-    for k in sorted(set(a) & set(b)):
-        x, y = float(a[k]), float(b[k])
-        if np.isnan(x) and np.isnan(y):
-            continue
-        rtol, atol = _tolerance(k, same_env)
-        if not np.isclose(x, y, rtol=rtol, atol=atol):
-            problems.append(f"{k}: submitted {x!r}, re-run {y!r}")
-    return problems
+def _leaves(record: dict) -> dict[str, float]:
+    return score_leaves(record, final_epoch_only=True)
+
+
+def _sensitivity(again: Remeasured, epochs_run: int):
+    """The sensitivity probe of :func:`reptopo.reproduce.compare_measurement`: a layer measured
+    again with its activations perturbed at float-noise size, once per repeat."""
+    from .protocol import measure_layer
+
+    def probe(layer: str) -> list[dict[str, float]]:
+        name, pooling, _ = layer.split("/")
+        acts = again.activations.get((name, pooling))
+        if acts is None:
+            return []
+        out = []
+        for repeat in range(SENSITIVITY_REPEATS):
+            measures, _ = measure_layer(perturb_rows(acts, seed=repeat), again.y_probe, again.cfg, name)
+            out.append(score_leaves({"train": {"epochs_run": epochs_run}, "layers": [
+                {"name": name, "pooling": pooling, "epoch": epochs_run, "measures": measures}]}))
+        return out
+
+    return probe
 
 
 @dataclass
 class Verification:
-    """The outcome of re-deriving a record: the scores that differ beyond their tolerance, and
-    the content digest claimed against the one re-derived (equal only in the same environment)."""
+    """The outcome of re-deriving a record, by measurement, by training or both (``kinds``).
 
-    problems: list[str]
+    ``findings``: every leaf the measurement check compared, each with its verdict;
+    ``training``: the retrained record against the reference's seeds; ``notes``: what was not
+    checked and why. The content digests identify the claimed and the re-derived record; they
+    are equal only where the same bits came out (the same machine type and libraries)."""
+
+    kinds: tuple[str, ...]
+    findings: list[Finding]
+    training: TrainingVerdict | None
     claimed_digest: str
     rederived_digest: str
     record: Record  # the re-derived record
     diagrams: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """The leaves that differ beyond float noise, and a training check that failed."""
+        out = [str(f) for f in self.findings if f.verdict in ("differs", "missing")]
+        if self.training is not None and self.training.consistent is False:
+            out.append(f"training: {self.training.describe()}; outside: {', '.join(self.training.outside[:8])}")
+        return out
+
+    @property
+    def float_noise(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == "float noise"]
+
+    @property
+    def judged(self) -> bool:
+        """Whether anything was checked: a measurement, or a training check with enough seeds."""
+        return "measurement" in self.kinds or (self.training is not None and self.training.can_judge)
 
     @property
     def passed(self) -> bool:
-        return not self.problems
+        return self.judged and not self.problems
 
     @property
     def digest_matches(self) -> bool:
         return self.claimed_digest == self.rederived_digest
+
+    def describe(self) -> list[str]:
+        """The verdict, one line per check."""
+        lines = []
+        if "measurement" in self.kinds:
+            n = len(self.findings)
+            agree = sum(f.verdict == "agrees" for f in self.findings)
+            lines.append(f"measurement: {agree} of {n} values agree within the measured tolerances, "
+                         f"{len(self.float_noise)} differ by float noise the estimator amplifies at that layer, "
+                         f"{sum(f.verdict in ('differs', 'missing') for f in self.findings)} differ")
+        if self.training is not None:
+            lines.append(f"training: {self.training.describe()}")
+        return lines + self.notes
 
 
 def _load_bundle_record(bundle: Path) -> Record:
     return Record.from_disk(bundle / "record.json")
 
 
-def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: Path | None = None) -> Verification:
-    """Re-run a bundle's protocol (or re-measure its activations) and compare every score.
+def check_measurement(claimed: Record, again: Remeasured) -> tuple[list[Finding], dict]:
+    """The claimed record against its checkpoint measured again: (findings, re-derived record dict)."""
+    data = claimed.to_dict()
+    final = data["train"]["epochs_run"]
+    measured = {(l["name"], l["pooling"]): l for l in again.layers}
+    layers = [measured.pop((l["name"], l["pooling"]), l) if l["epoch"] == final else l for l in data["layers"]]
+    rederived = {**data, "train": {**data["train"], **again.train}, "layers": layers + list(measured.values())}
+    findings = compare_measurement(_leaves(data), _leaves(rederived), sensitivity=_sensitivity(again, final))
+    return findings, rederived
 
-    ``workdir``: keep the re-run's files there (``publish`` stores its diagrams)."""
+
+def _dynamics_note(record: Record) -> list[str]:
+    epochs = sorted({l.epoch for l in record.layers if l.epoch != record.train.epochs_run})
+    if not epochs:
+        return []
+    return [f"the layers measured during training (epochs {', '.join(map(str, epochs))}) are not re-derivable from the "
+            "final checkpoint: only --retrain checks them"]
+
+
+def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: Path | None = None,
+           retrain: bool = False, reference: str | Path | None = None, trust_builder: str | None = None) -> Verification:
+    """Verify a bundle: by measurement (its checkpoint, or its activations, measured again), and
+    with ``retrain`` by training as well (the model retrained from its seed, judged against the
+    seeds of the same entry in the ``reference`` store, where it has them).
+
+    Nothing the bundle names is imported or run before :func:`check_manifest` and
+    :func:`check_bundle_entry` accepted it: a 'module:function' builder needs ``trust_builder``.
+    ``workdir``: keep the re-run's files there (``publish`` stores its diagrams).
+
+    Raises
+    ------
+    SubmissionError
+        A bundle that is refused, naming the file and field; or one without weights and
+        without ``retrain``.
+    """
     bundle = Path(bundle)
-    check_manifest(bundle)
+    manifest = check_manifest(bundle)
+    entry = check_bundle_entry(bundle, manifest, trust_builder=trust_builder)
     submitted = _load_bundle_record(bundle)
     env = json.loads((bundle / "environment.json").read_text())
     base = str(registry or "")
-    same_env = env["versions"] == library_versions()
     if env.get("activations"):
-        data, diagrams = _measure_activations(load_entry(bundle / "entry.yaml"), env["task"], bundle / "activations.npz", base)
+        data, _ = _measure_activations(entry, env["task"], bundle / ACTIVATIONS_FILE, base, keep=(kept := {}))
         rerun = finalize(data, "self_reported")
-        return Verification(compare(submitted.to_dict(), rerun.to_dict(), same_env=same_env), submitted.digest,
-                            rerun.digest, rerun)
+        sensitivity = _sensitivity(Remeasured([], {}, kept["activations"], kept["y_probe"], kept["cfg"], {}), 0)
+        findings = compare_measurement(_leaves(submitted.to_dict()), _leaves(rerun.to_dict()), sensitivity=sensitivity)
+        return Verification(("measurement",), findings, None, submitted.digest, rerun.digest, rerun,
+                            notes=["activations bundle: the measures are re-derived; the training is not"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir or tmp)
-        entry_copy = work / f"{submitted.model}.yaml"
-        shutil.copy(bundle / "entry.yaml", entry_copy)
-        data, diagrams = _run(entry_copy, env["task"], env["seed"], work, base)
-        rerun = Record.from_dict(data)
-        return Verification(compare(submitted.to_dict(), data, same_env=same_env), submitted.digest, rerun.digest, rerun,
-                            diagrams if workdir else None)
+        entry_copy = _entry_for_run(bundle, entry, work)
+        reg = _overlay_registry(entry_copy, base, work / "measure")
+        kinds, findings, training, notes = [], [], None, []
+        rederived = submitted.to_dict()
+        if WEIGHTS_FILE in manifest:
+            again = measure_checkpoint(submitted.to_dict(), reg, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
+            findings, rederived = check_measurement(submitted, again)
+            kinds.append("measurement")
+            notes += _dynamics_note(submitted)
+        elif not retrain:
+            raise SubmissionError(f"{bundle}: carries no {WEIGHTS_FILE} to measure again; pass --retrain to check it by "
+                                  "training instead")
+        diagrams = None
+        if retrain:
+            data, diagrams = _run(entry_copy, env["task"], env["seed"], work, base)
+            training = _training_check(submitted.to_dict(), data, reference)
+            kinds.append("training")
+            rederived = rederived if "measurement" in kinds else data
+        rerun = Record.from_dict({**rederived, "digest": ""}, source=str(bundle / "record.json"))
+        return Verification(tuple(kinds), findings, training, submitted.digest, rerun.digest, rerun,
+                            diagrams if workdir else None, notes)
 
 
-def verify_record(record_path: str | Path, *, registry: str | Path | None = None) -> Verification:
-    """Re-run the job of a stored record (e.g. the committed reference results) and compare."""
+def _entry_for_run(bundle: Path, entry, work: Path) -> Path:
+    """The bundle's entry as a file to run, its checkpoint path (checked to lie in the bundle)
+    made absolute, so that nothing depends on the maintainer's working folder."""
+    import yaml
+
+    path = work / f"{entry.name}.yaml"
+    if entry.pretrained is not None and entry.pretrained.source == "checkpoint":
+        data = entry.model_dump(mode="json", exclude_unset=True)
+        data["pretrained"]["path"] = str((bundle / entry.pretrained.path).resolve())
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    else:
+        shutil.copy(bundle / "entry.yaml", path)
+    return path
+
+
+def _training_check(claimed: dict, rerun: dict, reference: str | Path | None) -> TrainingVerdict:
+    """A retrained record judged against the reference store's seeds of the same entry (the
+    claimed record counts as its own seed)."""
+    population = [r.to_dict() for r in ResultStore(reference).load_records()] if reference else []
+    population = [r for r in population if r["job_id"] != claimed["job_id"]] + [claimed]
+    return check_training(rerun, population)
+
+
+def _record_store(record_path: Path) -> ResultStore:
+    """The store a record file lives in (STORE/records/JOB.json)."""
+    return ResultStore(record_path.resolve().parent.parent)
+
+
+def verify_record(record_path: str | Path, *, registry: str | Path | None = None, retrain: bool = False,
+                  checkpoint: str | Path | None = None) -> Verification:
+    """Verify a stored record: by measurement, from its checkpoint in the store (or ``checkpoint``);
+    with ``retrain``, by training as well: the job run again from its seed and judged against the
+    seeds of its population in the same store.
+
+    Raises SubmissionError when there is no checkpoint to measure and ``retrain`` is not set."""
+    record_path = Path(record_path)
     rec = Record.from_disk(record_path)
+    store = _record_store(record_path)
     base = str(registry or "")
-    job = Job(rec.model, rec.task, rec.seed, tuple(sorted(rec.axes.items())), rec.control)
+    path = Path(checkpoint) if checkpoint else store.checkpoint_path(rec.job_id)
+    kinds, findings, training, notes = [], [], None, []
+    rederived = rec.to_dict()
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_job(job, base, tmp, rec.protocol.version)
-        if res["status"] != "done":
-            raise SubmissionError(f"{record_path}: the re-run failed: {res.get('error')}")
-        rerun = ResultStore(tmp).load_records()[0]
-    return Verification(compare(rec.to_dict(), rerun.to_dict(), same_env=rec.versions == library_versions()),
-                        rec.digest, rerun.digest, rerun)
+        if path.is_file():
+            again = measure_checkpoint(rec.to_dict(), base, path, Path(tmp) / "scratch")
+            findings, rederived = check_measurement(rec, again)
+            kinds.append("measurement")
+            notes += _dynamics_note(rec)
+        elif not retrain:
+            raise SubmissionError(f"{path}: no checkpoint of {rec.job_id} to measure again (stores keep them in "
+                                  "checkpoints/; the committed reference results do not); pass --retrain to check it by "
+                                  "training instead")
+        if retrain:
+            job = Job(rec.model, rec.task, rec.seed, tuple(sorted(rec.axes.items())), rec.control)
+            res = run_job(job, base, str(Path(tmp) / "store"), rec.protocol.version)
+            if res["status"] != "done":
+                raise SubmissionError(f"{record_path}: the re-run failed: {res.get('error')}")
+            rerun_store = ResultStore(Path(tmp) / "store")
+            data = rerun_store.load_records()[0].to_dict()
+            training = _training_check(rec.to_dict(), data, store.root)
+            kinds.append("training")
+            if "measurement" not in kinds and data["checkpoint_sha256"] == rec.checkpoint_sha256:
+                # the same bits came out of training: the retrained checkpoint is the record's own
+                again = measure_checkpoint(rec.to_dict(), base, rerun_store.checkpoint_path(rec.job_id),
+                                           Path(tmp) / "scratch")
+                findings, rederived = check_measurement(rec, again)
+                kinds.insert(0, "measurement")
+                notes.append("the retrained checkpoint is bit for bit the record's: it was measured again as well")
+                notes += _dynamics_note(rec)
+            else:
+                rederived = rederived if "measurement" in kinds else data
+    rerun = Record.from_dict({**rederived, "digest": ""}, source=str(record_path))
+    return Verification(tuple(kinds), findings, training, rec.digest, rerun.digest, rerun, notes=notes)
 
 
-def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | None = None) -> Record:
+def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | None = None, retrain: bool = False,
+            trust_builder: str | None = None) -> Record:
     """What a maintainer runs on a pull request: verify ``bundle`` and add its record to ``store``.
 
-    A bundle whose scores do not re-derive, or whose record does not validate, is refused and
-    nothing is written. The record is stored as ``verified_submission`` (re-run here from the
-    weights or the builder) or ``self_reported`` (submitted activations: the measures are
-    re-derived, the training is not); the model entry goes to ``STORE/entries/models/`` so the
-    leaderboard shows it.
+    The bundle is verified by measurement (its checkpoint measured again) and, with ``retrain``,
+    by training too, judged against the seeds of the same entry already in ``store``. A bundle
+    that does not verify, or whose record does not validate, is refused and nothing is written.
+    The record is stored as ``verified_submission`` (its weights or its training re-derived
+    here) or ``self_reported`` (submitted activations: the measures are re-derived, the training
+    is not), with its checkpoint under ``STORE/checkpoints/`` so that the store can be verified
+    by measurement later; the model entry goes to ``STORE/entries/models/`` so the leaderboard
+    shows it.
     """
     bundle, target = Path(bundle), ResultStore(store)
     env = json.loads((bundle / "environment.json").read_text()) if (bundle / "environment.json").is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
-        result = verify(bundle, registry=registry, workdir=Path(tmp))
-        if not result.passed:
+        result = verify(bundle, registry=registry, workdir=Path(tmp), retrain=retrain,
+                        reference=target.root if (target.root / "records").is_dir() else None, trust_builder=trust_builder)
+        if result.problems:
             raise SubmissionError(f"{bundle}: verification failed, not published: {len(result.problems)} score(s) differ, "
                                   f"first {result.problems[0]}")
+        if not result.passed:
+            raise SubmissionError(f"{bundle}: verification could not judge it, not published: {'; '.join(result.describe())}")
         submitted = _load_bundle_record(bundle)
         if target.has(submitted.job_id):
             raise SubmissionError(f"{target.record_path(submitted.job_id)}: already in the store; remove it first to replace it")
@@ -250,12 +519,18 @@ def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | Non
         entry_dir = target.root / "entries" / "models"
         entry_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(bundle / "entry.yaml", entry_dir / f"{submitted.model}.yaml")
+        if (bundle / WEIGHTS_FILE).is_file():
+            target.checkpoint_path(submitted.job_id).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(bundle / WEIGHTS_FILE, target.checkpoint_path(submitted.job_id))
         target.write(submitted, diagrams, provenance=provenance)
     return Record.from_disk(target.record_path(submitted.job_id))
 
 
-def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> tuple[dict, dict]:
-    """A record from submitted activations: every layer measured under the current protocol."""
+def _measure_activations(entry, task_name: str, acts_path: Path, base: str, keep: dict | None = None) -> tuple[dict, dict]:
+    """A record from submitted activations: every layer measured under the current protocol.
+
+    ``keep``: a dict that receives the activations by (layer, pooling), the probe labels and the
+    protocol (``activations``, ``y_probe``, ``cfg``), for the sensitivity probe."""
     from .jobs import build_record, cached_task_data
     from .protocol import CURRENT_VERSION, measure_layer, protocol
     from .registry import Registry
@@ -264,6 +539,7 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> t
     reg = Registry(base)
     data = cached_task_data(base, task_name)
     _, y_probe = data.probe()
+    check_activations_file(acts_path, len(y_probe))
     with np.load(acts_path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     for key in ("probe_hash", "train_accuracy", "test_accuracy"):
@@ -283,9 +559,13 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: str) -> t
         if acts.ndim != 2 or len(acts) != len(y_probe):
             raise SubmissionError(f"{acts_path}: {key}: shape {acts.shape}, expected ({len(y_probe)}, d) for the probe set")
         measures, dgms = measure_layer(acts.astype(np.float32), y_probe, cfg, name)
+        if keep is not None:
+            keep.setdefault("activations", {})[(name, pooling)] = acts.astype(np.float32)
         layers.append({"name": name, "pooling": pooling, "depth": specs[name].depth, "role": specs[name].role, "epoch": 0,
                        "measures": measures})
         diagrams.update({f"{name}__{pooling}__e0__h{d}": v for d, v in enumerate(dgms)})
+    if keep is not None:
+        keep.update(y_probe=y_probe, cfg=cfg)
     task = reg.task(task_name)
     train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
     record = build_record(
@@ -317,12 +597,12 @@ def submit_activations(entry_path: str | Path, activations: str | Path, task: st
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         shutil.copy(entry_path, staging / "entry.yaml")
-        shutil.copy(activations, staging / "activations.npz")
+        shutil.copy(activations, staging / ACTIVATIONS_FILE)
         (staging / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=True))
         np.savez(staging / "record.diagrams.npz", **diagrams)
         (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
                                                               "task": task, "seed": 0, "activations": True}, indent=1))
-        names = BUNDLE_FILES + ("activations.npz",)
+        names = BUNDLE_FILES + (ACTIVATIONS_FILE,)
         manifest = {name: _sha256(staging / name) for name in names}
         atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         shutil.copytree(staging, out)

@@ -488,7 +488,12 @@ def page_compare_index(t, tasks: list[tuple[str, int]]) -> str:
 def page_submit() -> str:
     schemas = {"model": ModelEntry, "layer": LayerSpec, "pretrained": PretrainedSpec, "record": Record,
                "record_layer": RecordLayer, "measures": LayerMeasures, "train": TrainSummary}
-    return render("submit.md.j2", schemas={k: schema_rows(v) for k, v in schemas.items()}, schema_version=SCHEMA_VERSION)
+    from .. import reproduce as R
+
+    return render("submit.md.j2", schemas={k: schema_rows(v) for k, v in schemas.items()}, schema_version=SCHEMA_VERSION,
+                  tolerances=R.tolerance_table(), activation_noise=f"{R.ACTIVATION_NOISE:g}",
+                  sensitivity_factor=f"{R.SENSITIVITY_FACTOR:g}", spread_factor=f"{R.SPREAD_FACTOR:g}",
+                  min_inside=f"{R.MIN_FRACTION_INSIDE:.0%}", min_seeds=R.MIN_REFERENCE_SEEDS)
 
 
 def page_cite(t) -> str:

@@ -1,0 +1,397 @@
+"""Re-deriving a record on another machine: what is float noise and what is a real discrepancy.
+
+Two kinds of verification, and every verdict names which one it is:
+
+- **measurement**: the record's own checkpoint re-measured on its probe set. Floats must agree
+  within :data:`MEASUREMENT_TOLERANCES`, which were measured across instruction sets (see
+  ``bench/isa_spread.py`` and :mod:`reptopo.submission`). An estimator that amplifies float
+  noise at one layer (a near-tie between two neighbour distances, a bar whose length sits on
+  a Betti threshold) is told apart by measuring it: the layer is measured again with its
+  activations perturbed at the size of the noise that instruction sets put there
+  (:data:`ACTIVATION_NOISE`), and a value whose difference is no larger than
+  :data:`SENSITIVITY_FACTOR` times what that perturbation moves it is float noise. A discrete
+  value (a Betti number, a component or tie count) may differ only so.
+- **training**: the model retrained from its seed. Training is not deterministic across
+  instruction sets (convolution kernels differ from the first step), so the re-run is judged
+  against the spread of the reference's seeds: each score must lie in the interval the seeds
+  span, widened by :data:`SPREAD_FACTOR` about its centre, with at least
+  :data:`MIN_FRACTION_INSIDE` of the scores and the test accuracy inside. With fewer than
+  :data:`MIN_REFERENCE_SEEDS` seeds the verdict says it cannot judge.
+
+The content digest identifies a record; it is not a promise that a re-run elsewhere gives the
+same bits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+# --- the scores of a record, as flat leaves -----------------------------------------------------
+
+# leaves that are parameters or bookkeeping, not scores: never compared
+_NOT_SCORES = re.compile(r"(^|\.)(seconds|seed|sizes|params|alpha|pool_size|n_repeats|n_landmarks|maxdim|k|hops|"
+                         r"min_class_points|min_component_fraction|metric|method|thresholds_rule|band|h0_band|"
+                         r"max_birth|landmark_weight|neighbour_rank|discard_fraction|normalisation)(\.|$)")
+# leaves whose value is a count: they move in steps, so a difference is judged by the sensitivity rule alone
+_DISCRETE = re.compile(r"(^|\.)(betti|betti_range|betti_hops|betti_euclidean|betti_euclidean_range|b0|b0_range|"
+                       r"b0_large|component_sizes|n_bars|n_infinite|n_dropped|n_used|n_classes_measured|"
+                       r"n_classes_resolved|n_points|n_features|epochs_run|resolved|censored)(\.|$)")
+
+
+def score_leaves(record: dict, *, final_epoch_only: bool = False) -> dict[str, float]:
+    """Every numeric leaf of a record's training summary and layer measures, keyed
+    ``train.NAME`` or ``LAYER/POOLING/EPOCH/path.to.leaf`` (list items by index; EPOCH is
+    ``final`` for the layers measured at the end of training, ``eN`` for those at epoch N).
+
+    ``final_epoch_only``: only the layers measured at the end of training (what a checkpoint
+    re-measures)."""
+    out = {f"train.{k}": float(v) for k, v in record["train"].items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    final = record["train"]["epochs_run"]
+
+    def walk(prefix: str, obj) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(f"{prefix}.{i}", v)
+        elif isinstance(obj, bool):
+            out[prefix] = float(obj)
+        elif isinstance(obj, (int, float)):
+            out[prefix] = float(obj)
+
+    for layer in record["layers"]:
+        if final_epoch_only and layer["epoch"] != final:
+            continue
+        epoch = "final" if layer["epoch"] == final else f"e{layer['epoch']}"
+        for name, value in layer["measures"].items():
+            walk(f"{layer['name']}/{layer['pooling']}/{epoch}/{name}", value)
+    return {k: v for k, v in out.items() if not _NOT_SCORES.search(measure_path(k))}
+
+
+def measure_path(key: str) -> str:
+    """The measure a leaf belongs to, without its layer: ``phdim.dimension``,
+    ``class_topology.classes.*.total_persistence.*``."""
+    path = key.split("/", 3)[-1] if "/" in key else key
+    return re.sub(r"\.\d+(?=\.|$)", ".*", re.sub(r"classes\.[^.]+", "classes.*", path))
+
+
+def is_discrete(key: str) -> bool:
+    return bool(_DISCRETE.search(measure_path(key)))
+
+
+def relative_difference(a: float, b: float) -> float:
+    """|a - b| / max(|a|, |b|); 0 for two equal values (NaN with NaN included), inf for one NaN."""
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+# --- measurement: a checkpoint re-measured -----------------------------------------------------
+
+# Relative tolerances of continuous leaves under a measurement check, by measure (first match of
+# ``measure_path``), measured by ``bench/isa_spread.py`` across instruction sets and threads on
+# the same checkpoints; the figures and the margin are in reptopo.submission's docstring.
+MEASUREMENT_TOLERANCES: tuple[tuple[str, float], ...] = (
+    (r"^linear_probe_accuracy$", 1e-2),  # a converged logistic regression's few border predictions
+    (r"", 1e-3),
+)
+# The largest relative deviation bench/isa_spread.py measured, per measure, between the native run
+# and the same checkpoints re-measured under other kernels (see reptopo.submission's docstring);
+# TwoNN's and the MLE's include the layers where a duplicate was split (the probe's business).
+MEASURED_DEVIATION: dict[str, float] = {
+    "persistence (summaries, thresholds, resolution)": 4.4e-5,
+    "class_topology (total persistence, scales)": 4.4e-5,
+    "phdim, phdim_per_class (value, fit, interval, R2)": 2.7e-5,
+    "twonn.dimension": 1.7e-2,
+    "mle.dimension": 4.6e-1,
+    "linear_probe_accuracy": 3.9e-3,
+    "train (accuracies, losses)": 3.1e-7,
+}
+ABSOLUTE_FLOOR = 1e-9  # below this two values are equal whatever their ratio (zeros of different sign)
+# the perturbation that tells an ill-conditioned estimate from a real discrepancy: each entry of a
+# layer's activations is scaled by (1 + ACTIVATION_NOISE * N(0, 1)); the size is the largest
+# deviation of activations measured across instruction sets (max |a - b| / the layer's RMS)
+ACTIVATION_NOISE = 2e-5
+SENSITIVITY_REPEATS = 2
+SENSITIVITY_FACTOR = 4.0
+
+
+def tolerance_table() -> list[dict]:
+    """The measurement tolerances with the deviations measured across instruction sets, for the
+    Submit page: one row per measure family of :data:`MEASURED_DEVIATION`."""
+    return [{"measure": family, "tolerance": f"{measurement_tolerance(family):.0e}", "measured": f"{measured:.1e}"}
+            for family, measured in MEASURED_DEVIATION.items()]
+
+
+def measurement_tolerance(key: str) -> float:
+    path = measure_path(key)
+    return next(rtol for pattern, rtol in MEASUREMENT_TOLERANCES if re.search(pattern, path))
+
+
+def perturb_rows(x: np.ndarray, seed: int, size: float = ACTIVATION_NOISE) -> np.ndarray:
+    """``x`` with each entry scaled by (1 + size * N(0, 1)), independently.
+
+    This is what other kernels do to a layer: zeros (dead ReLU units) stay exactly zero, and two
+    rows that were bit-identical (the same input at two batch positions) may no longer be, which
+    is how another CPU flips the tie and duplicate counts of TwoNN and the MLE."""
+    x64 = np.asarray(x, dtype=np.float64)
+    noise = np.random.default_rng(seed).standard_normal(x64.shape)
+    return (x64 * (1.0 + size * noise)).astype(x.dtype)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One leaf compared: ``verdict`` is ``agrees`` (within its tolerance), ``float noise`` (the
+    estimator moves this much under a perturbation of the activations at float-noise size, so
+    the difference says nothing), ``differs`` (a real discrepancy) or ``missing``."""
+
+    key: str
+    claimed: float
+    rederived: float
+    verdict: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.key}: claimed {self.claimed!r}, re-derived {self.rederived!r}: {self.verdict}{extra}"
+
+
+Sensitivity = Callable[[str], list[dict[str, float]]]
+
+
+def layer_of(key: str) -> str | None:
+    """``LAYER/POOLING/EPOCH`` of a layer leaf, None for a training-summary leaf."""
+    return key.rsplit("/", 1)[0] if "/" in key else None
+
+
+def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], *,
+                        sensitivity: Sensitivity | None = None) -> list[Finding]:
+    """Every leaf of ``claimed`` against ``rederived`` (:func:`score_leaves` of each).
+
+    A continuous leaf agrees within :func:`measurement_tolerance`; a discrete one must be equal.
+    A leaf that does not is re-judged by ``sensitivity(layer)``, which re-measures that layer
+    with perturbed activations (:func:`perturb_rows`) and returns the leaves of each repeat:
+    where the claimed value is within :data:`SENSITIVITY_FACTOR` times the largest move the
+    perturbation caused, the difference is float noise, said so with its size.
+    """
+    findings, suspects = [], []
+    for key in sorted(claimed):
+        a = claimed[key]
+        if key not in rederived:
+            findings.append(Finding(key, a, float("nan"), "missing", "not in the re-derived record"))
+            continue
+        b = rederived[key]
+        if is_discrete(key):
+            ok = a == b or (math.isnan(a) and math.isnan(b))
+        else:
+            ok = abs(a - b) <= ABSOLUTE_FLOOR or relative_difference(a, b) <= measurement_tolerance(key)
+        if ok:
+            findings.append(Finding(key, a, b, "agrees"))
+        else:
+            suspects.append(key)
+    by_layer: dict = {}
+    for key in suspects:
+        by_layer.setdefault(layer_of(key), []).append(key)
+    for layer, keys in by_layer.items():
+        repeats = sensitivity(layer) if (sensitivity is not None and layer is not None) else []
+        for key in keys:
+            a, b = claimed[key], rederived[key]
+            moved = [abs(r[key] - b) for r in repeats if key in r and not math.isnan(r[key])]
+            spread = max(moved, default=0.0)
+            if spread > 0 and abs(a - b) <= SENSITIVITY_FACTOR * spread:
+                findings.append(Finding(key, a, b, "float noise",
+                                        f"a {ACTIVATION_NOISE:g} perturbation of the activations moves it by {spread:.3g}"))
+            else:
+                what = "the same perturbation leaves it unchanged" if repeats and spread == 0 else (
+                    f"perturbations move it by {spread:.3g} at most" if repeats else "no sensitivity measured")
+                findings.append(Finding(key, a, b, "differs", what))
+    return findings
+
+
+# --- training: a retrained model against the reference's seeds ---------------------------------
+
+MIN_REFERENCE_SEEDS = 3
+SPREAD_FACTOR = 2.0  # the seeds' range, widened about its centre by this factor
+MIN_FRACTION_INSIDE = 0.9
+HEADLINE = "train.test_accuracy"
+
+
+@dataclass(frozen=True)
+class TrainingVerdict:
+    """A retrained record against ``n_seeds`` reference seeds of the same entry, task, axes and
+    control. ``z``: the test accuracy's distance from the seeds' mean in their standard
+    deviations; ``outside``: the scores outside the widened interval."""
+
+    n_seeds: int
+    z: float | None
+    n_scores: int
+    outside: list[str] = field(default_factory=list)
+
+    @property
+    def can_judge(self) -> bool:
+        return self.n_seeds >= MIN_REFERENCE_SEEDS
+
+    @property
+    def fraction_inside(self) -> float:
+        return 1.0 - len(self.outside) / self.n_scores if self.n_scores else float("nan")
+
+    @property
+    def consistent(self) -> bool | None:
+        if not self.can_judge:
+            return None
+        return HEADLINE not in self.outside and self.fraction_inside >= MIN_FRACTION_INSIDE
+
+    def describe(self) -> str:
+        if not self.can_judge:
+            return (f"cannot judge: {self.n_seeds} reference seed(s), the training check needs "
+                    f"{MIN_REFERENCE_SEEDS} or more")
+        z = "n/a" if self.z is None else f"{self.z:+.2f}"
+        word = "consistent" if self.consistent else "not consistent"
+        return (f"{word} with {self.n_seeds} reference seeds (z = {z} on test accuracy; "
+                f"{self.fraction_inside:.0%} of {self.n_scores} scores within {SPREAD_FACTOR:g}x the seeds' range)")
+
+
+def seed_key(record: dict) -> tuple:
+    """What seeds of one population share: model, task, axes, control, protocol version."""
+    return (record["model"], record["task"], tuple(sorted(record["axes"].items())), record["control"],
+            record["protocol"]["version"])
+
+
+def check_training(rerun: dict, references: Iterable[dict]) -> TrainingVerdict:
+    """``rerun`` (a record) against the reference records of its population (:func:`seed_key`,
+    one record per seed), the final epoch's scores and the training summary. A score every reference shares counts;
+    each must lie within the references' [min, max] widened by :data:`SPREAD_FACTOR` about its
+    centre, or within the measurement tolerance of it where the seeds agree exactly."""
+    by_seed = {r["seed"]: r for r in references if seed_key(r) == seed_key(rerun)}  # one record per seed
+    refs = [score_leaves(r, final_epoch_only=True) for _, r in sorted(by_seed.items())]
+    mine = score_leaves(rerun, final_epoch_only=True)
+    if len(refs) < MIN_REFERENCE_SEEDS:
+        return TrainingVerdict(len(refs), None, 0)
+    outside, n = [], 0
+    for key in sorted(set(mine).intersection(*refs)):
+        values = np.array([r[key] for r in refs])
+        v = mine[key]
+        if np.isnan(values).all() and math.isnan(v):
+            continue
+        n += 1
+        if math.isnan(v) or np.isnan(values).any():
+            outside.append(key)
+            continue
+        lo, hi = values.min(), values.max()
+        centre, half = (lo + hi) / 2, SPREAD_FACTOR * (hi - lo) / 2
+        slack = ABSOLUTE_FLOOR + (0.0 if is_discrete(key) else measurement_tolerance(key) * max(abs(lo), abs(hi)))
+        if abs(v - centre) > half + slack:
+            outside.append(key)
+    acc = np.array([r[HEADLINE] for r in refs])
+    sd = acc.std(ddof=1)
+    z = float((mine[HEADLINE] - acc.mean()) / sd) if sd > 0 else None
+    return TrainingVerdict(len(refs), z, n, outside)
+
+
+# --- a whole run against a reference run (another machine, the same suite) ----------------------
+
+
+@dataclass
+class RunComparison:
+    """A suite's run against a reference run of it: per task, how many records the training check
+    could judge and found consistent; per task, Kendall's tau between the two runs' rankings of
+    the measures (the measures board); and how the (task, score, target) correlations agree."""
+
+    per_task: "object"  # pandas DataFrame, one row per task
+    correlations: "object"  # pandas DataFrame, one row per (task, score, target) present in both
+    not_consistent: list[str]
+    summary: dict
+
+    def describe(self) -> str:
+        s = self.summary
+        lines = [f"{s['judged']} records judged against >= {MIN_REFERENCE_SEEDS} reference seeds: "
+                 f"{s['consistent']} consistent ({s['consistent'] / max(s['judged'], 1):.1%}); "
+                 f"{s['cannot_judge']} cannot be judged (fewer reference seeds)",
+                 f"correlations: Pearson r of the two runs' Kendall tau {s['tau_pearson']:.3f}, median |delta tau| "
+                 f"{s['tau_median_abs_diff']:.3f}, significance agrees in {s['significance_agrees']:.1%}, "
+                 f"{s['significant_sign_flips']} significant correlation(s) flip sign"]
+        for row in self.per_task.itertuples():
+            tau = "n/a (too few models to rank)" if math.isnan(row.board_rank_tau) else f"{row.board_rank_tau:.3f}"
+            lines.append(f"  {row.task}: {row.consistent}/{row.judged} consistent, measures board rank agreement "
+                         f"(Kendall tau) {tau}")
+        lines += [f"  not consistent: {j}" for j in self.not_consistent]
+        return "\n".join(lines)
+
+
+def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunComparison:
+    """Judge every record of ``run_store`` against the seeds of ``reference_store``
+    (:func:`check_training`), and compare the two runs' analyses (protocol version by version is
+    never mixed: only the versions both hold, the latest of them)."""
+    import pandas as pd
+    from scipy.stats import kendalltau, pearsonr
+
+    from .analysis import TRAINED, correlate, model_scores
+    from .store import ResultStore, collect
+
+    run, ref = ResultStore(run_store), ResultStore(reference_store)
+    run_records, ref_records = run.require_records(), ref.require_records()
+    version = max({r.protocol.version for r in run_records} & {r.protocol.version for r in ref_records}, default=None)
+    if version is None:
+        from .errors import StoreError
+
+        raise StoreError(f"{run_store} and {reference_store} share no protocol version: nothing to compare")
+    population: dict = {}
+    for r in ref_records:
+        if r.protocol.version == version:
+            d = r.to_dict()
+            population.setdefault(seed_key(d), []).append(d)
+    rows, not_consistent, cannot = {}, [], 0
+    for r in run_records:
+        if r.protocol.version != version or r.status not in TRAINED:
+            continue
+        d = r.to_dict()
+        verdict = check_training(d, population.get(seed_key(d), []))
+        if not verdict.can_judge:
+            cannot += 1
+            continue
+        row = rows.setdefault(r.task, {"task": r.task, "judged": 0, "consistent": 0})
+        row["judged"] += 1
+        row["consistent"] += int(bool(verdict.consistent))
+        if not verdict.consistent:
+            not_consistent.append(f"{r.job_id}: {verdict.describe()}; outside: {', '.join(verdict.outside[:5])}")
+
+    def board(store):
+        models, layers = collect(store)
+        models, layers = models[models["protocol_version"] == version], layers[layers["protocol_version"] == version]
+        corr, _ = correlate(model_scores(models, layers), n_boot=n_boot)
+        return corr
+
+    a, b = board(run), board(ref)
+    keys = ["task", "score", "target"]
+    both = a[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]].merge(
+        b[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]], on=keys, suffixes=("_run", "_reference")).dropna(
+        subset=["kendall_tau_run", "kendall_tau_reference"])
+    sig_run = (both["tau_ci_low_run"] > 0) | (both["tau_ci_high_run"] < 0)
+    sig_ref = (both["tau_ci_low_reference"] > 0) | (both["tau_ci_high_reference"] < 0)
+    flips = sig_run & sig_ref & (np.sign(both["kendall_tau_run"]) != np.sign(both["kendall_tau_reference"]))
+    board_tau = {}
+    for task, grp in both.groupby("task"):
+        taus = [kendalltau(g["kendall_tau_run"].abs(), g["kendall_tau_reference"].abs()).statistic
+                for _, g in grp.groupby("target") if len(g) >= 3]
+        board_tau[task] = float(np.nanmean(taus)) if taus else float("nan")
+    per_task = pd.DataFrame(sorted(rows.values(), key=lambda r: r["task"]), columns=["task", "judged", "consistent"])
+    per_task["fraction_consistent"] = per_task["consistent"] / per_task["judged"]
+    per_task["board_rank_tau"] = per_task["task"].map(board_tau)
+    summary = {
+        "protocol_version": version,
+        "judged": int(per_task["judged"].sum()), "consistent": int(per_task["consistent"].sum()), "cannot_judge": cannot,
+        "tau_pearson": float(pearsonr(both["kendall_tau_run"], both["kendall_tau_reference"]).statistic) if len(both) > 2 else float("nan"),
+        "tau_median_abs_diff": float((both["kendall_tau_run"] - both["kendall_tau_reference"]).abs().median()),
+        "significance_agrees": float((sig_run == sig_ref).mean()) if len(both) else float("nan"),
+        "significant_sign_flips": int(flips.sum()), "n_correlations": int(len(both)),
+    }
+    return RunComparison(per_task, both, not_consistent, summary)
