@@ -182,3 +182,17 @@ def test_an_honest_registered_entry_passes_the_checks(tmp_path):
     with pytest.raises(SubmissionError, match="not a registered builder; known: "):
         (bundle / "entry.yaml").write_text((bundle / "entry.yaml").read_text().replace("builder: mlp", "builder: mlpp"))
         check_bundle_entry(bundle, {})
+
+
+def test_validate_and_submit_refuse_bad_parameters_by_name(tmp_path, capsys):
+    from reptopo.submission import submit
+
+    entry = tmp_path / "mymlp.yaml"
+    entry.write_text(ENTRY.format(builder="mlp", params="{width: 1000000000, depht: 3}", extra=""))
+    assert main(["validate", str(entry)]) == 1
+    err = capsys.readouterr().err
+    assert f"{entry}: params.depht: not a parameter of builder 'mlp'" in err
+    assert f"{entry}: params.width: 1000000000 is outside [1, 4096]" in err
+    with pytest.raises(SubmissionError, match=r"mymlp\.yaml: params\.depht: not a parameter"):
+        submit(entry, "digits", tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()

@@ -13,13 +13,15 @@ from reptopo.reproduce import (
     ACTIVATION_NOISE,
     MIN_REFERENCE_SEEDS,
     SENSITIVITY_REPEATS,
-    SPREAD_FACTOR,
+    HEADLINE_LEVEL,
+    PREDICTION_LEVEL,
     check_training,
     compare_measurement,
     is_discrete,
     measure_path,
     measurement_tolerance,
     perturb_rows,
+    prediction_factor,
     score_leaves,
     seed_key,
 )
@@ -193,13 +195,16 @@ def test_a_retrained_seed_is_judged_against_the_population_spread():
     acc = np.array([r["train"]["test_accuracy"] for r in seeds])
     assert verdict.z == pytest.approx((acc[0] - acc.mean()) / acc.std(ddof=1))
     assert "consistent with 3 reference seeds" in verdict.describe()
-    # a test accuracy just outside the widened range fails, just inside passes
-    lo, hi = acc.min(), acc.max()
-    edge = (lo + hi) / 2 + SPREAD_FACTOR * (hi - lo) / 2
-    for shift, ok in ((-1e-3, True), (1e-3 + 1e-6 * hi, False)):
+    # the test accuracy's 99% prediction interval for three seeds, by hand: t(0.995; 2) = 9.9248,
+    # times sqrt(1 + 1/3); just inside passes, just outside fails
+    assert prediction_factor(3, HEADLINE_LEVEL) == pytest.approx(9.9248 * np.sqrt(4 / 3), rel=1e-4)
+    assert prediction_factor(3, PREDICTION_LEVEL) == pytest.approx(4.3027 * np.sqrt(4 / 3), rel=1e-4)
+    edge = acc.mean() + 9.9248 * np.sqrt(4 / 3) * acc.std(ddof=1) + measurement_tolerance("train.test_accuracy") * acc.max()
+    for shift, ok in ((-1e-3, True), (1e-3, False)):
         moved = json.loads(json.dumps(seeds[0]))
         moved["train"]["test_accuracy"] = edge + shift
-        assert check_training(moved, seeds).consistent is ok, shift
+        verdict = check_training(moved, seeds)
+        assert verdict.headline_inside is ok and verdict.consistent is ok, shift
     # a model of another population (twice the width), relabelled as this one, is not consistent
     wider = _load(POPULATION.format(0).replace("width-0.5", "width-1.0"))
     verdict = check_training({**wider, "axes": seeds[0]["axes"]}, seeds)

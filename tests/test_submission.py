@@ -138,6 +138,11 @@ print(json.dumps({{"passed": r.passed, "kinds": r.kinds, "same": r.digest_matche
     assert out["passed"] and out["kinds"] == ["measurement"] and not out["same"]
     exact = [k for k, a, b, _ in out["findings"] if not np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)]
     assert exact, "the emulated CPU changed nothing: the emulation switches are not reaching torch"
+    # a checkpoint that is not the record's is refused by name, not measured
+    checkpoint = tmp_path / "store" / "checkpoints" / f"{job.job_id(2)}.safetensors"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:-1] + b"x")
+    with pytest.raises(SubmissionError, match=r"\.safetensors: the checkpoint's sha256 is not the one record .* quotes"):
+        verify_record(record, registry=REGISTRY)
 
 
 def test_retraining_on_another_cpu_is_consistent_with_the_reference_seeds(tmp_path):

@@ -275,7 +275,8 @@ class Record(_Strict):
     layers: list[Layer] = Field(description="every measured layer (and epoch), with its measures")
     diagrams_sha256: str | None = None
     provenance: Provenance = Field(description="benchmark, verified_submission or self_reported: who produced the numbers")
-    digest: str = Field(description="sha256 of what the scores depend on (see reptopo.record); a re-run reproduces it")
+    digest: str = Field(description="sha256 of what the scores depend on (see reptopo.record): the record's "
+                        "identity, reproduced only by a re-run on the same machine type and libraries")
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "record") -> Record:

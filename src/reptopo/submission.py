@@ -114,9 +114,13 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
     if out.exists():
         raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
     try:
-        load_entry(entry_path)
+        entry = load_entry(entry_path)
     except RegistryError as exc:
         raise SubmissionError(str(exc)) from None
+    from .models import builder_params, param_problems
+
+    if entry.kind == "model" and (problems := param_problems(entry.builder, builder_params(entry))):
+        raise SubmissionError(f"{entry_path}: {problems[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         rec, diagrams = _run(entry_path, task, seed, Path(tmp), base)
         # the submitter's own run: self-reported until a maintainer re-runs it (``publish``)
@@ -350,6 +354,15 @@ def check_measurement(claimed: Record, again: Remeasured) -> tuple[list[Finding]
     return findings, rederived
 
 
+def _remeasure(record: dict, registry: str, checkpoint: Path, scratch: Path) -> Remeasured:
+    """:func:`reptopo.jobs.measure_checkpoint`, its refusals (a checkpoint of another hash, a
+    probe set that is not the record's) as one line naming the file."""
+    try:
+        return measure_checkpoint(record, registry, checkpoint, scratch)
+    except ValueError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
 def _dynamics_note(record: Record) -> list[str]:
     epochs = sorted({l.epoch for l in record.layers if l.epoch != record.train.epochs_run})
     if not epochs:
@@ -394,7 +407,7 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: P
         kinds, findings, training, notes = [], [], None, []
         rederived = submitted.to_dict()
         if WEIGHTS_FILE in manifest:
-            again = measure_checkpoint(submitted.to_dict(), reg, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
+            again = _remeasure(submitted.to_dict(), reg, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
             findings, rederived = check_measurement(submitted, again)
             kinds.append("measurement")
             notes += _dynamics_note(submitted)
@@ -456,7 +469,7 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
     rederived = rec.to_dict()
     with tempfile.TemporaryDirectory() as tmp:
         if path.is_file():
-            again = measure_checkpoint(rec.to_dict(), base, path, Path(tmp) / "scratch")
+            again = _remeasure(rec.to_dict(), base, path, Path(tmp) / "scratch")
             findings, rederived = check_measurement(rec, again)
             kinds.append("measurement")
             notes += _dynamics_note(rec)
@@ -475,8 +488,7 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
             kinds.append("training")
             if "measurement" not in kinds and data["checkpoint_sha256"] == rec.checkpoint_sha256:
                 # the same bits came out of training: the retrained checkpoint is the record's own
-                again = measure_checkpoint(rec.to_dict(), base, rerun_store.checkpoint_path(rec.job_id),
-                                           Path(tmp) / "scratch")
+                again = _remeasure(rec.to_dict(), base, rerun_store.checkpoint_path(rec.job_id), Path(tmp) / "scratch")
                 findings, rederived = check_measurement(rec, again)
                 kinds.insert(0, "measurement")
                 notes.append("the retrained checkpoint is bit for bit the record's: it was measured again as well")
