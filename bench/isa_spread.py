@@ -4,7 +4,7 @@ Not a pytest benchmark: a study whose figures set ``reptopo.reproduce.MEASUREMEN
 
     python bench/isa_spread.py train STORE            # train the study's jobs natively (checkpoints kept)
     python bench/isa_spread.py measure STORE OUT      # re-measure every checkpoint under this process's settings
-    python bench/isa_spread.py all STORE              # train, then measure under each SETTING in a subprocess
+    python bench/isa_spread.py all STORE [NAME ...]   # train, then measure under each SETTING (or those named)
     python bench/isa_spread.py report STORE           # per measure, the largest deviation from the native run
 
 Each setting changes one machine switch that picks a kernel, or several at once (another CPU):
@@ -70,15 +70,18 @@ def measure(store: str, out: str) -> None:
         verdicts = {v: sum(f.verdict == v for f in findings) for v in ("agrees", "float noise", "differs", "missing")}
         result[rec.job_id] = {"layers": again.layers, "train": again.train, "verdicts": verdicts,
                               "not_agreeing": [str(f) for f in findings if f.verdict != "agrees"]}
-        acts.update({f"{rec['job_id']}::{n}::{p}": a for (n, p), a in again.activations.items()})
-        print(rec["job_id"], flush=True)
+        acts.update({f"{rec.job_id}::{n}::{p}": a for (n, p), a in again.activations.items()})
+        print(rec.job_id, flush=True)
     Path(out).write_text(json.dumps(result, allow_nan=True))
     np.savez(out + ".npz", **acts)
 
 
-def run_all(store: str) -> None:
+def run_all(store: str, only: list[str] | None = None) -> None:
+    """Train, then measure under the native settings and each of SETTINGS (or the ``only`` ones)."""
     train(store)
     for name, switches in {"native": {}, **SETTINGS}.items():
+        if only and name not in only:
+            continue
         subprocess.run([sys.executable, __file__, "measure", store, f"{store}/study_{name}.json"],
                        env={**os.environ, **switches}, check=True)
 
@@ -127,7 +130,7 @@ if __name__ == "__main__":
     elif cmd == "measure":
         measure(store, sys.argv[3])
     elif cmd == "all":
-        run_all(store)
+        run_all(store, sys.argv[3:])
     elif cmd == "report":
         table = report(store)
         if "--json" in sys.argv:

@@ -196,3 +196,25 @@ def test_validate_and_submit_refuse_bad_parameters_by_name(tmp_path, capsys):
     with pytest.raises(SubmissionError, match=r"mymlp\.yaml: params\.depht: not a parameter"):
         submit(entry, "digits", tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()
+
+
+def test_an_activations_bundle_may_name_its_own_builder_which_is_never_imported(tmp_path, monkeypatch):
+    """Activations are what a submitter ships when the model stays private: its entry's builder
+    is the submitter's own, and verify never builds the model, so it is neither refused nor
+    imported."""
+    canary = tmp_path / "canary"
+    (tmp_path / "private_models.py").write_text(f"open({str(canary)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    acts = tmp_path / "acts.npz"
+    np.savez(acts, probe_hash="0" * 64, train_accuracy=0.5, test_accuracy=0.5)
+    bundle = _bundle(tmp_path, canary, builder='"private_models:build"', activations=acts)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    entry = check_bundle_entry(bundle, manifest, builds=False)
+    assert entry.builder == "private_models:build"
+    with pytest.raises(SubmissionError, match="not a registered builder"):
+        check_bundle_entry(bundle, manifest)  # were it to be built, it would be refused
+    with pytest.raises(SubmissionError, match=r"probe_hash: 0000000000000000\.\.\. is not task 'digits'"):
+        from reptopo.submission import verify
+
+        verify(bundle, registry=ROOT / "registry")
+    assert not canary.exists() and "private_models" not in sys.modules

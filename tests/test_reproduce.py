@@ -62,10 +62,10 @@ def test_a_changed_score_of_a_record_is_reported_by_name():
     assert "claimed" in str(found[0]) and "re-derived" in str(found[0])
 
 
-def test_perturb_rows_keeps_zeros_breaks_duplicates_and_has_the_stated_size():
+def test_perturb_rows_keeps_zeros_separates_duplicates_and_has_the_stated_size():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 20)).astype(np.float32)
-    x[10] = x[3]  # the same input at two batch positions
+    x[10] = x[3]  # a repeated input
     x[20:40] = 0.0  # dead ReLU rows
     y = perturb_rows(x, seed=1)
     assert y.dtype == x.dtype and not np.any(y[20:40]) and not np.array_equal(y[10], y[3])
@@ -153,16 +153,19 @@ def test_mle_on_near_duplicates_is_told_from_a_real_discrepancy():
     assert [f.verdict for f in compare_measurement(leaves(perturb_rows(clean, seed=99, size=2e-5)), leaves(clean))] == ["agrees"]
 
 
-def test_duplicates_that_another_cpu_splits_are_float_noise_for_twonn_and_mle():
-    """The same input at two batch positions gives bit-identical rows on one CPU and rows one ulp
-    apart on another (what bench/isa_spread.py saw under ATen's default kernels): TwoNN and the
-    MLE drop a duplicate on one and not on the other, and the MLE then divides by a distance of
-    one ulp. Their counts and values change far beyond tolerance; the probe calls it float noise."""
+def test_duplicates_at_a_rounding_residue_are_float_noise_for_twonn_and_mle():
+    """Repeated inputs (the debate statements repeat 5 texts in 300): the nearest-neighbour
+    distance of two identical rows is computed as |x|^2 + |y|^2 - 2 x.y, exactly 0 on one
+    machine and a rounding residue of 1e-7 on another (what bench/isa_spread.py saw in MiniLM's
+    and the BERT-style encoder's layers). TwoNN and the MLE drop a point at distance 0 and keep
+    it at the residue, and the MLE then divides by it. Here the residue is made by moving half
+    of the copies by one ulp. Counts and values change far beyond tolerance; the probe, which
+    moves every entry, calls it float noise."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(400, 6)).astype(np.float32)
     x[380:] = x[:20]  # twenty repeated inputs
     other = x.copy()
-    other[380:390] = np.nextafter(other[380:390], np.float32(np.inf))  # half of them split by one ulp
+    other[380:390] = np.nextafter(other[380:390], np.float32(np.inf))  # half of them at a residue
 
     def leaves(cloud):
         t, m = twonn(cloud), mle(cloud)

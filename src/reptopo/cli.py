@@ -242,6 +242,10 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+TRUST_BUILDER_HELP = ("run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, after you "
+                      "have reviewed and installed it (never implied by the bundle)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reptopo", description="Benchmark the topology and geometry of neural-network representations.")
     p.add_argument("--version", action="version", version=f"reptopo {__version__}")
@@ -316,18 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also retrain from the seed and judge the result against the seeds' spread (the training check)")
     s.add_argument("--reference", help="a bundle's training check: the result store whose seeds of the same entry "
                                        "it is judged against")
-    s.add_argument("--trust-builder", metavar="PACKAGE",
-                   help="run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, "
-                        "after you have reviewed and installed it (never implied by the bundle)")
+    s.add_argument("--trust-builder", metavar="PACKAGE", help=TRUST_BUILDER_HELP)
     s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("publish", help="verify a submission bundle and add its record and entry to a result store")
     s.add_argument("bundle")
     s.add_argument("--store", required=True, help="the result store of the leaderboard")
     s.add_argument("--retrain", action="store_true", help="also retrain and judge against the store's seeds")
-    s.add_argument("--trust-builder", metavar="PACKAGE",
-                   help="run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, "
-                        "after you have reviewed and installed it (never implied by the bundle)")
+    s.add_argument("--trust-builder", metavar="PACKAGE", help=TRUST_BUILDER_HELP)
     s.set_defaults(func=_cmd_publish)
 
     s = sub.add_parser("compare-runs", help="judge a run of a suite (e.g. on another machine) against a reference run: "

@@ -182,12 +182,15 @@ def check_manifest(bundle: Path) -> dict:
     return manifest
 
 
-def check_bundle_entry(bundle: Path, manifest: dict, *, trust_builder: str | None = None):
+def check_bundle_entry(bundle: Path, manifest: dict, *, trust_builder: str | None = None, builds: bool = True):
     """The bundle's model entry, refused before anything of it is imported or built unless:
     its builder is registered in :mod:`reptopo.models` (a 'module:function' builder only where
     ``trust_builder`` is exactly its top-level package, a maintainer's decision on the command
     line, never the bundle's), its parameters pass the builder's checks, and a checkpoint it
-    names is a safetensors file inside the bundle, listed in the manifest."""
+    names is a safetensors file inside the bundle, listed in the manifest.
+
+    ``builds=False`` (an activations bundle, whose model is never built): only the entry's
+    schema is checked; its builder is neither imported nor required to be registered."""
     from .models import BUILDERS, builder_params, is_registered, param_problems
 
     where = bundle / "entry.yaml"
@@ -197,6 +200,8 @@ def check_bundle_entry(bundle: Path, manifest: dict, *, trust_builder: str | Non
         raise SubmissionError(str(exc)) from None
     if entry.kind != "model":
         raise SubmissionError(f"{where}: kind: expected 'model', got {entry.kind!r}")
+    if not builds:
+        return entry
     if ":" in entry.builder:
         package = entry.builder.split(":", 1)[0].split(".", 1)[0]
         if package != trust_builder:
@@ -389,9 +394,9 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: P
     """
     bundle = Path(bundle)
     manifest = check_manifest(bundle)
-    entry = check_bundle_entry(bundle, manifest, trust_builder=trust_builder)
-    submitted = _load_bundle_record(bundle)
     env = json.loads((bundle / "environment.json").read_text())
+    entry = check_bundle_entry(bundle, manifest, trust_builder=trust_builder, builds=not env.get("activations"))
+    submitted = _load_bundle_record(bundle)
     base = str(registry or "")
     if env.get("activations"):
         data, _ = _measure_activations(entry, env["task"], bundle / ACTIVATIONS_FILE, base, keep=(kept := {}))
