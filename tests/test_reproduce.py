@@ -74,6 +74,36 @@ def test_perturb_rows_keeps_zeros_separates_duplicates_and_has_the_stated_size()
     assert not np.array_equal(perturb_rows(x, seed=2), y)
 
 
+def test_perturb_rows_can_keep_identical_rows_identical():
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    x[7] = x[2]
+    y = perturb_rows(x, seed=3, keep_duplicates=True)
+    assert np.array_equal(y[7], y[2]) and not np.array_equal(y[2], x[2])
+    assert len(np.unique(y, axis=0)) == len(np.unique(x, axis=0))
+
+
+def test_an_estimate_over_a_point_set_that_float_noise_changed_follows_its_count():
+    """TwoNN dropped 8 points on one machine and 10 on the other, and the probe shows float noise
+    decides that count: the dimension, computed on other points, is float noise too, even where
+    the probe moved it less; without that count's verdict it differs."""
+    claimed = {"l/raw/final/twonn.dimension": 14.85, "l/raw/final/twonn.n_dropped": 8.0}
+    rerun = {"l/raw/final/twonn.dimension": 15.08, "l/raw/final/twonn.n_dropped": 10.0}
+
+    def probe(layer):
+        return [{"l/raw/final/twonn.dimension": 15.07, "l/raw/final/twonn.n_dropped": 0.0}]
+
+    found = {f.key: f for f in compare_measurement(claimed, rerun, sensitivity=probe)}
+    assert found["l/raw/final/twonn.n_dropped"].verdict == "float noise"
+    assert found["l/raw/final/twonn.dimension"].verdict == "float noise"
+    assert "computed on another point set: twonn.n_dropped 8 against 10" in found["l/raw/final/twonn.dimension"].detail
+
+    def count_stable(layer):
+        return [{"l/raw/final/twonn.dimension": 15.07, "l/raw/final/twonn.n_dropped": 10.0}]
+
+    found = {f.key: f for f in compare_measurement(claimed, rerun, sensitivity=count_stable)}
+    assert {f.verdict for f in found.values()} == {"differs"}
+
+
 def test_a_value_within_its_tolerance_agrees_and_beyond_it_differs():
     claimed = {"l/raw/final/twonn.dimension": 10.0, "l/raw/final/persistence.betti.0": 1.0, "train.test_accuracy": 0.9}
     tol = measurement_tolerance("l/raw/final/twonn.dimension")

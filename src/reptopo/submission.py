@@ -279,7 +279,8 @@ def _sensitivity(again: Remeasured, epochs_run: int):
             return []
         out = []
         for repeat in range(SENSITIVITY_REPEATS):
-            measures, _ = measure_layer(perturb_rows(acts, seed=repeat), again.y_probe, again.cfg, name)
+            moved = perturb_rows(acts, seed=repeat, keep_duplicates=repeat % 2 == 0)
+            measures, _ = measure_layer(moved, again.y_probe, again.cfg, name)
             out.append(score_leaves({"train": {"epochs_run": epochs_run}, "layers": [
                 {"name": name, "pooling": pooling, "epoch": epochs_run, "measures": measures}]}))
         return out

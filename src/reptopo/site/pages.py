@@ -492,7 +492,7 @@ def page_submit() -> str:
 
     return render("submit.md.j2", schemas={k: schema_rows(v) for k, v in schemas.items()}, schema_version=SCHEMA_VERSION,
                   tolerances=R.tolerance_table(), activation_noise=f"{R.ACTIVATION_NOISE:g}",
-                  sensitivity_factor=f"{R.SENSITIVITY_FACTOR:g}", prediction_level=f"{R.PREDICTION_LEVEL:.0%}",
+                  sensitivity_factor=f"{R.SENSITIVITY_FACTOR:g}", repeats=R.SENSITIVITY_REPEATS, prediction_level=f"{R.PREDICTION_LEVEL:.0%}",
                   headline_level=f"{R.HEADLINE_LEVEL:.0%}", factor_3=f"{R.prediction_factor(3, R.PREDICTION_LEVEL):.2f}",
                   min_inside=f"{R.MIN_FRACTION_INSIDE:.0%}", min_seeds=R.MIN_REFERENCE_SEEDS)
 
