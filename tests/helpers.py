@@ -25,3 +25,14 @@ def tiny_registry(root: Path, seeds=(0, 1, 2, 3), epochs: int = 30, controls=("r
 # MKL's BLAS at SSE4.2 (OpenBLAS's core type is the machine's own business here: never changed in
 # tests, see bench/isa_spread.py for the study that changes it in one subprocess).
 EMULATED_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+
+
+def other_cpu() -> dict:
+    """Switches that make a subprocess compute like a CPU other than this process's: the
+    emulated old CPU, or, where this process already runs without SIMD kernels (the test suite
+    itself under emulation), AVX2 kernels."""
+    import torch
+
+    if torch.backends.cpu.get_cpu_capability() != "DEFAULT":
+        return EMULATED_CPU
+    return {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}

@@ -24,6 +24,7 @@ from reptopo.reproduce import (
     prediction_factor,
     score_leaves,
     seed_key,
+    undecided_counts,
 )
 
 REFERENCE = Path(__file__).resolve().parents[1] / "site" / "reference" / "records"
@@ -216,6 +217,34 @@ def test_duplicates_at_a_rounding_residue_are_float_noise_for_twonn_and_mle():
     # the same layer without repeated inputs: its TwoNN and MLE move by less than their tolerance
     clean = leaves(x[:380]), leaves(perturb_rows(x[:380], seed=7, size=2e-5))
     assert {f.verdict for f in compare_measurement(*clean)} == {"agrees"}
+
+
+def test_undecided_counts_are_the_points_rounding_decides_for_twonn_and_mle():
+    """Rows 0-4 each have an identical twin (rows 5-9) and rows 11, 12 are twins: their computed
+    nearest-neighbour distance is 0 or a residue by machine (12 points for the MLE). For TwoNN,
+    also every point whose two nearest neighbours are one row twice (r1 = r2 exactly, so the tie
+    is rounding's call): point 10 beside 11 and 12, and any point next to a pair; the reference
+    finds those from an exact distance matrix, point by point."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(60, 3)) * 100
+    x[5:10] = x[0:5]
+    x[11] = x[12] = [1000.0, 0.0, 0.0]
+    x[10] = [1000.0, 0.5, 0.0]
+    counts = undecided_counts(x)
+    assert counts["mle.n_dropped"] == counts["mle.n_used"] == 12  # the five pairs and 11, 12
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    has_twin = (d == 0).any(axis=1)
+    first_two = np.argsort(d, axis=1, kind="stable")[:, :2]
+    tie = np.array([np.array_equal(x[a], x[b]) for a, b in first_two])
+    assert tie[10] and (has_twin | tie).sum() > 13
+    assert counts["twonn.n_dropped"] == counts["twonn.n_used"] == (has_twin | tie).sum()
+    claimed = {"l/raw/final/mle.n_dropped": 12.0, "l/raw/final/mle.n_used": 48.0}
+    rederived = {"l/raw/final/mle.n_dropped": 0.0, "l/raw/final/mle.n_used": 60.0}
+    found = compare_measurement(claimed, rederived, undecided=lambda layer: counts)
+    assert [f.verdict for f in found] == ["float noise", "float noise"] and "12 points have an identical row" in found[0].detail
+    too_many = {**claimed, "l/raw/final/mle.n_dropped": 13.0}
+    assert [f.verdict for f in compare_measurement(too_many, rederived, undecided=lambda layer: counts)][0] == "differs"
 
 
 def test_a_retrained_seed_is_judged_against_the_population_spread():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import EMULATED_CPU
+from helpers import other_cpu
 
 from reptopo.submission import SubmissionError, submit, verify, verify_record
 
@@ -109,8 +109,8 @@ def test_verify_a_committed_reference_record_by_retraining():
 
 
 def _run_emulated(code: str, tmp_path) -> subprocess.CompletedProcess:
-    """``code`` in a fresh interpreter on the emulated other CPU."""
-    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **EMULATED_CPU}, cwd=tmp_path,
+    """``code`` in a fresh interpreter on another CPU than this process's (emulated)."""
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **other_cpu()}, cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
 
 

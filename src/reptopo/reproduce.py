@@ -106,7 +106,8 @@ def relative_difference(a: float, b: float) -> float:
 MEASUREMENT_TOLERANCES: tuple[tuple[str, float], ...] = (
     # accuracies count predictions: a few examples on a decision border may flip (measurement), and
     # seeds that agree on the accuracy can be one or two examples from a new seed (training)
-    (r"^(linear_probe_accuracy|train\.(train|test)_accuracy)$", 1e-2),
+    (r"^linear_probe_accuracy$", 5e-2),  # a logistic regression stopped at its iteration limit
+    (r"^train\.(train|test)_accuracy$", 1e-2),
     (r"", 1e-3),
 )
 # The largest relative deviation bench/isa_spread.py measured, per measure, between the native run
@@ -114,12 +115,12 @@ MEASUREMENT_TOLERANCES: tuple[tuple[str, float], ...] = (
 # TwoNN's and the MLE's come from layers with repeated inputs, whose computed distance is 0 or a
 # rounding residue by machine (the probe's business; protocol v3 should find duplicates by rows).
 MEASURED_DEVIATION: dict[str, tuple[str, float]] = {  # label: (a measure it covers, the deviation)
-    "persistence (summaries, thresholds, resolution)": ("persistence.summaries.*.total_persistence", 4.4e-5),
-    "class_topology (total persistence, scales)": ("class_topology.whole.total_persistence.*", 4.4e-5),
-    "phdim, phdim_per_class (value, fit, interval, R2)": ("phdim.log_e_median.*", 2.7e-5),
-    "twonn.dimension": ("twonn.dimension", 1.7e-2),
-    "mle.dimension": ("mle.dimension", 4.6e-1),
-    "linear_probe_accuracy": ("linear_probe_accuracy", 3.9e-3),
+    "persistence (summaries, thresholds, resolution)": ("persistence.summaries.*.total_persistence", 4.8e-5),
+    "class_topology (total persistence, scales)": ("class_topology.whole.total_persistence.*", 4.8e-5),
+    "phdim, phdim_per_class (value, fit, interval, R2)": ("phdim.log_e_median.*", 3.2e-5),
+    "twonn.dimension": ("twonn.dimension", 4.0e-2),
+    "mle.dimension": ("mle.dimension", 4.9e-1),
+    "linear_probe_accuracy": ("linear_probe_accuracy", 2.0e-2),
     "train.train_accuracy, train.test_accuracy": ("train.test_accuracy", 0.0),
     "train.train_loss, train.test_loss": ("train.test_loss", 3.9e-7),
 }
@@ -182,6 +183,24 @@ class Finding:
 
 
 Sensitivity = Callable[[str], list[dict[str, float]]]
+Undecided = Callable[[str], dict[str, float]]
+
+
+def undecided_counts(x: np.ndarray) -> dict[str, float]:
+    """How far TwoNN's and the MLE's counts of dropped points may move by rounding alone, from
+    the layer's activations: a point with an identical twin row has a computed nearest-neighbour
+    distance (|x|^2 + |y|^2 - 2 x.y) of 0 or a rounding residue, by machine, and a point whose two
+    nearest neighbours are identical rows has r1 = r2 or not, by machine. Keyed by measure path."""
+    from sklearn.neighbors import NearestNeighbors
+
+    x64 = np.asarray(x, dtype=np.float64)
+    _, inverse, counts = np.unique(x64, axis=0, return_inverse=True, return_counts=True)
+    inverse = np.ravel(inverse)
+    twins = counts[inverse] > 1
+    _, idx = NearestNeighbors(n_neighbors=3).fit(x64).kneighbors(x64)
+    twin_neighbours = inverse[idx[:, 1]] == inverse[idx[:, 2]]
+    mle_n, twonn_n = float(twins.sum()), float((twins | twin_neighbours).sum())
+    return {"twonn.n_dropped": twonn_n, "twonn.n_used": twonn_n, "mle.n_dropped": mle_n, "mle.n_used": mle_n}
 
 
 def layer_of(key: str) -> str | None:
@@ -190,14 +209,16 @@ def layer_of(key: str) -> str | None:
 
 
 def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], *,
-                        sensitivity: Sensitivity | None = None) -> list[Finding]:
+                        sensitivity: Sensitivity | None = None, undecided: Undecided | None = None) -> list[Finding]:
     """Every leaf of ``claimed`` against ``rederived`` (:func:`score_leaves` of each).
 
     A continuous leaf agrees within :func:`measurement_tolerance`; a discrete one must be equal.
     A leaf that does not is re-judged by ``sensitivity(layer)``, which re-measures that layer
     with perturbed activations (:func:`perturb_rows`) and returns the leaves of each repeat:
     where the claimed value is within :data:`SENSITIVITY_FACTOR` times the largest move the
-    perturbation caused, the difference is float noise, said so with its size.
+    perturbation caused, the difference is float noise, said so with its size. ``undecided(layer)``
+    gives, by measure path, how far a count may move because its deciding quantity is within
+    rounding of its threshold (:func:`undecided_counts`); a count within it is float noise too.
     """
     findings, suspects = [], []
     for key in sorted(claimed):
@@ -219,9 +240,15 @@ def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], 
         by_layer.setdefault(layer_of(key), []).append(key)
     for layer, keys in by_layer.items():
         repeats = sensitivity(layer) if (sensitivity is not None and layer is not None) else []
+        margins = undecided(layer) if (undecided is not None and layer is not None) else {}
         judged = {}
         for key in keys:
             a, b = claimed[key], rederived[key]
+            margin = margins.get(measure_path(key), 0.0)
+            if margin and abs(a - b) <= margin:
+                judged[key] = Finding(key, a, b, "float noise", f"{margin:g} points have an identical row as a nearest "
+                                      "neighbour: whether their computed distance is 0 (or a tie) is decided by rounding")
+                continue
             moved = [abs(r[key] - b) for r in repeats if key in r and not math.isnan(r[key])]
             spread = max(moved, default=0.0)
             if spread > 0 and abs(a - b) <= SENSITIVITY_FACTOR * spread:
