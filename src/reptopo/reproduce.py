@@ -239,8 +239,8 @@ def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], 
     for key in suspects:
         by_layer.setdefault(layer_of(key), []).append(key)
     for layer, keys in by_layer.items():
-        repeats = sensitivity(layer) if (sensitivity is not None and layer is not None) else []
         margins = undecided(layer) if (undecided is not None and layer is not None) else {}
+        repeats: list | None = None  # the probe re-measures the layer: only once, and only if needed
         judged = {}
         for key in keys:
             a, b = claimed[key], rederived[key]
@@ -249,6 +249,8 @@ def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], 
                 judged[key] = Finding(key, a, b, "float noise", f"{margin:g} points have an identical row as a nearest "
                                       "neighbour: whether their computed distance is 0 (or a tie) is decided by rounding")
                 continue
+            if repeats is None:
+                repeats = sensitivity(layer) if (sensitivity is not None and layer is not None) else []
             moved = [abs(r[key] - b) for r in repeats if key in r and not math.isnan(r[key])]
             spread = max(moved, default=0.0)
             if spread > 0 and abs(a - b) <= SENSITIVITY_FACTOR * spread:
