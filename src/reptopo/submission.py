@@ -172,22 +172,21 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
     return out
 
 
-def _plain_file_inside(bundle: Path, relative: str, what: str) -> Path:
-    """``bundle/relative``, refused unless it is a plain file inside the bundle: no absolute path,
-    no '..', no symbolic link on the way (a link could name any file of the maintainer's)."""
+def _plain_file_inside(bundle: Path, relative: str, where: Path, field: str) -> Path:
+    """``bundle/relative``, refused (naming ``where`` and ``field``) unless it is a plain file
+    inside the bundle: no absolute path, no '..', no symbolic link on the way (a link could name
+    any file of the maintainer's)."""
     rel = Path(relative)
     if rel.is_absolute() or ".." in rel.parts:
-        raise SubmissionError(f"{bundle / 'entry.yaml' if what != 'file' else bundle}: {what}: {relative!r} must be a "
-                              "relative path inside the bundle, without '..'")
-    path, here = bundle, bundle
+        raise SubmissionError(f"{where}: {field}: {relative!r} must be a relative path inside the bundle, without '..'")
+    here = bundle
     for part in rel.parts:
         here = here / part
         if here.is_symlink():
             raise SubmissionError(f"{here}: a symbolic link; a bundle holds plain files only")
-    path = bundle / rel
-    if not path.resolve().is_relative_to(bundle.resolve()):
-        raise SubmissionError(f"{path}: outside the bundle")
-    return path
+    if not here.resolve().is_relative_to(bundle.resolve()):
+        raise SubmissionError(f"{here}: outside the bundle")
+    return here
 
 
 def check_manifest(bundle: Path) -> dict:
@@ -204,7 +203,7 @@ def check_manifest(bundle: Path) -> dict:
         if name not in manifest:
             raise SubmissionError(f"{manifest_path}: {name}: not listed")
     for name in manifest:
-        path = _plain_file_inside(bundle, name, "file")
+        path = _plain_file_inside(bundle, name, manifest_path, "file name")
         if not path.is_file():
             raise SubmissionError(f"{path}: missing")
         if _sha256(path) != manifest[name]:
@@ -244,7 +243,7 @@ def check_bundle_entry(bundle: Path, manifest: dict, *, trust_builder: str | Non
         raise SubmissionError(f"{where}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     pre = entry.pretrained
     if pre is not None and pre.source == "checkpoint":
-        path = _plain_file_inside(bundle, pre.path, "pretrained.path")
+        path = _plain_file_inside(bundle, pre.path, where, "pretrained.path")
         if path.suffix != ".safetensors":
             raise SubmissionError(f"{where}: pretrained.path: {pre.path!r} is not a .safetensors file (weights are safetensors only)")
         if pre.path not in manifest:
