@@ -59,8 +59,8 @@ continuous measure but TwoNN, the MLE and the linear probe moved by at most 5e-5
 tolerance of 1e-3 leaves a margin of 20. The linear probe's logistic regression stops at its
 iteration limit and moved by up to 2e-2 (a few held-out predictions): 5e-2. TwoNN and the MLE moved
 by up to 49% in layers with repeated inputs (the debate statements repeat 5 texts in 300): the
-distance between two identical rows is computed as |x|^2 + |y|^2 - 2 x.y, exactly 0 with one BLAS
-kernel and a rounding residue with another; both estimators drop a point at distance 0, and the
+distance between two identical rows is computed as |x|^2 + |y|^2 - 2 x.y, exactly 0 or a rounding
+residue by the rows' last bits and the BLAS kernel; both estimators drop a point at distance 0, and the
 MLE divides by the residue. Those counts are "undecided" (:func:`reptopo.reproduce.undecided_counts`:
 the points with an identical row as a nearest neighbour), and the estimates computed on the points
 they leave follow them. Run as ``reptopo verify`` runs it, the measurement check of the eleven
