@@ -303,16 +303,16 @@ def _sensitivity(again: Remeasured, epochs_run: int) -> dict:
     from .protocol import measure_layer
 
     def acts_of(layer: str):
+        """(name, pooling, activations or None) of a ``LAYER/POOLING/EPOCH`` leaf prefix."""
         name, pooling, _ = layer.split("/")
-        return again.activations.get((name, pooling))
+        return name, pooling, again.activations.get((name, pooling))
 
     def undecided(layer: str) -> dict[str, float]:
-        acts = acts_of(layer)
+        acts = acts_of(layer)[2]
         return {} if acts is None else undecided_counts(acts)
 
     def probe(layer: str) -> list[dict[str, float]]:
-        name, pooling, _ = layer.split("/")
-        acts = acts_of(layer)
+        name, pooling, acts = acts_of(layer)
         if acts is None:
             return []
         out = []
@@ -398,13 +398,16 @@ def check_measurement(claimed: Record, again: Remeasured) -> tuple[list[Finding]
     return findings, rederived
 
 
-def _remeasure(record: dict, registry: str, checkpoint: Path, scratch: Path) -> Remeasured:
-    """:func:`reptopo.jobs.measure_checkpoint`, its refusals (a checkpoint of another hash, a
-    probe set that is not the record's) as one line naming the file."""
+def _measurement(claimed: Record, registry: str, checkpoint: Path, scratch: Path) -> tuple[list[Finding], dict, list[str]]:
+    """The measurement check of ``claimed`` from ``checkpoint``: (findings, re-derived record
+    dict, notes on what it could not check). A checkpoint of another hash, or a probe set that is
+    not the record's, is refused in one line naming the file."""
     try:
-        return measure_checkpoint(record, registry, checkpoint, scratch)
+        again = measure_checkpoint(claimed.to_dict(), registry, checkpoint, scratch)
     except ValueError as exc:
         raise SubmissionError(str(exc)) from None
+    findings, rederived = check_measurement(claimed, again)
+    return findings, rederived, _dynamics_note(claimed)
 
 
 def _dynamics_note(record: Record) -> list[str]:
@@ -451,10 +454,8 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: P
         kinds, findings, training, notes = [], [], None, []
         rederived = submitted.to_dict()
         if WEIGHTS_FILE in manifest:
-            again = _remeasure(submitted.to_dict(), reg, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
-            findings, rederived = check_measurement(submitted, again)
+            findings, rederived, notes = _measurement(submitted, reg, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
             kinds.append("measurement")
-            notes += _dynamics_note(submitted)
         elif not retrain:
             raise SubmissionError(f"{bundle}: carries no {WEIGHTS_FILE} to measure again; pass --retrain to check it by "
                                   "training instead")
@@ -513,10 +514,8 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
     rederived = rec.to_dict()
     with tempfile.TemporaryDirectory() as tmp:
         if path.is_file():
-            again = _remeasure(rec.to_dict(), base, path, Path(tmp) / "scratch")
-            findings, rederived = check_measurement(rec, again)
+            findings, rederived, notes = _measurement(rec, base, path, Path(tmp) / "scratch")
             kinds.append("measurement")
-            notes += _dynamics_note(rec)
         elif not retrain:
             raise SubmissionError(f"{path}: no checkpoint of {rec.job_id} to measure again (stores keep them in "
                                   "checkpoints/; the committed reference results do not); pass --retrain to check it by "
@@ -532,11 +531,10 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
             kinds.append("training")
             if "measurement" not in kinds and data["checkpoint_sha256"] == rec.checkpoint_sha256:
                 # the same bits came out of training: the retrained checkpoint is the record's own
-                again = _remeasure(rec.to_dict(), base, rerun_store.checkpoint_path(rec.job_id), Path(tmp) / "scratch")
-                findings, rederived = check_measurement(rec, again)
+                findings, rederived, notes = _measurement(rec, base, rerun_store.checkpoint_path(rec.job_id),
+                                                          Path(tmp) / "scratch")
                 kinds.insert(0, "measurement")
-                notes.append("the retrained checkpoint is bit for bit the record's: it was measured again as well")
-                notes += _dynamics_note(rec)
+                notes.insert(0, "the retrained checkpoint is bit for bit the record's: it was measured again as well")
             else:
                 rederived = rederived if "measurement" in kinds else data
     rerun = Record.from_dict({**rederived, "digest": ""}, source=str(record_path))
