@@ -187,8 +187,8 @@ def test_a_class_with_too_few_points_is_flagged_by_name_and_count(rng):
     assert res.classes["0"]["betti_hops"] == [1, 0]
 
 
-def test_phdim_of_a_200_dimensional_gaussian_is_censored(rng):
-    res = phdim(rng.normal(size=(1000, 200)), pool_size=1000)
+def test_phdim_of_a_200_dimensional_gaussian_is_censored_by_the_v2_rule(rng):
+    res = phdim(rng.normal(size=(1000, 200)), pool_size=1000, ceiling="eckmann_ruelle")
     assert res.r2 > 0.999  # the fit looks perfect, so R-squared cannot be the flag
     assert res.censored and res.dimension is None and res.fit_dimension > 50
     assert res.bound == pytest.approx(eckmann_ruelle_bound(500)) == pytest.approx(2 * np.log10(500))
@@ -213,10 +213,11 @@ def test_censored_phdim_ranks_above_every_measured_value_and_ties_with_censored(
 
     from reptopo.measures.phdim import rank_key
 
-    records = [phdim(sphere(1000, rng, dim=2), pool_size=1000).to_dict(),
-               phdim(rng.normal(size=(1000, 200)), pool_size=1000).to_dict(),
-               phdim(rng.uniform(size=(1000, 1)), pool_size=1000).to_dict(),
-               phdim(rng.normal(size=(1000, 100)), pool_size=1000).to_dict()]
+    v2 = {"pool_size": 1000, "ceiling": "eckmann_ruelle"}
+    records = [phdim(sphere(1000, rng, dim=2), **v2).to_dict(),
+               phdim(rng.normal(size=(1000, 200)), **v2).to_dict(),
+               phdim(rng.uniform(size=(1000, 1)), **v2).to_dict(),
+               phdim(rng.normal(size=(1000, 100)), **v2).to_dict()]
     keys = [rank_key(r) for r in records]
     order = sorted(range(4), key=keys.__getitem__)
     assert order[:2] == [2, 0] and set(order[2:]) == {1, 3}
@@ -230,6 +231,6 @@ def test_per_class_phdim_never_averages_a_censored_class(rng):
     low = rng.uniform(size=(300, 2))
     high = rng.normal(size=(300, 100)) * 0.05 + 5
     pts = np.r_[np.c_[low, np.zeros((300, 98))], high]
-    res = phdim_per_class(pts, np.r_[np.zeros(300, int), np.ones(300, int)], n_bootstrap=0)
+    res = phdim_per_class(pts, np.r_[np.zeros(300, int), np.ones(300, int)], n_bootstrap=0, ceiling="eckmann_ruelle")
     assert res["censored"] == ["1"] and res["mean"] is None
     assert not res["classes"]["0"].censored

@@ -111,3 +111,12 @@ def test_measure_and_site_build_from_the_wheel(installed):
     index = (work / "built" / "index.html").read_text()
     assert "reptopo leaderboard" in index
     assert (work / "built" / "assets" / "reptopo.css").is_file() and (work / "built" / "models" / "mlp" / "index.html").is_file()
+
+
+def test_the_calibration_tables_ship_in_the_wheel(installed):
+    env, work = installed
+    code = ("import numpy as np; from reptopo.measures import phdim; "
+            "r = phdim(np.random.default_rng(0).normal(size=(1000, 8)), pool_size=1000); "
+            "print(r.calibrated.describe())")
+    out = _run(env, work, "python", "-c", code).stdout.strip()
+    assert out[0].isdigit() and "[" in out  # a value and its interval, read from the shipped table

@@ -4,6 +4,7 @@ from ._mst import GramCloud, h0_deaths
 from ._validate import CloudError, check_cloud, duplicate_fraction
 from .cka import linear_cka
 from .classwise import ClassTopologyResult, class_topology, hop_betti, rms_radius
+from .dtm import DTMPersistenceResult, DTMRule, dtm_persistence
 from .homology import (
     BettiRule,
     PersistenceResult,
@@ -14,11 +15,30 @@ from .homology import (
     summarize,
 )
 from .intrinsic import IDResult, mle, twonn
-from .phdim import PHDimResult, default_schedule, eckmann_ruelle_bound, phdim, phdim_per_class
+from .phdim import (
+    Calibration,
+    CalibrationMismatch,
+    PHDimResult,
+    calibrate,
+    calibration_table,
+    default_schedule,
+    eckmann_ruelle_bound,
+    phdim,
+    phdim_per_class,
+    resolution_limit,
+)
 from .rtd import rtd
 
 __all__ = [
     "BettiRule",
+    "Calibration",
+    "CalibrationMismatch",
+    "DTMPersistenceResult",
+    "DTMRule",
+    "calibrate",
+    "calibration_table",
+    "dtm_persistence",
+    "resolution_limit",
     "ClassTopologyResult",
     "ResolutionRule",
     "class_topology",

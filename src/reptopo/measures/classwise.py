@@ -20,6 +20,13 @@ threshold-free persistence summaries.
   descriptor halves each lifetime; divide ours by 2 to compare.) H0 is every point's spanning
   tree; H1 is the Rips barcode of up to ``n_landmarks`` maxmin landmarks of the cloud.
 
+- **Robust counts** (``robust``, a :class:`DTMRule`): the whole cloud's components and H1, and
+  each class's Betti numbers, from the DTM filtration with features counted above a bootstrap
+  band (:func:`dtm_persistence`). A few stray or misclassified points between class clusters
+  enter that filtration late, so they no longer chain the classes into one component, and a
+  tight and a wide class are each read at their own density. Under ``whole["dtm"]`` and each
+  class's ``betti_dtm``; ``mean_betti_dtm`` averages the classes.
+
 A class with fewer than ``min_class_points`` points gets a flagged entry that names the class
 and its count; the others are measured.
 """
@@ -35,6 +42,7 @@ from scipy.sparse import coo_matrix
 from sklearn.neighbors import kneighbors_graph
 
 from ._validate import CloudError, check_cloud, check_labels
+from .dtm import DTMRule, dtm_persistence, pairwise_distances64
 from .homology import PersistenceResult, ResolutionRule, persistence
 
 
@@ -102,9 +110,10 @@ class ClassTopologyResult:
     whole: dict
     unit: float
     params: dict = field(default_factory=dict)
+    mean_betti_dtm: list[float] | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "classes": self.classes,
             "mean_betti_hops": self.mean_betti_hops,
             "mean_betti_euclidean": self.mean_betti_euclidean,
@@ -114,6 +123,9 @@ class ClassTopologyResult:
             "normalisation": "lifetimes / RMS radius of the whole layer",
             **self.params,
         }
+        if "robust" in self.params:  # protocol v2's records have no robust counts
+            out["mean_betti_dtm"] = self.mean_betti_dtm
+        return out
 
 
 def class_topology(
@@ -130,6 +142,7 @@ def class_topology(
     seed: int = 0,
     layer: str | None = None,
     whole: PersistenceResult | None = None,
+    robust: DTMRule | None = None,
 ) -> ClassTopologyResult:
     """Per-class homology, the whole cloud's b0 and normalised total persistence of a layer.
 
@@ -149,6 +162,8 @@ def class_topology(
     whole : the whole cloud's :func:`persistence` with this ``rule``, ``n_landmarks`` and
         ``seed``, when the caller has it already (it is reused, not recomputed; one made
         otherwise is ignored).
+    robust : a :class:`DTMRule` adds the robust counts (the DTM filtration, a bootstrap band)
+        for the whole cloud and each class; None (protocol v2) leaves them out.
 
     Returns
     -------
@@ -177,6 +192,12 @@ def class_topology(
         "resolution": whole_ph.resolution["eps_cloud"] / unit,
         "total_persistence": [_total(d) / unit for d in whole_ph.diagrams[:2]],
     }
+    dist = None
+    if robust is not None:
+        dist = pairwise_distances64(pts)  # shared by the whole cloud's DTM and each class's
+        robust_whole = dtm_persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=robust, seed=seed,
+                                       layer=layer, dist=dist)
+        whole["dtm"] = _robust_summary(robust_whole, unit)
 
     classes: dict[str, dict] = {}
     for c in np.unique(lab):
@@ -200,11 +221,28 @@ def class_topology(
             "betti_euclidean_range": [list(r) for r in ph.betti_range],
             "total_persistence": [_total(d) / unit for d in ph.diagrams[:2]],
         }
+        if robust is not None:
+            inside = np.flatnonzero(lab == c)
+            try:
+                res = dtm_persistence(members, maxdim=min(maxdim, 1), n_landmarks=n_landmarks, rule=robust,
+                                      seed=seed, layer=layer, dist=dist[np.ix_(inside, inside)])
+                classes[name]["betti_dtm"] = res.betti
+                classes[name]["dtm_near_band"] = res.near_band
+            except CloudError as exc:
+                classes[name]["betti_dtm"] = None
+                classes[name]["dtm_error"] = f"class {name!r}: {exc}"
     measured = [v for v in classes.values() if "error" not in v]
     resolved = [v["betti_euclidean"] for v in measured if None not in v["betti_euclidean"]]
 
     def mean(rows):
         return [float(np.mean(col)) for col in zip(*rows)] if rows else None
+
+    params = {"k": k, "hops": hops, "maxdim": maxdim, "min_class_points": min_class_points,
+              "n_landmarks": n_landmarks, "min_component_fraction": min_component_fraction,
+              "n_classes_measured": len(measured), "n_classes_resolved": len(resolved), "seed": seed}
+    if robust is not None:
+        params["robust"] = {"name": robust.name, "mass": robust.mass, "min_k": robust.min_k,
+                            "level": robust.level, "n_bootstrap": robust.n_bootstrap}
 
     return ClassTopologyResult(
         classes=classes,
@@ -213,7 +251,20 @@ def class_topology(
         mean_total_persistence=mean([v["total_persistence"] for v in measured]),
         whole=whole,
         unit=unit,
-        params={"k": k, "hops": hops, "maxdim": maxdim, "min_class_points": min_class_points,
-                "n_landmarks": n_landmarks, "min_component_fraction": min_component_fraction,
-                "n_classes_measured": len(measured), "n_classes_resolved": len(resolved), "seed": seed},
+        params=params,
+        mean_betti_dtm=mean([v["betti_dtm"] for v in measured if v.get("betti_dtm") is not None])
+        if robust is not None else None,
     )
+
+
+def _robust_summary(res, unit: float) -> dict:
+    """The whole cloud's robust counts, lengths in units of the layer's RMS radius."""
+    return {
+        "b0": res.betti[0],
+        "b1": res.betti[1] if len(res.betti) > 1 else None,
+        "bands": [b / unit for b in res.bands],
+        "near_band": res.near_band,
+        "largest_below": [v / unit for v in res.largest_below],
+        "component_sizes": [int(v) for v in res.component_sizes[:50]],
+        "k": res.k,
+    }

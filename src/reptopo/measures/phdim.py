@@ -20,11 +20,30 @@ or a slope at or above 1, is *censored*: ``dimension`` is None, ``censored`` is 
 ``bound`` says "above this for N points"; the fit's own number stays in ``fit_dimension``
 (None when infinite) for diagnosis only. Rank a censored value above every measured one, and
 never average it. ``ceiling=None`` reproduces protocol v1's results, which had no ceiling.
+
+**Calibration** (``ceiling="calibrated"``, the default). The Eckmann-Ruelle bound comes from
+counting pairs for the correlation dimension; nothing in PHdim counts pairs, and the raw fit
+stays strictly increasing in d far above 2 log10 N (isotropic Gaussians on the 2,000-point
+schedule read 5.2, 9.7, 16.3, 26.8, 48.4 and 76 at d = 5 to 200). Its real limits are a
+downward bias that grows with d and a spread that grows as d^2 SE(slope). Both are read off
+reference tables (:func:`calibration_table`) built on the same pool size, schedule, repeats and
+alpha: the mean and spread of log raw PHdim over fresh clouds of known dimension d, for
+isotropic Gaussians (the primary family) and uniform balls. Inverting that belt gives the
+calibrated dimension and a 95% Neyman interval, widened by the layer's own bootstrap (the two
+spreads added in quadrature), as DANCo calibrates against simulated balls. The ball table
+gives the family gap, the systematic error of choosing a reference family. The value is
+censored only where the interval has no finite upper end (a bootstrap slope of 1, or a raw value
+beyond the top of the table); it is then a measured lower bound, "at least L". ``dimension``
+stays the raw fit (the measurement; None when the slope is 1 or more). Ranks and correlations
+use the raw slope, which orders layers as the calibrated value does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
 
 import numpy as np
 
@@ -33,7 +52,11 @@ from ._mst import GramCloud
 from ._validate import CloudError, check_cloud, check_labels, checked_cloud, duplicate_fraction
 
 DEFAULT_N_SIZES = 16
-CEILINGS = ("eckmann_ruelle",)
+CEILINGS = ("eckmann_ruelle", "calibrated")
+CALIBRATION_FAMILIES = ("gaussian", "ball")
+CALIBRATION_LEVEL = 0.95
+_Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: the belt's half-width in spreads
+CALIBRATION_FILE = "phdim_calibration.json"
 
 
 def eckmann_ruelle_bound(n_points: int) -> float:
@@ -59,6 +82,167 @@ def subsample_index_sets(rng: np.random.Generator, pool: int, sizes, n_repeats: 
     return [rng.choice(pool, size=int(n), replace=False) for n in sizes for _ in range(n_repeats)]
 
 
+class CalibrationMismatch(ValueError):
+    """No calibration table was built for these settings (pool size, schedule, repeats, alpha)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _tables() -> tuple[dict, ...]:
+    text = resources.files("reptopo.measures").joinpath("data", CALIBRATION_FILE).read_text()
+    return tuple(json.loads(text)["tables"])
+
+
+def calibration_table(pool_size: int, sizes, n_repeats: int, alpha: float, family: str = "gaussian") -> dict:
+    """The reference table for one setting: raw PHdim of fresh clouds of known dimension.
+
+    Built by ``scripts/phdim_calibration.py`` with reptopo's own raw estimator. Keys: ``dims``,
+    ``belt_centre`` and ``belt_spread`` (the smoothed mean and standard deviation of log raw
+    PHdim at each d), the raw quantiles, and the settings it was built with.
+
+    Raises
+    ------
+    CalibrationMismatch
+        When no table matches the pool size, schedule, repeats and alpha exactly: a table
+        read with another schedule would calibrate the wrong bias.
+    ValueError
+        An unknown family.
+    """
+    if family not in CALIBRATION_FAMILIES:
+        raise ValueError(f"unknown calibration family {family!r}; choose one of {CALIBRATION_FAMILIES}")
+    sizes = [int(v) for v in sizes]
+    for t in _tables():
+        if (t["family"] == family and t["pool_size"] == pool_size and t["sizes"] == sizes
+                and t["n_repeats"] == n_repeats and t["alpha"] == alpha):
+            return t
+    built = sorted({(t["pool_size"], t["n_repeats"], t["alpha"]) for t in _tables()})
+    raise CalibrationMismatch(
+        f"no PHdim calibration table for a pool of {pool_size} points, sizes {sizes[0]}..{sizes[-1]} "
+        f"({len(sizes)} sizes), {n_repeats} repeats, alpha {alpha}; tables exist for (pool, repeats, alpha) "
+        f"{built} with the default schedule (scripts/phdim_calibration.py builds more)")
+
+
+@dataclass
+class Calibration:
+    """PHdim read through a reference table (see the module docstring).
+
+    ``dimension`` and the interval ``ci_low``..``ci_high`` (level ``level``); when the interval
+    has no finite upper end, ``censored`` is True, ``dimension`` and ``ci_high`` are None, and
+    ``lower_bound`` holds the measured bound ("at least"). ``family_gap``: the ball table's
+    value minus the Gaussian table's (None when either is censored); ``resolution_limit``: the
+    smallest d whose interval (from the table alone) overlaps that of 1.25 d at this pool.
+    """
+
+    family: str
+    dimension: float | None
+    ci_low: float
+    ci_high: float | None
+    censored: bool
+    lower_bound: float | None
+    family_gap: float | None
+    resolution_limit: float | None
+    table_top: float
+    level: float = CALIBRATION_LEVEL
+    why: str | None = None
+
+    def describe(self) -> str:
+        if self.censored:
+            return f">= {self.lower_bound:.3g}"
+        return f"{self.dimension:.3g} [{self.ci_low:.3g}, {self.ci_high:.3g}]"
+
+
+def _belt(table: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The belt's centre and spread at dimensions ``grid`` (linear in log d between the table's)."""
+    x = np.log(np.asarray(table["dims"], float))
+    lg = np.log(grid)
+    return np.interp(lg, x, table["belt_centre"]), np.interp(lg, x, table["belt_spread"])
+
+
+def _grid(table: dict) -> np.ndarray:
+    return np.exp(np.linspace(np.log(table["dims"][0]), np.log(table["dims"][-1]), 4001))
+
+
+def _invert(table: dict, z: float, spread_down: float, spread_up: float) -> tuple:
+    """(point, low, high) dimensions from the belt for a log raw value ``z``; the layer's own
+    spreads below and above z (95% half-widths, inf when unbounded) widen it. ``high`` is inf
+    when the interval reaches the top of the table; ``point`` is None beyond the top."""
+    grid = _grid(table)
+    centre, spread = _belt(table, grid)
+    # d is accepted when z lies in its belt: below the centre by at most the belt's half-width
+    # and the layer's upward spread (the truth may sit above what was read), and vice versa
+    below = np.sqrt((_Z95 * spread) ** 2 + spread_up**2)
+    above = np.sqrt((_Z95 * spread) ** 2 + spread_down**2)
+    accepted = (z >= centre - below) & (z <= centre + above)
+    top = float(grid[-1])
+    if not accepted.any():
+        if z > centre[-1]:
+            return None, top, np.inf
+        return float(grid[0]), float(grid[0]), float(grid[0])
+    low, high = float(grid[accepted].min()), float(grid[accepted].max())
+    if high >= top:
+        high = np.inf
+    point = None if z > centre[-1] else float(np.exp(np.interp(z, centre, np.log(grid))))
+    return point, low, high
+
+
+@functools.lru_cache(maxsize=None)
+def resolution_limit(pool_size: int, sizes: tuple, n_repeats: int, alpha: float, family: str = "gaussian") -> float | None:
+    """The smallest d whose interval overlaps that of 1.25 d at these settings (None: none in the
+    table does): the statistical resolution of the pool. Each interval is read from ``family``'s
+    table alone (no layer's bootstrap, no family gap, which shifts every layer alike) at the raw
+    value that d gives on average."""
+    own = calibration_table(pool_size, sizes, n_repeats, alpha, family)
+
+    def interval(d):
+        _, low, high = _invert(own, float(_belt(own, np.array([d]))[0][0]), 0.0, 0.0)
+        return low, high
+
+    for d in np.exp(np.linspace(0.0, np.log(own["dims"][-1] / 1.25), 400)):
+        if interval(d)[1] >= interval(1.25 * d)[0]:
+            return float(d)
+    return None
+
+
+def calibrate(result: "PHDimResult", family: str = "gaussian") -> Calibration:
+    """Read a raw fit through the reference table of its own settings (see the module docstring).
+
+    Raises
+    ------
+    CalibrationMismatch
+        When no table was built for the fit's pool size, schedule, repeats and alpha.
+    """
+    key = (result.pool_size, tuple(result.sizes), result.n_repeats, result.alpha)
+    tables = {f: calibration_table(*key, f) for f in CALIBRATION_FAMILIES}
+    z = np.log(result.alpha) - np.log1p(-result.slope) if result.slope < 1 else np.inf
+    down, up = result.log_spread if result.log_spread is not None else (0.0, 0.0)
+
+    def read(f):
+        if not np.isfinite(z):
+            return None, float(tables[f]["dims"][-1]), np.inf
+        return _invert(tables[f], float(z), down, up)
+
+    point, low, high = read(family)
+    other = read("ball" if family == "gaussian" else "gaussian")
+    # the interval spans both reference families: which family a layer resembles is unknown, and
+    # their gap is the systematic error of that choice (cubes, spheres and balls of low d read
+    # below Gaussians of the same d, outside the Gaussian belt alone)
+    low, high = min(low, other[1]), max(high, other[2])
+    censored = point is None or not np.isfinite(high)
+    why = None
+    if censored:
+        why = ("the slope is 1 or more" if not np.isfinite(z) else
+               "the raw value lies beyond the top of the table" if point is None else
+               "the layer's bootstrap reaches a slope of 1" if not np.isfinite(up) else
+               "the interval reaches the top of the table")
+    gap = None
+    if not censored and other[0] is not None:
+        gap = (other[0] - point) if family == "gaussian" else (point - other[0])
+    return Calibration(
+        family=family, dimension=None if censored else point, ci_low=low, ci_high=None if censored else high,
+        censored=censored, lower_bound=low if censored else None, family_gap=gap,
+        resolution_limit=resolution_limit(*key, family), table_top=float(tables[family]["dims"][-1]), why=why,
+    )
+
+
 @dataclass
 class PHDimResult:
     dimension: float
@@ -77,16 +261,35 @@ class PHDimResult:
     censored: bool = False
     bound: float | None = None
     fit_dimension: float | None = None
+    # the layer's own 95% spread of log raw PHdim below and above its value (bootstrap; inf
+    # when a resample's slope reaches 1), and the fits on the schedule's halves
+    log_spread: tuple[float, float] | None = field(default=None, repr=False)
+    halves: dict | None = None
+    calibrated: Calibration | None = None
 
     def to_dict(self) -> dict:
-        out = dict(self.__dict__)
+        out = {k: v for k, v in self.__dict__.items() if k not in ("log_spread", "halves", "calibrated")}
         if self.ceiling is None:  # protocol v1's record, which had no ceiling
             for key in ("ceiling", "censored", "bound", "fit_dimension"):
                 out.pop(key)
+        if self.ceiling == "calibrated":
+            for key in ("ci_low", "ci_high", "dimension", "fit_dimension"):
+                v = out[key]
+                out[key] = None if v is None or not np.isfinite(v) else float(v)
+            out["calibrated"] = asdict(self.calibrated) if self.calibrated is not None else None
+            out["halves"] = self.halves
         return out
 
+    @property
+    def scale_drift(self) -> bool | None:
+        """True when the fits on the schedule's lower and upper halves disagree beyond their
+        bootstrap intervals (None without a bootstrap)."""
+        return None if self.halves is None else self.halves["drift"]
+
     def describe(self) -> str:
-        """The value as a reader should see it: a number, or "above B (N points)"."""
+        """The value as a reader should see it: a number, "at least L", or "above B (N points)"."""
+        if self.calibrated is not None:
+            return self.calibrated.describe()
         if self.censored:
             return f"above {self.bound:.1f} ({self.sizes[-1]} points)"
         return f"{self.dimension:.3g}"
@@ -98,6 +301,8 @@ def rank_key(record: dict) -> tuple[int, float]:
 
     Use it for ranks (Kendall, Spearman), never as a number to average.
     """
+    if record.get("ceiling") == "calibrated":  # the raw slope orders layers as the calibrated value
+        return (0, float(record["slope"]))
     if record.get("censored"):
         return (1, 0.0)
     return (0, float(record["dimension"]))
@@ -109,6 +314,18 @@ def censor(result: PHDimResult, ceiling: str | None) -> PHDimResult:
         return result
     if ceiling not in CEILINGS:
         raise ValueError(f"unknown PHdim ceiling {ceiling!r}; choose one of {CEILINGS} or None")
+    if ceiling == "calibrated":
+        result.ceiling = ceiling
+        fit = result.dimension
+        result.fit_dimension = fit if np.isfinite(fit) else None
+        result.dimension = result.fit_dimension
+        try:
+            result.calibrated = calibrate(result)
+        except CalibrationMismatch:
+            result.calibrated = None  # no table for these settings: the raw fit alone, said so
+        result.censored = result.calibrated.censored if result.calibrated is not None else not np.isfinite(fit)
+        result.bound = result.calibrated.lower_bound if result.calibrated is not None else None
+        return result
     bound = eckmann_ruelle_bound(result.sizes[-1])
     fit = result.dimension
     result.ceiling, result.bound = ceiling, bound
@@ -159,6 +376,15 @@ def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstr
     tail = (1 - ci) / 2 * 100
     with np.errstate(invalid="ignore"):  # slopes >= 1 give infinite dimensions
         lo, hi = np.percentile(boot, [tail, 100 - tail]) if n_bootstrap else (np.nan, np.nan)
+    log_spread = halves = None
+    if n_bootstrap:
+        z = np.log(alpha) - np.log1p(-slope) if slope < 1 else np.inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zb = np.where(slopes < 1, np.log(alpha) - np.log1p(-np.minimum(slopes, 1.0)), np.inf)
+            z_lo, z_hi = np.percentile(zb, [tail, 100 - tail])
+        if np.isfinite(z):
+            log_spread = (float(max(z - z_lo, 0.0)), float(max(z_hi - z, 0.0)) if np.isfinite(z_hi) else np.inf)
+        halves = _halves(log_n, np.median(log_e, axis=1), medians, alpha, tail)
     return PHDimResult(
         dimension=_dimension(alpha, slope),
         r2=r2,
@@ -172,7 +398,28 @@ def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstr
         pool_size=pool,
         duplicate_fraction=duplicate_fraction(cloud.points) if dup is None else dup,
         log_e_median=[float(v) for v in np.median(log_e, axis=1)],
+        log_spread=log_spread,
+        halves=halves,
     )
+
+
+def _halves(log_n, log_e_median, medians, alpha, tail) -> dict:
+    """The fits on the schedule's lower and upper halves of sizes, with bootstrap intervals of
+    their slopes; ``drift`` when the intervals are disjoint (the dimension changes with scale)."""
+    half = len(log_n) // 2
+    out = {}
+    for name, part in (("lower", slice(0, half + 1)), ("upper", slice(half, None))):
+        x = log_n[part]
+        xc = x - x.mean()
+        point = float(np.polyfit(x, log_e_median[part], 1)[0])
+        boot = (medians[:, part] - medians[:, part].mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+        lo, hi = np.percentile(boot, [tail, 100 - tail])
+        out[name] = {"sizes": [int(round(np.exp(x[0]))), int(round(np.exp(x[-1])))], "slope": point,
+                     "slope_low": float(lo), "slope_high": float(hi),
+                     "dimension": _dimension(alpha, point) if point < 1 else None}
+    out["drift"] = bool(out["lower"]["slope_high"] < out["upper"]["slope_low"]
+                        or out["upper"]["slope_high"] < out["lower"]["slope_low"])
+    return out
 
 
 # The public estimators run every BLAS call on one thread and give the
@@ -198,7 +445,7 @@ def phdim(
     seed: int = 0,
     n_bootstrap: int = 200,
     ci: float = 0.95,
-    ceiling: str | None = "eckmann_ruelle",
+    ceiling: str | None = "calibrated",
     layer: str | None = None,
 ) -> PHDimResult:
     """PHdim of ``points`` (n, d): a pool of ``pool_size`` points drawn by ``seed``, subsample
@@ -213,15 +460,18 @@ def phdim(
     n_repeats : subsamples per size; the median of their sums is fitted.
     seed : draws the pool and the subsamples.
     n_bootstrap, ci : bootstrap resamples and the interval's coverage.
-    ceiling : ``"eckmann_ruelle"`` (default) censors estimates above 2 log10 N; None keeps the
-        bare fit (protocol v1).
+    ceiling : ``"calibrated"`` (default) reads the fit through the reference table of its
+        settings and censors only where the interval has no finite upper end (see the module
+        docstring; without a table for these settings ``calibrated`` is None); ``"eckmann_ruelle"``
+        censors estimates above 2 log10 N (protocol v2); None keeps the bare fit (protocol v1).
     layer : named in every error.
 
     Returns
     -------
     PHDimResult
-        ``dimension`` (None when censored: see ``censored``, ``bound``), R-squared, bootstrap
-        interval, the schedule, seed and pool size.
+        ``dimension`` (the raw fit; None when censored under ``"eckmann_ruelle"``), R-squared,
+        bootstrap interval, ``calibrated`` (:class:`Calibration`), ``halves`` (the scale-drift
+        check), the schedule, seed and pool size.
 
     Raises
     ------
@@ -252,7 +502,7 @@ def phdim_per_class(
     seed: int = 0,
     n_bootstrap: int = 200,
     ci: float = 0.95,
-    ceiling: str | None = "eckmann_ruelle",
+    ceiling: str | None = "calibrated",
     layer: str | None = None,
 ) -> dict:
     """PHdim of each class's cloud: the class's points are its pool, with the default schedule.

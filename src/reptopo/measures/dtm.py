@@ -1,0 +1,402 @@
+"""Homology that survives stray points and uneven density: the DTM filtration and a bootstrap band.
+
+**The distance to measure (DTM).** The DTM of a point x at mass m is the quadratic mean of its
+distances to the ``k = ceil(m n)`` nearest sample points, x itself counted when it is a
+sample point (Chazal, Cohen-Steiner & Mérigot 2011; gudhi's ``DistanceToMeasure`` with q = 2).
+It is small where the sample is dense and large at stray points, and it moves by little when a
+few points are added or removed.
+
+**The DTM filtration** (Anai, Chazal, Glisse, Ike, Inakoshi, Tinarrage & Umeda 2019,
+"DTM-based filtrations", with p = 1; gudhi's ``DTMRipsComplex``): a vertex x enters at f(x), its
+DTM; an edge xy at max(f(x), f(y)) when |x - y| <= |f(x) - f(y)|, and at
+(f(x) + f(y) + |x - y|) / 2 otherwise (the radius at which balls of radii r - f(x) and
+r - f(y) meet). Stray points enter late, so a few of them between two clusters no longer join
+the clusters early, and a cloud's wide and tight parts are read at their own densities, where a
+Rips filtration has one global scale.
+
+- H0 is exact on every point: the merges are the edges of the minimum spanning tree of the edge
+  values (an edge's value is never below its vertices'), read with the elder rule.
+- H1 is the DTM filtration on ``n_landmarks`` maxmin landmarks, their DTM taken in the whole
+  cloud (ripser, vertex values on the diagonal).
+
+**Significance** (Chazal, Fasy, Lecci, Michel, Rinaldo & Wasserman 2017, "Robust topological
+inference: distance to a measure and kernel distance", JMLR 18; the confidence sets of Fasy et
+al. 2014): the DTM of every sample point is recomputed on ``n_bootstrap`` resamples (drawn with
+replacement); ``c`` is the (1 - level) quantile of the largest change. Two filtrations of one
+complex whose vertex values differ by at most c give diagrams at bottleneck distance at most c
+(the edge values are 1-Lipschitz in the vertex values), so a feature is significant at that
+level when its lifetime exceeds the band 2c. The result keeps the level, the band, and the
+features just below it (lifetime within half the band of it), which a larger sample might
+resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from ripser import ripser
+from scipy import sparse
+
+from ._validate import CloudError, check_cloud
+from .homology import maxmin_landmarks, snap_to_distances, summarize
+
+DTM_RULE = "dtm_bootstrap"
+
+
+@dataclass(frozen=True)
+class DTMRule:
+    """Betti numbers of the DTM filtration, features counted above a bootstrap band.
+
+    ``mass``: the DTM's mass parameter m (k = ceil(m n) neighbours, the point itself counted);
+    ``min_k``: the fewest neighbours, so that a small class still averages over a
+    neighbourhood; ``level``: the band's error level; ``n_bootstrap``: resamples.
+    """
+
+    name: str = DTM_RULE
+    mass: float = 0.03
+    min_k: int = 10
+    level: float = 0.05
+    n_bootstrap: int = 100
+
+    def __post_init__(self):
+        if self.name != DTM_RULE:
+            raise ValueError(f"DTMRule.name must be {DTM_RULE!r}, got {self.name!r}")
+        if not 0 < self.mass < 1:
+            raise ValueError("DTMRule.mass must be in (0, 1)")
+        if self.min_k < 1:
+            raise ValueError("DTMRule.min_k must be >= 1")
+        if not 0 < self.level < 1:
+            raise ValueError("DTMRule.level must be in (0, 1)")
+        if self.n_bootstrap < 20:
+            raise ValueError("DTMRule.n_bootstrap must be >= 20 for a quantile at the stated level")
+
+    def neighbours(self, n: int) -> int:
+        """k for a cloud of n points: ceil(mass n), at least ``min_k``, at most n."""
+        return int(min(n, max(self.min_k, np.ceil(self.mass * n))))
+
+
+def pairwise_distances64(points: np.ndarray) -> np.ndarray:
+    """Euclidean distances in float64 from a Gram product of the centred cloud.
+
+    The Gram form loses short distances to cancellation, so every squared distance below 1e-6 of
+    the cloud's squared radius is recomputed directly (a few per row at most).
+    """
+    x = np.asarray(points, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    np.fill_diagonal(d2, 0.0)
+    small = np.argwhere(np.triu(d2 < 1e-6 * max(sq.mean(), np.finfo(float).tiny), 1))
+    if len(small):
+        i, j = small.T
+        d2[i, j] = d2[j, i] = ((x[i] - x[j]) ** 2).sum(axis=1)
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def dtm_values(dist: np.ndarray, k: int) -> np.ndarray:
+    """The DTM (q = 2) of each point of a distance matrix: the quadratic mean of the distances to
+    its ``k`` nearest points, itself included."""
+    near = np.partition(dist, k - 1, axis=1)[:, :k]
+    return np.sqrt((near**2).mean(axis=1))
+
+
+def edge_values(dist: np.ndarray, f_rows: np.ndarray, f_cols: np.ndarray) -> np.ndarray:
+    """The DTM filtration's edge values (p = 1) for distances ``dist`` between points with DTM
+    ``f_rows`` and ``f_cols``."""
+    a, b = f_rows[:, None], f_cols[None, :]
+    return np.where(dist <= np.abs(a - b), np.maximum(a, b), (a + b + dist) / 2.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _edge_value(d, a, b):  # pragma: no cover - compiled
+    """The DTM filtration's value (p = 1) of an edge of length d between vertices of values a, b."""
+    if d <= abs(a - b):
+        return max(a, b)
+    return (a + b + d) / 2.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _h0_bars(dist, idx, f, band):  # pragma: no cover - compiled
+    """H0 of the DTM filtration on the points ``idx`` of a distance matrix, their values ``f``:
+    (births, deaths, sizes) of the finite bars of positive length, and the infinite bar's birth.
+
+    The merges are a minimum spanning tree's edges (Prim's, O(n^2), the edge values computed as
+    it scans, so no n x n matrix is built) in increasing order; at each, the component born
+    later dies (the elder rule) and its size at that moment is kept. An edge's value is never
+    below its vertices', so these are all the merges. A component that dies with a lifetime
+    above ``band`` keeps its points out of the survivor's count, so that each significant
+    component's size counts its own points only.
+    """
+    n = f.size
+    best = np.full(n, np.inf)
+    parent = np.full(n, -1, np.int64)
+    done = np.zeros(n, np.bool_)
+    cur = 0
+    done[0] = True
+    for _ in range(n - 1):
+        pick, pick_best = -1, np.inf
+        for j in range(n):
+            if done[j]:
+                continue
+            w = _edge_value(dist[idx[cur], idx[j]], f[cur], f[j])
+            if w < best[j]:
+                best[j] = w
+                parent[j] = cur
+            if best[j] < pick_best:
+                pick_best = best[j]
+                pick = j
+        done[pick] = True
+        cur = pick
+    edge_w = best[1:].copy()
+    order = np.argsort(edge_w, kind="mergesort")
+    root = np.arange(n)
+    birth = f.astype(np.float64).copy()
+    size = np.ones(n, np.int64)
+    births = np.empty(n - 1)
+    deaths = np.empty(n - 1)
+    sizes = np.empty(n - 1, np.int64)
+    m = 0
+    for e in order:
+        a = e + 1
+        while root[a] != a:
+            root[a] = root[root[a]]
+            a = root[a]
+        b = parent[e + 1]
+        while root[b] != b:
+            root[b] = root[root[b]]
+            b = root[b]
+        if birth[a] < birth[b] or (birth[a] == birth[b] and a < b):
+            a, b = b, a  # a is the younger component; it dies
+        if edge_w[e] > birth[a]:
+            births[m] = birth[a]
+            deaths[m] = edge_w[e]
+            sizes[m] = size[a]
+            m += 1
+        root[a] = b
+        if edge_w[e] - birth[a] <= band:
+            size[b] += size[a]
+    return births[:m], deaths[:m], sizes[:m], birth[0] if n == 1 else birth[_find_root(root, 0)]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _find_root(root, i):  # pragma: no cover - compiled
+    while root[i] != i:
+        i = root[i]
+    return i
+
+
+def h0_dtm(dist: np.ndarray, f: np.ndarray, idx: np.ndarray | None = None,
+           band: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """H0 of the DTM filtration on the points ``idx`` (default: all) of the distance matrix
+    ``dist``, with vertex values ``f`` (one per point of ``idx``): (bars (birth, death), the
+    infinite one last; the size of each component when it died, the infinite one's last).
+    Bars of zero length are left out. With a finite ``band``, components that outlive it are
+    counted apart: each size is then the component's own points, not those of the significant
+    components that merged into it before."""
+    idx = np.arange(len(dist)) if idx is None else np.asarray(idx, dtype=np.int64)
+    births, deaths, sizes, first = _h0_bars(np.ascontiguousarray(dist, dtype=np.float64), idx,
+                                            np.ascontiguousarray(f, dtype=np.float64), float(band))
+    bars = np.r_[np.c_[births, deaths], [[first, np.inf]]]
+    significant = (deaths - births) > band
+    return bars, np.r_[sizes, len(f) - sizes[significant].sum()]
+
+
+def bottleneck_upper(a: np.ndarray, b: np.ndarray) -> float:
+    """An upper bound on the bottleneck distance between two diagrams of finite bars: the cost of
+    matching them in order of lifetime, each pair either matched or both sent to the diagonal.
+
+    Any matching bounds the bottleneck distance from above, so a band built on this bound is
+    conservative (the exact distance needs an assignment per resample).
+    """
+    la, lb = a[:, 1] - a[:, 0], b[:, 1] - b[:, 0]
+    a, b = a[np.argsort(-la, kind="stable")], b[np.argsort(-lb, kind="stable")]
+    m = max(len(a), len(b))
+    pa = np.zeros((m, 2))
+    pb = np.zeros((m, 2))
+    pa[: len(a)], pb[: len(b)] = a, b
+    pair = np.abs(pa - pb).max(axis=1)
+    pair[len(a):] = np.inf  # a pair with one side missing goes to the diagonal
+    pair[len(b):] = np.inf
+    diag = np.maximum(pa[:, 1] - pa[:, 0], pb[:, 1] - pb[:, 0]) / 2.0
+    return float(np.minimum(pair, diag).max()) if m else 0.0
+
+
+class _Resampler:
+    """The DTM of chosen sample points when the measure is a resample of the cloud.
+
+    Each point's nearest neighbours are sorted once; a resample weights them by how often it
+    drew them, and the DTM is the quadratic mean of the first k distances counted with those
+    weights. Only the first ``4k + 20`` neighbours are kept (a resample needs about k of them);
+    a row that a resample leaves short is completed from its full sorted row.
+    """
+
+    def __init__(self, dist: np.ndarray, k: int):
+        self.dist, self.k, n = dist, k, len(dist)
+        width = min(n, 4 * k + 20)
+        self.order = np.argsort(dist, axis=1, kind="stable")[:, :width]
+        self.near2 = np.take_along_axis(dist, self.order, axis=1) ** 2
+
+    def dtm(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        k = self.k
+        c = counts[self.order[rows]]
+        take = np.clip(k - (np.cumsum(c, axis=1) - c), 0, c)
+        total = (take * self.near2[rows]).sum(axis=1)
+        for r in np.flatnonzero(take.sum(axis=1) < k):
+            full = np.argsort(self.dist[rows[r]], kind="stable")
+            cf = counts[full]
+            tf = np.clip(k - (np.cumsum(cf) - cf), 0, cf)
+            total[r] = (tf * self.dist[rows[r], full] ** 2).sum()
+        return np.sqrt(total / k)
+
+
+def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, n_bootstrap: int, level: float,
+                    seed: int) -> tuple[float, float]:
+    """(H0's c, the DTM's c): the (1 - level) quantiles, over resamples of the cloud drawn with
+    replacement, of
+
+    - the bottleneck distance (:func:`bottleneck_upper`) between the resample's H0 diagram and
+      the cloud's, both of the DTM filtration (the bootstrap of Fasy et al. 2014). A finite
+      sample's own gaps make H0 bars of about half a neighbour distance in its sparse parts,
+      which no DTM band sees; this one does;
+    - the largest change of a sample point's DTM (Chazal et al. 2017), which bounds the
+      bottleneck distance of every dimension's diagram on a fixed complex (H1 on landmarks).
+    """
+    n = len(dist)
+    sampler = _Resampler(dist, k)
+    rng = np.random.default_rng([seed, 2])
+    every = np.arange(n)
+    finite = h0[:-1]
+    c0, c1 = np.empty(n_bootstrap), np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        counts = np.bincount(rng.integers(n, size=n), minlength=n)
+        fb = sampler.dtm(counts, every)
+        c1[b] = np.abs(fb - f).max()
+        drawn = np.flatnonzero(counts)  # copies of a point join at its own value: no bar
+        fd = fb[drawn]
+        bars, _ = h0_dtm(dist, fd, drawn)
+        c0[b] = bottleneck_upper(finite, bars[:-1])
+    return float(np.quantile(c0, 1.0 - level)), float(np.quantile(c1, 1.0 - level))
+
+
+@dataclass
+class DTMPersistenceResult:
+    """Barcodes of the DTM filtration and the Betti numbers significant at ``rule.level``.
+
+    ``betti[dim]``: the features whose lifetime exceeds ``band`` (H0 counts its infinite bar);
+    ``near_band[dim]``: features with lifetimes between half the band and the band, which the
+    sample cannot tell from noise; ``largest_below[dim]``: the longest lifetime below the band;
+    ``component_sizes``: the own points of each significant component when it merged (those of
+    significant components that joined it earlier not counted), largest first.
+    """
+
+    diagrams: list[np.ndarray]
+    betti: list[int]
+    near_band: list[int]
+    largest_below: list[float]
+    bands: list[float]
+    k: int
+    rule: DTMRule
+    component_sizes: list[int]
+    landmarks: np.ndarray
+    dtm: np.ndarray = field(repr=False)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description (diagrams left out)."""
+        return {
+            "betti": list(self.betti),
+            "near_band": list(self.near_band),
+            "largest_below": [float(v) for v in self.largest_below],
+            "bands": [float(b) for b in self.bands],
+            "k": self.k,
+            "rule": {"name": self.rule.name, "mass": self.rule.mass, "min_k": self.rule.min_k,
+                     "level": self.rule.level, "n_bootstrap": self.rule.n_bootstrap},
+            "component_sizes": [int(s) for s in self.component_sizes[:50]],
+            "n_landmarks": int(len(self.landmarks)),
+            "seed": self.seed,
+            "summaries": [vars(summarize(d)) for d in self.diagrams],
+        }
+
+
+def _count(diagram: np.ndarray, band: float) -> tuple[int, int, float]:
+    life = diagram[:, 1] - diagram[:, 0]
+    sure = life > band
+    below = life[~sure]
+    near = int(((below > band / 2)).sum())
+    return int(sure.sum()), near, float(below.max()) if len(below) else 0.0
+
+
+def dtm_persistence(
+    points,
+    *,
+    maxdim: int = 1,
+    n_landmarks: int = 300,
+    rule: DTMRule | None = None,
+    seed: int = 0,
+    layer: str | None = None,
+    dist: np.ndarray | None = None,
+) -> DTMPersistenceResult:
+    """Persistence of the DTM filtration and its significant Betti numbers.
+
+    Parameters
+    ----------
+    points : array of shape (n, d)
+    maxdim : 0 or 1 (H1 on maxmin landmarks).
+    n_landmarks : landmarks for H1 (every point when >= n).
+    rule : :class:`DTMRule` (mass, level, resamples); the default when None.
+    seed : draws the resamples and the first landmark.
+    layer : named in every error.
+    dist : the cloud's distance matrix, when the caller has it (:func:`pairwise_distances64`).
+
+    Returns
+    -------
+    DTMPersistenceResult
+
+    Raises
+    ------
+    CloudError
+        NaN or infinite values, too few points, a constant or mostly duplicated cloud, or a DTM
+        of 0 (more than k copies of one point).
+    ValueError
+        ``maxdim`` outside 0..1.
+    """
+    if maxdim not in (0, 1):
+        raise ValueError("maxdim must be 0 or 1")
+    rule = rule or DTMRule()
+    pts = check_cloud(points, layer=layer, min_points=4)
+    n = len(pts)
+    dist = pairwise_distances64(pts) if dist is None else dist
+    k = rule.neighbours(n)
+    f = dtm_values(dist, k)
+    if not (f > 0).all():
+        raise CloudError(f"a point has {k} exact copies, so its distance to measure (k = {k}) is 0; "
+                         f"remove duplicates or raise the mass", layer=layer)
+    h0, _ = h0_dtm(dist, f)
+    c0, c1 = bootstrap_bands(dist, k, f, h0, n_bootstrap=rule.n_bootstrap, level=rule.level, seed=seed)
+    # H0's band holds the DTM's too: a fixed complex's diagrams move by at most the DTM's change
+    bands = [2.0 * max(c0, c1), 2.0 * c1]
+    _, sizes = h0_dtm(dist, f, band=bands[0])  # the same bars; sizes counted apart
+    finite = h0[:-1]
+    counts = [_count(finite, bands[0])]
+    order = np.argsort(finite[:, 0] - finite[:, 1], kind="stable")[: counts[0][0]]
+    component_sizes = sorted([int(sizes[-1])] + [int(s) for s in sizes[:-1][order]], reverse=True)
+    diagrams = [h0]
+    idx = np.arange(n)
+    if maxdim >= 1:
+        if n_landmarks < n:
+            idx, _ = maxmin_landmarks(lambda i: dist[i], n, n_landmarks, seed=seed)
+        fl = f[idx]
+        w = edge_values(dist[np.ix_(idx, idx)], fl, fl)
+        np.fill_diagonal(w, fl)  # ripser reads the diagonal as the vertices' values
+        h1 = ripser(sparse.coo_matrix(w), maxdim=1, distance_matrix=True)["dgms"][1]
+        # ripser computes in float32; every birth and death is one of the filtration's values
+        h1 = snap_to_distances(np.asarray(h1, dtype=np.float64), np.unique(w[np.triu_indices(len(idx))])).reshape(-1, 2)
+        diagrams.append(h1)
+        counts.append(_count(h1, bands[1]))
+    betti = [1 + counts[0][0]] + [c[0] for c in counts[1:]]
+    return DTMPersistenceResult(
+        diagrams=diagrams, betti=betti, near_band=[c[1] for c in counts], largest_below=[c[2] for c in counts],
+        bands=bands, k=k, rule=rule, component_sizes=component_sizes, landmarks=idx, dtm=f, seed=seed,
+    )
