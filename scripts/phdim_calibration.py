@@ -2,7 +2,8 @@
 
     python scripts/phdim_calibration.py [--clouds 40] [--workers 2] [--out PATH]
 
-For each pool size (1,000 and 2,000), each family (isotropic Gaussians, the primary one, and
+For each pool size (300, 600, 1,000 and 2,000: a layer's pool is its probe, capped by the
+protocol), each family (isotropic Gaussians, the primary one, and
 uniform balls) and each dimension d of the grid, ``--clouds`` fresh clouds of ``pool`` points
 in R^d are drawn, and each is measured by reptopo's own raw estimator with the protocol's
 schedule (:func:`reptopo.measures.default_schedule`, 7 subsamples per size, alpha 1), its
@@ -27,7 +28,7 @@ import numpy as np
 
 DIMS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128,
         160, 192, 224, 256, 300, 350, 400)
-POOLS = (1000, 2000)
+POOLS = (300, 600, 1000, 2000)  # the probe sizes of the quick suite's tasks, capped at 2,000
 FAMILIES = ("gaussian", "ball")
 QUANTILES = (0.025, 0.5, 0.975)
 OUT = Path(__file__).resolve().parents[1] / "src" / "reptopo" / "measures" / "data" / "phdim_calibration.json"

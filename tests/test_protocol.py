@@ -12,7 +12,7 @@ from reptopo.registry import LayerSpec
 from reptopo.store import ResultStore, collect
 
 # A published protocol never changes: a new parameter value is a new version.
-PUBLISHED_DIGESTS = {1: "27397f4170eb2752", 2: "69ad7def83166298"}
+PUBLISHED_DIGESTS = {1: "27397f4170eb2752", 2: "69ad7def83166298", 3: "caeb80c9db92adfb"}
 
 
 def test_published_protocols_are_frozen():
@@ -60,6 +60,36 @@ def test_version_2_measures_classes_and_censors_phdim():
     assert gauss["phdim"]["censored"] and gauss["phdim"]["dimension"] is None and gauss["phdim"]["bound"] < 5.3
     assert gauss["phdim_per_class"]["mean"] is None and gauss["phdim_per_class"]["censored"] == ["0", "1"]
     LayerMeasures.model_validate(gauss)
+
+
+def test_version_3_calibrates_phdim_and_counts_components_through_strays():
+    """The same 20-dimensional Gaussian that version 2 censors reads a calibrated value whose
+    interval holds 20 (a 400-point probe has no table: its pool is the probe, 400 points, so a
+    probe of 600 is used); ten blobs with 5% stray points between them read ten components under
+    the DTM rule and fewer under the v2 rule, both kept in the record."""
+    from reptopo.record import LayerMeasures
+
+    rng = np.random.default_rng(1)
+    gauss, _ = measure_layer(rng.normal(size=(600, 20)), np.repeat([0, 1], 300), protocol(3), "fc")
+    cal = gauss["phdim"]["calibrated"]
+    assert not gauss["phdim"]["censored"] and cal["ci_low"] <= 20 <= cal["ci_high"]
+    assert gauss["phdim"]["pool_size"] == 600 and gauss["phdim"]["dimension"] < cal["dimension"]  # the raw fit reads low
+    LayerMeasures.model_validate(gauss)
+    centres = rng.normal(size=(10, 20)) * 8
+    y = np.repeat(np.arange(10), 60)
+    x = centres[y] + rng.normal(size=(600, 20))
+    a, b = rng.integers(10, size=30), rng.integers(10, size=30)
+    t = rng.uniform(size=(30, 1))
+    x = np.r_[x, centres[a] * (1 - t) + centres[b] * t]
+    y = np.r_[y, a]
+    out, _ = measure_layer(x, y, protocol(3), "head")
+    whole = out["class_topology"]["whole"]
+    assert whole["dtm"]["b0"] == 10 and whole["b0_range"][1] < 10 and out["class_topology"]["robust"]["mass"] == 0.03
+    LayerMeasures.model_validate(out)
+    # a probe whose pool has no table keeps the raw fit and says it is not calibrated
+    small, _ = measure_layer(rng.normal(size=(450, 5)), np.repeat([0, 1], 225), protocol(3), "fc")
+    assert small["phdim"]["calibrated"] is None and small["phdim"]["dimension"] > 0
+    LayerMeasures.model_validate(small)
 
 
 def test_version_2_flags_a_small_class_and_measures_the_rest():
@@ -116,7 +146,7 @@ def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
     first = run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))
     assert first["status"] == "done"
     rec = ResultStore(store_dir).records()[0]
-    assert rec["protocol"]["version"] == 2 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
+    assert rec["protocol"]["version"] == 3 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
     # seed 0 at default hyperparameters: the learning dynamics, measured at epochs 0, 1, 2, 5 and the last
     assert sorted({l["epoch"] for l in rec["layers"]}) == [0, 1, 2, 5, 30]
     assert rec["status"] == "trained" and rec["train"]["test_accuracy"] > 0.8

@@ -120,6 +120,9 @@ def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
         row["phdim_per_class_last_censored"] = bool(last.get("phdim_per_class_censored") or False)
         ratio_ok = pd.notna(last.get("phdim_per_class")) and pd.notna(last["phdim"]) and last["phdim"]
         row["phdim_class_ratio_last"] = last["phdim_per_class"] / last["phdim"] if ratio_ok else np.nan
+        # the interval of the last hidden layer's PHdim (protocol v3: the calibrated one)
+        row["phdim_last_ci_low"], row["phdim_last_ci_high"] = last.get("phdim_ci_low"), last.get("phdim_ci_high")
+        row["phdim_last_bound"] = last.get("phdim_bound")
         row["linear_probe_last"] = last.get("linear_probe_accuracy")
         row["linear_probe_mean"] = hidden["linear_probe_accuracy"].astype(float).mean()
         for col in CLASS_TOPOLOGY_SCORES:
@@ -135,7 +138,9 @@ def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
 
 
 CLASS_TOPOLOGY_SCORES = ("class_betti_sum", "class_trivial_fraction", "whole_b0", "whole_b0_large",
-                         "class_tp_h0", "class_tp_h1", "whole_tp_h0", "whole_tp_h1")
+                         "class_tp_h0", "class_tp_h1", "whole_tp_h0", "whole_tp_h1",
+                         # protocol v3: the DTM filtration's significant counts
+                         "whole_b0_dtm", "class_betti_dtm_sum")
 CENSORABLE = ("phdim_last", "phdim_max", "phdim_per_class_last")
 
 
@@ -353,8 +358,11 @@ def measures_board(corr: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(boards, ignore_index=True)
 
 
+# columns that only protocol v3's records fill: tables and curves show them where measured
+V3_COLUMNS = ("whole_b0_dtm", "class_betti_dtm_sum")
 CURVE_MEASURES = ("phdim", "twonn", "mle", "betti_0", "betti_1", "linear_probe_accuracy", "phdim_per_class",
-                  "class_betti_sum", "class_trivial_fraction", "whole_b0", "class_tp_h0", "class_tp_h1")
+                  "class_betti_sum", "class_trivial_fraction", "whole_b0", "class_tp_h0", "class_tp_h1",
+                  "whole_b0_dtm", "class_betti_dtm_sum", "phdim_ci_low", "phdim_ci_high")
 
 
 def curves(layers: pd.DataFrame) -> pd.DataFrame:
@@ -370,13 +378,17 @@ def curves(layers: pd.DataFrame) -> pd.DataFrame:
     g = prim.groupby(["task", "model", "family", "status", "layer", "depth", "role", "pooling"], as_index=False)
     agg = {f"{m}_{s}": (m, s) for m in measures for s in ("mean", "std", "min", "max")}
     bound = {"phdim_bound": ("phdim_bound", "max")} if "phdim_bound" in prim else {}
+    measures = [m for m in measures if m not in V3_COLUMNS or prim[m].notna().any()]  # v3's only where measured
+    agg = {f"{m}_{s}": (m, s) for m in measures for s in ("mean", "std", "min", "max")}
     out = g.agg(n_seeds=("seed", "nunique"), phdim_n_censored=("phdim_censored", "sum"), **bound, **agg)
-    out.loc[out["phdim_n_censored"] > 0, [f"phdim_{s}" for s in ("mean", "std", "min", "max")]] = np.nan
+    censored = [f"{m}_{s}" for m in ("phdim", "phdim_ci_low", "phdim_ci_high") if m in measures
+                for s in ("mean", "std", "min", "max")]
+    out.loc[out["phdim_n_censored"] > 0, censored] = np.nan
     return out.sort_values(["task", "model", "status", "depth"])
 
 
 DYNAMICS_MEASURES = ("phdim", "twonn", "class_betti_sum", "whole_b0", "class_tp_h0", "class_tp_h1",
-                     "linear_probe_accuracy", "betti_1")
+                     "linear_probe_accuracy", "betti_1", "whole_b0_dtm", "class_betti_dtm_sum")
 
 
 def dynamics(layers: pd.DataFrame) -> pd.DataFrame:
@@ -404,14 +416,19 @@ def architecture_table(scores: pd.DataFrame) -> pd.DataFrame:
 
     A PHdim censored in any run has no mean (``phdim_last_n_censored`` counts those runs)."""
     cols = ["test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last",
-            "class_betti_sum_last", "whole_b0_last", "linear_probe_last", "n_parameters"]
-    cols = [c for c in cols if c in scores]
+            "class_betti_sum_last", "whole_b0_last", "whole_b0_dtm_last", "class_betti_dtm_sum_last",
+            "linear_probe_last", "n_parameters"]
+    cols = [c for c in cols if c in scores and (c.removesuffix("_last") not in V3_COLUMNS or scores[c].notna().any())]
     keys = ["task", "model", "family", "status"] + (["provenance"] if "provenance" in scores else [])
     frame = scores.assign(phdim_last_censored=_censored(scores, "phdim_last").astype(int))
     g = frame.groupby(keys, as_index=False)
-    out = g.agg(n_runs=("job_id", "count"), phdim_last_n_censored=("phdim_last_censored", "sum"),
+    # the PHdim interval: the mean of the runs' interval ends; a censored run's lower bound
+    interval = {f"phdim_last_{end}_mean": (f"phdim_last_{end}", "mean") for end in ("ci_low", "ci_high")
+                if f"phdim_last_{end}" in frame}
+    bound = {"phdim_last_bound_min": ("phdim_last_bound", "min")} if "phdim_last_bound" in frame else {}
+    out = g.agg(n_runs=("job_id", "count"), phdim_last_n_censored=("phdim_last_censored", "sum"), **interval, **bound,
                 **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")})
-    out.loc[out["phdim_last_n_censored"] > 0, ["phdim_last_mean", "phdim_last_std"]] = np.nan
+    out.loc[out["phdim_last_n_censored"] > 0, ["phdim_last_mean", "phdim_last_std"] + list(interval)] = np.nan
     return out
 
 

@@ -53,6 +53,21 @@ class ClassTopologyParams(BaseModel):
     min_component_fraction: float = Field(0.01, description="a whole-cloud component counts in b0_large at this share")
 
 
+class RobustParams(BaseModel):
+    """The DTM filtration's significant counts (:class:`reptopo.measures.DTMRule`), for the whole
+    cloud and each class (v3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mass: float = Field(0.03, description="the DTM's mass: k = ceil(mass n) neighbours, the point itself counted")
+    min_k: int = Field(10, description="the fewest neighbours of the DTM (a small class)")
+    level: float = Field(0.05, description="error level of the bootstrap band")
+    n_bootstrap: int = Field(100, description="resamples of the band")
+
+    def rule(self) -> M.DTMRule:
+        return M.DTMRule(mass=self.mass, min_k=self.min_k, level=self.level, n_bootstrap=self.n_bootstrap)
+
+
 class ProtocolConfig(BaseModel):
     """Every parameter of one protocol version.
 
@@ -81,9 +96,12 @@ class ProtocolConfig(BaseModel):
     phdim_repeats: int = 7
     phdim_bootstrap: int = 100
     phdim_class_min_points: int = 60
-    phdim_ceiling: Literal["eckmann_ruelle"] | None = Field(None, description="censor estimates the sample cannot resolve (v2)")
+    phdim_ceiling: Literal["eckmann_ruelle", "calibrated"] | None = Field(
+        None, description="v2: censor estimates above 2 log10 N; v3: read the fit through the calibration table of "
+        "its pool and schedule, censored only where the interval has no finite upper end")
     # per-class homology, the whole cloud's components, normalised total persistence (v2)
     class_topology: ClassTopologyParams | None = None
+    robust: RobustParams | None = Field(None, description="the DTM filtration's significant counts (v3)")
     # intrinsic dimension
     twonn_discard: float = 0.1
     mle_k: int = 20
@@ -117,8 +135,17 @@ class ProtocolConfig(BaseModel):
             parts.append(f"per-class Betti numbers on the {c.k}-NN hop metric at {c.hops} hops (Naitzat et al.) and on "
                          "the Euclidean metric, the whole cloud's components and total persistence normalised by the "
                          "layer's RMS radius")
+        if self.robust is not None:
+            r = self.robust
+            parts.append(f"the whole cloud's and each class's components and loops of the distance-to-measure "
+                         f"filtration (mass {r.mass}) that outlive a bootstrap band at level {r.level} "
+                         f"({r.n_bootstrap} resamples)")
+        ceiling = {"eckmann_ruelle": ", censored above 2 log10 N (Eckmann & Ruelle)",
+                   "calibrated": f", calibrated against tables of Gaussian and ball clouds on the same pool (at most "
+                                 f"{self.phdim_pool} points) and schedule, with a 95% interval; censored (a lower bound) "
+                                 "only where the interval has no finite upper end"}.get(self.phdim_ceiling or "", "")
         parts.append(f"PHdim alpha {self.phdim_alpha} with {self.phdim_n_sizes} sizes x {self.phdim_repeats} subsamples"
-                     + (", censored above 2 log10 N (Eckmann & Ruelle)" if self.phdim_ceiling else ""))
+                     + ceiling)
         parts.append(f"TwoNN and MLE (k = {self.mle_k}) intrinsic dimensions, a linear probe")
         if self.checkpoint_epochs:
             who = "every job" if self.checkpoint_seeds is None else (
@@ -153,8 +180,17 @@ PROTOCOLS = {
         betti_resolution=ResolutionParams(), phdim_ceiling="eckmann_ruelle", class_topology=ClassTopologyParams(),
         checkpoint_epochs=(0, 1, 2, 5), checkpoint_seeds=(0,),
     ),
+    # v3: v2 plus calibrated PHdim (pool up to 2,000 points: its resolution limit is 29.9 against
+    # 10.7 at 1,000) and the DTM filtration's significant components and loops, whole and per
+    # class. Every v2 field stays, so the two rules can be compared on the same layers.
+    3: ProtocolConfig(
+        version=3, probe_size=2000, betti_rule="sampling_resolution", betti_factor=None,
+        betti_resolution=ResolutionParams(), phdim_ceiling="calibrated", phdim_pool=2000,
+        class_topology=ClassTopologyParams(), robust=RobustParams(),
+        checkpoint_epochs=(0, 1, 2, 5), checkpoint_seeds=(0,),
+    ),
 }
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 def protocol(version: int = CURRENT_VERSION) -> ProtocolConfig:
@@ -237,6 +273,7 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
             x, y, k=ct.k, hops=ct.hops, maxdim=ct.maxdim, min_class_points=ct.min_class_points,
             n_landmarks=cfg.n_landmarks, min_component_fraction=ct.min_component_fraction,
             rule=cfg.betti_rule_object(), seed=cfg.seed, layer=layer, whole=whole[0] if whole else None,
+            robust=cfg.robust.rule() if cfg.robust is not None else None,
         ).to_dict()
 
     attempt("persistence", ph)

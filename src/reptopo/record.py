@@ -103,6 +103,39 @@ class Persistence(_Strict):
     resolution: Resolution | None = None
 
 
+class PHDimCalibration(_Strict):
+    """PHdim read through the reference table of its settings (protocol v3;
+    :class:`reptopo.measures.Calibration`)."""
+
+    family: str
+    dimension: float | None
+    ci_low: float
+    ci_high: float | None
+    censored: bool
+    lower_bound: float | None
+    family_gap: float | None
+    resolution_limit: float | None
+    table_top: float
+    level: float
+    why: str | None
+
+
+class PHDimHalf(_Strict):
+    sizes: list[int]
+    slope: float
+    slope_low: float
+    slope_high: float
+    dimension: float | None
+
+
+class PHDimHalves(_Strict):
+    """The fits on the schedule's lower and upper halves; ``drift`` when they disagree."""
+
+    lower: PHDimHalf
+    upper: PHDimHalf
+    drift: bool
+
+
 class PHDim(_Strict):
     dimension: float | None
     r2: float
@@ -120,6 +153,8 @@ class PHDim(_Strict):
     censored: bool | None = None
     bound: float | None = None
     fit_dimension: float | None = None
+    calibrated: PHDimCalibration | None = None
+    halves: PHDimHalves | None = None
 
 
 class PHDimPerClass(_Strict):
@@ -135,6 +170,9 @@ class ClassHomology(_Strict):
     betti_euclidean: list[int | None]
     betti_euclidean_range: list[list[int]]
     total_persistence: list[float]
+    betti_dtm: list[int] | None = None
+    dtm_near_band: list[int] | None = None
+    dtm_error: str | None = None
 
 
 class ClassTooSmall(_Strict):
@@ -144,6 +182,27 @@ class ClassTooSmall(_Strict):
     error: str
 
 
+class RobustCounts(_Strict):
+    """The whole cloud's components and loops of the DTM filtration above a bootstrap band
+    (protocol v3; lengths in units of the layer's RMS radius)."""
+
+    b0: int
+    b1: int | None
+    bands: list[float]
+    near_band: list[int]
+    largest_below: list[float]
+    component_sizes: list[int]
+    k: int
+
+
+class RobustRule(_Strict):
+    name: Literal["dtm_bootstrap"]
+    mass: float
+    min_k: int
+    level: float
+    n_bootstrap: int
+
+
 class WholeCloud(_Strict):
     b0: int | None
     b0_range: list[int]
@@ -151,6 +210,7 @@ class WholeCloud(_Strict):
     component_sizes: list[int]
     resolution: float
     total_persistence: list[float]
+    dtm: RobustCounts | None = None
 
 
 class ClassTopology(_Strict):
@@ -173,6 +233,8 @@ class ClassTopology(_Strict):
     n_classes_measured: int
     n_classes_resolved: int
     seed: int
+    robust: RobustRule | None = None
+    mean_betti_dtm: list[float] | None = None
 
 
 class IntrinsicDimension(_Strict):

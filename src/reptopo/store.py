@@ -185,6 +185,7 @@ def flatten_layer(measures: dict) -> dict:
     row["phdim_r2"], row["phdim_ci_low"], row["phdim_ci_high"] = phd.get("r2"), phd.get("ci_low"), phd.get("ci_high")
     # a censored PHdim is a bound, not a value: "phdim" stays empty and these say so
     row["phdim_censored"], row["phdim_bound"] = bool(phd.get("censored")), phd.get("bound")
+    row.update(phdim_calibrated_columns(phd))
     per_class = measures.get("phdim_per_class") or {}
     row["phdim_per_class"] = per_class.get("mean")
     row["phdim_per_class_censored"] = bool(per_class.get("censored"))
@@ -194,10 +195,38 @@ def flatten_layer(measures: dict) -> dict:
     return row
 
 
+PHDIM_CALIBRATED_COLUMNS = ("phdim_raw", "phdim_slope", "phdim_raw_ci_low", "phdim_raw_ci_high", "phdim_family_gap",
+                            "phdim_resolution_limit", "phdim_scale_drift", "phdim_calibrated")
+
+
+def phdim_calibrated_columns(phd: dict) -> dict:
+    """Protocol v3's calibrated PHdim: ``phdim`` becomes the calibrated value (None when
+    censored; ``phdim_bound`` then holds the measured lower bound) and ``phdim_ci_*`` its
+    interval; the raw fit and its bootstrap interval move to ``phdim_raw*``. Empty for earlier
+    versions and for a fit no table matched (``phdim_calibrated`` False)."""
+    row = dict.fromkeys(PHDIM_CALIBRATED_COLUMNS)
+    if "calibrated" not in phd:
+        return row
+    row["phdim_raw"], row["phdim_slope"] = phd.get("dimension"), phd.get("slope")
+    row["phdim_raw_ci_low"], row["phdim_raw_ci_high"] = phd.get("ci_low"), phd.get("ci_high")
+    halves = phd.get("halves") or {}
+    row["phdim_scale_drift"] = halves.get("drift")
+    cal = phd.get("calibrated")
+    row["phdim_calibrated"] = cal is not None
+    if cal is None:  # no table for this pool: no calibrated value, said so
+        row.update(phdim=None, phdim_ci_low=None, phdim_ci_high=None)
+        return row
+    row.update(phdim=cal["dimension"], phdim_ci_low=cal["ci_low"], phdim_ci_high=cal["ci_high"],
+               phdim_censored=bool(cal["censored"]), phdim_bound=cal["lower_bound"],
+               phdim_family_gap=cal["family_gap"], phdim_resolution_limit=cal["resolution_limit"])
+    return row
+
+
 CLASS_TOPOLOGY_COLUMNS = (
     "class_betti_hops_0", "class_betti_hops_1", "class_betti_sum", "class_trivial_fraction",
     "class_betti_euclidean_0", "class_betti_euclidean_1", "class_tp_h0", "class_tp_h1",
     "whole_b0", "whole_b0_large", "whole_tp_h0", "whole_tp_h1", "n_classes_measured", "trivial_classes",
+    "whole_b0_dtm", "whole_b1_dtm", "whole_b0_dtm_near", "class_betti_dtm_0", "class_betti_dtm_1", "class_betti_dtm_sum",
 )
 
 
@@ -228,6 +257,14 @@ def class_topology_columns(ct: dict) -> dict:
     row["whole_b0"], row["whole_b0_large"] = whole["b0"], whole["b0_large"]
     row["whole_tp_h0"], row["whole_tp_h1"] = whole["total_persistence"][:2]
     row["n_classes_measured"] = ct.get("n_classes_measured")
+    dtm = whole.get("dtm")
+    if dtm:  # protocol v3: the DTM filtration's significant counts
+        row["whole_b0_dtm"], row["whole_b1_dtm"], row["whole_b0_dtm_near"] = dtm["b0"], dtm["b1"], dtm["near_band"][0]
+    mean_dtm = ct.get("mean_betti_dtm")
+    if mean_dtm:
+        row["class_betti_dtm_0"] = mean_dtm[0]
+        row["class_betti_dtm_1"] = mean_dtm[1] if len(mean_dtm) > 1 else None
+        row["class_betti_dtm_sum"] = float(sum(mean_dtm[:2]))
     return row
 
 

@@ -223,6 +223,29 @@ def bottleneck_upper(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.minimum(pair, diag).max()) if m else 0.0
 
 
+@numba.njit(cache=True, nogil=True)
+def _weighted_dtm(order, near2, counts, rows, k):  # pragma: no cover - compiled
+    """The DTM (q = 2) of ``rows`` under a measure that weights each point by ``counts``: the
+    first k distances along each row's sorted neighbours, each counted as often as its point.
+    A row whose kept neighbours hold fewer than k gets NaN (completed by the caller)."""
+    out = np.empty(rows.size)
+    for r in range(rows.size):
+        i = rows[r]
+        need = k
+        total = 0.0
+        for c in range(order.shape[1]):
+            m = counts[order[i, c]]
+            if m == 0:
+                continue
+            take = m if m < need else need
+            total += take * near2[i, c]
+            need -= take
+            if need == 0:
+                break
+        out[r] = np.sqrt(total / k) if need == 0 else np.nan
+    return out
+
+
 class _Resampler:
     """The DTM of chosen sample points when the measure is a resample of the cloud.
 
@@ -235,20 +258,18 @@ class _Resampler:
     def __init__(self, dist: np.ndarray, k: int):
         self.dist, self.k, n = dist, k, len(dist)
         width = min(n, 4 * k + 20)
-        self.order = np.argsort(dist, axis=1, kind="stable")[:, :width]
-        self.near2 = np.take_along_axis(dist, self.order, axis=1) ** 2
+        self.order = np.ascontiguousarray(np.argsort(dist, axis=1, kind="stable")[:, :width])
+        self.near2 = np.ascontiguousarray(np.take_along_axis(dist, self.order, axis=1) ** 2)
 
     def dtm(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         k = self.k
-        c = counts[self.order[rows]]
-        take = np.clip(k - (np.cumsum(c, axis=1) - c), 0, c)
-        total = (take * self.near2[rows]).sum(axis=1)
-        for r in np.flatnonzero(take.sum(axis=1) < k):
+        out = _weighted_dtm(self.order, self.near2, counts.astype(np.int64), np.asarray(rows, np.int64), k)
+        for r in np.flatnonzero(np.isnan(out)):
             full = np.argsort(self.dist[rows[r]], kind="stable")
             cf = counts[full]
             tf = np.clip(k - (np.cumsum(cf) - cf), 0, cf)
-            total[r] = (tf * self.dist[rows[r], full] ** 2).sum()
-        return np.sqrt(total / k)
+            out[r] = np.sqrt((tf * self.dist[rows[r], full] ** 2).sum() / k)
+        return out
 
 
 def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, n_bootstrap: int, level: float,

@@ -73,6 +73,13 @@ def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: s
     x = df["depth"].tolist()
     traces = [{"x": x, "y": df[f"{measure}_mean"].tolist(), "mode": "lines+markers", "name": name,
                "line": {"color": colour, "dash": dash}, "legendgroup": name}]
+    if measure == "phdim" and "phdim_ci_low_mean" in df and df["phdim_ci_low_mean"].notna().any():
+        # each layer's interval (calibrated under protocol v3; the raw fit's bootstrap before),
+        # the mean of its runs' ends
+        mean = df["phdim_mean"].to_numpy(float)
+        traces[0]["error_y"] = {"type": "data", "symmetric": False, "thickness": 1, "width": 3, "color": colour,
+                                "array": np.nan_to_num(df["phdim_ci_high_mean"].to_numpy(float) - mean).tolist(),
+                                "arrayminus": np.nan_to_num(mean - df["phdim_ci_low_mean"].to_numpy(float)).tolist()}
     if df["n_seeds"].max() > 1:
         traces.append({"x": x + x[::-1], "y": df[f"{measure}_max"].tolist() + df[f"{measure}_min"].tolist()[::-1],
                        "fill": "toself", "fillcolor": colour, "opacity": 0.15, "line": {"width": 0}, "hoverinfo": "skip",
@@ -95,7 +102,10 @@ def _censored_markers(grp: pd.DataFrame, colour: str, name: str) -> list[dict]:
     if cens.empty:
         return []
     # the hover names the series and the depth, not the layer: a layer name is a record's free text
-    text = [f"{name} · depth {d:.2f}: PHdim censored in {int(n)} of {int(k)} runs, above {b:.1f} (2 log10 N)"
+    # under calibration the bound is measured ("at least"); under protocol v2 it is 2 log10 N
+    calibrated = "phdim_ci_low_mean" in grp and "whole_b0_dtm_mean" in grp
+    text = [f"{name} · depth {d:.2f}: PHdim censored in {int(n)} of {int(k)} runs, "
+            + (f"at least {b:.3g} (its interval has no finite upper end)" if calibrated else f"above {b:.1f} (2 log10 N)")
             for d, n, k, b in zip(cens["depth"], cens["phdim_n_censored"], cens["n_seeds"], cens["phdim_bound"])]
     return [{"x": cens["depth"].tolist(), "y": cens["phdim_bound"].tolist(), "mode": "markers", "type": "scatter",
              "name": f"{name}: censored", "showlegend": False, "legendgroup": name, "hovertext": text, "hoverinfo": "text",
@@ -118,19 +128,29 @@ def page_leaderboard(t) -> str:
         arch["provenance"] = "benchmark"
     arch["provenance_label"] = arch["provenance"].map(lambda p: PROVENANCE_LABELS.get(p, p))
     scored = [c for c in ("test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "linear_probe_last",
-                          "betti0_last", "betti1_last", "class_betti_sum_last", "whole_b0_last") if f"{c}_mean" in arch]
+                          "betti0_last", "betti1_last", "class_betti_sum_last", "whole_b0_last", "whole_b0_dtm_last",
+                          "class_betti_dtm_sum_last") if f"{c}_mean" in arch]
     for col in scored:
         arch[f"{col}_cell"] = [fmt_pm(m, s) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
+    calibrated = site_protocol(t).phdim_ceiling == "calibrated"
+    if calibrated and "phdim_last_ci_low_mean" in arch:  # the value with its interval (mean of the runs' ends)
+        arch["phdim_last_cell"] = [f"{cell} [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else cell
+                                   for cell, lo, hi in zip(arch["phdim_last_cell"], arch["phdim_last_ci_low_mean"],
+                                                           arch["phdim_last_ci_high_mean"])]
     if "phdim_last_n_censored" in arch:  # a bound is shown as a bound, never averaged
         censored = arch["phdim_last_n_censored"].fillna(0).astype(int)
-        arch["phdim_last_cell"] = [f"censored in {c} of {n}" if c else cell
-                                   for c, n, cell in zip(censored, arch["n_runs"], arch["phdim_last_cell"])]
+        bounds = arch["phdim_last_bound_min"] if "phdim_last_bound_min" in arch else pd.Series(np.nan, index=arch.index)
+        arch["phdim_last_cell"] = [
+            (f"≥ {fmt(b)} in {c} of {n}" if calibrated and np.isfinite(b) else f"censored in {c} of {n}") if c else cell
+            for c, n, b, cell in zip(censored, arch["n_runs"], bounds.astype(float), arch["phdim_last_cell"])]
     # a default order that means something: by task, the most accurate first
     arch = arch.sort_values(["task", "test_accuracy_mean"], ascending=[True, False], na_position="last")
     cols = [("model", "model"), ("task", "task"), ("status_label", "status"),
             ("test_accuracy_cell", "test acc."), ("generalization_gap_cell", "gap"),
             ("phdim_last_cell", "PHdim (last)"), ("twonn_last_cell", "TwoNN (last)"),
             ("class_betti_sum_last_cell", "class b0+b1 (last)"),
+            ("whole_b0_dtm_last_cell", "components (last, DTM)"),
+            ("class_betti_dtm_sum_last_cell", "class b0+b1 (last, DTM)"),
             ("linear_probe_last_cell", "probe acc. (last)"),
             ("family", "family"), ("provenance_label", "provenance"), ("n_runs", "runs"),
             ("whole_b0_last_cell", "whole b0 (last)"),
