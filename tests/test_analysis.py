@@ -192,3 +192,64 @@ def test_dynamics_and_the_naitzat_check_read_the_records():
     check = next(c for c in literature_checks({**report.tables, "models": models, "layers": layers})
                  if c["title"].startswith("Naitzat"))
     assert "not faster with ReLU, not reproduced" in check["verdict"]
+
+
+def _depth_population(slopes: dict, modality: str, noise: float, rng) -> pd.DataFrame:
+    """Final layers of trained models whose PHdim changes linearly over relative depth: ``slopes``
+    maps a family to the slopes of its models."""
+    rows = []
+    for family, values in slopes.items():
+        for i, slope in enumerate(values):
+            for role, depth in (("input", 0.0), ("block", 0.25), ("block", 0.5), ("block", 0.75), ("head", 1.0)):
+                rows.append({"job_id": f"{family}{i}", "model": family, "family": family, "modality": modality,
+                             "status": "trained", "role": role, "depth": depth, "task": "t",
+                             "phdim": 10 + slope * depth + rng.normal(scale=noise), "phdim_censored": False})
+    return pd.DataFrame(rows)
+
+
+def test_magai_2023_check_reads_the_paired_depth_profiles():
+    from reptopo.analysis import magai2023_check
+
+    rng = np.random.default_rng(0)
+    differ = pd.concat([_depth_population({"cnn": [-8, -7, -9, -8], "vit": [2, 3, 1, 2]}, "vision", 0.1, rng),
+                        _depth_population({"cnn1d": [-1, -1.2, -0.8], "transformer": [-1.1, -0.9, -1.0]}, "text", 0.05, rng)])
+    check = magai2023_check({}, final=differ)
+    cv, nlp = check["verdict"].split("; ")
+    assert cv.startswith("CV: reproduced") and nlp.startswith("NLP: refuted")
+    lo, hi = check["numbers"]["CV_interval"]
+    assert lo < 10 < hi  # the difference is +10 per unit depth
+    assert check["numbers"]["CV_difference"] == pytest.approx(10, abs=1)
+    # one Transformer only: not testable, said so; a noisy split: inconclusive
+    few = _depth_population({"cnn": [-8, -7], "vit": [2]}, "vision", 0.1, rng)
+    assert "not testable (2 CNNs and 1 Transformers" in magai2023_check({}, final=few)["verdict"]
+    noisy = _depth_population({"cnn": [-20, 15, -5], "vit": [10, -18, 4]}, "vision", 0.1, rng)
+    assert "CV: inconclusive" in magai2023_check({}, final=noisy)["verdict"]
+
+
+def test_head_components_check_reports_the_acceptance_figures():
+    from reptopo.analysis import head_components_check
+
+    rows = []
+    for i, (status, acc, b0, dtm, near) in enumerate([("trained", 0.97, 1, 10, 0), ("trained", 0.95, 1, 10, 0),
+                                                      ("trained", 0.96, 1, 8, 2), ("trained", 0.5, 1, 3, 0),
+                                                      ("random_init", 0.1, 1, 1, 0), ("random_init", 0.1, 1, 10, 0)]):
+        rows.append({"job_id": f"j{i}", "task": "mnist", "status": status, "role": "head", "test_accuracy": acc,
+                     "whole_b0": b0, "whole_b0_large": b0, "whole_b0_dtm": dtm, "whole_b0_dtm_near": near,
+                     "n_classes_measured": 10})
+    check = head_components_check({}, final=pd.DataFrame(rows))
+    n = check["numbers"]
+    assert n["dtm_share_well_trained"] == pytest.approx(2 / 3) and n["dtm_share_random_init"] == pytest.approx(0.5)
+    assert "2 of 3 trained MNIST and digits models" in check["verdict"] and "at least the number of classes in 3 of 3" in check["verdict"]
+
+
+def test_a_version_3_citation_quotes_each_calibrated_value_with_its_interval_or_bound():
+    from reptopo.cite import score_bibtex
+
+    scores = pd.DataFrame({"test_accuracy": [0.97, 0.96], "phdim_last": [6.2, None], "phdim_last_censored": [False, True],
+                           "phdim_last_ci_low": [5.5, None], "phdim_last_ci_high": [7.3, None],
+                           "phdim_last_bound": [None, 311.0]})
+    bib = score_bibtex("lenet", "mnist", 3, ["a" * 64, "b" * 64], scores, date="2026-12-01")
+    assert "PHdim (last hidden layer) calibrated, 95\\% interval, per record: 6.2 [5.5, 7.3], at least 311" in bib
+    assert "protocol version 3" in bib
+    v2 = score_bibtex("lenet", "mnist", 2, ["a" * 64], scores.iloc[:1], date="2026-12-01")
+    assert "6.2" in v2 and "interval" not in v2  # version 2 keeps its plain value

@@ -402,7 +402,7 @@ def dynamics(layers: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch"])
     prim = prim.assign(phdim_censored=_censored(prim, "phdim"))
     keep = ["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch", "phdim_censored"]
-    cols = keep + [m for m in DYNAMICS_MEASURES if m in prim]
+    cols = keep + [m for m in DYNAMICS_MEASURES + ("phdim_ci_low", "phdim_ci_high", "phdim_bound") if m in prim]
     return prim[cols].sort_values(["task", "model", "seed", "epoch", "depth"]).reset_index(drop=True)
 
 
@@ -810,6 +810,12 @@ def ansuini_check(t, final: pd.DataFrame | None = None) -> dict | None:
     if not len(out["trained"][0]):
         return None
     hunch, rnd = out["trained"][0].mean(), out["random_init"][0].mean()
+    calibrated = ""
+    if "phdim_calibrated" in vision and vision["phdim_calibrated"].notna().any():  # protocol v3
+        cal = {g: pd.Series([_hunch(grp, "phdim") for _, grp in vision[vision["status"].isin(st)].groupby("job_id")])
+               for g, st in (("trained", TRAINED), ("random_init", ("random_init",)))}
+        calibrated = (f" With calibrated PHdim as the intrinsic dimension: a hunchback in {_share(cal['trained'])} "
+                      f"trained or pretrained models and {_share(cal['random_init'])} random-init controls.")
     verdict = ("reproduced" if hunch > 0.5 else "partly reproduced: a minority of models" if hunch > 0.2
                else "not reproduced for these shallow networks: the dimension falls from the input on")
     verdict += ("; absent in untrained networks, reproduced" if np.isfinite(rnd) and rnd < min(0.5, hunch)
@@ -819,40 +825,218 @@ def ansuini_check(t, final: pd.DataFrame | None = None) -> dict | None:
         "finding": (f"Convolutional and Transformer vision models, TwoNN: a hidden layer above both the input and the last "
                     f"hidden layer in {_share(out['trained'][0])} trained or pretrained models, {_share(out['random_init'][0])} "
                     f"random-init and {_share(out['shuffled'][0])} shuffled-label controls; the last hidden layer below the "
-                    f"input in {_share(out['trained'][1])} trained models and {_share(out['random_init'][1])} random-init ones."),
+                    f"input in {_share(out['trained'][1])} trained models and {_share(out['random_init'][1])} random-init ones."
+                    + calibrated),
         "verdict": verdict,
         "numbers": {"trained_hunch": hunch, "random_init_hunch": rnd},
     }
 
 
 def head_components_check(t, final: pd.DataFrame | None = None) -> dict | None:
-    """The whole cloud's b0 at the head of trained classifiers against the number of classes."""
+    """The whole cloud's components at the head of trained classifiers against the number of
+    classes: b0 at the cloud's resolution (protocol v2's rule) and, under protocol v3, the DTM
+    filtration's significant count. The acceptance figure: the share of trained MNIST and digits
+    models of test accuracy at least 0.9 whose count equals the number of classes, against the
+    random-init controls."""
     layers = _final_layers(t) if final is None else final
     if layers.empty or "whole_b0" not in layers or layers["whole_b0"].isna().all():
         return None
     classes = layers.groupby("task")["n_classes_measured"].max()
     heads = layers[layers["role"] == "head"].copy()
     heads["classes"] = heads["task"].map(classes)
+    dtm = "whole_b0_dtm" in heads and heads["whole_b0_dtm"].notna().any()
     rows = []
     for (task, group), sub in heads.assign(group=np.where(heads["status"].isin(TRAINED), "trained", heads["status"])).groupby(["task", "group"]):
         b0 = sub["whole_b0"].astype(float)
-        rows.append({"task": task, "group": group, "classes": int(sub["classes"].iloc[0]), "n": len(sub),
-                     "equal": int((b0 == sub["classes"]).sum()), "one": int((b0 == 1).sum()),
-                     "unresolved": int(b0.isna().sum()), "median": float(np.nanmedian(b0)) if b0.notna().any() else np.nan,
-                     "median_large": float(np.nanmedian(sub["whole_b0_large"].astype(float)))})
+        row = {"task": task, "group": group, "classes": int(sub["classes"].iloc[0]), "n": len(sub),
+               "equal": int((b0 == sub["classes"]).sum()), "one": int((b0 == 1).sum()),
+               "unresolved": int(b0.isna().sum()), "median": float(np.nanmedian(b0)) if b0.notna().any() else np.nan,
+               "median_large": float(np.nanmedian(sub["whole_b0_large"].astype(float)))}
+        if dtm:
+            d = sub["whole_b0_dtm"].astype(float)
+            row.update(dtm_equal=int((d == sub["classes"]).sum()), dtm_median=float(np.nanmedian(d)) if d.notna().any() else np.nan)
+        rows.append(row)
     df = pd.DataFrame(rows)
     tr = df[df["group"] == "trained"]
     parts = [f"{r.task} ({r.classes} classes): {r.group} median b0 {_fmt(r.median, '.0f')} (components of at least 1% of "
              f"the points: {_fmt(r.median_large, '.0f')}), b0 = classes in {r.equal} of {r.n}, b0 = 1 in {r.one}"
-             + (f", unresolved in {r.unresolved}" if r.unresolved else "") for r in df.itertuples()]
+             + (f", unresolved in {r.unresolved}" if r.unresolved else "")
+             + (f"; DTM count: median {_fmt(r.dtm_median, '.0f')}, = classes in {r.dtm_equal} of {r.n}" if dtm else "")
+             for r in df.itertuples()]
     share = tr["equal"].sum() / tr["n"].sum() if len(tr) else np.nan
+    numbers: dict = {"share_equal": share}
+    verdict = (f"b0 equals the number of classes in {int(tr['equal'].sum())} of {int(tr['n'].sum())} trained heads"
+               + ("" if not np.isfinite(share) else "; " + ("the classes separate into components" if share > 0.5
+                  else "most trained heads keep classes connected: stray and misclassified probe points bridge them")))
+    if dtm:
+        well = heads[heads["task"].isin(["mnist", "digits"]) & heads["status"].isin(["trained"])
+                     & (heads["test_accuracy"] >= 0.9)]
+        ctl = heads[heads["task"].isin(["mnist", "digits"]) & (heads["status"] == "random_init")]
+        eq_w = (well["whole_b0_dtm"] == well["classes"]).astype(float)
+        eq_c = (ctl["whole_b0_dtm"] == ctl["classes"]).astype(float)
+        near = (well["whole_b0_dtm"] + well["whole_b0_dtm_near"].fillna(0) >= well["classes"]).astype(float)
+        numbers.update(dtm_share_well_trained=float(eq_w.mean()) if len(eq_w) else np.nan,
+                       dtm_share_random_init=float(eq_c.mean()) if len(eq_c) else np.nan,
+                       dtm_median_well_trained=float(well["whole_b0_dtm"].median()) if len(well) else np.nan)
+        verdict += (f". Under the DTM rule the count equals the number of classes in {_share(eq_w)} trained MNIST and "
+                    f"digits models of test accuracy at least 0.9 (median {_fmt(numbers['dtm_median_well_trained'], '.0f')}; "
+                    f"with the features just below the band, at least the number of classes in {_share(near)}) and in "
+                    f"{_share(eq_c)} of their random-init controls")
     return {
         "title": "The trained classifier's head: one component per class?",
-        "finding": "Whole-cloud b0 at the cloud's own resolution, at the head layer: " + "; ".join(parts) + ".",
-        "verdict": (f"b0 equals the number of classes in {int(tr['equal'].sum())} of {int(tr['n'].sum())} trained heads"
-                    + ("" if not np.isfinite(share) else "; " + ("the classes separate into components" if share > 0.5
-                       else "most trained heads keep classes connected: stray and misclassified probe points bridge them"))),
-        "numbers": {"share_equal": share},
+        "finding": ("Whole-cloud components at the head layer (b0 at the cloud's own resolution"
+                    + ("; the DTM filtration's count above its bootstrap band" if dtm else "") + "): "
+                    + "; ".join(parts) + "."),
+        "verdict": verdict,
+        "numbers": numbers,
+    }
+
+
+CNN_FAMILIES = ("cnn", "cnn1d", "resnet", "pretrained_cnn", "mobilenet", "vgg")
+TRANSFORMER_FAMILIES = ("vit", "transformer", "pretrained_transformer")
+
+
+def _depth_slope(grp: pd.DataFrame, col: str = "phdim") -> float:
+    """The least-squares slope of ``col`` over relative depth across a job's layers after the
+    input (NaN with fewer than three values or a censored one)."""
+    grp = grp[grp["role"] != "input"].sort_values("depth")
+    if len(grp) < 3 or grp[col].isna().any() or bool(_censored(grp, col).any()):
+        return np.nan
+    return float(np.polyfit(grp["depth"].astype(float), grp[col].astype(float), 1)[0])
+
+
+def _mean_ci(x: np.ndarray, *, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean and its 95% percentile bootstrap interval."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return (float(x.mean()) if len(x) else np.nan, np.nan, np.nan)
+    boot = np.random.default_rng(seed).choice(x, size=(n, len(x)), replace=True).mean(axis=1)
+    return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+def magai2023_check(t, final: pd.DataFrame | None = None) -> dict | None:
+    """Magai 2023: PHdim changes across depth differently in CNNs and in Transformers, in CV and NLP.
+
+    Per trained model, the slope of PHdim (calibrated under protocol v3) over relative depth;
+    per modality, the difference of the two families' mean slopes with a bootstrap interval
+    (models resampled within each family). Reproduced where the interval excludes 0; refuted
+    where it holds 0 and is narrower than half the mean absolute slope (a difference of that
+    size would have been seen); inconclusive otherwise."""
+    layers = _final_layers(t) if final is None else final
+    if layers.empty or "phdim" not in layers:
+        return None
+    trained = layers[layers["status"].isin(TRAINED) & layers["family"].isin(CNN_FAMILIES + TRANSFORMER_FAMILIES)]
+    if trained.empty:
+        return None
+    slopes = pd.DataFrame([{"job_id": j, "family": g["family"].iloc[0], "modality": g["modality"].iloc[0],
+                            "model": g["model"].iloc[0], "slope": _depth_slope(g)} for j, g in trained.groupby("job_id")])
+    slopes["kind"] = np.where(slopes["family"].isin(CNN_FAMILIES), "CNN", "Transformer")
+    parts, verdicts, numbers = [], [], {}
+    rng = np.random.default_rng(0)
+    for modality, label in (("vision", "CV"), ("text", "NLP")):
+        sub = slopes[slopes["modality"] == modality]
+        c = sub[sub["kind"] == "CNN"]["slope"].dropna().to_numpy()
+        tr = sub[sub["kind"] == "Transformer"]["slope"].dropna().to_numpy()
+        if len(c) < 2 or len(tr) < 2:
+            verdicts.append(f"{label}: not testable ({len(c)} CNNs and {len(tr)} Transformers with every layer's PHdim measured)")
+            continue
+        mc, mt = _mean_ci(c), _mean_ci(tr)
+        boot = np.array([rng.choice(tr, len(tr)).mean() - rng.choice(c, len(c)).mean() for _ in range(2000)])
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        diff = float(tr.mean() - c.mean())
+        scale = float(np.mean(np.abs(np.r_[c, tr])))
+        verdict = ("reproduced: they differ" if lo > 0 or hi < 0 else
+                   "refuted: they change alike" if (hi - lo) / 2 < 0.5 * scale else "inconclusive")
+        numbers[f"{label}_difference"] = diff
+        numbers[f"{label}_interval"] = [float(lo), float(hi)]
+        parts.append(f"{label}: CNNs {mc[0]:+.2f} [{mc[1]:+.2f}, {mc[2]:+.2f}] over {len(c)} models, Transformers "
+                     f"{mt[0]:+.2f} [{mt[1]:+.2f}, {mt[2]:+.2f}] over {len(tr)}; difference {diff:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        verdicts.append(f"{label}: {verdict} (difference {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] per unit of relative depth)")
+    return {
+        "title": "Magai 2023: PHdim changes across depth differently in CNNs and Transformers, in CV and NLP",
+        "finding": ("Slope of PHdim over relative depth (layers after the input; calibrated where the protocol calibrates), "
+                    "mean over trained models with a 95% bootstrap interval. " + "; ".join(parts) + "."),
+        "verdict": "; ".join(verdicts),
+        "numbers": numbers,
+    }
+
+
+def birdal_check(t) -> dict | None:
+    """Birdal et al. 2021: PHdim predicts the generalization gap. Read off the measures board on
+    the task with a complete width x train-size x label-noise grid, against the baselines."""
+    board = t["measures"]
+    if board.empty:
+        return None
+    gap = board[(board["target"] == "generalization_gap") & (board["task"] != ALL_TASKS)]
+    grid = gap[gap["cmi"].notna()]["task"].unique() if "cmi" in gap else []
+    rows = []
+    for task in grid:
+        sub = gap[gap["task"] == task].set_index("score")
+        if "phdim_last" not in sub.index:
+            continue
+        r = sub.loc["phdim_last"]
+        base = sub[sub["is_baseline"]]
+        best = base["strength"].idxmax() if len(base) and base["strength"].notna().any() else None
+        rows.append((task, r, best, base.loc[best] if best is not None else None))
+    if not rows:
+        return None
+    parts, wins = [], 0
+    for task, r, best, b in rows:
+        wins += bool(r["beats_baselines"])
+        parts.append(f"{task}: PHdim (last) Kendall {r['kendall_tau']:+.2f} [{r['tau_ci_low']:+.2f}, {r['tau_ci_high']:+.2f}], "
+                     f"granulated {_fmt(r['granulated_kendall'], '+.2f')}, CMI {_fmt(r['cmi'], '.3f')}"
+                     + (f"; best baseline {best}: Kendall {b['kendall_tau']:+.2f}, granulated "
+                        f"{_fmt(b['granulated_kendall'], '+.2f')}, CMI {_fmt(b['cmi'], '.3f')}" if b is not None else ""))
+    return {
+        "title": "Birdal et al. 2021: PHdim predicts the generalization gap",
+        "finding": "On the complete width x train-size x label-noise grid: " + "; ".join(parts) + ".",
+        "verdict": (f"PHdim beats the best baseline in {wins} of {len(rows)} grid tasks"
+                    + ("; not reproduced: a baseline predicts the gap at least as well" if wins == 0 else
+                       "; reproduced" if wins == len(rows) else "; partly reproduced")),
+        "numbers": {"wins": wins, "tasks": len(rows)},
+    }
+
+
+def dynamics_check(t) -> dict | None:
+    """The learning dynamics (Magai 2023's emphasis): by family, the median over runs of the last
+    hidden layer's PHdim and the head's component count at each measured epoch."""
+    dyn = t["dynamics"]
+    if dyn.empty or "phdim" not in dyn:
+        return None
+    dyn = dyn[dyn["status"] == "trained"]
+    rows = []
+    for job, grp in dyn.groupby("job_id"):
+        last_epoch = grp["epoch"].max()
+        hidden = grp[~grp["role"].isin(["input", "head"])]
+        head = grp[grp["role"] == "head"]
+        if hidden.empty:
+            continue
+        deepest = hidden[hidden["depth"] == hidden["depth"].max()]
+        for epoch, e in deepest.groupby("epoch"):
+            h = head[head["epoch"] == epoch]
+            rows.append({"family": grp["family"].iloc[0], "epoch": "last" if epoch == last_epoch else str(int(epoch)),
+                         "phdim": np.nan if bool(e["phdim_censored"].iloc[0]) else float(e["phdim"].iloc[0]),
+                         "components": float(h["whole_b0_dtm"].iloc[0]) if len(h) and "whole_b0_dtm" in h
+                         and pd.notna(h["whole_b0_dtm"].iloc[0]) else np.nan})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    order = ["0", "1", "2", "5", "last"]
+    sentences = []
+    for family, grp in df.groupby("family"):
+        med = grp.groupby("epoch")[["phdim", "components"]].median()
+        epochs = [e for e in order if e in med.index]
+        ph = " → ".join(_fmt(med.loc[e, "phdim"], ".3g") for e in epochs)
+        text = f"{family}: PHdim of the last hidden layer {ph} (epochs {', '.join(epochs)})"
+        if med["components"].notna().any():
+            text += "; components at the head " + " → ".join(_fmt(med.loc[e, "components"], ".0f") for e in epochs)
+        sentences.append(text)
+    return {
+        "title": "The learning dynamics: PHdim and the head's components over training",
+        "finding": "Median over the seed-0 runs at default hyperparameters, by family. " + "; ".join(sentences) + ".",
+        "verdict": "measured (see the Architectures page for each run's maps)",
+        "numbers": {},
     }
 
 
@@ -863,9 +1047,13 @@ def literature_checks(t) -> list[dict]:
     if scores.empty:
         return []
     final = _final_layers(t)  # the four checks read the same final layers
-    checks = [c for c in (check(t, final) for check in (naitzat_check, magai_check, ansuini_check, head_components_check)) if c]
+    checks = [c for c in (check(t, final) for check in (naitzat_check, magai_check, ansuini_check, head_components_check,
+                                                         magai2023_check)) if c]
+    checks += [c for c in (birdal_check(t), dynamics_check(t)) if c]
     fam = scores[scores["status"] == "trained"].groupby("family")["phdim_drop"].mean().dropna()
-    if len(fam):
+    # protocol v2's family means of the PHdim drop; version 3 has the paired check above instead
+    calibrated = "phdim_calibrated" in final and final["phdim_calibrated"].notna().any()
+    if len(fam) and not calibrated:
         cnn = fam[fam.index.isin(["cnn", "resnet", "cnn1d"])].mean()
         tr = fam[fam.index.isin(["vit", "transformer"])].mean()
         checks.append({

@@ -1,7 +1,8 @@
 """Citations: the benchmark itself (as in CITATION.cff) and a model's standardized scores.
 
 A score citation quotes the numbers, not only hashes: test accuracy, the last hidden layer's
-PHdim, TwoNN and linear-probe accuracy, each as the mean with the range over the model's
+PHdim (from protocol v3 the calibrated value of each record with its 95% interval, or its
+measured lower bound), TwoNN and linear-probe accuracy, each as the mean with the range over the model's
 trained records on the task (seeds and grid axes), the protocol version, the records' content
 digests (which identify the records, see :mod:`reptopo.record`; they do not promise that a re-run
 on another machine gives the same bits) and the model's page on the leaderboard.
@@ -65,6 +66,25 @@ def describe_score(values, censored=None) -> str:
     return f"{mean:.3g} [{min(finite):.3g}, {max(finite):.3g}] over {len(finite)} records"
 
 
+def describe_calibrated(scores: pd.DataFrame, censored=None) -> str:
+    """Calibrated PHdim (protocol v3) as cited: each record's value with its 95% interval, or
+    its measured lower bound ("at least L") where the interval has no finite upper end."""
+    flags = [bool(c) for c in censored] if censored is not None else [False] * len(scores)
+    cells = []
+    for flag, v, lo, hi, bound in zip(flags, scores["phdim_last"], scores.get("phdim_last_ci_low", [None] * len(scores)),
+                                      scores.get("phdim_last_ci_high", [None] * len(scores)),
+                                      scores.get("phdim_last_bound", [None] * len(scores))):
+        if flag:
+            cells.append(f"at least {bound:.3g}" if bound is not None and math.isfinite(bound) else "censored")
+        elif v is None or not math.isfinite(float(v)):
+            cells.append("not measured")
+        elif lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+            cells.append(f"{float(v):.3g} [{float(lo):.3g}, {float(hi):.3g}]")
+        else:
+            cells.append(f"{float(v):.3g}")
+    return "calibrated, 95% interval, per record: " + ", ".join(cells) if cells else "not measured"
+
+
 def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str], scores: pd.DataFrame | None = None,
                  *, page: str | None = None, date: str | None = None) -> str:
     """A citation for ``model``'s scores on ``task`` under ``protocol_version``.
@@ -75,9 +95,16 @@ def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str
     date = date or dt.date.today().isoformat()
     parts = []
     if scores is not None and len(scores):
-        parts.append("; ".join(
-            f"{label} {describe_score(scores[col].tolist(), scores[f'{col}_censored'].fillna(False).tolist() if f'{col}_censored' in scores else None)}"
-            for col, label in CITED_SCORES if col in scores))
+        cells = []
+        for col, label in CITED_SCORES:
+            if col not in scores:
+                continue
+            censored = scores[f"{col}_censored"].fillna(False).tolist() if f"{col}_censored" in scores else None
+            text = describe_score(scores[col].tolist(), censored)
+            if col == "phdim_last" and protocol_version >= 3:
+                text = describe_calibrated(scores, censored)
+            cells.append(f"{label} {text}")
+        parts.append("; ".join(cells))
     parts.append(f"protocol version {protocol_version}")
     # a digest identifies a record; a re-run elsewhere is judged by `reptopo verify`, not by its bits
     parts.append("record digests " + ", ".join(d[:16] for d in sorted(digests)) + " (identifiers of the records)")

@@ -78,7 +78,7 @@ def _cmd_validate(args) -> int:
 def _cmd_run(args) -> int:
     from .compare import plan
     from .registry import Registry
-    from .runner import expand, make_client, run_comparisons, run_jobs
+    from .runner import expand, make_client, run_comparisons, run_jobs, slurm_options
     from .store import ResultStore
 
     if args.device.startswith("cuda"):
@@ -91,7 +91,7 @@ def _cmd_run(args) -> int:
     jobs = expand(reg.suite(args.suite))
     if args.limit:
         jobs = jobs[: args.limit]
-    slurm = json.loads(args.slurm) if args.slurm else None
+    slurm = slurm_options(args.slurm, args.store)
     client = make_client(args.address, args.workers, slurm)
     try:
         print(f"reptopo: suite {args.suite!r}: {len(jobs)} jobs -> {args.store}")
@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--suite", required=True)
     s.add_argument("--store", default="results/quick")
     s.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler")
-    s.add_argument("--slurm", help="JSON keyword arguments of dask_jobqueue.SLURMCluster")
+    s.add_argument("--slurm", help="Slurm jobs as Dask workers: inline JSON or a YAML/JSON file of dask_jobqueue."
+                   "SLURMCluster's keys (cores, memory, walltime, queue, account, ...) and reptopo's own (jobs; "
+                   "adapt_minimum and adapt_maximum); log_directory defaults to STORE/logs")
     s.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each)")
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     s.add_argument("--protocol", type=int, default=CURRENT_VERSION)

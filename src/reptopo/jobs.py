@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import resource
@@ -369,5 +370,21 @@ def build_record(*, job_id: str, entry, task_entry, cfg, seed: int, axes: dict, 
         "peak_rss_mb": peak_rss_mb,
         "versions": library_versions(),
         "device": device,
+        "ran_on": where_this_runs(),
         "layers": layers,
     }
+
+
+def where_this_runs() -> dict:
+    """The host, the Dask worker and (under Slurm) the job id of the process writing a record, so
+    that a slow or failing node can be found. Not part of the content digest."""
+    import socket
+
+    worker = None
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # not inside a Dask worker
+        pass
+    return {"host": socket.gethostname(), "worker": worker, "slurm_job_id": os.environ.get("SLURM_JOB_ID")}

@@ -306,6 +306,14 @@ class Times(_Strict):
     measure_seconds: float
 
 
+class RanOn(_Strict):
+    """Where a job ran: its host, Dask worker and Slurm job id (not part of the digest)."""
+
+    host: str
+    worker: str | None = None
+    slurm_job_id: str | None = None
+
+
 class Record(_Strict):
     """One published record (schema version :data:`SCHEMA_VERSION`)."""
 
@@ -334,6 +342,7 @@ class Record(_Strict):
     peak_rss_mb: float | None
     versions: dict[str, str | None]
     device: str
+    ran_on: RanOn | None = Field(None, description="the host, Dask worker and Slurm job id that wrote the record")
     layers: list[Layer] = Field(description="every measured layer (and epoch), with its measures")
     diagrams_sha256: str | None = None
     provenance: Provenance = Field(description="benchmark, verified_submission or self_reported: who produced the numbers")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 
+from .errors import ReptopoError
 from .jobs import Job, run_job
 from .protocol import CURRENT_VERSION
 from .registry import Registry, SuiteEntry
@@ -39,7 +41,84 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def make_client(address: str | None = None, n_workers: int = 2, slurm: dict | None = None):
+class SlurmOptionsError(ReptopoError, ValueError):
+    """A ``--slurm`` value that is not a mapping of known keys; names the key or file."""
+
+
+# reptopo's own keys of --slurm, taken out before the rest reaches dask_jobqueue.SLURMCluster
+SLURM_OWN_KEYS = {
+    "jobs": "how many Slurm jobs (each one Dask worker process by default) to start; default --workers",
+    "adapt_minimum": "with adapt_maximum: let Dask add and remove Slurm jobs between these counts instead of a fixed number",
+    "adapt_maximum": "the most Slurm jobs that adaptive scaling starts",
+}
+
+
+def slurm_cluster_keys() -> list[str]:
+    """The keyword arguments that dask_jobqueue's SLURMCluster (and its job class) accept."""
+    import inspect
+
+    from dask_jobqueue.core import Job, JobQueueCluster
+    from dask_jobqueue.slurm import SLURMJob
+
+    names = set()
+    for fn in (SLURMJob.__init__, Job.__init__, JobQueueCluster.__init__):
+        names |= {p for p in inspect.signature(fn).parameters
+                  if p not in ("self", "args", "kwargs", "job_kwargs", "base_class_kwargs", "scheduler", "job_cls")}
+    return sorted(names)
+
+
+def slurm_options(value: str | None, store_root: str | None = None) -> tuple[dict, dict] | None:
+    """(reptopo's keys, SLURMCluster's keyword arguments) of a ``--slurm`` value: inline JSON,
+    or the path of a YAML or JSON file. Keys left out come from dask-jobqueue's own
+    configuration (``~/.config/dask/jobqueue.yaml``); ``log_directory`` defaults to the store's
+    ``logs/`` folder, so that the workers' ``slurm-N.out`` files do not land in the current one.
+
+    Raises
+    ------
+    SlurmOptionsError
+        A value that does not parse, is not a mapping, or has a key that neither reptopo nor
+        dask-jobqueue knows (the message lists both sets of keys).
+    """
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    if value is None:
+        return None
+    source = "--slurm"
+    text = value
+    if not value.lstrip().startswith("{"):
+        path = Path(value)
+        if not path.is_file():
+            raise SlurmOptionsError(f"--slurm {value!r}: neither inline JSON (starting with '{{') nor a YAML or JSON file")
+        source, text = str(path), path.read_text()
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError as exc:
+        raise SlurmOptionsError(f"{source}: does not parse as JSON or YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise SlurmOptionsError(f"{source}: must be a mapping of keys to values, e.g. {{\"cores\": 1, \"memory\": \"4GB\"}}")
+    known = slurm_cluster_keys()
+    unknown = sorted(set(data) - set(known) - set(SLURM_OWN_KEYS))
+    if unknown:
+        raise SlurmOptionsError(
+            f"{source}: unknown key {unknown[0]!r}; reptopo's keys: {', '.join(SLURM_OWN_KEYS)}; "
+            f"dask-jobqueue's SLURMCluster keys: {', '.join(known)}")
+    own = {k: data.pop(k) for k in list(data) if k in SLURM_OWN_KEYS}
+    for key, v in own.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "adapt_minimum" else 1):
+            raise SlurmOptionsError(f"{source}: {key} must be a whole number (>= {0 if key == 'adapt_minimum' else 1}), got {v!r}")
+    if ("adapt_minimum" in own) != ("adapt_maximum" in own):
+        raise SlurmOptionsError(f"{source}: adapt_minimum and adapt_maximum go together")
+    if store_root is not None and "log_directory" not in data:
+        data["log_directory"] = str(Path(store_root) / "logs")
+    return own, data
+
+
+def make_client(address: str | None = None, n_workers: int = 2, slurm: tuple[dict, dict] | None = None):
+    """A Dask client: on the scheduler at ``address``, on Slurm jobs (``slurm``: the pair that
+    :func:`slurm_options` returns), or on a LocalCluster of ``n_workers`` processes."""
     from dask.distributed import Client, LocalCluster
 
     if address:
@@ -47,8 +126,14 @@ def make_client(address: str | None = None, n_workers: int = 2, slurm: dict | No
     if slurm is not None:
         from dask_jobqueue import SLURMCluster
 
-        cluster = SLURMCluster(**slurm)
-        cluster.scale(jobs=slurm.get("jobs", n_workers))
+        own, kwargs = slurm
+        if kwargs.get("log_directory"):
+            os.makedirs(kwargs["log_directory"], exist_ok=True)
+        cluster = SLURMCluster(**kwargs)
+        if "adapt_maximum" in own:
+            cluster.adapt(minimum_jobs=own["adapt_minimum"], maximum_jobs=own["adapt_maximum"])
+        else:
+            cluster.scale(jobs=own.get("jobs", n_workers))
         return Client(cluster)
     # One thread per worker process: torch and BLAS are pinned to one core each.
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")

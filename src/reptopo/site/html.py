@@ -21,10 +21,13 @@ PROVENANCE_LABELS = {"benchmark": "benchmark run", "verified_submission": "verif
 # the per-layer measures every page (and `reptopo plot`) draws, in this order
 CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("class_betti_sum", "per-class b0 + b1 (hops)"),
                 ("whole_b0", "whole-cloud b0"), ("class_tp_h0", "per-class total persistence H0"),
-                ("betti_1", "Betti 1"), ("linear_probe_accuracy", "linear-probe accuracy")]
+                ("betti_1", "Betti 1"), ("linear_probe_accuracy", "linear-probe accuracy"),
+                # protocol v3 (drawn where the records have them)
+                ("whole_b0_dtm", "components (DTM)"), ("class_betti_dtm_sum", "per-class b0 + b1 (DTM)")]
 # the measures of the learning-dynamics maps (layer x epoch), in this order
 DYNAMICS_PANELS = [("class_betti_sum", "per-class b0 + b1 (hops)"), ("twonn", "TwoNN dimension"), ("phdim", "PHdim"),
-                   ("class_tp_h0", "per-class total persistence H0"), ("linear_probe_accuracy", "linear-probe accuracy")]
+                   ("class_tp_h0", "per-class total persistence H0"), ("linear_probe_accuracy", "linear-probe accuracy"),
+                   ("whole_b0_dtm", "components (DTM)")]
 CONTROL_NAMES = {"random_init": "random-init control", "shuffled_labels": "shuffled-label control"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 

@@ -161,7 +161,7 @@ def page_leaderboard(t) -> str:
     values = {f"{c}_cell": f"{c}_mean" for c in scored}
     table = html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label", "provenance_label"],
                        link=("model", "../models/{slug}/"), optional=optional, values=values)
-    return render("leaderboard.md.j2", table=Markup(table))
+    return render("leaderboard.md.j2", table=Markup(table), calibrated=calibrated)
 
 
 def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True,
@@ -216,8 +216,12 @@ def _dynamics_heatmap(plots: Plots, job: pd.DataFrame, controls: pd.DataFrame, m
             v = float(cell[measure].iloc[0]) if len(cell) and pd.notna(cell[measure].iloc[0]) else None
             censored = measure == "phdim" and len(cell) > 0 and "phdim_censored" in cell and bool(cell["phdim_censored"].iloc[0])
             row.append(v)
+            interval = ""
+            if measure == "phdim" and v is not None and "phdim_ci_low" in cell and pd.notna(cell["phdim_ci_low"].iloc[0]):
+                interval = f" [{fmt(float(cell['phdim_ci_low'].iloc[0]))}, {fmt(float(cell['phdim_ci_high'].iloc[0]))}]"
             hrow.append(f"{esc(name)} (depth {depth:.2f}) · {esc(col)}: "
-                        + ("censored: above what the sample resolves" if censored else fmt(v) if v is not None else "not measured"))
+                        + ("censored: above what the sample resolves" if censored else fmt(v) + interval if v is not None
+                           else "not measured"))
         z.append(row)
         hover.append(hrow)
     trace = {"type": "heatmap", "z": z, "x": [c for c, _ in columns], "y": ylabels, "customdata": hover,
@@ -294,7 +298,8 @@ def page_measures(t) -> str:
     trained = scores[scores["status"].isin(TRAINED)]
     colours = family_colours(t)
     correlation_plots = []
-    for score in ("phdim_last", "twonn_last", "class_betti_sum_last", "whole_b0_last", "linear_probe_last", "weight_l2"):
+    for score in ("phdim_last", "twonn_last", "class_betti_sum_last", "whole_b0_last", "whole_b0_dtm_last", "linear_probe_last",
+                  "weight_l2"):
         if score not in trained or trained[score].isna().all():
             continue
         for target in ("generalization_gap", "test_accuracy"):
