@@ -325,3 +325,13 @@ def test_pairwise_distances_keep_short_edges_of_far_clouds(rng):
     pts[1] = pts[0] + 1e-5
     d = pairwise_distances64(pts)
     assert d[0, 1] == pytest.approx(np.linalg.norm(pts[0] - pts[1]), rel=1e-6)
+
+
+@pytest.mark.parametrize("n,width", [(400, 60), (120, 119), (60, 80)])
+def test_nearest_sorted_equals_a_stable_argsort_with_ties(n, width, rng):
+    from reptopo.measures.dtm import nearest_sorted
+
+    d = np.round(rng.uniform(size=(n, n)) * 20) / 20  # many ties, at the cut too
+    d = np.minimum(d, d.T)
+    np.fill_diagonal(d, 0.0)
+    np.testing.assert_array_equal(nearest_sorted(d, width), np.argsort(d, axis=1, kind="stable")[:, :width])

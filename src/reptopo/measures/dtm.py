@@ -246,6 +246,21 @@ def _weighted_dtm(order, near2, counts, rows, k):  # pragma: no cover - compiled
     return out
 
 
+def nearest_sorted(dist: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` columns of each row's stable argsort (ties by index), without sorting
+    whole rows: a partition finds each row's ``width``-th smallest value, and only the entries up
+    to it are sorted (a full argsort of 2,000 rows of 2,000 costs ten times more)."""
+    n = dist.shape[1]
+    if width >= n:
+        return np.ascontiguousarray(np.argsort(dist, axis=1, kind="stable"))
+    cut = np.partition(dist, width - 1, axis=1)[:, width - 1]
+    out = np.empty((len(dist), width), np.int64)
+    for i, row in enumerate(dist):
+        cand = np.flatnonzero(row <= cut[i])  # increasing index: a stable sort keeps ties in index order
+        out[i] = cand[np.argsort(row[cand], kind="stable")[:width]]
+    return out
+
+
 class _Resampler:
     """The DTM of chosen sample points when the measure is a resample of the cloud.
 
@@ -258,7 +273,7 @@ class _Resampler:
     def __init__(self, dist: np.ndarray, k: int):
         self.dist, self.k, n = dist, k, len(dist)
         width = min(n, 4 * k + 20)
-        self.order = np.ascontiguousarray(np.argsort(dist, axis=1, kind="stable")[:, :width])
+        self.order = nearest_sorted(dist, width)
         self.near2 = np.ascontiguousarray(np.take_along_axis(dist, self.order, axis=1) ** 2)
 
     def dtm(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -272,6 +287,70 @@ class _Resampler:
         return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _full_row_dtm(row, counts, k):  # pragma: no cover - compiled
+    """A row's resampled DTM from all its neighbours (the rare row whose kept ones held fewer
+    than k resampled points; never one whose kept neighbours are all the points)."""
+    order = np.argsort(row, kind="mergesort")
+    need, total = k, 0.0
+    for j in order:
+        m = counts[j]
+        take = m if m < need else need
+        total += take * row[j] ** 2
+        need -= take
+        if need == 0:
+            break
+    return np.sqrt(total / k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bottleneck_upper_sorted(a, births, deaths):  # pragma: no cover - compiled
+    """:func:`bottleneck_upper` with ``a`` already in order of lifetime and ``b`` given as births
+    and deaths (the same arithmetic, so the same value)."""
+    life_b = deaths - births
+    order = np.argsort(-life_b, kind="mergesort")
+    ma, mb = a.shape[0], births.size
+    best = 0.0
+    for i in range(max(ma, mb)):
+        a0 = a[i, 0] if i < ma else 0.0
+        a1 = a[i, 1] if i < ma else 0.0
+        b0 = births[order[i]] if i < mb else 0.0
+        b1 = deaths[order[i]] if i < mb else 0.0
+        pair = max(abs(a0 - b0), abs(a1 - b1)) if i < ma and i < mb else np.inf
+        diag = max(a1 - a0, b1 - b0) / 2.0
+        v = min(pair, diag)
+        if v > best:
+            best = v
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _bootstrap(dist, order, near2, f, draws, k, finite_sorted):  # pragma: no cover - compiled
+    """Both statistics of every resample (the rows of ``draws``); see :func:`bootstrap_bands`."""
+    n_boot, n = draws.shape
+    c0 = np.empty(n_boot)
+    c1 = np.empty(n_boot)
+    rows = np.arange(n)
+    counts = np.zeros(n, np.int64)
+    for b in range(n_boot):
+        counts[:] = 0
+        for t in range(n):
+            counts[draws[b, t]] += 1
+        fb = _weighted_dtm(order, near2, counts, rows, k)
+        sup = 0.0
+        for i in range(n):
+            if np.isnan(fb[i]):
+                fb[i] = _full_row_dtm(dist[i], counts, k)
+            d = abs(fb[i] - f[i])
+            if d > sup:
+                sup = d
+        c1[b] = sup
+        drawn = np.nonzero(counts)[0]  # copies of a point join at its own value: no bar
+        births, deaths, _, _ = _h0_bars(dist, drawn, fb[drawn], np.inf)
+        c0[b] = _bottleneck_upper_sorted(finite_sorted, births, deaths)
+    return c0, c1
+
+
 def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, n_bootstrap: int, level: float,
                     seed: int) -> tuple[float, float]:
     """(H0's c, the DTM's c): the (1 - level) quantiles, over resamples of the cloud drawn with
@@ -283,21 +362,18 @@ def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, 
       which no DTM band sees; this one does;
     - the largest change of a sample point's DTM (Chazal et al. 2017), which bounds the
       bottleneck distance of every dimension's diagram on a fixed complex (H1 on landmarks).
+
+    The resamples are drawn here and measured in one compiled loop (a Python loop's overhead
+    dominated small classes).
     """
     n = len(dist)
     sampler = _Resampler(dist, k)
     rng = np.random.default_rng([seed, 2])
-    every = np.arange(n)
+    draws = np.stack([rng.integers(n, size=n) for _ in range(n_bootstrap)]).astype(np.int64)
     finite = h0[:-1]
-    c0, c1 = np.empty(n_bootstrap), np.empty(n_bootstrap)
-    for b in range(n_bootstrap):
-        counts = np.bincount(rng.integers(n, size=n), minlength=n)
-        fb = sampler.dtm(counts, every)
-        c1[b] = np.abs(fb - f).max()
-        drawn = np.flatnonzero(counts)  # copies of a point join at its own value: no bar
-        fd = fb[drawn]
-        bars, _ = h0_dtm(dist, fd, drawn)
-        c0[b] = bottleneck_upper(finite, bars[:-1])
+    finite = np.ascontiguousarray(finite[np.argsort(-(finite[:, 1] - finite[:, 0]), kind="stable")])
+    c0, c1 = _bootstrap(np.ascontiguousarray(dist, dtype=np.float64), sampler.order, sampler.near2,
+                        np.ascontiguousarray(f, dtype=np.float64), draws, k, finite)
     return float(np.quantile(c0, 1.0 - level)), float(np.quantile(c1, 1.0 - level))
 
 
