@@ -17,7 +17,7 @@ from reptopo.cli import main
 from reptopo.submission import BUNDLE_FILES, WEIGHTS_FILE, SubmissionError, check_bundle_entry
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "site" / "reference" / "records" / "mlp__digits__s0__label_noise-0.0__train_size-400__width-0.5__p2.json"
+RECORD = ROOT / "site" / "reference" / "records" / "mlp__digits__s0__label_noise-0.0__train_size-400__width-0.5__p3.json"
 
 ENTRY = """kind: model
 name: mymlp

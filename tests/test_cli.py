@@ -43,9 +43,10 @@ def test_cite_quotes_scores_digests_and_the_page():
     res = run("cite", "lenet", "--task", "mnist")
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "@misc{reptopo:lenet:mnist:p2" in out and "test accuracy 0.955 [0.943, 0.966] over 6 records" in out
+    assert "@misc{reptopo:lenet:mnist:p3" in out and "test accuracy 0.954 [0.943, 0.965] over 6 records" in out
+    assert "PHdim (last hidden layer) calibrated, 95\\% interval, per record: 4.7 [4.17, 5.63]" in out
     assert "PHdim (last hidden layer)" in out and "TwoNN (last hidden layer)" in out and "linear probe" in out
-    assert "protocol version 2" in out and "record digests" in out and "models/lenet/" in out
+    assert "protocol version 3" in out and "record digests" in out and "models/lenet/" in out
     assert "@misc{reptopo2026" in out
 
 

@@ -28,7 +28,7 @@ from reptopo.reproduce import (
 )
 
 REFERENCE = Path(__file__).resolve().parents[1] / "site" / "reference" / "records"
-POPULATION = "mlp__digits__s{}__label_noise-0.0__train_size-400__width-0.5__p2.json"
+POPULATION = "mlp__digits__s{}__label_noise-0.0__train_size-400__width-0.5__p3.json"
 
 
 def _load(name):
@@ -294,7 +294,7 @@ def test_compare_runs_reports_each_task_and_names_what_is_not_consistent(tmp_pat
         (store / "records").mkdir(parents=True)
         for path in REFERENCE.glob("*__digits__*.json"):
             shutil.copy(path, store / "records")
-    moved = "lenet__digits__s{}__label_noise-0.2__train_size-1197__width-1.0__p2.json"
+    moved = "lenet__digits__s{}__label_noise-0.2__train_size-1197__width-1.0__p3.json"
     for s in range(3):
         path = run / "records" / moved.format(s)
         rec = json.loads(path.read_text())

@@ -147,7 +147,7 @@ def test_model_page_opens_from_its_row_and_plots_draw_points(page):
     page.wait_for_url("**/models/lenet/")
     assert _heading(page) == "lenet"
     _assert_plots_have_points(page)
-    assert "@misc{reptopo:lenet:mnist:p2" in page.inner_text("body")
+    assert "@misc{reptopo:lenet:mnist:p3" in page.inner_text("body")
 
 
 def _assert_plots_have_points(page):
@@ -197,7 +197,7 @@ def test_hostile_strings_stay_text(page, site):
 def test_home_cite_and_submit_pages(page):
     page.goto(page.base + "/")
     body = page.inner_text("body")
-    assert "Protocol version 2" in body and "Headline findings" in body
+    assert "Protocol version 3" in body and "Headline findings" in body
     page.goto(page.base + "/cite/")
     assert "@misc{reptopo2026" in page.inner_text("body")
     page.goto(page.base + "/submit/")

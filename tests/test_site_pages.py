@@ -22,7 +22,7 @@ def test_every_page_renders_from_the_reference_tables(tables):
     pages = render_all(ResultStore(REFERENCE), tables)
     assert {"index.md", "leaderboard.md", "architectures.md", "measures.md", "submit.md", "cite.md",
             "models/index.md", "models/lenet.md"} <= set(pages)
-    assert "Protocol version 2" in pages["index.md"] and "compare/mnist.md" in pages and "compare/index.md" in pages
+    assert "Protocol version 3" in pages["index.md"] and "compare/mnist.md" in pages and "compare/index.md" in pages
     assert pages["leaderboard.md"].count("<tr") > 20 and "data-value" in pages["leaderboard.md"]
     assert 'class="rt-plot"' in pages["measures.md"] and 'class="rt-plot"' in pages["models/lenet.md"]
 
@@ -68,15 +68,24 @@ def test_leaderboard_and_measures_pages_name_their_columns(tables):
     assert "Kendall" in page_measures(tables)
 
 
-def test_a_censored_phdim_is_drawn_at_its_bound_not_left_as_a_gap(tables):
-    """lenet's MNIST input layer (784 dimensions, 1,000 points) is beyond what the probe resolves:
-    its PHdim panel marks the layer at the bound instead of plotting a number."""
+def test_a_censored_phdim_is_drawn_at_its_bound_and_a_measured_one_with_its_interval(tables):
+    """Under protocol v3, text_cnn's embedding and convolution layers have calibrated intervals
+    without a finite upper end: its PHdim panel marks them at their measured lower bound instead of
+    plotting a number. LeNet's MNIST input layer (784 dimensions, 1,000 points), censored under v2,
+    now has a value with its interval drawn as an error bar."""
     import json
     import re
 
-    page = page_model("lenet", None, None, tables, ResultStore(REFERENCE))
-    specs = [json.loads(m) for m in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page)]
-    marks = [t for s in specs for t in s["data"] if t.get("name", "").endswith(": censored")]
+    def traces(model):
+        page = page_model(model, None, None, tables, ResultStore(REFERENCE))
+        specs = [json.loads(m) for m in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page)]
+        return [t for s in specs for t in s["data"]]
+
+    marks = [t for t in traces("text_cnn") if t.get("name", "").endswith(": censored")]
     assert marks and all(t["marker"]["symbol"] == "triangle-up-open" for t in marks)
-    assert any(x == 0.0 for t in marks for x in t["x"])  # the input layer
-    assert all("censored in" in h and "above" in h for t in marks for h in t["hovertext"])
+    assert all("censored in" in h and "at least" in h for t in marks for h in t["hovertext"])
+    lenet = [t for t in traces("lenet") if "error_y" in t]
+    assert lenet and all(t["x"][0] == 0.0 and t["y"][0] is not None for t in lenet)
+    bars = lenet[0]["error_y"]
+    assert bars["array"][0] > 0 and bars["arrayminus"][0] > 0 and not any(t.get("name", "").endswith(": censored")
+                                                                         for t in traces("lenet"))

@@ -93,7 +93,7 @@ def test_a_bad_submission_names_the_field_and_writes_nothing(user_entry, tmp_pat
     assert not (tmp_path / "bundle").exists() and not (tmp_path / "bundle2").exists()
 
 
-REFERENCE_LENET = "lenet__digits__s1__label_noise-0.0__train_size-400__width-0.5__p2.json"
+REFERENCE_LENET = "lenet__digits__s1__label_noise-0.0__train_size-400__width-0.5__p3.json"
 
 
 def test_verify_a_committed_reference_record_by_retraining():

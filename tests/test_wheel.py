@@ -104,7 +104,7 @@ def test_measure_and_site_build_from_the_wheel(installed):
     assert res["n_points"] == 300 and "phdim" in res and "persistence" in res
     store = work / "store"
     (store / "records").mkdir(parents=True)
-    for rec in sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__width-*__p2.*")):
+    for rec in sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__width-*__p3.*")):
         shutil.copy(rec, store / "records")
     assert len(list((store / "records").glob("*.json"))) >= 6
     _run(env, work, "reptopo", "site", "build", "--store", str(store), "--out", str(work / "built"))

@@ -915,31 +915,50 @@ def _mean_ci(x: np.ndarray, *, n: int = 2000, seed: int = 0) -> tuple[float, flo
     return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
+def _depth_rank_correlation(grp: pd.DataFrame, col: str = "phdim") -> float:
+    """Spearman's rho between relative depth and ``col`` over a job's layers after the input, a
+    censored value ranking above every measured one (a lower bound's rank is known)."""
+    grp = grp[grp["role"] != "input"].sort_values("depth")
+    if len(grp) < 3:
+        return np.nan
+    return spearman_rho(grp["depth"].astype(float), rank_values(grp.rename(columns={col: "phdim_last",
+                        f"{col}_censored": "phdim_last_censored"}), "phdim_last"))
+
+
 def magai2023_check(t, final: pd.DataFrame | None = None) -> dict | None:
     """Magai 2023: PHdim changes across depth differently in CNNs and in Transformers, in CV and NLP.
 
     Per trained model, the slope of PHdim (calibrated under protocol v3) over relative depth;
     per modality, the difference of the two families' mean slopes with a bootstrap interval
     (models resampled within each family). Reproduced where the interval excludes 0; refuted
-    where it holds 0 and is narrower than half the mean absolute slope (a difference of that
-    size would have been seen); inconclusive otherwise."""
+    where it holds 0 and is narrower than half the mean absolute statistic (a difference of that
+    size would have been seen); inconclusive otherwise. Where a family has fewer than two models
+    with every layer's PHdim measured (a censored layer is a lower bound, and a slope through it
+    is not a number), the same test runs on Spearman's rho between depth and PHdim, in which a
+    censored layer ranks above every measured one."""
     layers = _final_layers(t) if final is None else final
     if layers.empty or "phdim" not in layers:
         return None
     trained = layers[layers["status"].isin(TRAINED) & layers["family"].isin(CNN_FAMILIES + TRANSFORMER_FAMILIES)]
     if trained.empty:
         return None
-    slopes = pd.DataFrame([{"job_id": j, "family": g["family"].iloc[0], "modality": g["modality"].iloc[0],
-                            "model": g["model"].iloc[0], "slope": _depth_slope(g)} for j, g in trained.groupby("job_id")])
-    slopes["kind"] = np.where(slopes["family"].isin(CNN_FAMILIES), "CNN", "Transformer")
+    per_job = pd.DataFrame([{"job_id": j, "family": g["family"].iloc[0], "modality": g["modality"].iloc[0],
+                             "slope": _depth_slope(g), "rho": _depth_rank_correlation(g)}
+                            for j, g in trained.groupby("job_id")])
+    per_job["kind"] = np.where(per_job["family"].isin(CNN_FAMILIES), "CNN", "Transformer")
     parts, verdicts, numbers = [], [], {}
     rng = np.random.default_rng(0)
     for modality, label in (("vision", "CV"), ("text", "NLP")):
-        sub = slopes[slopes["modality"] == modality]
-        c = sub[sub["kind"] == "CNN"]["slope"].dropna().to_numpy()
-        tr = sub[sub["kind"] == "Transformer"]["slope"].dropna().to_numpy()
+        sub = per_job[per_job["modality"] == modality]
+        stat, unit = "slope", "per unit of relative depth"
+        c = sub[sub["kind"] == "CNN"][stat].dropna().to_numpy()
+        tr = sub[sub["kind"] == "Transformer"][stat].dropna().to_numpy()
         if len(c) < 2 or len(tr) < 2:
-            verdicts.append(f"{label}: not testable ({len(c)} CNNs and {len(tr)} Transformers with every layer's PHdim measured)")
+            stat, unit = "rho", "in Spearman's rho of PHdim with depth (censored layers ranked on top)"
+            c = sub[sub["kind"] == "CNN"][stat].dropna().to_numpy()
+            tr = sub[sub["kind"] == "Transformer"][stat].dropna().to_numpy()
+        if len(c) < 2 or len(tr) < 2:
+            verdicts.append(f"{label}: not testable ({len(c)} CNNs and {len(tr)} Transformers measured)")
             continue
         mc, mt = _mean_ci(c), _mean_ci(tr)
         boot = np.array([rng.choice(tr, len(tr)).mean() - rng.choice(c, len(c)).mean() for _ in range(2000)])
@@ -948,15 +967,18 @@ def magai2023_check(t, final: pd.DataFrame | None = None) -> dict | None:
         scale = float(np.mean(np.abs(np.r_[c, tr])))
         verdict = ("reproduced: they differ" if lo > 0 or hi < 0 else
                    "refuted: they change alike" if (hi - lo) / 2 < 0.5 * scale else "inconclusive")
+        numbers[f"{label}_statistic"] = stat
         numbers[f"{label}_difference"] = diff
         numbers[f"{label}_interval"] = [float(lo), float(hi)]
-        parts.append(f"{label}: CNNs {mc[0]:+.2f} [{mc[1]:+.2f}, {mc[2]:+.2f}] over {len(c)} models, Transformers "
+        name = "slope" if stat == "slope" else "Spearman's rho"
+        parts.append(f"{label} ({name}): CNNs {mc[0]:+.2f} [{mc[1]:+.2f}, {mc[2]:+.2f}] over {len(c)} models, Transformers "
                      f"{mt[0]:+.2f} [{mt[1]:+.2f}, {mt[2]:+.2f}] over {len(tr)}; difference {diff:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-        verdicts.append(f"{label}: {verdict} (difference {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] per unit of relative depth)")
+        verdicts.append(f"{label}: {verdict} (difference {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] {unit})")
     return {
         "title": "Magai 2023: PHdim changes across depth differently in CNNs and Transformers, in CV and NLP",
-        "finding": ("Slope of PHdim over relative depth (layers after the input; calibrated where the protocol calibrates), "
-                    "mean over trained models with a 95% bootstrap interval. " + "; ".join(parts) + "."),
+        "finding": ("The depth profile of PHdim per trained model (layers after the input; calibrated where the protocol "
+                    "calibrates): its slope over relative depth, or where censored layers leave a family without slopes, "
+                    "Spearman's rho with depth; mean over models with a 95% bootstrap interval. " + "; ".join(parts) + "."),
         "verdict": "; ".join(verdicts),
         "numbers": numbers,
     }

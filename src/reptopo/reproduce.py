@@ -39,11 +39,17 @@ import numpy as np
 # leaves that are parameters or bookkeeping, not scores: never compared
 _NOT_SCORES = re.compile(r"(^|\.)(seconds|seed|sizes|params|alpha|pool_size|n_repeats|n_landmarks|maxdim|k|hops|"
                          r"min_class_points|min_component_fraction|metric|method|thresholds_rule|band|h0_band|"
-                         r"max_birth|landmark_weight|neighbour_rank|discard_fraction|normalisation)(\.|$)")
+                         r"max_birth|landmark_weight|neighbour_rank|discard_fraction|normalisation|"
+                         # protocol v3: the DTM rule's and the calibration's settings, and diagnostics
+                         # derived from a score (the fits on the schedule's halves, the features just
+                         # below the band), which would count one measurement several times
+                         r"robust|mass|min_k|level|n_bootstrap|table_top|resolution_limit|near_band|dtm_near_band|"
+                         r"largest_below|halves)(\.|$)")
 # leaves whose value is a count: they move in steps, so a difference is judged by the sensitivity rule alone
 _DISCRETE = re.compile(r"(^|\.)(betti|betti_range|betti_hops|betti_euclidean|betti_euclidean_range|b0|b0_range|"
                        r"b0_large|component_sizes|n_bars|n_infinite|n_dropped|n_used|n_classes_measured|"
-                       r"n_classes_resolved|n_points|n_features|epochs_run|resolved|censored)(\.|$)")
+                       r"n_classes_resolved|n_points|n_features|epochs_run|resolved|censored|"
+                       r"betti_dtm|b1)(\.|$)")
 
 
 def score_leaves(record: dict, *, final_epoch_only: bool = False) -> dict[str, float]:
