@@ -54,6 +54,7 @@ def test_twonn_and_mle_equal_scikit_dimension(name, n, gen):
 # --- raw PHdim against scikit-dimension's PH -------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [3, 8])
 def test_raw_phdim_lies_within_the_sampling_spread_of_scikit_dimension_ph(d):
     """Both estimators on the protocol's schedule (pool 1,000: sizes 100..500, 16 sizes, 7
@@ -272,7 +273,7 @@ def clusters_with_strays(n, rng, *, radius=20.0, dim=10, stray=0.05):
     return np.r_[pts, centres[a] * (1 - t) + centres[b] * t]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0] + [pytest.param(s, marks=pytest.mark.slow) for s in (1, 2, 3)])
 def test_ten_clusters_with_five_percent_strays_read_ten_components(seed):
     pts = clusters_with_strays(1000, np.random.default_rng(seed))
     res = dtm_persistence(pts, maxdim=0)
