@@ -253,3 +253,19 @@ def test_a_version_3_citation_quotes_each_calibrated_value_with_its_interval_or_
     assert "protocol version 3" in bib
     v2 = score_bibtex("lenet", "mnist", 2, ["a" * 64], scores.iloc[:1], date="2026-12-01")
     assert "6.2" in v2 and "interval" not in v2  # version 2 keeps its plain value
+
+
+def test_the_dynamics_check_says_what_moved_over_training():
+    from reptopo.analysis import dynamics_check
+
+    rows = []
+    for family, ph, comp in (("cnn", (10, 5, 4), (1, 3, 8)), ("transformer", (30, 20, 12), (1, 1, 1))):
+        for epoch, p, c in zip((0, 1, 5), ph, comp):
+            for role, depth, value in (("block", 0.5, p), ("head", 1.0, None)):
+                rows.append({"job_id": family, "family": family, "status": "trained", "epoch": epoch, "role": role,
+                             "depth": depth, "phdim": value if value is not None else 2.0, "phdim_censored": False,
+                             "whole_b0_dtm": c if role == "head" else None})
+    check = dynamics_check({"dynamics": pd.DataFrame(rows)})
+    assert "components rise in cnn and stay put in transformer" in check["verdict"]
+    assert "PHdim falls in cnn, transformer and rises in no family" in check["verdict"]
+    assert "cnn: PHdim of the last hidden layer 10 → 5 → 4 (epochs 0, 1, last); components at the head 1 → 3 → 8" in check["finding"]

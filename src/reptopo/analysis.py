@@ -1044,6 +1044,14 @@ def dynamics_check(t) -> dict | None:
     df = pd.DataFrame(rows)
     order = ["0", "1", "2", "5", "last"]
     sentences = []
+    moves: dict = {"components rise": [], "components stay": [], "PHdim falls": [], "PHdim rises": []}
+    for family, grp in df.groupby("family"):
+        med = grp.groupby("epoch")[["phdim", "components"]].median()
+        first, last = med.iloc[0] if "0" not in med.index else med.loc["0"], med.loc["last"] if "last" in med.index else med.iloc[-1]
+        if np.isfinite(first["components"]) and np.isfinite(last["components"]):
+            moves["components rise" if last["components"] > first["components"] else "components stay"].append(family)
+        if np.isfinite(first["phdim"]) and np.isfinite(last["phdim"]):
+            moves["PHdim falls" if last["phdim"] < first["phdim"] else "PHdim rises"].append(family)
     for family, grp in df.groupby("family"):
         med = grp.groupby("epoch")[["phdim", "components"]].median()
         epochs = [e for e in order if e in med.index]
@@ -1055,8 +1063,12 @@ def dynamics_check(t) -> dict | None:
     return {
         "title": "The learning dynamics: PHdim and the head's components over training",
         "finding": "Median over the seed-0 runs at default hyperparameters, by family. " + "; ".join(sentences) + ".",
-        "verdict": "measured (see the Architectures page for each run's maps)",
-        "numbers": {},
+        "verdict": ("from initialisation to the last epoch, the head's components rise in "
+                    + (", ".join(moves["components rise"]) or "no family") + " and stay put in "
+                    + (", ".join(moves["components stay"]) or "no family") + "; the last hidden layer's PHdim falls in "
+                    + (", ".join(moves["PHdim falls"]) or "no family") + " and rises in "
+                    + (", ".join(moves["PHdim rises"]) or "no family") + " (the Architectures page maps every run)"),
+        "numbers": {k: v for k, v in moves.items()},
     }
 
 
