@@ -119,8 +119,8 @@ def test_leaderboard_reads_at_a_glance(page, tmp_path):
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(page.base + "/leaderboard/")
     visible = page.eval_on_selector_all("#rt-leaderboard thead th", "ths => ths.filter(t => t.offsetParent !== null).map(t => t.textContent)")
-    assert visible == ["model", "task", "status", "test acc.", "gap", "PHdim (last)", "TwoNN (last)", "class b0+b1 (last)",
-                       "probe acc. (last)"]
+    assert visible == ["model", "task", "status", "test acc.", "gap", "PHdim (last)", "TwoNN (last)",
+                       "components (last, DTM)", "class b0+b1 (last, DTM)", "probe acc. (last)"]
     assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth")
     right = page.evaluate("() => Math.max(...[...document.querySelectorAll('#rt-leaderboard thead th')].filter(t => t.offsetParent).map(t => t.getBoundingClientRect().right))")
     assert right <= 1400
@@ -229,9 +229,10 @@ def test_figures_are_small_multiples_with_one_colour_per_family(page):
     _assert_plots_have_points(page)
     assert page.eval_on_selector_all(".rt-grid", "gs => gs.map(g => g.querySelectorAll('.rt-plot').length)")[0] >= 5
     lenet = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (") and "line" in t}
-    censored = {t["marker"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (")
+    text_cnn = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("text_cnn (") and "line" in t}
+    censored = {t["marker"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("text_cnn (")
                 and t.get("name", "").endswith(": censored")}
-    assert censored == lenet  # a censored PHdim's mark has its model's colour
+    assert censored and censored == text_cnn  # a censored PHdim's mark has its model's colour
     names = {t["name"] for s in _specs(page) for t in s["data"] if t.get("showlegend", True) and "name" in t}
     assert any("random-init control" in n for n in names) and any("shuffled-label control" in n for n in names)
     page.goto(page.base + "/measures/")

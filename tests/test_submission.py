@@ -9,6 +9,7 @@ import pytest
 
 from helpers import other_cpu
 
+from reptopo.protocol import CURRENT_VERSION
 from reptopo.submission import SubmissionError, submit, verify, verify_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +123,7 @@ def test_measurement_verification_passes_on_another_cpu_where_the_exact_check_fa
 
     job = Job("lenet", "digits", 1, (("label_noise", 0.0), ("train_size", 400), ("width", 0.5)))
     assert run_job(job, str(REGISTRY), str(tmp_path / "store"))["status"] == "done"
-    record = tmp_path / "store" / "records" / f"{job.job_id(2)}.json"
+    record = tmp_path / "store" / "records" / f"{job.job_id(CURRENT_VERSION)}.json"
     native = verify_record(record, registry=REGISTRY)
     assert native.passed and native.digest_matches  # the same machine: the same bits
     code = f"""
@@ -139,7 +140,7 @@ print(json.dumps({{"passed": r.passed, "kinds": r.kinds, "same": r.digest_matche
     exact = [k for k, a, b, _ in out["findings"] if not np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)]
     assert exact, "the emulated CPU changed nothing: the emulation switches are not reaching torch"
     # a checkpoint that is not the record's is refused by name, not measured
-    checkpoint = tmp_path / "store" / "checkpoints" / f"{job.job_id(2)}.safetensors"
+    checkpoint = tmp_path / "store" / "checkpoints" / f"{job.job_id(CURRENT_VERSION)}.safetensors"
     checkpoint.write_bytes(checkpoint.read_bytes()[:-1] + b"x")
     with pytest.raises(SubmissionError, match=r"\.safetensors: the checkpoint's sha256 is not the one record .* quotes"):
         verify_record(record, registry=REGISTRY)

@@ -158,6 +158,8 @@ def page_leaderboard(t) -> str:
     cols = [(c, label) for c, label in cols if c in arch]
     optional = ["family", "provenance_label", "n_runs", "whole_b0_last_cell", "betti0_last_cell", "betti1_last_cell",
                 "n_parameters_mean"]
+    if "whole_b0_dtm_last_cell" in arch:  # protocol v3: the robust counts in view, the hop metric's one click away
+        optional.append("class_betti_sum_last_cell")
     values = {f"{c}_cell": f"{c}_mean" for c in scored}
     table = html_table(arch, cols, "leaderboard", filters=["task", "family", "status_label", "provenance_label"],
                        link=("model", "../models/{slug}/"), optional=optional, values=values)
