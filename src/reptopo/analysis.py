@@ -778,7 +778,7 @@ def magai_check(t, final: pd.DataFrame | None = None) -> dict | None:
     testable = int(tr["hunch"].notna().sum())
     if testable < 3:
         verdict += (f"; PHdim rising then falling not testable at this probe size: {tr['censored']} of {tr['n']} trained "
-                    f"models have a hidden layer whose PHdim is above what the probe resolves (2 log10 N)")
+                    f"models have a hidden layer whose PHdim is censored (beyond what the probe resolves)")
     else:
         verdict += "; PHdim " + ("rises then falls in most models, reproduced" if hunch > 0.5 else
                                  "rises then falls in a minority, partly reproduced" if hunch > 0.2 else
