@@ -108,3 +108,29 @@ def test_a_killed_run_resumes_and_loses_nothing(tmp_path):
 def test_jobs_name_themselves_stably():
     job = Job("mlp", "digits", 2, (("label_noise", 0.2), ("width", 0.5)), None)
     assert job.job_id(1) == "mlp__digits__s2__label_noise-0.2__width-0.5__p1"
+
+
+def test_measuring_at_a_checkpoint_never_counts_against_the_training_budget():
+    """A checkpoint's measures that take longer than the whole budget leave every epoch to run;
+    training that itself outlasts the budget still stops."""
+    import time
+
+    import torch
+    from torch import nn
+
+    from reptopo.registry import TrainRecipe
+    from reptopo.train import train
+
+    x = torch.randn(64, 4)
+    y = (x[:, 0] > 0).long()
+    recipe = TrainRecipe(epochs=4, batch_size=16, max_seconds=0.2)
+    slow_measure = lambda epoch, model: time.sleep(0.3)  # noqa: E731
+    res = train(nn.Linear(4, 2), x, y, x, y, recipe, seed=0, checkpoint_epochs=(0, 1, 2), on_checkpoint=slow_measure)
+    assert res.epochs_run == 4
+
+    class Slow(nn.Linear):
+        def forward(self, inp):
+            time.sleep(0.1)
+            return super().forward(inp)
+
+    assert train(Slow(4, 2), x, y, x, y, recipe, seed=0).epochs_run < 4
