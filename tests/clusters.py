@@ -26,7 +26,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(condition, timeout: float, what: str, interval: float = 0.5):
+def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
+    """``condition()``'s first true value, polled every ``interval`` s; TimeoutError naming ``what``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = condition()
@@ -95,7 +96,7 @@ def slurm_cluster(root: Path):
         procs.append(subprocess.Popen(["munged", "--foreground", "--force", f"--socket={root}/munge.socket",
                                        f"--pid-file={root}/munged.pid", f"--log-file={root}/munged.log",
                                        f"--seed-file={root}/munged.seed"], stderr=subprocess.DEVNULL))
-        _wait(lambda: (root / "munge.socket").exists(), 20, "munged did not open its socket")
+        wait_until(lambda: (root / "munge.socket").exists(), 20, "munged did not open its socket")
         for daemon in ("slurmctld", "slurmd"):
             procs.append(subprocess.Popen([daemon, "-D", "-f", str(conf)], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -104,7 +105,7 @@ def slurm_cluster(root: Path):
             out = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
             return out.returncode == 0 and "idle" in out.stdout
 
-        _wait(idle, 60, "the Slurm node did not come up idle (see slurmctld.log and slurmd.log)")
+        wait_until(idle, 60, "the Slurm node did not come up idle (see slurmctld.log and slurmd.log)")
         yield env
     finally:
         subprocess.run(["scancel", "--user", "root"], env=env, capture_output=True)
@@ -137,7 +138,7 @@ def dask_cluster(root: Path, n_workers: int = 2, python: str | None = None):
                               stdout=subprocess.DEVNULL, stderr=open(root / "scheduler.log", "w"))]
     workers = []
     try:
-        _wait(sched_file.is_file, 60, "the Dask scheduler did not write its file")
+        wait_until(sched_file.is_file, 60, "the Dask scheduler did not write its file")
         import json
 
         address = json.loads(sched_file.read_text())["address"]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clusters import dask_cluster, slurm_cluster, slurm_jobs
+from clusters import dask_cluster, slurm_cluster, slurm_jobs, wait_until
 from helpers import tiny_registry
 
 from reptopo.runner import SLURM_OWN_KEYS, SlurmOptionsError, slurm_cluster_keys, slurm_options
@@ -82,22 +82,13 @@ def _run_and_kill(args, env, cwd, store: Path, kill, before=None) -> tuple[subpr
     try:
         if before is not None:
             before()
-        _wait_for(lambda: len(list((store / "records").glob("*.json"))) >= 1, 300, "a first record")
+        wait_until(lambda: len(list((store / "records").glob("*.json"))) >= 1, 300, "a first record")
         kill()
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
     return proc, out, err, time.monotonic() - start
-
-
-def _wait_for(condition, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(what)
 
 
 SLURM = {"cores": 1, "memory": "3GB", "processes": 1, "walltime": "00:20:00", "jobs": 2, "death_timeout": 120}
@@ -114,7 +105,7 @@ def test_a_suite_runs_on_slurm_jobs_and_survives_a_cancelled_one(tmp_path):
         seen: set = set()
 
         def two_running():
-            _wait_for(lambda: len([j for j in slurm_jobs(env) if j[1] == "RUNNING"]) == 2, 120, "two Slurm jobs running")
+            wait_until(lambda: len([j for j in slurm_jobs(env) if j[1] == "RUNNING"]) == 2, 120, "two Slurm jobs running")
             seen.update(j for j, _ in slurm_jobs(env))
 
         proc, out, err, wall = _run_and_kill(

@@ -33,7 +33,7 @@ and its count; the others are measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from ripser import ripser
@@ -241,8 +241,7 @@ def class_topology(
               "n_landmarks": n_landmarks, "min_component_fraction": min_component_fraction,
               "n_classes_measured": len(measured), "n_classes_resolved": len(resolved), "seed": seed}
     if robust is not None:
-        params["robust"] = {"name": robust.name, "mass": robust.mass, "min_k": robust.min_k,
-                            "level": robust.level, "n_bootstrap": robust.n_bootstrap}
+        params["robust"] = asdict(robust)
 
     return ClassTopologyResult(
         classes=classes,

@@ -32,7 +32,7 @@ resolve.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numba
 import numpy as np
@@ -203,6 +203,11 @@ def h0_dtm(dist: np.ndarray, f: np.ndarray, idx: np.ndarray | None = None,
     return bars, np.r_[sizes, len(f) - sizes[significant].sum()]
 
 
+def _by_lifetime(bars: np.ndarray) -> np.ndarray:
+    """Finite bars, longest lifetime first (ties in their given order)."""
+    return np.ascontiguousarray(bars[np.argsort(-(bars[:, 1] - bars[:, 0]), kind="stable")], dtype=np.float64)
+
+
 def bottleneck_upper(a: np.ndarray, b: np.ndarray) -> float:
     """An upper bound on the bottleneck distance between two diagrams of finite bars: the cost of
     matching them in order of lifetime, each pair either matched or both sent to the diagonal.
@@ -210,17 +215,9 @@ def bottleneck_upper(a: np.ndarray, b: np.ndarray) -> float:
     Any matching bounds the bottleneck distance from above, so a band built on this bound is
     conservative (the exact distance needs an assignment per resample).
     """
-    la, lb = a[:, 1] - a[:, 0], b[:, 1] - b[:, 0]
-    a, b = a[np.argsort(-la, kind="stable")], b[np.argsort(-lb, kind="stable")]
-    m = max(len(a), len(b))
-    pa = np.zeros((m, 2))
-    pb = np.zeros((m, 2))
-    pa[: len(a)], pb[: len(b)] = a, b
-    pair = np.abs(pa - pb).max(axis=1)
-    pair[len(a):] = np.inf  # a pair with one side missing goes to the diagonal
-    pair[len(b):] = np.inf
-    diag = np.maximum(pa[:, 1] - pa[:, 0], pb[:, 1] - pb[:, 0]) / 2.0
-    return float(np.minimum(pair, diag).max()) if m else 0.0
+    b = np.asarray(b, dtype=np.float64)
+    return float(_bottleneck_upper_sorted(_by_lifetime(np.asarray(a)), np.ascontiguousarray(b[:, 0]),
+                                          np.ascontiguousarray(b[:, 1])))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -261,30 +258,12 @@ def nearest_sorted(dist: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-class _Resampler:
-    """The DTM of chosen sample points when the measure is a resample of the cloud.
-
-    Each point's nearest neighbours are sorted once; a resample weights them by how often it
-    drew them, and the DTM is the quadratic mean of the first k distances counted with those
-    weights. Only the first ``4k + 20`` neighbours are kept (a resample needs about k of them);
-    a row that a resample leaves short is completed from its full sorted row.
-    """
-
-    def __init__(self, dist: np.ndarray, k: int):
-        self.dist, self.k, n = dist, k, len(dist)
-        width = min(n, 4 * k + 20)
-        self.order = nearest_sorted(dist, width)
-        self.near2 = np.ascontiguousarray(np.take_along_axis(dist, self.order, axis=1) ** 2)
-
-    def dtm(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        k = self.k
-        out = _weighted_dtm(self.order, self.near2, counts.astype(np.int64), np.asarray(rows, np.int64), k)
-        for r in np.flatnonzero(np.isnan(out)):
-            full = np.argsort(self.dist[rows[r]], kind="stable")
-            cf = counts[full]
-            tf = np.clip(k - (np.cumsum(cf) - cf), 0, cf)
-            out[r] = np.sqrt((tf * self.dist[rows[r], full] ** 2).sum() / k)
-        return out
+def _sorted_neighbours(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, squared distances) of each point's first ``4k + 20`` neighbours in order: what a
+    resampled DTM reads (:func:`_weighted_dtm`; a resample needs about k of them, and a row it
+    leaves short is completed from its full row by :func:`_full_row_dtm`)."""
+    order = nearest_sorted(dist, min(len(dist), 4 * k + 20))
+    return order, np.ascontiguousarray(np.take_along_axis(dist, order, axis=1) ** 2)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -367,13 +346,11 @@ def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, 
     dominated small classes).
     """
     n = len(dist)
-    sampler = _Resampler(dist, k)
+    order, near2 = _sorted_neighbours(dist, k)
     rng = np.random.default_rng([seed, 2])
     draws = np.stack([rng.integers(n, size=n) for _ in range(n_bootstrap)]).astype(np.int64)
-    finite = h0[:-1]
-    finite = np.ascontiguousarray(finite[np.argsort(-(finite[:, 1] - finite[:, 0]), kind="stable")])
-    c0, c1 = _bootstrap(np.ascontiguousarray(dist, dtype=np.float64), sampler.order, sampler.near2,
-                        np.ascontiguousarray(f, dtype=np.float64), draws, k, finite)
+    c0, c1 = _bootstrap(np.ascontiguousarray(dist, dtype=np.float64), order, near2,
+                        np.ascontiguousarray(f, dtype=np.float64), draws, k, _by_lifetime(h0[:-1]))
     return float(np.quantile(c0, 1.0 - level)), float(np.quantile(c1, 1.0 - level))
 
 
@@ -408,8 +385,7 @@ class DTMPersistenceResult:
             "largest_below": [float(v) for v in self.largest_below],
             "bands": [float(b) for b in self.bands],
             "k": self.k,
-            "rule": {"name": self.rule.name, "mass": self.rule.mass, "min_k": self.rule.min_k,
-                     "level": self.rule.level, "n_bootstrap": self.rule.n_bootstrap},
+            "rule": asdict(self.rule),
             "component_sizes": [int(s) for s in self.component_sizes[:50]],
             "n_landmarks": int(len(self.landmarks)),
             "seed": self.seed,
