@@ -948,13 +948,11 @@ def magai2023_check(t, final: pd.DataFrame | None = None) -> dict | None:
     rng = np.random.default_rng(0)
     for modality, label in (("vision", "CV"), ("text", "NLP")):
         sub = per_job[per_job["modality"] == modality]
-        stat, unit = "slope", "per unit of relative depth"
-        c = sub[sub["kind"] == "CNN"][stat].dropna().to_numpy()
-        tr = sub[sub["kind"] == "Transformer"][stat].dropna().to_numpy()
-        if len(c) < 2 or len(tr) < 2:
-            stat, unit = "rho", "in Spearman's rho of PHdim with depth (censored layers ranked on top)"
-            c = sub[sub["kind"] == "CNN"][stat].dropna().to_numpy()
-            tr = sub[sub["kind"] == "Transformer"][stat].dropna().to_numpy()
+        for stat, unit in (("slope", "per unit of relative depth"),
+                           ("rho", "in Spearman's rho of PHdim with depth (censored layers ranked on top)")):
+            c, tr = (sub[sub["kind"] == kind][stat].dropna().to_numpy() for kind in ("CNN", "Transformer"))
+            if len(c) >= 2 and len(tr) >= 2:
+                break
         if len(c) < 2 or len(tr) < 2:
             verdicts.append(f"{label}: not testable ({len(c)} CNNs and {len(tr)} Transformers measured)")
             continue

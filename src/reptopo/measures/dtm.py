@@ -102,19 +102,23 @@ def dtm_values(dist: np.ndarray, k: int) -> np.ndarray:
     return np.sqrt((near**2).mean(axis=1))
 
 
-def edge_values(dist: np.ndarray, f_rows: np.ndarray, f_cols: np.ndarray) -> np.ndarray:
-    """The DTM filtration's edge values (p = 1) for distances ``dist`` between points with DTM
-    ``f_rows`` and ``f_cols``."""
-    a, b = f_rows[:, None], f_cols[None, :]
-    return np.where(dist <= np.abs(a - b), np.maximum(a, b), (a + b + dist) / 2.0)
-
-
 @numba.njit(cache=True, nogil=True, inline="always")
 def _edge_value(d, a, b):  # pragma: no cover - compiled
     """The DTM filtration's value (p = 1) of an edge of length d between vertices of values a, b."""
     if d <= abs(a - b):
         return max(a, b)
     return (a + b + d) / 2.0
+
+
+@numba.njit(cache=True, nogil=True)
+def edge_values(dist, f_rows, f_cols):  # pragma: no cover - compiled
+    """The DTM filtration's edge values (p = 1) for distances ``dist`` between points with DTM
+    ``f_rows`` and ``f_cols`` (:func:`_edge_value`, which the spanning trees read too)."""
+    out = np.empty(dist.shape)
+    for i in range(dist.shape[0]):
+        for j in range(dist.shape[1]):
+            out[i, j] = _edge_value(dist[i, j], f_rows[i], f_cols[j])
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
