@@ -129,6 +129,57 @@ def _cmd_measure(args) -> int:
     return 0 if "error" not in out else 1
 
 
+def _profile_inputs(args):
+    """(inputs, labels or None) of ``reptopo profile``'s --data and --labels."""
+    import numpy as np
+
+    from .errors import ProfileError
+
+    path = Path(args.data)
+    if not path.is_file():
+        raise ProfileError(f"--data: {path}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ProfileError(f"--data: {path}: not a .npy or .npz file of plain arrays ({exc})") from None
+    labels = None
+    if isinstance(loaded, np.ndarray):
+        x = loaded
+    else:
+        with loaded as z:
+            arrays = {k: z[k] for k in z.files}
+        key = next((k for k in ("x", "inputs") if k in arrays), None) or (next(iter(arrays)) if len(arrays) == 1 else None)
+        if key is None:
+            raise ProfileError(f"--data: {path}: name the inputs 'x' (and the labels 'y'); it holds {sorted(arrays)}")
+        x = arrays[key]
+        if args.labels and args.labels in arrays:
+            labels = arrays[args.labels]
+        elif not args.labels:
+            labels = arrays.get("y", arrays.get("labels"))
+    if args.labels and labels is None:
+        lpath = Path(args.labels)
+        if not lpath.is_file():
+            raise ProfileError(f"--labels: {args.labels}: neither a file nor an array of {path}")
+        labels = np.load(lpath, allow_pickle=False)
+    return x, labels
+
+
+def _cmd_profile(args) -> int:
+    from .profiling import profile
+
+    x, labels = _profile_inputs(args)
+    prof = profile(args.model, x, labels=labels, layers=args.layers.split(",") if args.layers else None,
+                   probe_size=args.probe_size, protocol_version=args.protocol,
+                   measures=args.measures.split(",") if args.measures else None, device=args.device)
+    paths = prof.save(args.out, **({"model": args.name} if args.name else {}), task=args.task)
+    print(f"profiled {len(prof.layers)} layers of {prof.model} ({prof.chosen}) on {len(prof.positions)} of "
+          f"{prof.n_inputs} inputs -> {args.out}: {', '.join(p.name for p in paths)}")
+    for name, why in prof.skipped.items():
+        if why != "not asked for":
+            print(f"  {name}: skipped: {why}")
+    return 0
+
+
 def _cmd_collect(args) -> int:
     from .store import ResultStore, collect
 
@@ -284,6 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layer")
     s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
     s.set_defaults(func=_cmd_measure)
+
+    s = sub.add_parser("profile", help="per-layer topology of your own model on your own data: a table, a figure "
+                                       "and a self-reported record")
+    s.add_argument("model", help="package.module:function (returns the torch.nn.Module; called without arguments), "
+                                 "hf:ORG/NAME or timm:NAME")
+    s.add_argument("--data", required=True, help="a .npy of inputs, or an .npz with 'x' (and labels 'y')")
+    s.add_argument("--labels", help="a .npy of labels, or the name of the labels' array in the .npz")
+    s.add_argument("--layers", help="module names, joined by commas (default: the leaf blocks and the head)")
+    s.add_argument("--measures", help="a subset of the protocol's measures, joined by commas")
+    s.add_argument("--probe-size", type=int, help="inputs kept (default: the protocol's probe size)")
+    s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--name", help="the model's name in the record (default: from MODEL)")
+    s.add_argument("--task", default="own_data", help="the data's name in the record")
+    s.add_argument("--out", required=True, help="folder for profile.parquet/.csv/.html/.png and record.json")
+    s.set_defaults(func=_cmd_profile)
 
     s = sub.add_parser("collect", help="collect a store's records into Parquet tables")
     s.add_argument("--store", default="results/quick")

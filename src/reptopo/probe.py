@@ -9,6 +9,8 @@ Pooling, recorded with every result:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,48 @@ def pool(t: torch.Tensor, layout: str, mask: torch.Tensor | None) -> dict[str, t
     raise LayerError(f"unknown layout {layout!r}")
 
 
+@contextmanager
+def capture(model: nn.Module, names: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Forward hooks on the modules ``names`` of ``model``: inside the block, each forward pass
+    fills the yielded dict with every named module's output tensor (its last call's). The hooks
+    are removed on exit, error or not.
+
+    Raises ``LayerError`` naming a module the model does not have."""
+    modules = dict(model.named_modules())
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in names:
+            if name not in modules:
+                raise LayerError(f"layer {name!r}: the model has no module of that name")
+            handles.append(modules[name].register_forward_hook(
+                lambda _m, _i, o, name=name: captured.__setitem__(name, _output_tensor(o, name))))
+        yield captured
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def pooled_outputs(spec: LayerSpec, xb: torch.Tensor, captured: dict[str, torch.Tensor], *, is_text: bool,
+                   pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """One batch's activations of the layer ``spec``, by pooling, from the hooks' ``captured``
+    outputs (or the batch ``xb`` itself for the input layer); text padding is ``pad_id``."""
+    if spec.name == "input":
+        if is_text:
+            raise LayerError("layer 'input': text tasks have no input geometry; declare the embedding layer")
+        return {"flat": xb.reshape(len(xb), -1).float().cpu()}
+    if spec.name not in captured:
+        raise LayerError(f"layer {spec.name!r}: the module was not called in the forward pass")
+    t = captured[spec.name]
+    pooled = pool(t, layout_of(spec, t), (xb != pad_id) if is_text else None)
+    if spec.poolings:
+        unknown = set(spec.poolings) - set(pooled)
+        if unknown:
+            raise LayerError(f"layer {spec.name!r}: poolings {sorted(unknown)} do not apply to a {layout_of(spec, t)} output")
+        pooled = {k: v for k, v in pooled.items() if k in spec.poolings}
+    return pooled
+
+
 @torch.no_grad()
 def extract(
     model: nn.Module,
@@ -72,47 +116,23 @@ def extract(
     as float32 .npy, filled batch by batch (memory-mapped), and return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
-    modules = dict(model.named_modules())
-    captured: dict[str, torch.Tensor] = {}
-    handles = []
-    for spec in layers:
-        if spec.name == "input":
-            continue
-        if spec.name not in modules:
-            raise LayerError(f"layer {spec.name!r}: the model has no module of that name")
-        handles.append(modules[spec.name].register_forward_hook(lambda _m, _i, o, name=spec.name: captured.__setitem__(name, _output_tensor(o, name))))
     files: dict[tuple[str, str], np.memmap] = {}
     paths: dict[tuple[str, str], Path] = {}
     try:
-        for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size]
-            captured.clear()
-            model(xb)
-            mask = (xb != 0) if is_text else None
-            for spec in layers:
-                if spec.name == "input":
-                    if is_text:
-                        raise LayerError("layer 'input': text tasks have no input geometry; declare the embedding layer")
-                    pooled = {"flat": xb.reshape(len(xb), -1).float().cpu()}
-                else:
-                    if spec.name not in captured:
-                        raise LayerError(f"layer {spec.name!r}: the module was not called in the forward pass")
-                    t = captured[spec.name]
-                    pooled = pool(t, layout_of(spec, t), mask)
-                    if spec.poolings:
-                        unknown = set(spec.poolings) - set(pooled)
-                        if unknown:
-                            raise LayerError(f"layer {spec.name!r}: poolings {sorted(unknown)} do not apply to a {layout_of(spec, t)} output")
-                        pooled = {k: v for k, v in pooled.items() if k in spec.poolings}
-                for kind, arr in pooled.items():
-                    key = (spec.name, kind)
-                    if key not in files:
-                        paths[key] = out_dir / f"{spec.name.replace('.', '_')}__{kind}.npy"
-                        files[key] = np.lib.format.open_memmap(paths[key], mode="w+", dtype=np.float32, shape=(len(x), arr.shape[1]))
-                    files[key][start : start + len(xb)] = arr.numpy()
+        with capture(model, [s.name for s in layers if s.name != "input"]) as captured:
+            for start in range(0, len(x), batch_size):
+                xb = x[start : start + batch_size]
+                captured.clear()
+                model(xb)
+                for spec in layers:
+                    for kind, arr in pooled_outputs(spec, xb, captured, is_text=is_text).items():
+                        key = (spec.name, kind)
+                        if key not in files:
+                            paths[key] = out_dir / f"{spec.name.replace('.', '_')}__{kind}.npy"
+                            files[key] = np.lib.format.open_memmap(paths[key], mode="w+", dtype=np.float32,
+                                                                   shape=(len(x), arr.shape[1]))
+                        files[key][start : start + len(xb)] = arr.numpy()
     finally:
-        for h in handles:
-            h.remove()
         for f in files.values():
             f.flush()
         files.clear()

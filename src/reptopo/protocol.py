@@ -208,17 +208,31 @@ def linear_probe_accuracy(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig) -> 
     return float(clf.score(xte, yte))
 
 
-def measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str) -> tuple[dict, list[np.ndarray]]:
-    """Every measure of one layer's cloud: (JSON-ready dict, persistence diagrams).
+# the measures of one layer, in the order they run, by the record's field names
+MEASURES = ("persistence", "class_topology", "phdim", "phdim_per_class", "twonn", "mle", "linear_probe_accuracy")
+# the ones that need class labels
+LABELLED_MEASURES = ("class_topology", "phdim_per_class", "linear_probe_accuracy")
+# the fewest points a layer's cloud may have: below it no measure answers
+MIN_POINTS = 30
+
+
+def measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, *,
+                  measures: tuple[str, ...] | None = None) -> tuple[dict, list[np.ndarray]]:
+    """Every measure of one layer's cloud (or the named subset of :data:`MEASURES`, in their own
+    order): (JSON-ready dict, persistence diagrams).
 
     BLAS runs on one thread here, as in the runner's workers: the linear probe's solver stops
     at an iteration limit, and its answer must not depend on how many threads summed it.
     """
+    unknown = sorted(set(measures or ()) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"measures: {unknown} are not measures of the protocol; known: {list(MEASURES)}")
     with threadpool_limits(limits=1, user_api="blas"):
-        return _measure_layer(x, y, cfg, layer)
+        return _measure_layer(x, y, cfg, layer, MEASURES if measures is None else tuple(measures))
 
 
-def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str) -> tuple[dict, list[np.ndarray]]:
+def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str,
+                   measures: tuple[str, ...]) -> tuple[dict, list[np.ndarray]]:
     """A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
     result ``{"error": ...}`` naming the layer and the problem, never a silent number; a single
     measure that fails is flagged in its own field and the others are kept.
@@ -226,7 +240,7 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
     out: dict = {"n_points": int(x.shape[0]), "n_features": int(x.shape[1])}
     start = time.perf_counter()
     try:
-        x = M.check_cloud(x, layer=layer, min_points=30, max_duplicate_fraction=cfg.max_duplicate_fraction)
+        x = M.check_cloud(x, layer=layer, min_points=MIN_POINTS, max_duplicate_fraction=cfg.max_duplicate_fraction)
     except M.CloudError as exc:
         out["error"] = str(exc)
         return out, []
@@ -235,6 +249,8 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
     whole: list = []  # the whole cloud's persistence, reused by the per-class measure
 
     def attempt(name, fn):
+        if name not in measures:
+            return
         try:
             out[name] = fn()
         except (M.CloudError, ValueError, np.linalg.LinAlgError) as exc:

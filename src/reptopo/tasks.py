@@ -271,10 +271,16 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def require_hub(what: str, alternative: str | None) -> None:
-    """Fail at once, naming the offline alternative, when the Hugging Face hub cannot be reached."""
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub answers (within 3 s; never under ``HF_HUB_OFFLINE=1``)."""
+    return _hub_reachable()
+
+
+def require_hub(what: str, alternative: str | None, *, kind: str = "offline task") -> None:
+    """Fail at once, naming the offline alternative (a ``kind`` such as an offline task or a
+    model entry), when the Hugging Face hub cannot be reached."""
     if not _hub_reachable():
-        hint = f"; use the offline task {alternative!r} instead" if alternative else ""
+        hint = f"; use the {kind} {alternative!r} instead" if alternative else ""
         raise TaskUnavailable(f"{what} is loaded from the Hugging Face hub, which cannot be reached from here{hint}")
 
 

@@ -92,6 +92,12 @@ def _tables() -> tuple[dict, ...]:
     return tuple(json.loads(text)["tables"])
 
 
+def calibrated_pools(n_repeats: int, alpha: float) -> tuple[int, ...]:
+    """The pool sizes that have calibration tables (with the default schedule), ascending."""
+    return tuple(sorted({t["pool_size"] for t in _tables() if t["n_repeats"] == n_repeats and t["alpha"] == alpha
+                         and t["sizes"] == [int(v) for v in default_schedule(t["pool_size"])]}))
+
+
 def calibration_table(pool_size: int, sizes, n_repeats: int, alpha: float, family: str = "gaussian") -> dict:
     """The reference table for one setting: raw PHdim of fresh clouds of known dimension.
 

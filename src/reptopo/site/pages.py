@@ -166,6 +166,40 @@ def page_leaderboard(t) -> str:
     return render("leaderboard.md.j2", table=Markup(table), calibrated=calibrated)
 
 
+def panel_traces(curves: pd.DataFrame, measure: str, key: str, colours: dict, symbols: dict, *,
+                 show_legend: bool) -> list[dict]:
+    """One curve panel's Plotly traces: a line per (``key``, status), coloured by family, a band
+    over seeds, controls dotted, a censored PHdim an open triangle at its bound."""
+    traces = []
+    for (name, status), grp in curves.groupby([key, "status"]):
+        dash = "solid" if status in TRAINED else "dot"
+        family = grp["family"].iloc[0] if "family" in grp else name
+        band = _band_traces(grp, measure, series_name(name, status), colours.get(family, PALETTE[0]), dash)
+        band[0]["marker"] = {"symbol": symbols[name]}
+        band[0]["showlegend"] = show_legend  # one legend, under the first panel, for the whole grid
+        traces += band
+        if measure == "phdim":
+            traces += _censored_markers(grp, colours.get(family, PALETTE[0]), series_name(name, status))
+    return traces
+
+
+def curve_figure(curves: pd.DataFrame, colours: dict, panels: list[tuple[str, str]], title: str):
+    """The curve panels of the site's pages as one ``plotly.graph_objects.Figure`` (a grid of
+    subplots, two across), for a notebook."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    symbols = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(sorted(set(curves["model"])))}
+    rows = (len(panels) + 1) // 2
+    fig = make_subplots(rows=rows, cols=2 if len(panels) > 1 else 1, subplot_titles=[label for _, label in panels])
+    for i, (measure, _) in enumerate(panels):
+        for trace in panel_traces(curves, measure, "model", colours, symbols, show_legend=i == 0):
+            fig.add_trace(go.Scatter(**trace), row=i // 2 + 1, col=i % 2 + 1)
+        fig.update_xaxes(title_text="relative depth", row=i // 2 + 1, col=i % 2 + 1)
+    fig.update_layout(title_text=title, height=300 * rows + 80, legend={"orientation": "h", "y": -0.08})
+    return fig
+
+
 def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: str, dash_by_status: bool = True,
                    colours: dict | None = None, panels: list[tuple[str, str]] | None = None) -> str:
     """Small multiples: one panel per measure in a grid, lines coloured by family (``colours``),
@@ -176,16 +210,7 @@ def _curve_figures(plots: Plots, curves: pd.DataFrame, key: str, title_suffix: s
     # tables of protocol v1 lack the per-class columns: draw the panels the records have
     panels = [p for p in (panels or CURVE_PANELS) if f"{p[0]}_mean" in curves and curves[f"{p[0]}_mean"].notna().any()]
     for i, (measure, label) in enumerate(panels):
-        traces = []
-        for (name, status), grp in curves.groupby([key, "status"]):
-            dash = "solid" if status in TRAINED else "dot"
-            family = grp["family"].iloc[0] if "family" in grp else name
-            band = _band_traces(grp, measure, series_name(name, status), colours.get(family, PALETTE[0]), dash)
-            band[0]["marker"] = {"symbol": symbols[name]}
-            band[0]["showlegend"] = i == 0  # one legend, under the first panel, for the whole grid
-            traces += band
-            if measure == "phdim":
-                traces += _censored_markers(grp, colours.get(family, PALETTE[0]), series_name(name, status))
+        traces = panel_traces(curves, measure, key, colours, symbols, show_legend=i == 0)
         legend = {"orientation": "h", "y": -0.25, "x": 0} if i == 0 else {}
         out.append(plots.figure(traces, f"{label}{title_suffix}", "relative depth", label,
                                 height=460 if i == 0 else 340, layout={"legend": legend, "showlegend": i == 0}))
