@@ -216,5 +216,5 @@ def test_an_activations_bundle_may_name_its_own_builder_which_is_never_imported(
     with pytest.raises(SubmissionError, match=r"probe_hash: 0000000000000000\.\.\. is not task 'digits'"):
         from reptopo.submission import verify
 
-        verify(bundle, registry=ROOT / "registry")
+        verify(bundle, registry_spec=ROOT / "registry")
     assert not canary.exists() and "private_models" not in sys.modules

@@ -110,3 +110,28 @@ def test_a_censored_score_is_cited_as_a_bound_never_averaged():
     text = describe_score([None, 3.0, 4.0], [True, False, False])
     assert text.startswith("censored in 1 of 3 records") and "3.5" not in text
     assert describe_score([None, None]) == "not measured"
+
+
+def test_a_bug_is_an_internal_error_not_a_users_mistake(monkeypatch, capsys):
+    """A KeyError raised by a bug inside a command (a record read with a missing key) exits 1 and
+    says "internal error" with the --debug hint; an unknown name, a ReptopoError, exits 2."""
+    from reptopo import cli
+    from reptopo.errors import UnknownName
+
+    def buggy(args):
+        return {}["train"]
+
+    monkeypatch.setattr(cli, "_cmd_collect", buggy)
+    assert cli.main(["collect", "--store", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: KeyError: 'train'" in err and "--debug" in err and err.count("\n") == 1
+    with pytest.raises(KeyError):
+        cli.main(["--debug", "collect", "--store", "x"])
+
+    def unknown(args):
+        raise UnknownName("no model named 'x'; known: ['lenet']")
+
+    monkeypatch.setattr(cli, "_cmd_collect", unknown)
+    assert cli.main(["collect", "--store", "x"]) == 2
+    assert capsys.readouterr().err == "reptopo: no model named 'x'; known: ['lenet']\n"
+    assert issubclass(UnknownName, KeyError)  # callers that catch KeyError still catch it

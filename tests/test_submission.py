@@ -59,7 +59,7 @@ def user_entry(tmp_path, monkeypatch):
 
 def test_submit_then_verify_a_users_model(user_entry, tmp_path):
     registry_before = sorted(p.name for p in (REGISTRY / "models").iterdir())
-    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
     assert sorted(p.name for p in bundle.iterdir()) == ["entry.yaml", "environment.json", "manifest.json", "record.diagrams.npz",
                                                         "record.json", "weights.safetensors"]
     assert "weights.safetensors" in json.loads((bundle / "manifest.json").read_text())
@@ -67,8 +67,8 @@ def test_submit_then_verify_a_users_model(user_entry, tmp_path):
     assert rec["model"] == "my_tiny_net" and rec["train"]["test_accuracy"] > 0.5
     assert rec["provenance"] == "self_reported" and rec["schema"] == 2
     with pytest.raises(SubmissionError, match="builder: 'my_models:tiny_net' is not a registered builder; .* --trust-builder my_models"):
-        verify(bundle, registry=REGISTRY)  # the maintainer's explicit trust is needed to run the submitter's code
-    result = verify(bundle, registry=REGISTRY, trust_builder="my_models")
+        verify(bundle, registry_spec=REGISTRY)  # the maintainer's explicit trust is needed to run the submitter's code
+    result = verify(bundle, registry_spec=REGISTRY, trust_builder="my_models")
     assert result.kinds == ("measurement",) and result.training is None
     assert result.passed and result.digest_matches  # same machine, same libraries: the same digest
     assert all(f.verdict == "agrees" for f in result.findings) and len(result.findings) > 100
@@ -76,21 +76,21 @@ def test_submit_then_verify_a_users_model(user_entry, tmp_path):
 
 
 def test_a_tampered_bundle_is_refused_naming_the_file(user_entry, tmp_path):
-    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
     rec = json.loads((bundle / "record.json").read_text())
     rec["train"]["test_accuracy"] = 0.999
     (bundle / "record.json").write_text(json.dumps(rec))
     with pytest.raises(SubmissionError, match=r"record\.json: sha256 .* does not match the manifest"):
-        verify(bundle, registry=REGISTRY, trust_builder="my_models")
+        verify(bundle, registry_spec=REGISTRY, trust_builder="my_models")
 
 
 def test_a_bad_submission_names_the_field_and_writes_nothing(user_entry, tmp_path):
     user_entry.write_text(ENTRY.replace("license: MIT\n", ""))
     with pytest.raises(SubmissionError, match="license: Field required"):
-        submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+        submit(user_entry, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
     user_entry.write_text(ENTRY.replace("name: hidden,", "name: hiddn,"))
     with pytest.raises(SubmissionError, match="no module named"):
-        submit(user_entry, "digits", tmp_path / "bundle2", registry=REGISTRY)
+        submit(user_entry, "digits", tmp_path / "bundle2", registry_spec=REGISTRY)
     assert not (tmp_path / "bundle").exists() and not (tmp_path / "bundle2").exists()
 
 
@@ -102,8 +102,8 @@ def test_verify_a_committed_reference_record_by_retraining():
     the training check judges the retrained model against the record's three seeds."""
     record = ROOT / "site" / "reference" / "records" / REFERENCE_LENET
     with pytest.raises(SubmissionError, match="no checkpoint .* pass --retrain"):
-        verify_record(record, registry=REGISTRY)
-    result = verify_record(record, registry=REGISTRY, retrain=True)
+        verify_record(record, registry_spec=REGISTRY)
+    result = verify_record(record, registry_spec=REGISTRY, retrain=True)
     assert result.passed, result.problems
     assert result.kinds in (("training",), ("measurement", "training"))  # the latter where training gave the same bits
     assert result.training.n_seeds == 3 and "consistent with 3 reference seeds" in result.training.describe()
@@ -124,12 +124,12 @@ def test_measurement_verification_passes_on_another_cpu_where_the_exact_check_fa
     job = Job("lenet", "digits", 1, (("label_noise", 0.0), ("train_size", 400), ("width", 0.5)))
     assert run_job(job, str(REGISTRY), str(tmp_path / "store"))["status"] == "done"
     record = tmp_path / "store" / "records" / f"{job.job_id(CURRENT_VERSION)}.json"
-    native = verify_record(record, registry=REGISTRY)
+    native = verify_record(record, registry_spec=REGISTRY)
     assert native.passed and native.digest_matches  # the same machine: the same bits
     code = f"""
 import json
 from reptopo.submission import verify_record
-r = verify_record({str(record)!r}, registry={str(REGISTRY)!r})
+r = verify_record({str(record)!r}, registry_spec={str(REGISTRY)!r})
 print(json.dumps({{"passed": r.passed, "kinds": r.kinds, "same": r.digest_matches,
                    "findings": [[f.key, f.claimed, f.rederived, f.verdict] for f in r.findings]}}))
 """
@@ -143,7 +143,7 @@ print(json.dumps({{"passed": r.passed, "kinds": r.kinds, "same": r.digest_matche
     checkpoint = tmp_path / "store" / "checkpoints" / f"{job.job_id(CURRENT_VERSION)}.safetensors"
     checkpoint.write_bytes(checkpoint.read_bytes()[:-1] + b"x")
     with pytest.raises(SubmissionError, match=r"\.safetensors: the checkpoint's sha256 is not the one record .* quotes"):
-        verify_record(record, registry=REGISTRY)
+        verify_record(record, registry_spec=REGISTRY)
 
 
 def test_retraining_on_another_cpu_is_consistent_with_the_reference_seeds(tmp_path):
@@ -180,16 +180,16 @@ def test_submit_and_verify_activations_without_weights(tmp_path):
     arrays = {f"{name}__{pool}": np.load(p) for (name, pool), p in paths.items()}
     good = tmp_path / "acts.npz"
     np.savez(good, probe_hash=data.probe_hash, train_accuracy=0.5, test_accuracy=0.4, **arrays)
-    bundle = submit_activations(REGISTRY / "models" / "mlp.yaml", good, "digits", tmp_path / "bundle", registry=REGISTRY)
+    bundle = submit_activations(REGISTRY / "models" / "mlp.yaml", good, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
     rec = json.loads((bundle / "record.json").read_text())
     assert rec["status"] == "submitted_activations" and len(rec["layers"]) == len(arrays)
     assert rec["provenance"] == "self_reported"
-    result = verify(bundle, registry=REGISTRY)
+    result = verify(bundle, registry_spec=REGISTRY)
     assert result.passed and result.digest_matches
     bad = tmp_path / "bad.npz"
     np.savez(bad, probe_hash="0" * 64, train_accuracy=0.5, test_accuracy=0.4, **arrays)
     with pytest.raises(SubmissionError, match=r"probe_hash: .* is not task 'digits'"):
-        submit_activations(REGISTRY / "models" / "mlp.yaml", bad, "digits", tmp_path / "bundle2", registry=REGISTRY)
+        submit_activations(REGISTRY / "models" / "mlp.yaml", bad, "digits", tmp_path / "bundle2", registry_spec=REGISTRY)
     assert not (tmp_path / "bundle2").exists()
 
 
@@ -203,17 +203,17 @@ def test_from_a_submission_to_the_leaderboard(user_entry, tmp_path):
     from reptopo.store import ResultStore
     from reptopo.submission import publish
 
-    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry=REGISTRY)
+    bundle = submit(user_entry, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
     store = tmp_path / "store"
     (store / "records").mkdir(parents=True)
     for rec in sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__*")):
         shutil.copy(rec, store / "records")
-    published = publish(bundle, store, registry=REGISTRY, trust_builder="my_models")
+    published = publish(bundle, store, registry_spec=REGISTRY, trust_builder="my_models")
     assert published.provenance == "verified_submission" and published.model == "my_tiny_net"
     assert (store / "entries" / "models" / "my_tiny_net.yaml").is_file()
     assert {r.provenance for r in ResultStore(store).load_records()} == {"benchmark", "verified_submission"}
     with pytest.raises(SubmissionError, match="already in the store"):
-        publish(bundle, store, registry=REGISTRY, trust_builder="my_models")
+        publish(bundle, store, registry_spec=REGISTRY, trust_builder="my_models")
     analyze_store(store, n_boot=50)
     out = build_site(store, tmp_path / "site")
     page = (out / "models" / "my-tiny-net" / "index.html").read_text()
@@ -235,5 +235,5 @@ def test_from_a_submission_to_the_leaderboard(user_entry, tmp_path):
     manifest["record.json"] = hashlib.sha256((tampered / "record.json").read_bytes()).hexdigest()
     (tampered / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SubmissionError, match="verification failed, not published.*twonn.dimension"):
-        publish(tampered, store, registry=REGISTRY, trust_builder="my_models")
+        publish(tampered, store, registry_spec=REGISTRY, trust_builder="my_models")
     assert not (store / "records" / "tampered__p1.json").exists()

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .record import POOLING_ORDER
+from .record import POOLING_ORDER, TRAINED_STATUSES, latest_version
 from .registry import CONTROLS
 
 SCORES_VERSION = 2
@@ -45,7 +45,6 @@ ALL_TASKS = "(all tasks)"
 TARGETS = ("test_accuracy", "generalization_gap")
 BASELINES = ("weight_l2", "log_n_parameters", "train_loss")
 MIN_MODELS = 6
-TRAINED = ("trained", "pretrained_frozen", "pretrained_finetune")
 
 
 @dataclass
@@ -292,7 +291,7 @@ def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame,
     """Every score against every target per task, with the null checks beside each: the score's
     mean in trained models, in random-initialisation and in shuffled-label controls."""
     rows, notes = [], []
-    trained = scores[scores["status"].isin(TRAINED)]
+    trained = scores[scores["status"].isin(TRAINED_STATUSES)]
     null_means = scores.groupby(["task", "status"])[[c for c in SCORE_COLUMNS if c in scores]].mean()
     for task, grp in trained.groupby("task"):
         if len(grp) < MIN_MODELS:
@@ -550,7 +549,7 @@ def analyze(models: pd.DataFrame, layers: pd.DataFrame, *, n_boot: int = 500) ->
         return report
     versions = sorted(int(v) for v in models["protocol_version"].unique())
     if len(versions) > 1:
-        latest = versions[-1]
+        latest = latest_version(versions)
         report.notes.append(f"records of protocol versions {versions}; analysing version {latest} only (never mixed)")
         models = models[models["protocol_version"] == latest]
         layers = layers[layers["protocol_version"] == latest]
@@ -578,7 +577,7 @@ def analyze_store(store_root: str | Path, *, n_boot: int = 500) -> str:
     report = analyze(models, layers, n_boot=n_boot)
     comparisons = collect_comparisons(store)
     if len(models):  # the analysis never mixes protocol versions: nor do the comparisons
-        comparisons = comparisons[comparisons["protocol_version"] == int(models["protocol_version"].max())]
+        comparisons = comparisons[comparisons["protocol_version"] == latest_version(models["protocol_version"])]
     report.tables["comparisons"] = comparisons
     out = store.root / "tables"
     for name, table in report.tables.items():
@@ -755,7 +754,7 @@ def magai_check(t, final: pd.DataFrame | None = None) -> dict | None:
         return None
     real = layers[~layers["task"].str.startswith(("naitzat", "synthetic"))]
     by_status = {}
-    for group, statuses in (("trained", TRAINED), ("controls", CONTROLS)):
+    for group, statuses in (("trained", TRAINED_STATUSES), ("controls", CONTROLS)):
         sub = real[real["status"].isin(statuses)]
         jobs = sub.groupby("job_id")
         by_status[group] = {
@@ -804,7 +803,7 @@ def ansuini_check(t, final: pd.DataFrame | None = None) -> dict | None:
         return None
     vision = layers[(layers["modality"] == "vision") & (layers["family"] != "mlp")]
     out = {}
-    for group, statuses in (("trained", TRAINED), ("random_init", ("random_init",)), ("shuffled", ("shuffled_labels",))):
+    for group, statuses in (("trained", TRAINED_STATUSES), ("random_init", ("random_init",)), ("shuffled", ("shuffled_labels",))):
         jobs = vision[vision["status"].isin(statuses)].groupby("job_id")
         out[group] = (pd.Series([_hunch(g, "twonn") for _, g in jobs]), pd.Series([_falls(g, "twonn") for _, g in jobs]))
     if not len(out["trained"][0]):
@@ -813,7 +812,7 @@ def ansuini_check(t, final: pd.DataFrame | None = None) -> dict | None:
     calibrated = ""
     if "phdim_calibrated" in vision and vision["phdim_calibrated"].notna().any():  # protocol v3
         cal = {g: pd.Series([_hunch(grp, "phdim") for _, grp in vision[vision["status"].isin(st)].groupby("job_id")])
-               for g, st in (("trained", TRAINED), ("random_init", ("random_init",)))}
+               for g, st in (("trained", TRAINED_STATUSES), ("random_init", ("random_init",)))}
         calibrated = (f" With calibrated PHdim as the intrinsic dimension: a hunchback in {_share(cal['trained'])} "
                       f"trained or pretrained models and {_share(cal['random_init'])} random-init controls.")
     verdict = ("reproduced" if hunch > 0.5 else "partly reproduced: a minority of models" if hunch > 0.2
@@ -846,7 +845,7 @@ def head_components_check(t, final: pd.DataFrame | None = None) -> dict | None:
     heads["classes"] = heads["task"].map(classes)
     dtm = "whole_b0_dtm" in heads and heads["whole_b0_dtm"].notna().any()
     rows = []
-    for (task, group), sub in heads.assign(group=np.where(heads["status"].isin(TRAINED), "trained", heads["status"])).groupby(["task", "group"]):
+    for (task, group), sub in heads.assign(group=np.where(heads["status"].isin(TRAINED_STATUSES), "trained", heads["status"])).groupby(["task", "group"]):
         b0 = sub["whole_b0"].astype(float)
         row = {"task": task, "group": group, "classes": int(sub["classes"].iloc[0]), "n": len(sub),
                "equal": int((b0 == sub["classes"]).sum()), "one": int((b0 == 1).sum()),
@@ -937,7 +936,7 @@ def magai2023_check(t, final: pd.DataFrame | None = None) -> dict | None:
     layers = _final_layers(t) if final is None else final
     if layers.empty or "phdim" not in layers:
         return None
-    trained = layers[layers["status"].isin(TRAINED) & layers["family"].isin(CNN_FAMILIES + TRANSFORMER_FAMILIES)]
+    trained = layers[layers["status"].isin(TRAINED_STATUSES) & layers["family"].isin(CNN_FAMILIES + TRANSFORMER_FAMILIES)]
     if trained.empty:
         return None
     per_job = pd.DataFrame([{"job_id": j, "family": g["family"].iloc[0], "modality": g["modality"].iloc[0],

@@ -17,29 +17,29 @@ def _cmd_list(args) -> int:
 
     from .registry import Registry
 
-    reg = Registry(args.registry)
-    table = Table(title=f"{args.what}: shipped with reptopo" + "".join(f" + {r}" for r in reg.roots[1:]))
+    registry = Registry(args.registry)
+    table = Table(title=f"{args.what}: shipped with reptopo" + "".join(f" + {r}" for r in registry.roots[1:]))
     if args.what == "models":
         for col in ("name", "v", "family", "modality", "builder", "pretrained", "layers", "source"):
             table.add_column(col)
-        for m in reg.models.values():
+        for m in registry.models.values():
             table.add_row(m.name, str(m.version), m.family, m.modality, m.builder,
                           f"{m.pretrained.source}/{m.pretrained.mode}" if m.pretrained else "-", str(len(m.layers)),
-                          reg.sources[("model", m.name)])
+                          registry.sources[("model", m.name)])
     elif args.what == "tasks":
         for col in ("name", "v", "modality", "loader", "classes", "train/test", "input", "source"):
             table.add_column(col)
-        for t in reg.tasks.values():
+        for t in registry.tasks.values():
             table.add_row(t.name, str(t.version), t.modality, t.source.loader, str(t.num_classes),
                           f"{t.splits.train_size}/{t.splits.test_size}", "x".join(map(str, t.input_shape)),
-                          reg.sources[("task", t.name)])
+                          registry.sources[("task", t.name)])
     else:
         from .runner import expand
 
         for col in ("name", "v", "jobs", "description", "source"):
             table.add_column(col)
-        for s in reg.suites.values():
-            table.add_row(s.name, str(s.version), str(len(expand(s))), s.description, reg.sources[("suite", s.name)])
+        for s in registry.suites.values():
+            table.add_row(s.name, str(s.version), str(len(expand(s))), s.description, registry.sources[("suite", s.name)])
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
@@ -48,7 +48,8 @@ def _param_problems(paths) -> list[str]:
     """The builder-parameter problems of every valid model entry under ``paths`` (the schema's
     problems are validate_paths' to report)."""
     from .models import builder_params, param_problems
-    from .registry import RegistryError, load_entry
+    from .errors import RegistryError
+    from .registry import load_entry
 
     out = []
     for p in map(Path, paths):
@@ -76,10 +77,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .compare import plan
-    from .registry import Registry
-    from .runner import expand, make_client, run_comparisons, run_jobs, slurm_options
-    from .store import ResultStore
+    from .runner import run_suite, slurm_options
 
     if args.device.startswith("cuda"):
         import torch
@@ -87,34 +85,12 @@ def _cmd_run(args) -> int:
         if not torch.cuda.is_available():
             print(f"reptopo: --device {args.device}: no CUDA device is visible to torch here; use --device cpu", file=sys.stderr)
             return 2
-    reg = Registry(args.registry)
-    jobs = expand(reg.suite(args.suite))
-    if args.limit:
-        jobs = jobs[: args.limit]
-    slurm = slurm_options(args.slurm, args.store)
-    client = make_client(args.address, args.workers, slurm)
-    try:
-        print(f"reptopo: suite {args.suite!r}: {len(jobs)} jobs -> {args.store}")
-        summary = run_jobs(jobs, reg.spec, args.store, client=client, device=args.device, protocol_version=args.protocol)
-        print(f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
-              f"{len(summary.failed)} failed in {summary.seconds:.0f} s")
-        failed = list(summary.failed)
-        if not args.no_compare:
-            records = [r for r in ResultStore(args.store).records() if r["job_id"] in {j.job_id(args.protocol) for j in jobs}]
-            pairs = plan(records, reg, protocol_version=args.protocol)
-            print(f"reptopo: comparison stage: {len(pairs)} pairs of models -> {args.store}/comparisons")
-            compared = run_comparisons(pairs, reg.spec, args.store, client=client)
-            print(f"reptopo: {len(compared.done)} compared, {len(compared.skipped)} skipped (already stored), "
-                  f"{len(compared.failed)} failed in {compared.seconds:.0f} s")
-            failed += compared.failed
-    finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    for f in failed:
+    run = run_suite(args.suite, args.store, registry_spec=args.registry, address=args.address, workers=args.workers,
+                    slurm=slurm_options(args.slurm, args.store), device=args.device, protocol_version=args.protocol,
+                    limit=args.limit, compare=not args.no_compare)
+    for f in run.failed:
         print(f"  failed {f['job_id']}: {f['error']}  (traceback in {args.store}/failed/)", file=sys.stderr)
-    return 1 if failed and not args.keep_going else 0
+    return 1 if run.failed and not args.keep_going else 0
 
 
 def _cmd_measure(args) -> int:
@@ -204,7 +180,8 @@ def _cmd_site_build(args) -> int:
 
 
 def _cmd_cite(args) -> int:
-    from .analysis import TRAINED, load_tables
+    from .analysis import load_tables
+    from .record import TRAINED_STATUSES
     from .cite import BENCHMARK_BIBTEX, score_bibtex
     from .errors import StoreError
     from .site.html import slug
@@ -220,9 +197,9 @@ def _cmd_cite(args) -> int:
     for task in sorted({r.task for r in recs}):
         for version in sorted({r.protocol.version for r in recs if r.task == task}):
             cited = [r for r in recs if r.task == task and r.protocol.version == version]
-            trained = [r for r in cited if r.status in TRAINED] or cited
+            trained = [r for r in cited if r.status in TRAINED_STATUSES] or cited
             rows = scores[(scores["model"] == args.model) & (scores["task"] == task)
-                          & (scores["protocol_version"] == version) & scores["status"].isin(TRAINED)]
+                          & (scores["protocol_version"] == version) & scores["status"].isin(TRAINED_STATUSES)]
             print(score_bibtex(args.model, task, version, [r.digest for r in trained], rows, page=page) + "\n")
     print(BENCHMARK_BIBTEX)
     return 0
@@ -232,9 +209,9 @@ def _cmd_submit(args) -> int:
     from .submission import submit, submit_activations
 
     if args.activations:
-        out = submit_activations(args.entry, args.activations, args.task, args.out, registry=args.registry)
+        out = submit_activations(args.entry, args.activations, args.task, args.out, registry_spec=args.registry)
     else:
-        out = submit(args.entry, args.task, args.out, seed=args.seed, registry=args.registry)
+        out = submit(args.entry, args.task, args.out, seed=args.seed, registry_spec=args.registry)
     print(f"bundle written to {out}")
     return 0
 
@@ -243,9 +220,9 @@ def _cmd_verify(args) -> int:
     from .submission import verify, verify_record
 
     if Path(args.bundle).is_file():
-        result = verify_record(args.bundle, registry=args.registry, retrain=args.retrain)
+        result = verify_record(args.bundle, registry_spec=args.registry, retrain=args.retrain)
     else:
-        result = verify(args.bundle, registry=args.registry, retrain=args.retrain, reference=args.reference,
+        result = verify(args.bundle, registry_spec=args.registry, retrain=args.retrain, reference=args.reference,
                         trust_builder=args.trust_builder)
     print(f"verified by {' and '.join(result.kinds)}")
     for line in result.describe():
@@ -279,7 +256,7 @@ def _cmd_compare_runs(args) -> int:
 def _cmd_publish(args) -> int:
     from .submission import publish
 
-    rec = publish(args.bundle, args.store, registry=args.registry, retrain=args.retrain, trust_builder=args.trust_builder)
+    rec = publish(args.bundle, args.store, registry_spec=args.registry, retrain=args.retrain, trust_builder=args.trust_builder)
     print(f"published {rec.job_id} ({rec.provenance}, digest {rec.digest[:16]}) to {args.store}; "
           f"rebuild the site with `reptopo analyze --store {args.store} && reptopo site build --store {args.store}`")
     return 0
@@ -414,8 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one command. A mistake a user can fix prints one line and exits 2; anything else
-    prints one line and exits 1, with the traceback only under ``--debug``."""
+    """Run one command. A mistake a user can fix (a :class:`ReptopoError`, or a file named on
+    the command line that is missing or unreadable) prints one line and exits 2; anything else
+    is a bug: one line saying "internal error" and exit 1, the traceback only under ``--debug``."""
     from .errors import ReptopoError
 
     args = build_parser().parse_args(argv)
@@ -424,9 +402,8 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 - every error ends in one line unless --debug
         if args.debug:
             raise
-        if isinstance(exc, (ReptopoError, KeyError)):
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            print(f"reptopo: {message}", file=sys.stderr)
+        if isinstance(exc, ReptopoError):  # a bug's KeyError is not a user's mistake: it falls through
+            print(f"reptopo: {exc}", file=sys.stderr)
             return 2
         if isinstance(exc, FileNotFoundError):
             print(f"reptopo: {exc.filename}: no such file", file=sys.stderr)

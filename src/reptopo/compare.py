@@ -32,10 +32,10 @@ from functools import lru_cache
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .record import COMPARISON_SCHEMA_VERSION, POOLING_ORDER
+from .errors import UnknownName
+from .record import COMPARISON_SCHEMA_VERSION, POOLING_ORDER, TRAINED_STATUSES, latest_version
 
 KINDS = ("architectures", "seeds", "random_init")
-TRAINED_STATUSES = ("trained", "pretrained_frozen", "pretrained_finetune")
 
 
 class ComparisonConfig(BaseModel):
@@ -61,7 +61,7 @@ CURRENT_COMPARISON = 1
 
 def comparison_config(version: int = CURRENT_COMPARISON) -> ComparisonConfig:
     if version not in COMPARISONS:
-        raise KeyError(f"no comparison version {version}; known: {sorted(COMPARISONS)}")
+        raise UnknownName(f"no comparison version {version}; known: {sorted(COMPARISONS)}")
     return COMPARISONS[version]
 
 
@@ -85,7 +85,7 @@ def plan(records: list[dict], registry, *, tasks=None, protocol_version: int | N
     cfg = comparison_config(version)
     first, second = cfg.seeds
     if protocol_version is None and records:
-        protocol_version = max(r["protocol"]["version"] for r in records)
+        protocol_version = latest_version(r["protocol"]["version"] for r in records)
     pairs: list[Pair] = []
     by_task: dict[str, list[dict]] = {}
     for r in records:
@@ -124,7 +124,7 @@ def spread(n: int, k: int) -> list[int]:
 
 
 @lru_cache(maxsize=4)
-def _cached_side(job_id: str, digest: str, checkpoint_stat: tuple, registry_root: str,
+def _cached_side(job_id: str, digest: str, checkpoint_stat: tuple, registry_spec: str,
                  store_root: str) -> tuple[tuple[dict, ...], tuple[np.ndarray, ...]]:
     """:func:`_side_activations` of a stored job, kept for the next pairs a worker compares (a job
     is in several pairs; its record's digest and its checkpoint file's size and time are the key)."""
@@ -133,7 +133,7 @@ def _cached_side(job_id: str, digest: str, checkpoint_stat: tuple, registry_root
     store = ResultStore(store_root)
     scratch = store.scratch(f"side-{job_id}-{os.getpid()}")  # two workers may extract one job at once
     try:
-        refs, arrays = _side_activations(store.record(job_id), registry_root, store, scratch)
+        refs, arrays = _side_activations(store.record(job_id), registry_spec, store, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for a in arrays:
@@ -141,7 +141,7 @@ def _cached_side(job_id: str, digest: str, checkpoint_stat: tuple, registry_root
     return tuple(refs), tuple(arrays)
 
 
-def _side_activations(record: dict, registry_root: str, store, scratch) -> tuple[list[dict], list[np.ndarray]]:
+def _side_activations(record: dict, registry_spec: str, store, scratch) -> tuple[list[dict], list[np.ndarray]]:
     """Every layer of a stored job on its probe set, one pooling per layer (the record's primary
     one), as float32 arrays."""
     import torch
@@ -150,8 +150,8 @@ def _side_activations(record: dict, registry_root: str, store, scratch) -> tuple
     from .probe import extract
 
     torch.set_num_threads(1)
-    model, x_probe, _, is_text = load_trained(record, registry_root, store)
-    entry = cached_registry(registry_root).model(record["model"])
+    model, x_probe, _, is_text = load_trained(record, registry_spec, store)
+    entry = cached_registry(registry_spec).model(record["model"])
     paths = extract(model, x_probe, entry.layers, scratch, is_text=is_text)
     refs, arrays = [], []
     for spec in sorted(entry.layers, key=lambda s: s.depth):
@@ -172,7 +172,7 @@ def _side(record: dict) -> dict:
             "entry_hash": record["entry_hash"]["model"], "record_digest": record["digest"]}
 
 
-def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_COMPARISON) -> dict:
+def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_COMPARISON) -> dict:
     """The comparison record of ``pair`` (a dict, validated when the store writes it)."""
     from threadpoolctl import threadpool_limits
 
@@ -187,7 +187,7 @@ def compare_pair(pair: Pair, registry_root: str, store, version: int = CURRENT_C
     def side(rec):
         path = store.checkpoint_path(rec["job_id"])
         stat = (path.stat().st_size, path.stat().st_mtime_ns) if path.is_file() else ()
-        return _cached_side(rec["job_id"], rec["digest"], stat, registry_root, str(store.root))
+        return _cached_side(rec["job_id"], rec["digest"], stat, registry_spec, str(store.root))
 
     left_refs, left_x = side(left)
     right_refs, right_x = side(right)
@@ -239,7 +239,7 @@ def similarity_maps(left: list[np.ndarray], right: list[np.ndarray], names: tupl
     return cka, cka_debiased, rtd_map
 
 
-def run_comparison(pair: Pair, registry_root: str, store_root: str, version: int = CURRENT_COMPARISON) -> dict:
+def run_comparison(pair: Pair, registry_spec: str, store_root: str, version: int = CURRENT_COMPARISON) -> dict:
     """Compare ``pair`` unless its record exists; a failure is written to failed/ and reported."""
     from .store import ResultStore
 
@@ -248,7 +248,7 @@ def run_comparison(pair: Pair, registry_root: str, store_root: str, version: int
     if store.has_comparison(cid):
         return {"job_id": cid, "status": "skipped"}
     try:
-        record = compare_pair(pair, str(registry_root), store, version)
+        record = compare_pair(pair, str(registry_spec), store, version)
         store.write_comparison(record)
         return {"job_id": cid, "status": "done", "seconds": record["seconds"]}
     except Exception as exc:  # noqa: BLE001 - recorded with its traceback

@@ -70,17 +70,17 @@ def at_default_hyperparameters(axes: dict, task_entry) -> bool:
 
 
 @lru_cache(maxsize=4)
-def cached_registry(spec: str) -> Registry:
-    """The registry of ``spec`` (folders joined by os.pathsep), read once per worker process."""
-    return Registry(spec)
+def cached_registry(registry_spec: str) -> Registry:
+    """The registry of ``registry_spec`` (folders joined by os.pathsep), read once per worker process."""
+    return Registry(registry_spec)
 
 
 @lru_cache(maxsize=8)
-def cached_task_data(spec: str, name: str):
-    """Task ``name`` of the registry ``spec``, loaded once per worker process."""
+def cached_task_data(registry_spec: str, name: str):
+    """Task ``name`` of the registry ``registry_spec``, loaded once per worker process."""
     from .tasks import load_task
 
-    return load_task(cached_registry(spec).task(name))
+    return load_task(cached_registry(registry_spec).task(name))
 
 
 def library_versions() -> dict:
@@ -93,7 +93,7 @@ def library_versions() -> dict:
     return out
 
 
-def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int = CURRENT_VERSION,
+def run_job(job: Job, registry_spec: str, store_root: str, protocol_version: int = CURRENT_VERSION,
             device: str = "cpu") -> dict:
     """Run ``job`` unless its record exists. A job that raises is written to failed/ with its
     traceback and reported, not raised, so that one bad job does not stop a grid."""
@@ -103,7 +103,7 @@ def run_job(job: Job, registry_root: str, store_root: str, protocol_version: int
     if store.has(job_id):
         return {"job_id": job_id, "status": "skipped"}
     try:
-        record, diagrams = _execute(job, job_id, str(registry_root), store, cfg, device)
+        record, diagrams = _execute(job, job_id, str(registry_spec), store, cfg, device)
         store.write(record, diagrams)
         return {"job_id": job_id, "status": "done", "seconds": record["times"]["train_seconds"] + record["times"]["measure_seconds"]}
     except Exception as exc:  # noqa: BLE001 - recorded with its traceback
@@ -153,12 +153,12 @@ def job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> JobInputs:
     return JobInputs(x_train, y_train, x_test, y_test, x_probe, y_probe, data.is_text, data.probe_hash, data.probe_ids)
 
 
-def _job_setup(job: Job, registry_root: str, cfg):
+def _job_setup(job: Job, registry_spec: str, cfg):
     """(model entry, task entry, axes, inputs) of ``job`` under protocol ``cfg``."""
-    reg = cached_registry(registry_root)
-    entry, task_entry = reg.model(job.model), reg.task(job.task)
+    registry = cached_registry(registry_spec)
+    entry, task_entry = registry.model(job.model), registry.task(job.task)
     axes = dict(job.axes)
-    return entry, task_entry, axes, job_inputs(job, cached_task_data(registry_root, job.task), task_entry, cfg, axes)
+    return entry, task_entry, axes, job_inputs(job, cached_task_data(registry_spec, job.task), task_entry, cfg, axes)
 
 
 def job_of(record: dict) -> Job:
@@ -166,7 +166,7 @@ def job_of(record: dict) -> Job:
     return Job(record["model"], record["task"], record["seed"], tuple(sorted(record["axes"].items())), record["control"])
 
 
-def _trained(record: dict, registry_root: str, path: Path, device: str = "cpu"):
+def _trained(record: dict, registry_spec: str, path: Path, device: str = "cpu"):
     """(model with the checkpoint's weights, in eval mode, the job's inputs) of a stored job."""
     from safetensors.torch import load_file
 
@@ -178,7 +178,7 @@ def _trained(record: dict, registry_root: str, path: Path, device: str = "cpu"):
     if record.get("checkpoint_sha256") and sha256_file(path) != record["checkpoint_sha256"]:
         raise ValueError(f"{path}: the checkpoint's sha256 is not the one record {job_id} quotes; re-run the job")
     job = job_of(record)
-    entry, task_entry, axes, inputs = _job_setup(job, registry_root, protocol(record["protocol"]["version"]))
+    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, protocol(record["protocol"]["version"]))
     if inputs.probe_hash != record["probe"]["hash"] or len(inputs.y_probe) != record["probe"]["size"]:
         raise ValueError(f"task {job.task!r}: the probe set is not the one record {job_id} was measured on")
     model = create_model(entry, task_entry, **model_overrides(entry, axes))
@@ -187,7 +187,7 @@ def _trained(record: dict, registry_root: str, path: Path, device: str = "cpu"):
     return model, inputs
 
 
-def load_trained(record: dict, registry_root: str, store: ResultStore, device: str = "cpu"):
+def load_trained(record: dict, registry_spec: str, store: ResultStore, device: str = "cpu"):
     """(model, probe inputs as a tensor, probe labels, is_text) of a stored job: the model built
     from its entry and axes with the checkpoint's weights, and the probe set it was measured on.
 
@@ -195,7 +195,7 @@ def load_trained(record: dict, registry_root: str, store: ResultStore, device: s
     the probe set is not the record's."""
     from .train import as_tensor
 
-    model, inputs = _trained(record, registry_root, store.checkpoint_path(record["job_id"]), device)
+    model, inputs = _trained(record, registry_spec, store.checkpoint_path(record["job_id"]), device)
     return model, as_tensor(inputs.x_probe, inputs.is_text).to(device), inputs.y_probe, inputs.is_text
 
 
@@ -213,7 +213,7 @@ class Remeasured:
     train: dict
 
 
-def measure_checkpoint(record: dict, registry_root: str, checkpoint: Path, scratch: Path, *,
+def measure_checkpoint(record: dict, registry_spec: str, checkpoint: Path, scratch: Path, *,
                        threads: int = 1) -> Remeasured:
     """Re-measure a record's final checkpoint on its probe set under the record's protocol, and
     evaluate it on the job's splits. Nothing is trained; the checkpoint's hash must be the
@@ -223,8 +223,8 @@ def measure_checkpoint(record: dict, registry_root: str, checkpoint: Path, scrat
     from .train import as_tensor, evaluate
 
     torch.set_num_threads(threads)
-    model, inputs = _trained(record, registry_root, Path(checkpoint))
-    entry = cached_registry(registry_root).model(record["model"])
+    model, inputs = _trained(record, registry_spec, Path(checkpoint))
+    entry = cached_registry(registry_spec).model(record["model"])
     cfg = protocol(record["protocol"]["version"])
     kept: dict = {}
     x_probe = as_tensor(inputs.x_probe, inputs.is_text)
@@ -269,7 +269,7 @@ def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, ta
     return out, dgms
 
 
-def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg, device: str):
+def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg, device: str):
     """Build, train, save and measure one job; returns (record, diagrams)."""
     import torch
     from safetensors.torch import save_file
@@ -278,7 +278,7 @@ def _execute(job: Job, job_id: str, registry_root: str, store: ResultStore, cfg,
     from .train import as_tensor, seed_everything, train
 
     torch.set_num_threads(1)
-    entry, task_entry, axes, inputs = _job_setup(job, registry_root, cfg)
+    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, cfg)
     seed_everything(job.seed)
     model = create_model(entry, task_entry, **model_overrides(entry, axes)).to(device)
     recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})

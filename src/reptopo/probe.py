@@ -17,14 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ReptopoError
+from .errors import LayerError
 from .registry import LayerSpec
 
 POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
 
-
-class LayerError(ReptopoError, RuntimeError):
-    """A declared layer whose output cannot be measured; names the layer."""
 
 
 def _output_tensor(out, layer: str) -> torch.Tensor:

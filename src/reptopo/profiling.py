@@ -29,8 +29,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .errors import ProfileError
-from .probe import LayerError, capture, pooled_outputs
+from .errors import LayerError, ProfileError
+from .probe import capture, pooled_outputs
 from .protocol import CURRENT_VERSION, LABELLED_MEASURES, MEASURES, MIN_POINTS, ProtocolConfig, measure_layer, protocol
 from .record import POOLING_ORDER, Layer, Record
 from .registry import LayerSpec

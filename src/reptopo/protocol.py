@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from . import measures as M
+from .errors import UnknownName
 
 
 class ResolutionParams(BaseModel):
@@ -195,7 +196,7 @@ CURRENT_VERSION = 3
 
 def protocol(version: int = CURRENT_VERSION) -> ProtocolConfig:
     if version not in PROTOCOLS:
-        raise KeyError(f"no protocol version {version}; known: {sorted(PROTOCOLS)}")
+        raise UnknownName(f"no protocol version {version}; known: {sorted(PROTOCOLS)}")
     return PROTOCOLS[version]
 
 

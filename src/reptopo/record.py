@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,6 +44,13 @@ POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
 COMPARISON_SCHEMA_VERSION = 1
 PROVENANCES = ("benchmark", "verified_submission", "self_reported")
 Provenance = Literal["benchmark", "verified_submission", "self_reported"]
+# what a record's model is: trained by the benchmark's recipe, pretrained (frozen, or fine-tuned),
+# a control (registry.CONTROLS: random initialisation, shuffled labels), or submitted activations
+Status = Literal["trained", "pretrained_frozen", "pretrained_finetune", "random_init", "shuffled_labels",
+                 "submitted_activations"]
+STATUSES: tuple[str, ...] = get_args(Status)
+# the statuses whose models learnt the task: the population the analysis correlates and cites
+TRAINED_STATUSES: tuple[str, ...] = ("trained", "pretrained_frozen", "pretrained_finetune")
 
 
 class _Strict(BaseModel):
@@ -327,7 +335,7 @@ class Record(_Strict):
     seed: int
     axes: dict[str, float | int | str]
     control: str | None
-    status: str = Field(description="trained, pretrained_frozen, pretrained_finetune, random_init, shuffled_labels or submitted_activations")
+    status: Status = Field(description="trained, pretrained_frozen, pretrained_finetune, random_init, shuffled_labels or submitted_activations")
     family: Name
     modality: str
     protocol: ProtocolStamp = Field(description="the protocol version, its config digest and every parameter")
@@ -430,6 +438,12 @@ def migrate(data: dict) -> dict:
     raise RecordError(f"record schema {version!r} is not one reptopo knows (1..{SCHEMA_VERSION})")
 
 
+def latest_version(versions: Iterable[int]) -> int | None:
+    """The protocol version that a table, a page or a comparison reads: the latest of
+    ``versions`` (records of several are never mixed); None when there is none."""
+    return max((int(v) for v in versions), default=None)
+
+
 def finalize(data: dict, provenance: Provenance) -> Record:
     """A new record from a writer's dict: schema and provenance set, validated, then its digest."""
     out = {**data, "schema": SCHEMA_VERSION, "provenance": provenance, "digest": ""}
@@ -445,7 +459,7 @@ class ComparedSide(_Strict):
     job_id: str
     model: Name
     seed: int
-    status: str
+    status: Status
     axes: dict[str, float | int | str]
     checkpoint_sha256: str | None
     entry_hash: str

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ReptopoError
+from .errors import RegistryError, UnknownName
 
 BUILTIN = "builtin"
 # Names are shown in page titles, headings, links and file names: letters, digits, '_', '-' and
@@ -188,13 +188,6 @@ class SuiteEntry(Strict):
 ENTRY_TYPES = {"task": TaskEntry, "model": ModelEntry, "suite": SuiteEntry}
 
 
-class RegistryError(ReptopoError, ValueError):
-    """One or more problems with registry entries; ``problems`` lists 'file:line: field: message'."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
 
 def _node_line(node, loc: tuple) -> int:
     """Line (1-based) of the YAML node at pydantic location ``loc``, or the deepest found."""
@@ -298,17 +291,17 @@ class Registry:
 
     def task(self, name: str) -> TaskEntry:
         if name not in self.tasks:
-            raise KeyError(f"no task named {name!r} in {self.spec}; known: {sorted(self.tasks)}")
+            raise UnknownName(f"no task named {name!r} in {self.spec}; known: {sorted(self.tasks)}")
         return self.tasks[name]
 
     def model(self, name: str) -> ModelEntry:
         if name not in self.models:
-            raise KeyError(f"no model named {name!r} in {self.spec}; known: {sorted(self.models)}")
+            raise UnknownName(f"no model named {name!r} in {self.spec}; known: {sorted(self.models)}")
         return self.models[name]
 
     def suite(self, name: str) -> SuiteEntry:
         if name not in self.suites:
-            raise KeyError(f"no suite named {name!r} in {self.spec}; known: {sorted(self.suites)}")
+            raise UnknownName(f"no suite named {name!r} in {self.spec}; known: {sorted(self.suites)}")
         return self.suites[name]
 
 

@@ -423,12 +423,13 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
     import pandas as pd
     from scipy.stats import kendalltau, pearsonr
 
-    from .analysis import TRAINED, correlate, model_scores
+    from .analysis import correlate, model_scores
+    from .record import TRAINED_STATUSES, latest_version
     from .store import ResultStore, collect
 
     run, ref = ResultStore(run_store), ResultStore(reference_store)
     run_records, ref_records = run.require_records(), ref.require_records()
-    version = max({r.protocol.version for r in run_records} & {r.protocol.version for r in ref_records}, default=None)
+    version = latest_version({r.protocol.version for r in run_records} & {r.protocol.version for r in ref_records})
     if version is None:
         from .errors import StoreError
 
@@ -440,7 +441,7 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
             population.setdefault(seed_key(d), []).append(d)
     rows, not_consistent, cannot = {}, [], 0
     for r in run_records:
-        if r.protocol.version != version or r.status not in TRAINED:
+        if r.protocol.version != version or r.status not in TRAINED_STATUSES:
             continue
         d = r.to_dict()
         verdict = check_training(d, population.get(seed_key(d), []))

@@ -6,9 +6,11 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .errors import ReptopoError
+from .errors import SlurmOptionsError
 from .jobs import Job, run_job
 from .protocol import CURRENT_VERSION
 from .registry import Registry, SuiteEntry
@@ -40,9 +42,6 @@ class RunSummary:
     failed: list = field(default_factory=list)
     seconds: float = 0.0
 
-
-class SlurmOptionsError(ReptopoError, ValueError):
-    """A ``--slurm`` value that is not a mapping of known keys; names the key or file."""
 
 
 # reptopo's own keys of --slurm, taken out before the rest reaches dask_jobqueue.SLURMCluster
@@ -175,28 +174,36 @@ def _drain(client, tasks: list[tuple[str, object, tuple]], summary: RunSummary, 
                 print(progress_line(n, len(futures), res, time.perf_counter() - start), file=sys.stderr, flush=True)
 
 
+@contextmanager
+def dask_client(address: str | None = None, n_workers: int = 2, slurm: tuple[dict, dict] | None = None):
+    """:func:`make_client`'s client for the block; the client, and a cluster it started, are
+    closed on exit, error or not (a scheduler at ``address`` is left running)."""
+    client = make_client(address, n_workers, slurm)
+    try:
+        yield client
+    finally:
+        cluster = None if address else getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def _run_pending(tasks: list[tuple[str, object, tuple]], skipped: list[str], client, progress: bool,
                  label: str) -> RunSummary:
     """Run ``tasks`` (key, function, args) on ``client`` (a LocalCluster of its own when None and
     there is work), with ``skipped`` already stored."""
     summary = RunSummary(skipped=list(skipped))
     start = time.perf_counter()
-    own_client = client is None and tasks
-    if own_client:
-        client = make_client()
-    try:
-        if tasks:
-            _drain(client, tasks, summary, progress, label)
-    finally:
-        if own_client:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
+    if tasks and client is None:
+        with dask_client() as own:
+            _drain(own, tasks, summary, progress, label)
+    elif tasks:
+        _drain(client, tasks, summary, progress, label)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
+def run_jobs(jobs: list[Job], registry_spec: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
              device: str = "cpu", progress: bool = True) -> RunSummary:
     """Submit every job whose record is missing; a worker's death retries the job elsewhere
     (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
@@ -204,23 +211,65 @@ def run_jobs(jobs: list[Job], registry_root: str, store_root: str, *, client=Non
 
     store = ResultStore(store_root)
     ids = [j.job_id(protocol_version) for j in jobs]
-    tasks = [(i, run_job, (j, str(registry_root), str(store_root), protocol_version, device))
+    tasks = [(i, run_job, (j, str(registry_spec), str(store_root), protocol_version, device))
              for i, j in zip(ids, jobs) if not store.has(i)]
     return _run_pending(tasks, [i for i in ids if store.has(i)], client, progress, "jobs")
 
 
-def run_comparisons(pairs: list, registry_root: str, store_root: str, *, client=None, progress: bool = True) -> RunSummary:
+def run_comparisons(pairs: list, registry_spec: str, store_root: str, *, client=None, progress: bool = True) -> RunSummary:
     """The comparison stage (:mod:`reptopo.compare`): every pair whose comparison record is missing."""
     from .compare import run_comparison
     from .store import ResultStore
 
     store = ResultStore(store_root)
     ids = [p.comparison_id() for p in pairs]
-    tasks = [(i, run_comparison, (p, str(registry_root), str(store_root)))
+    tasks = [(i, run_comparison, (p, str(registry_spec), str(store_root)))
              for i, p in zip(ids, pairs) if not store.has_comparison(i)]
     return _run_pending(tasks, [i for i in ids if store.has_comparison(i)], client, progress, "comparisons")
 
 
-def run_suite(name: str, store_root: str, *, registry_root: str | None = None, **kwargs) -> RunSummary:
-    reg = Registry(registry_root)
-    return run_jobs(expand(reg.suite(name)), reg.spec, store_root, **kwargs)
+@dataclass
+class SuiteRun:
+    """What :func:`run_suite` did: the jobs' summary, and the comparisons' (None when skipped)."""
+
+    jobs: RunSummary
+    comparisons: RunSummary | None
+
+    @property
+    def failed(self) -> list[dict]:
+        return list(self.jobs.failed) + (list(self.comparisons.failed) if self.comparisons else [])
+
+
+def run_suite(suite: str, store_root: str, *, registry_spec: str | None = None, address: str | None = None,
+              workers: int = 2, slurm: tuple[dict, dict] | None = None, device: str = "cpu",
+              protocol_version: int = CURRENT_VERSION, limit: int = 0, compare: bool = True,
+              say: Callable[[str], None] = print) -> SuiteRun:
+    """Both stages of a suite on one Dask client, which this function starts and closes: every
+    job whose record is missing, then (``compare``) the comparisons of the suite's stored models.
+
+    ``address``, ``workers`` and ``slurm`` (the pair :func:`slurm_options` returns) choose the
+    cluster as :func:`make_client` does; ``limit`` runs only the first jobs; ``say`` receives
+    one line per stage."""
+    from .compare import plan
+    from .store import ResultStore
+
+    registry = Registry(registry_spec)
+    jobs = expand(registry.suite(suite))
+    if limit:
+        jobs = jobs[:limit]
+    with dask_client(address, workers, slurm) as client:
+        say(f"reptopo: suite {suite!r}: {len(jobs)} jobs -> {store_root}")
+        summary = run_jobs(jobs, registry.spec, store_root, client=client, device=device,
+                           protocol_version=protocol_version)
+        say(f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
+            f"{len(summary.failed)} failed in {summary.seconds:.0f} s")
+        if not compare:
+            return SuiteRun(summary, None)
+        ids = {j.job_id(protocol_version) for j in jobs}
+        records = [r for r in ResultStore(store_root).records() if r["job_id"] in ids]
+        pairs = plan(records, registry, protocol_version=protocol_version)
+        say(f"reptopo: comparison stage: {len(pairs)} pairs of models -> {store_root}/comparisons")
+        compared = run_comparisons(pairs, registry.spec, store_root, client=client)
+        say(f"reptopo: {len(compared.done)} compared, {len(compared.skipped)} skipped (already stored), "
+            f"{len(compared.failed)} failed in {compared.seconds:.0f} s")
+    return SuiteRun(summary, compared)

@@ -86,9 +86,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ReptopoError
+from .errors import RegistryError, SubmissionError
 from .jobs import Job, Remeasured, library_versions, measure_checkpoint, run_job
-from .registry import RegistryError, load_entry
+from .registry import load_entry
 from .record import Record, finalize
 from .reproduce import (SENSITIVITY_REPEATS, Finding, TrainingVerdict, check_training, compare_measurement, perturb_rows,
                         score_leaves, undecided_counts)
@@ -99,29 +99,26 @@ WEIGHTS_FILE = "weights.safetensors"  # the trained checkpoint: what the measure
 ACTIVATIONS_FILE = "activations.npz"  # a bundle without weights: the layers' activations on the probe set
 
 
-class SubmissionError(ReptopoError, RuntimeError):
-    """A refused submission or bundle; the message names the file and field."""
-
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _overlay_registry(entry_path: Path, base: str, workdir: Path) -> str:
-    """The registry ``base`` plus a folder holding only the submitted entry, so nothing else
+def _overlay_registry(entry_path: Path, registry_spec: str, workdir: Path) -> str:
+    """The registry ``registry_spec`` plus a folder holding only the submitted entry, so nothing else
     is touched (a registry spec: folders joined by ``os.pathsep``)."""
-    reg = workdir / "registry"
-    (reg / "models").mkdir(parents=True)
-    shutil.copy(entry_path, reg / "models" / entry_path.name)
-    return os.pathsep.join(p for p in (base, str(reg)) if p)
+    folder = workdir / "registry"
+    (folder / "models").mkdir(parents=True)
+    shutil.copy(entry_path, folder / "models" / entry_path.name)
+    return os.pathsep.join(p for p in (registry_spec, str(folder)) if p)
 
 
-def _run(entry_path: Path, task: str, seed: int, workdir: Path, base: str) -> tuple[dict, Path]:
+def _run(entry_path: Path, task: str, seed: int, workdir: Path, registry_spec: str) -> tuple[dict, Path]:
     entry = load_entry(entry_path)
     if entry.kind != "model":
         raise SubmissionError(f"{entry_path}: kind: expected 'model', got {entry.kind!r}")
-    reg = _overlay_registry(entry_path, base, workdir)
-    res = run_job(Job(entry.name, task, seed), reg, str(workdir / "store"))
+    overlaid = _overlay_registry(entry_path, registry_spec, workdir)
+    res = run_job(Job(entry.name, task, seed), overlaid, str(workdir / "store"))
     if res["status"] != "done":
         failure = ResultStore(workdir / "store").failures()
         detail = failure[0]["error"] if failure else res.get("error")
@@ -135,12 +132,12 @@ def _checkpoint_of(workdir: Path, record: dict) -> Path:
     return ResultStore(workdir / "store").checkpoint_path(record["job_id"])
 
 
-def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry: str | Path | None = None) -> Path:
+def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry_spec: str | Path | None = None) -> Path:
     """Validate ``entry_path``, run the protocol on ``task`` and write a bundle to ``out``.
 
     On any failure nothing is written to ``out``, the registry or a result store."""
     entry_path, out = Path(entry_path), Path(out)
-    base = str(registry or "")
+    registry_spec = str(registry_spec or "")
     if out.exists():
         raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
     try:
@@ -152,7 +149,7 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
     if entry.kind == "model" and (problems := param_problems(entry.builder, builder_params(entry))):
         raise SubmissionError(f"{entry_path}: {problems[0]}")
     with tempfile.TemporaryDirectory() as tmp:
-        rec, diagrams = _run(entry_path, task, seed, Path(tmp), base)
+        rec, diagrams = _run(entry_path, task, seed, Path(tmp), registry_spec)
         # the submitter's own run: self-reported until a maintainer re-runs it (``publish``)
         rec = Record.from_dict({**rec, "provenance": "self_reported"}, source=str(entry_path)).to_dict()
         staging = Path(tmp) / "bundle"
@@ -398,12 +395,12 @@ def check_measurement(claimed: Record, again: Remeasured) -> tuple[list[Finding]
     return findings, rederived
 
 
-def _measurement(claimed: Record, registry: str, checkpoint: Path, scratch: Path) -> tuple[list[Finding], dict, list[str]]:
+def _measurement(claimed: Record, registry_spec: str, checkpoint: Path, scratch: Path) -> tuple[list[Finding], dict, list[str]]:
     """The measurement check of ``claimed`` from ``checkpoint``: (findings, re-derived record
     dict, notes on what it could not check). A checkpoint of another hash, or a probe set that is
     not the record's, is refused in one line naming the file."""
     try:
-        again = measure_checkpoint(claimed.to_dict(), registry, checkpoint, scratch)
+        again = measure_checkpoint(claimed.to_dict(), registry_spec, checkpoint, scratch)
     except ValueError as exc:
         raise SubmissionError(str(exc)) from None
     findings, rederived = check_measurement(claimed, again)
@@ -418,7 +415,7 @@ def _dynamics_note(record: Record) -> list[str]:
             "final checkpoint: only --retrain checks them"]
 
 
-def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: Path | None = None,
+def verify(bundle: str | Path, *, registry_spec: str | Path | None = None, workdir: Path | None = None,
            retrain: bool = False, reference: str | Path | None = None, trust_builder: str | None = None) -> Verification:
     """Verify a bundle: by measurement (its checkpoint, or its activations, measured again), and
     with ``retrain`` by training as well (the model retrained from its seed, judged against the
@@ -439,9 +436,9 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: P
     env = json.loads((bundle / "environment.json").read_text())
     entry = check_bundle_entry(bundle, manifest, trust_builder=trust_builder, builds=not env.get("activations"))
     submitted = _load_bundle_record(bundle)
-    base = str(registry or "")
+    registry_spec = str(registry_spec or "")
     if env.get("activations"):
-        data, _ = _measure_activations(entry, env["task"], bundle / ACTIVATIONS_FILE, base, keep=(kept := {}))
+        data, _ = _measure_activations(entry, env["task"], bundle / ACTIVATIONS_FILE, registry_spec, keep=(kept := {}))
         rerun = finalize(data, "self_reported")
         probes = _sensitivity(Remeasured([], {}, kept["activations"], kept["y_probe"], kept["cfg"], {}), 0)
         findings = compare_measurement(_leaves(submitted.to_dict()), _leaves(rerun.to_dict()), **probes)
@@ -450,18 +447,18 @@ def verify(bundle: str | Path, *, registry: str | Path | None = None, workdir: P
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir or tmp)
         entry_copy = _entry_for_run(bundle, entry, work)
-        reg = _overlay_registry(entry_copy, base, work / "measure")
+        overlaid = _overlay_registry(entry_copy, registry_spec, work / "measure")
         kinds, findings, training, notes = [], [], None, []
         rederived = submitted.to_dict()
         if WEIGHTS_FILE in manifest:
-            findings, rederived, notes = _measurement(submitted, reg, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
+            findings, rederived, notes = _measurement(submitted, overlaid, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
             kinds.append("measurement")
         elif not retrain:
             raise SubmissionError(f"{bundle}: carries no {WEIGHTS_FILE} to measure again; pass --retrain to check it by "
                                   "training instead")
         diagrams = None
         if retrain:
-            data, diagrams = _run(entry_copy, env["task"], env["seed"], work, base)
+            data, diagrams = _run(entry_copy, env["task"], env["seed"], work, registry_spec)
             training = _training_check(submitted.to_dict(), data, reference)
             kinds.append("training")
             rederived = rederived if "measurement" in kinds else data
@@ -498,7 +495,7 @@ def _record_store(record_path: Path) -> ResultStore:
     return ResultStore(record_path.resolve().parent.parent)
 
 
-def verify_record(record_path: str | Path, *, registry: str | Path | None = None, retrain: bool = False,
+def verify_record(record_path: str | Path, *, registry_spec: str | Path | None = None, retrain: bool = False,
                   checkpoint: str | Path | None = None) -> Verification:
     """Verify a stored record: by measurement, from its checkpoint in the store (or ``checkpoint``);
     with ``retrain``, by training as well: the job run again from its seed and judged against the
@@ -508,13 +505,13 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
     record_path = Path(record_path)
     rec = Record.from_disk(record_path)
     store = _record_store(record_path)
-    base = str(registry or "")
+    registry_spec = str(registry_spec or "")
     path = Path(checkpoint) if checkpoint else store.checkpoint_path(rec.job_id)
     kinds, findings, training, notes = [], [], None, []
     rederived = rec.to_dict()
     with tempfile.TemporaryDirectory() as tmp:
         if path.is_file():
-            findings, rederived, notes = _measurement(rec, base, path, Path(tmp) / "scratch")
+            findings, rederived, notes = _measurement(rec, registry_spec, path, Path(tmp) / "scratch")
             kinds.append("measurement")
         elif not retrain:
             raise SubmissionError(f"{path}: no checkpoint of {rec.job_id} to measure again (stores keep them in "
@@ -522,7 +519,7 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
                                   "training instead")
         if retrain:
             job = Job(rec.model, rec.task, rec.seed, tuple(sorted(rec.axes.items())), rec.control)
-            res = run_job(job, base, str(Path(tmp) / "store"), rec.protocol.version)
+            res = run_job(job, registry_spec, str(Path(tmp) / "store"), rec.protocol.version)
             if res["status"] != "done":
                 raise SubmissionError(f"{record_path}: the re-run failed: {res.get('error')}")
             rerun_store = ResultStore(Path(tmp) / "store")
@@ -531,7 +528,7 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
             kinds.append("training")
             if "measurement" not in kinds and data["checkpoint_sha256"] == rec.checkpoint_sha256:
                 # the same bits came out of training: the retrained checkpoint is the record's own
-                findings, rederived, notes = _measurement(rec, base, rerun_store.checkpoint_path(rec.job_id),
+                findings, rederived, notes = _measurement(rec, registry_spec, rerun_store.checkpoint_path(rec.job_id),
                                                           Path(tmp) / "scratch")
                 kinds.insert(0, "measurement")
                 notes.insert(0, "the retrained checkpoint is bit for bit the record's: it was measured again as well")
@@ -541,7 +538,7 @@ def verify_record(record_path: str | Path, *, registry: str | Path | None = None
     return Verification(tuple(kinds), findings, training, rec.digest, rerun.digest, rerun, notes=notes)
 
 
-def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | None = None, retrain: bool = False,
+def publish(bundle: str | Path, store: str | Path, *, registry_spec: str | Path | None = None, retrain: bool = False,
             trust_builder: str | None = None) -> Record:
     """What a maintainer runs on a pull request: verify ``bundle`` and add its record to ``store``.
 
@@ -557,7 +554,7 @@ def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | Non
     bundle, target = Path(bundle), ResultStore(store)
     env = json.loads((bundle / "environment.json").read_text()) if (bundle / "environment.json").is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
-        result = verify(bundle, registry=registry, workdir=Path(tmp), retrain=retrain,
+        result = verify(bundle, registry_spec=registry_spec, workdir=Path(tmp), retrain=retrain,
                         reference=target.root if (target.root / "records").is_dir() else None, trust_builder=trust_builder)
         if result.problems:
             raise SubmissionError(f"{bundle}: verification failed, not published: {len(result.problems)} score(s) differ, "
@@ -580,7 +577,7 @@ def publish(bundle: str | Path, store: str | Path, *, registry: str | Path | Non
     return Record.from_disk(target.record_path(submitted.job_id))
 
 
-def _measure_activations(entry, task_name: str, acts_path: Path, base: str, keep: dict | None = None) -> tuple[dict, dict]:
+def _measure_activations(entry, task_name: str, acts_path: Path, registry_spec: str, keep: dict | None = None) -> tuple[dict, dict]:
     """A record from submitted activations: every layer measured under the current protocol.
 
     ``keep``: a dict that receives the activations by (layer, pooling), the probe labels and the
@@ -590,8 +587,8 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: str, keep
     from .registry import Registry
 
     cfg = protocol(CURRENT_VERSION)
-    reg = Registry(base)
-    data = cached_task_data(base, task_name)
+    registry = Registry(registry_spec)
+    data = cached_task_data(registry_spec, task_name)
     _, y_probe = data.probe()
     check_activations_file(acts_path, len(y_probe))
     with np.load(acts_path, allow_pickle=False) as z:
@@ -620,7 +617,7 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: str, keep
         diagrams.update({f"{name}__{pooling}__e0__h{d}": v for d, v in enumerate(dgms)})
     if keep is not None:
         keep.update(y_probe=y_probe, cfg=cfg)
-    task = reg.task(task_name)
+    task = registry.task(task_name)
     train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
     record = build_record(
         job_id=f"{entry.name}__{task_name}__activations__p{cfg.version}", entry=entry, task_entry=task, cfg=cfg,
@@ -635,17 +632,17 @@ def _measure_activations(entry, task_name: str, acts_path: Path, base: str, keep
 
 
 def submit_activations(entry_path: str | Path, activations: str | Path, task: str, out: str | Path, *,
-                       registry: str | Path | None = None) -> Path:
+                       registry_spec: str | Path | None = None) -> Path:
     """A bundle from activations (weights not shared); nothing is written on failure."""
     entry_path, out, activations = Path(entry_path), Path(out), Path(activations)
-    base = str(registry or "")
+    registry_spec = str(registry_spec or "")
     if out.exists():
         raise SubmissionError(f"{out}: already exists; choose a new bundle folder")
     try:
         entry = load_entry(entry_path)
     except RegistryError as exc:
         raise SubmissionError(str(exc)) from None
-    data, diagrams = _measure_activations(entry, task, activations, base)
+    data, diagrams = _measure_activations(entry, task, activations, registry_spec)
     record = finalize(data, "self_reported").to_dict()
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "bundle"

@@ -21,15 +21,12 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .errors import ReptopoError
+from .errors import TaskUnavailable
 from ._resources import package_file
 from .registry import TaskEntry
 
 LOADERS: dict[str, Callable] = {}
 
-
-class TaskUnavailable(ReptopoError, RuntimeError):
-    """A task's data cannot be had here (no hub, a package missing); says what to use instead."""
 
 
 def loader(name: str):

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ReptopoError
+from ..errors import CloudError
 
-
-class CloudError(ReptopoError, ValueError):
-    """A point cloud that no measure can describe honestly. Names the layer and the problem."""
-
-    def __init__(self, problem: str, *, layer: str | None = None):
-        self.problem = problem
-        self.layer = layer
-        where = f"layer {layer!r}: " if layer else ""
-        super().__init__(where + problem)
 
 
 def duplicate_fraction(points: np.ndarray) -> float:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import CloudError, check_cloud
+from ..errors import CloudError
+from ._validate import check_cloud
 
 
 def _centred_pair(x, y, layers):

@@ -41,7 +41,8 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 from scipy.sparse import coo_matrix
 from sklearn.neighbors import kneighbors_graph
 
-from ._validate import CloudError, check_cloud, check_labels
+from ..errors import CloudError
+from ._validate import check_cloud, check_labels
 from .dtm import DTMRule, dtm_persistence, pairwise_distances64
 from .homology import PersistenceResult, ResolutionRule, persistence
 

@@ -39,7 +39,8 @@ import numpy as np
 from ripser import ripser
 from scipy import sparse
 
-from ._validate import CloudError, check_cloud
+from ..errors import CloudError
+from ._validate import check_cloud
 from .homology import maxmin_landmarks, snap_to_distances, summarize
 
 DTM_RULE = "dtm_bootstrap"

@@ -52,7 +52,8 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
 from ._mst import GramCloud
-from ._validate import CloudError, check_cloud
+from ..errors import CloudError
+from ._validate import check_cloud
 
 BETTI_RULES = ("covering_radius", "largest_gap")
 METRICS = ("euclidean", "knn_geodesic")

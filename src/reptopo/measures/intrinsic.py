@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from ._validate import CloudError, check_cloud
+from ..errors import CloudError
+from ._validate import check_cloud
 
 
 @dataclass

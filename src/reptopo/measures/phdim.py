@@ -47,9 +47,10 @@ from importlib import resources
 
 import numpy as np
 
+from ..errors import CalibrationMismatch, CloudError
 from ._gram import blas_threads, single_threaded_blas
 from ._mst import GramCloud
-from ._validate import CloudError, check_cloud, check_labels, checked_cloud, duplicate_fraction
+from ._validate import check_cloud, check_labels, checked_cloud, duplicate_fraction
 
 DEFAULT_N_SIZES = 16
 CEILINGS = ("eckmann_ruelle", "calibrated")
@@ -81,9 +82,6 @@ def subsample_index_sets(rng: np.random.Generator, pool: int, sizes, n_repeats: 
     """The subsamples of one estimate, size by size, ``n_repeats`` each (drawn without replacement)."""
     return [rng.choice(pool, size=int(n), replace=False) for n in sizes for _ in range(n_repeats)]
 
-
-class CalibrationMismatch(ValueError):
-    """No calibration table was built for these settings (pool size, schedule, repeats, alpha)."""
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,7 +6,8 @@ import numpy as np
 from ripser import ripser
 from scipy.spatial.distance import pdist, squareform
 
-from ._validate import CloudError, check_cloud
+from ..errors import CloudError
+from ._validate import check_cloud
 
 
 def _normalised_distances(points: np.ndarray, quantile: float) -> np.ndarray:

@@ -20,10 +20,10 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..analysis import TABLES, TRAINED, comparison_findings, headline_findings, literature_checks, matrix_mark, measures_matrix, primary_layers
+from ..analysis import TABLES, comparison_findings, headline_findings, literature_checks, matrix_mark, measures_matrix, primary_layers
 from ..cite import BENCHMARK_BIBTEX, score_bibtex
 from ..protocol import CURRENT_VERSION, protocol
-from ..record import SCHEMA_VERSION, LayerMeasures, Record, TrainSummary
+from ..record import SCHEMA_VERSION, TRAINED_STATUSES, LayerMeasures, latest_version, Record, TrainSummary
 from ..record import Layer as RecordLayer
 from ..registry import NAME_PATTERN, LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import ResultStore
@@ -90,7 +90,7 @@ def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: s
 def site_protocol(t):
     """The protocol of the records the site shows (the analysis never mixes versions)."""
     models = t["models"]
-    return protocol(int(models["protocol_version"].max())) if len(models) else protocol(CURRENT_VERSION)
+    return protocol(latest_version(models["protocol_version"]) or CURRENT_VERSION)
 
 
 def _censored_markers(grp: pd.DataFrame, colour: str, name: str) -> list[dict]:
@@ -172,7 +172,7 @@ def panel_traces(curves: pd.DataFrame, measure: str, key: str, colours: dict, sy
     over seeds, controls dotted, a censored PHdim an open triangle at its bound."""
     traces = []
     for (name, status), grp in curves.groupby([key, "status"]):
-        dash = "solid" if status in TRAINED else "dot"
+        dash = "solid" if status in TRAINED_STATUSES else "dot"
         family = grp["family"].iloc[0] if "family" in grp else name
         band = _band_traces(grp, measure, series_name(name, status), colours.get(family, PALETTE[0]), dash)
         band[0]["marker"] = {"symbol": symbols[name]}
@@ -322,7 +322,7 @@ def page_measures(t) -> str:
     plots = Plots("measures")
     matrix = _measures_matrix(plots, board)
     table = html_table(b, cols, "measures", filters=["task", "target", "kind"])
-    trained = scores[scores["status"].isin(TRAINED)]
+    trained = scores[scores["status"].isin(TRAINED_STATUSES)]
     colours = family_colours(t)
     correlation_plots = []
     for score in ("phdim_last", "twonn_last", "class_betti_sum_last", "whole_b0_last", "whole_b0_dtm_last", "linear_probe_last",
@@ -441,9 +441,9 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
     for task in sorted({r["task"] for r in recs.values()}):
         for version in sorted({r["protocol"]["version"] for r in recs.values() if r["task"] == task}):
             cited = [r for r in recs.values() if r["task"] == task and r["protocol"]["version"] == version]
-            digests = [r["digest"] for r in cited if r["status"] in TRAINED] or [r["digest"] for r in cited]
+            digests = [r["digest"] for r in cited if r["status"] in TRAINED_STATUSES] or [r["digest"] for r in cited]
             rows = scores[(scores["model"] == name) & (scores["task"] == task) & (scores["protocol_version"] == version)
-                          & scores["status"].isin(TRAINED)] if len(scores) else None
+                          & scores["status"].isin(TRAINED_STATUSES)] if len(scores) else None
             citations.append(score_bibtex(name, task, version, digests, rows, page=f"models/{slug(name)}/"))
     entry_text = entry_path.read_text() if entry_path is not None and entry_path.is_file() else None
     # a heading is Markdown: only a name of the registry's pattern goes there (mkdocs titles the page from it)
