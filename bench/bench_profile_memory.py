@@ -2,7 +2,6 @@
 3 GiB), against the activations' own size and the memory of the same process before it profiles."""
 
 import json
-import resource
 import subprocess
 import sys
 

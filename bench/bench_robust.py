@@ -8,7 +8,6 @@
 
 import time
 
-import numpy as np
 import pytest
 from bench_class_topology import CLASSES, N, _layer
 from conftest import best_time

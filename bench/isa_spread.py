@@ -62,9 +62,9 @@ def measure(store: str, out: str) -> None:
     st = ResultStore(store)
     result, acts = {}, {}
     threads = int(os.environ.get("REPTOPO_STUDY_THREADS", "1"))
-    for rec in st.load_records():
+    for rec in st.records():
         with tempfile.TemporaryDirectory() as tmp:
-            again = measure_checkpoint(rec.to_dict(), REGISTRY, st.checkpoint_path(rec.job_id), Path(tmp), threads=threads)
+            again = measure_checkpoint(rec, REGISTRY, st.checkpoint_path(rec.job_id), Path(tmp), threads=threads)
         # the measurement check as `reptopo verify` runs it: the native record judged on this setting
         findings, _ = check_measurement(rec, again)
         verdicts = {v: sum(f.verdict == v for f in findings) for v in ("agrees", "float noise", "differs", "missing")}

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reptopo.analysis import (analyze, bootstrap_ci, cmi_score, complete_axes, granulated_kendall, kendall_tau,
-                              mutual_information, tie_groups)
+from reptopo.analysis import analyze, complete_axes
+from reptopo.analysis.board import tie_groups
+from reptopo.analysis.stats import bootstrap_ci, cmi_score, granulated_kendall, kendall_tau, mutual_information
 
 
 def test_granulated_kendall_on_a_hand_computed_grid():
@@ -181,17 +182,27 @@ def test_dynamics_and_the_naitzat_check_read_the_records():
     assert set(dyn["epoch"]) == {0, 10} and len(dyn) == 2 * 2 * 6
     job = layers[(layers["job_id"] == "fc_relu_narrow__s0") & (layers["epoch"] == 10)]
     assert reach_depth(job, "0") == pytest.approx(0.4) and reach_depth(job, "2") != reach_depth(job, "2")  # NaN
-    check = next(c for c in literature_checks(t) if c["title"].startswith("Naitzat"))
-    numbers = check["numbers"]
+    check = next(c for c in literature_checks(t) if c.title.startswith("Naitzat"))
+    numbers = check.numbers
     assert numbers["relu_depth"] == pytest.approx(0.4) and numbers["tanh_depth"] == pytest.approx(0.8)
     assert numbers["relu_halfway"] == pytest.approx(0.4) and numbers["tanh_halfway"] == pytest.approx(0.8)
     assert numbers["relu_reached"] == "2 of 2" and numbers["mann_whitney_p"] < 0.5
-    assert check["verdict"].startswith("reproduced") and "faster with ReLU" in check["verdict"]
+    assert check.verdict.startswith("reproduced") and "faster with ReLU" in check.verdict
     models, layers = _synthetic_population(relu_trivial_from=0.8, tanh_trivial_from=0.4)
     report = analyze(models, layers, n_boot=20)
     check = next(c for c in literature_checks({**report.tables, "models": models, "layers": layers})
-                 if c["title"].startswith("Naitzat"))
-    assert "not faster with ReLU, not reproduced" in check["verdict"]
+                 if c.title.startswith("Naitzat"))
+    assert "not faster with ReLU, not reproduced" in check.verdict
+    # the activation is the entry's parameter, never read off the name: swapped entries swap the verdict
+    from reptopo.analysis.literature import RegistryFacts
+
+    swapped = RegistryFacts(loaders={"naitzat_d1": "naitzat"}, activations={"fc_relu_narrow": "tanh", "fc_tanh_narrow": "relu"})
+    check = next(c for c in literature_checks({**report.tables, "models": models, "layers": layers}, facts=swapped)
+                 if c.title.startswith("Naitzat"))
+    assert check.verdict.startswith("reproduced") and "faster with ReLU" in check.verdict
+    unknown = RegistryFacts(loaders={}, activations={})  # a task no entry calls Naitzat's is not checked as one
+    assert not [c for c in literature_checks({**report.tables, "models": models, "layers": layers}, facts=unknown)
+                if c.title.startswith("Naitzat")]
 
 
 def _depth_population(slopes: dict, modality: str, noise: float, rng) -> pd.DataFrame:
@@ -214,16 +225,16 @@ def test_magai_2023_check_reads_the_paired_depth_profiles():
     differ = pd.concat([_depth_population({"cnn": [-8, -7, -9, -8], "vit": [2, 3, 1, 2]}, "vision", 0.1, rng),
                         _depth_population({"cnn1d": [-1, -1.2, -0.8], "transformer": [-1.1, -0.9, -1.0]}, "text", 0.05, rng)])
     check = magai2023_check({}, final=differ)
-    cv, nlp = check["verdict"].split("; ")
+    cv, nlp = check.verdict.split("; ")
     assert cv.startswith("CV: reproduced") and nlp.startswith("NLP: refuted")
-    lo, hi = check["numbers"]["CV_interval"]
+    lo, hi = check.numbers["CV_interval"]
     assert lo < 10 < hi  # the difference is +10 per unit depth
-    assert check["numbers"]["CV_difference"] == pytest.approx(10, abs=1)
+    assert check.numbers["CV_difference"] == pytest.approx(10, abs=1)
     # one Transformer only: not testable, said so; a noisy split: inconclusive
     few = _depth_population({"cnn": [-8, -7], "vit": [2]}, "vision", 0.1, rng)
-    assert "not testable (2 CNNs and 1 Transformers" in magai2023_check({}, final=few)["verdict"]
+    assert "not testable (2 CNNs and 1 Transformers" in magai2023_check({}, final=few).verdict
     noisy = _depth_population({"cnn": [-20, 15, -5], "vit": [10, -18, 4]}, "vision", 0.1, rng)
-    assert "CV: inconclusive" in magai2023_check({}, final=noisy)["verdict"]
+    assert "CV: inconclusive" in magai2023_check({}, final=noisy).verdict
 
 
 def test_head_components_check_reports_the_acceptance_figures():
@@ -237,9 +248,9 @@ def test_head_components_check_reports_the_acceptance_figures():
                      "whole_b0": b0, "whole_b0_large": b0, "whole_b0_dtm": dtm, "whole_b0_dtm_near": near,
                      "n_classes_measured": 10})
     check = head_components_check({}, final=pd.DataFrame(rows))
-    n = check["numbers"]
+    n = check.numbers
     assert n["dtm_share_well_trained"] == pytest.approx(2 / 3) and n["dtm_share_random_init"] == pytest.approx(0.5)
-    assert "2 of 3 trained MNIST and digits models" in check["verdict"] and "1 of 2 of their random-init" in check["verdict"]
+    assert "2 of 3 trained MNIST and digits models" in check.verdict and "1 of 2 of their random-init" in check.verdict
 
 
 def test_a_version_3_citation_quotes_each_calibrated_value_with_its_interval_or_bound():
@@ -266,6 +277,6 @@ def test_the_dynamics_check_says_what_moved_over_training():
                              "depth": depth, "phdim": value if value is not None else 2.0, "phdim_censored": False,
                              "whole_b0_dtm": c if role == "head" else None})
     check = dynamics_check({"dynamics": pd.DataFrame(rows)})
-    assert "components rise in cnn and stay put in transformer" in check["verdict"]
-    assert "PHdim falls in cnn, transformer and rises in no family" in check["verdict"]
-    assert "cnn: PHdim of the last hidden layer 10 → 5 → 4 (epochs 0, 1, last); components at the head 1 → 3 → 8" in check["finding"]
+    assert "components rise in cnn and stay put in transformer" in check.verdict
+    assert "PHdim falls in cnn, transformer and rises in no family" in check.verdict
+    assert "cnn: PHdim of the last hidden layer 10 → 5 → 4 (epochs 0, 1, last); components at the head 1 → 3 → 8" in check.finding

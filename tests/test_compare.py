@@ -14,9 +14,12 @@ PUBLISHED_DIGESTS = {1: "1c0dc4dec4d87f5d"}
 
 
 def _rec(model, seed, status="trained", axes=None, task="digits", version=2):
+    """A record with only the fields the plan reads (built without validation)."""
+    from reptopo.record import ProtocolStamp, Record
+
     job = f"{model}__{task}__s{seed}__{status}__p{version}"
-    return {"job_id": job, "model": model, "task": task, "seed": seed, "status": status, "axes": axes or {},
-            "protocol": {"version": version}}
+    return Record.model_construct(job_id=job, model=model, task=task, seed=seed, status=status, axes=axes or {},
+                                  protocol=ProtocolStamp.model_construct(version=version))
 
 
 def test_the_plan_pairs_architectures_seeds_and_controls_at_default_hyperparameters():
@@ -115,7 +118,7 @@ def test_the_stage_compares_stored_checkpoints_and_resumes(tmp_path):
         assert run_comparison(pair, reg.spec, str(store_dir))["status"] == "skipped"
     (seeds,) = [c for c in store.load_comparisons() if c.kind == "seeds"]
     rec0 = store.record(seeds.left.job_id)
-    assert seeds.probe.hash == rec0["probe"]["hash"] and seeds.left.checkpoint_sha256 == rec0["checkpoint_sha256"]
+    assert seeds.probe.hash == rec0.probe.hash and seeds.left.checkpoint_sha256 == rec0.checkpoint_sha256
     assert [layer.name for layer in seeds.left_layers] == ["input", "hidden.0", "hidden.1", "hidden.2", "head"]
     assert seeds.cka[0][0] == pytest.approx(1.0)  # the input layer is the same data on both sides
     assert all(0 <= v <= 1 + 1e-9 for row in seeds.cka for v in row)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import reptopo
-from reptopo.errors import ProfileError, ReptopoError
+from reptopo.errors import ProfileError
 from reptopo.models import create_model
 from reptopo.profiling import default_layers
 from reptopo.protocol import measure_layer, protocol
@@ -401,7 +401,7 @@ def test_profile_of_a_trained_checkpoint_equals_its_benchmark_record(tmp_path):
     assert run_job(job, str(REGISTRY), str(tmp_path / "store"))["status"] == "done"
     store = ResultStore(tmp_path / "store")
     record = Record.from_disk(store.record_path(job.job_id(CURRENT_VERSION)))
-    model, x_probe, y_probe, _ = load_trained(record.to_dict(), str(REGISTRY), store)
+    model, x_probe, y_probe, _ = load_trained(record, str(REGISTRY), store)
     entry = Registry(REGISTRY).model("lenet")
     prof = reptopo.profile(model, x_probe, labels=y_probe, layers=entry.layers, progress=False)
     # the layers' leaves (the profile knows no training: its accuracies are NaN)

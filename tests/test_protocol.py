@@ -145,7 +145,7 @@ def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
     store_dir = tmp_path / "store"
     first = run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))
     assert first["status"] == "done"
-    rec = ResultStore(store_dir).records()[0]
+    rec = ResultStore(store_dir).records()[0].to_dict()
     assert rec["protocol"]["version"] == 3 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
     # seed 0 at default hyperparameters: the learning dynamics, measured at epochs 0, 1, 2, 5 and the last
     assert sorted({l["epoch"] for l in rec["layers"]}) == [0, 1, 2, 5, 30]
@@ -164,7 +164,7 @@ def test_training_is_deterministic_on_cpu(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=3)
     a = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "a"))
     b = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "b"))
-    ra, rb = ResultStore(tmp_path / "a").records()[0], ResultStore(tmp_path / "b").records()[0]
+    ra, rb = ResultStore(tmp_path / "a").records()[0].to_dict(), ResultStore(tmp_path / "b").records()[0].to_dict()
     assert a["status"] == b["status"] == "done"
     assert ra["checkpoint_sha256"] == rb["checkpoint_sha256"]
     assert ra["train"] == rb["train"]
@@ -194,7 +194,7 @@ def test_measures_at_training_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setitem(PROTOCOLS, 99, ProtocolConfig(version=99, checkpoint_epochs=(0, 2)))
     reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=4)
     assert run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / "s"), protocol_version=99)["status"] == "done"
-    rec = ResultStore(tmp_path / "s").records()[0]
+    rec = ResultStore(tmp_path / "s").records()[0].to_dict()
     epochs = sorted({l["epoch"] for l in rec["layers"]})
     assert epochs == [0, 2, 4] and rec["job_id"].endswith("__p99")
     _, layers = collect(ResultStore(tmp_path / "s"))

@@ -78,7 +78,7 @@ def test_rerunning_a_job_gives_the_same_digest(tmp_path):
     digests = []
     for name in ("first", "second"):
         assert run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / name))["status"] == "done"
-        (rec,) = ResultStore(tmp_path / name).load_records()
+        (rec,) = ResultStore(tmp_path / name).records()
         digests.append(rec.digest)
         assert rec.provenance == "benchmark" and rec.digest == content_digest(rec.to_dict())
     assert digests[0] == digests[1]

@@ -5,17 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from reptopo.analysis import load_tables
+from reptopo.analysis import tables_of
+from reptopo.store import ResultStore
 from reptopo.site.html import esc, fmt, html_table
 from reptopo.site.pages import page_leaderboard, page_measures, page_model, render_all
-from reptopo.store import ResultStore
 
 REFERENCE = Path(__file__).resolve().parents[1] / "site" / "reference"
 
 
 @pytest.fixture(scope="module")
 def tables():
-    return load_tables(REFERENCE)
+    return tables_of(ResultStore(REFERENCE))
 
 
 def test_every_page_renders_from_the_reference_tables(tables):

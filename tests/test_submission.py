@@ -211,7 +211,7 @@ def test_from_a_submission_to_the_leaderboard(user_entry, tmp_path):
     published = publish(bundle, store, registry_spec=REGISTRY, trust_builder="my_models")
     assert published.provenance == "verified_submission" and published.model == "my_tiny_net"
     assert (store / "entries" / "models" / "my_tiny_net.yaml").is_file()
-    assert {r.provenance for r in ResultStore(store).load_records()} == {"benchmark", "verified_submission"}
+    assert {r.provenance for r in ResultStore(store).records()} == {"benchmark", "verified_submission"}
     with pytest.raises(SubmissionError, match="already in the store"):
         publish(bundle, store, registry_spec=REGISTRY, trust_builder="my_models")
     analyze_store(store, n_boot=50)

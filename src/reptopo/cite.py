@@ -17,6 +17,7 @@ import re
 import pandas as pd
 
 from . import __version__
+from .record import TRAINED_STATUSES, Record
 
 TITLE = "reptopo: a benchmark and leaderboard for the topology and geometry of neural-network representations"
 AUTHOR = "reptopo developers"
@@ -119,3 +120,18 @@ def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str
         f"  note         = {{{_bib_escape('; '.join(parts))}}},\n"
         f"}}"
     )
+
+
+def model_citations(model: str, records: list[Record], scores: pd.DataFrame, *, page: str | None = None) -> list[str]:
+    """One :func:`score_bibtex` entry per (task, protocol version) of ``model``'s ``records``,
+    quoting the trained records' digests (every record's when none is trained) and their rows of
+    the analysis ``scores`` table; the CLI's ``cite`` and the model page print these."""
+    out = []
+    for task in sorted({r.task for r in records}):
+        for version in sorted({r.protocol.version for r in records if r.task == task}):
+            cited = [r for r in records if r.task == task and r.protocol.version == version]
+            digests = [r.digest for r in cited if r.status in TRAINED_STATUSES] or [r.digest for r in cited]
+            rows = scores[(scores["model"] == model) & (scores["task"] == task) & (scores["protocol_version"] == version)
+                          & scores["status"].isin(TRAINED_STATUSES)] if len(scores) else None
+            out.append(score_bibtex(model, task, version, digests, rows, page=page))
+    return out

@@ -180,9 +180,8 @@ def _cmd_site_build(args) -> int:
 
 
 def _cmd_cite(args) -> int:
-    from .analysis import load_tables
-    from .record import TRAINED_STATUSES
-    from .cite import BENCHMARK_BIBTEX, score_bibtex
+    from .analysis import tables_of
+    from .cite import BENCHMARK_BIBTEX, model_citations
     from .errors import StoreError
     from .site.html import slug
     from .store import ResultStore
@@ -192,15 +191,9 @@ def _cmd_cite(args) -> int:
     if not recs:
         raise StoreError(f"{args.store}: no records of model {args.model!r}" + (f" on task {args.task!r}" if args.task else "")
                          + "; `reptopo list models` names the models, and --store chooses the result store")
-    scores = load_tables(store.root)["scores"]
     page = f"{args.site_url.rstrip('/')}/models/{slug(args.model)}/" if args.site_url else f"models/{slug(args.model)}/"
-    for task in sorted({r.task for r in recs}):
-        for version in sorted({r.protocol.version for r in recs if r.task == task}):
-            cited = [r for r in recs if r.task == task and r.protocol.version == version]
-            trained = [r for r in cited if r.status in TRAINED_STATUSES] or cited
-            rows = scores[(scores["model"] == args.model) & (scores["task"] == task)
-                          & (scores["protocol_version"] == version) & scores["status"].isin(TRAINED_STATUSES)]
-            print(score_bibtex(args.model, task, version, [r.digest for r in trained], rows, page=page) + "\n")
+    for entry in model_citations(args.model, recs, tables_of(store)["scores"], page=page):
+        print(entry + "\n")
     print(BENCHMARK_BIBTEX)
     return 0
 

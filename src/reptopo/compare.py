@@ -33,7 +33,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UnknownName
-from .record import COMPARISON_SCHEMA_VERSION, POOLING_ORDER, TRAINED_STATUSES, latest_version
+from .record import COMPARISON_SCHEMA_VERSION, POOLING_ORDER, TRAINED_STATUSES, Record, latest_version
+from .registry import Registry
 
 KINDS = ("architectures", "seeds", "random_init")
 
@@ -76,33 +77,33 @@ class Pair:
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.left}__vs__{self.right}__c{version}")
 
 
-def plan(records: list[dict], registry, *, tasks=None, protocol_version: int | None = None,
+def plan(records: list[Record], registry: Registry, *, tasks=None, protocol_version: int | None = None,
          version: int = CURRENT_COMPARISON) -> list[Pair]:
-    """The pairs to compare among ``records`` (dicts), per task (only ``tasks`` when given), under
+    """The pairs to compare among ``records``, per task (only ``tasks`` when given), under
     the latest protocol version present unless ``protocol_version`` is given."""
     from .jobs import at_default_hyperparameters
 
     cfg = comparison_config(version)
     first, second = cfg.seeds
     if protocol_version is None and records:
-        protocol_version = latest_version(r["protocol"]["version"] for r in records)
+        protocol_version = latest_version(r.protocol.version for r in records)
     pairs: list[Pair] = []
     by_task: dict[str, list[dict]] = {}
     for r in records:
-        if r["protocol"]["version"] == protocol_version and (tasks is None or r["task"] in tasks):
-            by_task.setdefault(r["task"], []).append(r)
+        if r.protocol.version == protocol_version and (tasks is None or r.task in tasks):
+            by_task.setdefault(r.task, []).append(r)
     for task, recs in sorted(by_task.items()):
         try:
             task_entry = registry.task(task)
         except Exception:  # noqa: BLE001 - a task the registry no longer has cannot be re-run
             continue
-        default = [r for r in recs if at_default_hyperparameters(r["axes"], task_entry)]
+        default = [r for r in recs if at_default_hyperparameters(r.axes, task_entry)]
 
         def find(model, seed, statuses):
-            hits = sorted(r["job_id"] for r in default if r["model"] == model and r["seed"] == seed and r["status"] in statuses)
+            hits = sorted(r.job_id for r in default if r.model == model and r.seed == seed and r.status in statuses)
             return hits[0] if hits else None
 
-        models = sorted({r["model"] for r in default if r["status"] in TRAINED_STATUSES})
+        models = sorted({r.model for r in default if r.status in TRAINED_STATUSES})
         trained = {m: find(m, first, TRAINED_STATUSES) for m in models}
         for a, b in itertools.combinations([m for m in models if trained[m]], 2):
             pairs.append(Pair(task, "architectures", trained[a], trained[b]))
@@ -141,7 +142,7 @@ def _cached_side(job_id: str, digest: str, checkpoint_stat: tuple, registry_spec
     return tuple(refs), tuple(arrays)
 
 
-def _side_activations(record: dict, registry_spec: str, store, scratch) -> tuple[list[dict], list[np.ndarray]]:
+def _side_activations(record: Record, registry_spec: str, store, scratch) -> tuple[list[dict], list[np.ndarray]]:
     """Every layer of a stored job on its probe set, one pooling per layer (the record's primary
     one), as float32 arrays."""
     import torch
@@ -151,7 +152,7 @@ def _side_activations(record: dict, registry_spec: str, store, scratch) -> tuple
 
     torch.set_num_threads(1)
     model, x_probe, _, is_text = load_trained(record, registry_spec, store)
-    entry = cached_registry(registry_spec).model(record["model"])
+    entry = cached_registry(registry_spec).model(record.model)
     paths = extract(model, x_probe, entry.layers, scratch, is_text=is_text)
     refs, arrays = [], []
     for spec in sorted(entry.layers, key=lambda s: s.depth):
@@ -166,10 +167,10 @@ def _side_activations(record: dict, registry_spec: str, store, scratch) -> tuple
     return refs, arrays
 
 
-def _side(record: dict) -> dict:
-    return {"job_id": record["job_id"], "model": record["model"], "seed": record["seed"], "status": record["status"],
-            "axes": record["axes"], "checkpoint_sha256": record.get("checkpoint_sha256"),
-            "entry_hash": record["entry_hash"]["model"], "record_digest": record["digest"]}
+def _side(record: Record) -> dict:
+    return {"job_id": record.job_id, "model": record.model, "seed": record.seed, "status": record.status,
+            "axes": record.axes, "checkpoint_sha256": record.checkpoint_sha256,
+            "entry_hash": record.entry_hash.model, "record_digest": record.digest}
 
 
 def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_COMPARISON) -> dict:
@@ -181,13 +182,13 @@ def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_C
     cfg = comparison_config(version)
     start = time.perf_counter()
     left, right = store.record(pair.left), store.record(pair.right)
-    if left["probe"]["hash"] != right["probe"]["hash"] or left["probe"]["size"] != right["probe"]["size"]:
+    if left.probe.hash != right.probe.hash or left.probe.size != right.probe.size:
         raise ValueError(f"{pair.left} and {pair.right} were measured on different probe sets")
 
     def side(rec):
-        path = store.checkpoint_path(rec["job_id"])
+        path = store.checkpoint_path(rec.job_id)
         stat = (path.stat().st_size, path.stat().st_mtime_ns) if path.is_file() else ()
-        return _cached_side(rec["job_id"], rec["digest"], stat, registry_spec, str(store.root))
+        return _cached_side(rec.job_id, rec.digest, stat, registry_spec, str(store.root))
 
     left_refs, left_x = side(left)
     right_refs, right_x = side(right)
@@ -207,8 +208,8 @@ def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_C
         "task": pair.task,
         "kind": pair.kind,
         "config": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
-        "protocol_version": left["protocol"]["version"],
-        "probe": {"size": left["probe"]["size"], "hash": left["probe"]["hash"], "ids": left["probe"]["ids"]},
+        "protocol_version": left.protocol.version,
+        "probe": left.probe.model_dump(mode="python"),
         "left": _side(left),
         "right": _side(right),
         "left_layers": left_refs,

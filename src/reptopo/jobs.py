@@ -18,7 +18,7 @@ import numpy as np
 
 from .protocol import CURRENT_VERSION, protocol
 from .registry import Registry, entry_hash
-from .record import SCHEMA_VERSION
+from .record import SCHEMA_VERSION, Record
 from .store import ResultStore, sha256_file
 
 RECIPE_AXES = ("weight_decay", "lr")
@@ -161,25 +161,25 @@ def _job_setup(job: Job, registry_spec: str, cfg):
     return entry, task_entry, axes, job_inputs(job, cached_task_data(registry_spec, job.task), task_entry, cfg, axes)
 
 
-def job_of(record: dict) -> Job:
+def job_of(record: Record) -> Job:
     """The job that wrote ``record``."""
-    return Job(record["model"], record["task"], record["seed"], tuple(sorted(record["axes"].items())), record["control"])
+    return Job(record.model, record.task, record.seed, tuple(sorted(record.axes.items())), record.control)
 
 
-def _trained(record: dict, registry_spec: str, path: Path, device: str = "cpu"):
+def _trained(record: Record, registry_spec: str, path: Path, device: str = "cpu"):
     """(model with the checkpoint's weights, in eval mode, the job's inputs) of a stored job."""
     from safetensors.torch import load_file
 
     from .models import create_model
 
-    job_id = record["job_id"]
+    job_id = record.job_id
     if not path.is_file():
         raise ValueError(f"{path}: no checkpoint for {job_id}; re-run the job (`reptopo run`) to compare it")
-    if record.get("checkpoint_sha256") and sha256_file(path) != record["checkpoint_sha256"]:
+    if record.checkpoint_sha256 and sha256_file(path) != record.checkpoint_sha256:
         raise ValueError(f"{path}: the checkpoint's sha256 is not the one record {job_id} quotes; re-run the job")
     job = job_of(record)
-    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, protocol(record["protocol"]["version"]))
-    if inputs.probe_hash != record["probe"]["hash"] or len(inputs.y_probe) != record["probe"]["size"]:
+    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, protocol(record.protocol.version))
+    if inputs.probe_hash != record.probe.hash or len(inputs.y_probe) != record.probe.size:
         raise ValueError(f"task {job.task!r}: the probe set is not the one record {job_id} was measured on")
     model = create_model(entry, task_entry, **model_overrides(entry, axes))
     model.load_state_dict(load_file(str(path)))
@@ -187,7 +187,7 @@ def _trained(record: dict, registry_spec: str, path: Path, device: str = "cpu"):
     return model, inputs
 
 
-def load_trained(record: dict, registry_spec: str, store: ResultStore, device: str = "cpu"):
+def load_trained(record: Record, registry_spec: str, store: ResultStore, device: str = "cpu"):
     """(model, probe inputs as a tensor, probe labels, is_text) of a stored job: the model built
     from its entry and axes with the checkpoint's weights, and the probe set it was measured on.
 
@@ -195,7 +195,7 @@ def load_trained(record: dict, registry_spec: str, store: ResultStore, device: s
     the probe set is not the record's."""
     from .train import as_tensor
 
-    model, inputs = _trained(record, registry_spec, store.checkpoint_path(record["job_id"]), device)
+    model, inputs = _trained(record, registry_spec, store.checkpoint_path(record.job_id), device)
     return model, as_tensor(inputs.x_probe, inputs.is_text).to(device), inputs.y_probe, inputs.is_text
 
 
@@ -213,7 +213,7 @@ class Remeasured:
     train: dict
 
 
-def measure_checkpoint(record: dict, registry_spec: str, checkpoint: Path, scratch: Path, *,
+def measure_checkpoint(record: Record, registry_spec: str, checkpoint: Path, scratch: Path, *,
                        threads: int = 1) -> Remeasured:
     """Re-measure a record's final checkpoint on its probe set under the record's protocol, and
     evaluate it on the job's splits. Nothing is trained; the checkpoint's hash must be the
@@ -224,12 +224,12 @@ def measure_checkpoint(record: dict, registry_spec: str, checkpoint: Path, scrat
 
     torch.set_num_threads(threads)
     model, inputs = _trained(record, registry_spec, Path(checkpoint))
-    entry = cached_registry(registry_spec).model(record["model"])
-    cfg = protocol(record["protocol"]["version"])
+    entry = cached_registry(registry_spec).model(record.model)
+    cfg = protocol(record.protocol.version)
     kept: dict = {}
     x_probe = as_tensor(inputs.x_probe, inputs.is_text)
     layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text,
-                                record["train"]["epochs_run"], keep=kept)
+                                record.final_epoch, keep=kept)
     with torch.inference_mode():
         train_acc, train_loss = evaluate(model, as_tensor(inputs.x_train, inputs.is_text), torch.as_tensor(inputs.y_train))
         test_acc, test_loss = evaluate(model, as_tensor(inputs.x_test, inputs.is_text), torch.as_tensor(inputs.y_test))

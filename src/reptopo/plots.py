@@ -16,9 +16,10 @@ import pandas as pd
 # of a notebook that draws a profile inline
 from matplotlib.figure import Figure
 
-from .analysis import load_tables, matrix_mark, measures_matrix
+from .analysis import tables_of
 from .record import TRAINED_STATUSES
-from .site.html import CURVE_PANELS, colours_for, series_name
+from .site.html import CURVE_PANELS, colours_for, matrix_mark, measures_matrix, series_name
+from .store import ResultStore
 
 MARKERS = ["o", "s", "D", "^", "x", "*"]
 
@@ -94,7 +95,7 @@ def scatter_figure(scores: pd.DataFrame, score: str, target: str, out: Path, col
 def write_figures(store_root: str | Path, out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    t = load_tables(store_root)
+    t = tables_of(ResultStore(store_root))
     colours = colours_for(t["models"]["family"]) if len(t["models"]) else {}
     paths: list[Path] = []
     for task in sorted(t["curves"]["task"].unique()):

@@ -18,7 +18,6 @@ import difflib
 import hashlib
 import math
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

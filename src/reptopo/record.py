@@ -357,6 +357,33 @@ class Record(_Strict):
     digest: str = Field(description="sha256 of what the scores depend on (see reptopo.record): the record's "
                         "identity, reproduced only by a re-run on the same machine type and libraries")
 
+    @property
+    def final_epoch(self) -> int:
+        """The epoch at which the final layers were measured (the training's last)."""
+        return self.train.epochs_run
+
+    @property
+    def generalization_gap(self) -> float:
+        """Training accuracy minus test accuracy."""
+        return self.train.generalization_gap
+
+    def final_layers(self) -> list[Layer]:
+        """The layers measured at the end of training (not at the learning-dynamics checkpoints)."""
+        return [layer for layer in self.layers if layer.epoch == self.final_epoch]
+
+    def layer(self, name: str, pooling: str | None = None, epoch: int | None = None) -> Layer:
+        """Layer ``name`` at ``epoch`` (default the final one) under ``pooling`` (default its
+        primary pooling, the first of :data:`POOLING_ORDER` measured).
+
+        Raises ``KeyError`` naming what the record has when there is no such layer."""
+        epoch = self.final_epoch if epoch is None else epoch
+        found = [la for la in self.layers if la.name == name and la.epoch == epoch and pooling in (None, la.pooling)]
+        if not found:
+            raise KeyError(f"record {self.job_id}: no layer {name!r}" + (f" pooling {pooling!r}" if pooling else "")
+                           + f" at epoch {epoch}; it has {sorted({la.name for la in self.layers})}")
+        order = {p: i for i, p in enumerate(POOLING_ORDER)}
+        return min(found, key=lambda la: order.get(la.pooling, len(order)))
+
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "record") -> Record:
         """Validate ``data`` (migrating an earlier schema); errors name ``source`` and the field.

@@ -78,7 +78,6 @@ def slurm_options(value: str | None, store_root: str | None = None) -> tuple[dic
         A value that does not parse, is not a mapping, or has a key that neither reptopo nor
         dask-jobqueue knows (the message lists both sets of keys).
     """
-    import json
     from pathlib import Path
 
     import yaml
@@ -266,7 +265,7 @@ def run_suite(suite: str, store_root: str, *, registry_spec: str | None = None, 
         if not compare:
             return SuiteRun(summary, None)
         ids = {j.job_id(protocol_version) for j in jobs}
-        records = [r for r in ResultStore(store_root).records() if r["job_id"] in ids]
+        records = [r for r in ResultStore(store_root).records() if r.job_id in ids]
         pairs = plan(records, registry, protocol_version=protocol_version)
         say(f"reptopo: comparison stage: {len(pairs)} pairs of models -> {store_root}/comparisons")
         compared = run_comparisons(pairs, registry.spec, store_root, client=client)

@@ -60,9 +60,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+# the analysis tables a store holds after `reptopo analyze` (tables/NAME.parquet)
+TABLES = ("models", "layers", "scores", "correlations", "measures", "curves", "dynamics", "architectures", "nulls",
+          "comparisons")
+
+
 class ResultStore:
+    """A result store's folder: records (with diagrams), checkpoints, comparisons, failures, and
+    the analysis tables and notes."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._records: list[Record] | None = None
 
     def record_path(self, job_id: str) -> Path:
         return self.root / "records" / f"{job_id}.json"
@@ -101,35 +110,55 @@ class ResultStore:
         payload = json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
         atomic_write_bytes(self.record_path(job_id), payload)
         (self.root / "failed" / f"{job_id}.json").unlink(missing_ok=True)
+        self._records = None
         return self.record_path(job_id)
 
     def write_failure(self, job_id: str, info: dict) -> None:
         atomic_write_bytes(self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=_json_default).encode())
 
-    def load_records(self) -> list[Record]:
-        """Every record, validated (and migrated from an earlier schema)."""
-        return [Record.from_disk(p) for p in sorted((self.root / "records").glob("*.json"))]
-
-    def records(self) -> list[dict]:
-        """Every record as a dict, validated and migrated (:meth:`load_records`)."""
-        return [r.to_dict() for r in self.load_records()]
+    def records(self) -> list[Record]:
+        """Every record, validated (and migrated from an earlier schema); parsed once per store
+        object (writing a record through it reads them again)."""
+        if self._records is None:
+            self._records = [Record.from_disk(p) for p in sorted((self.root / "records").glob("*.json"))]
+        return list(self._records)
 
     def require_records(self) -> list[Record]:
-        """:meth:`load_records`, or a :class:`StoreError` saying what to do when there are none."""
+        """:meth:`records`, or a :class:`StoreError` saying what to do when there are none."""
         if not (self.root / "records").is_dir():
             raise StoreError(f"{self.root}: no result store here (no records/ folder); run `reptopo run --suite quick "
                              f"--store {self.root}` first, or use the committed reference results with --store site/reference")
-        recs = self.load_records()
+        recs = self.records()
         if not recs:
             raise StoreError(f"{self.root}: the store holds no records yet; run `reptopo run --suite quick --store {self.root}`")
         return recs
 
-    def record(self, job_id: str) -> dict:
-        """One record as a dict, validated; a :class:`StoreError` naming the job when it is missing."""
+    def record(self, job_id: str) -> Record:
+        """One record, validated; a :class:`StoreError` naming the job when it is missing."""
         path = self.record_path(job_id)
         if not path.is_file():
             raise StoreError(f"{path}: no record of job {job_id!r} in this store; run it first (`reptopo run`)")
-        return Record.from_disk(path).to_dict()
+        return Record.from_disk(path)
+
+    def tables_dir(self) -> Path:
+        """Where ``reptopo analyze`` writes the analysis tables and notes."""
+        return self.root / "tables"
+
+    def has_tables(self) -> bool:
+        """Whether every analysis table (:data:`TABLES`) has been written."""
+        return all((self.tables_dir() / f"{n}.parquet").is_file() for n in TABLES)
+
+    def read_tables(self) -> dict[str, pd.DataFrame]:
+        """The analysis tables (:data:`TABLES`) by name; a :class:`StoreError` saying to run
+        ``reptopo analyze`` when any is missing (:func:`reptopo.analysis.tables_of` runs it)."""
+        if not self.has_tables():
+            raise StoreError(f"{self.root}: no analysis tables yet; run `reptopo analyze --store {self.root}`")
+        return {n: pd.read_parquet(self.tables_dir() / f"{n}.parquet") for n in TABLES}
+
+    def notes(self) -> list[str]:
+        """The analysis notes (what it left out and why), empty before ``reptopo analyze``."""
+        path = self.tables_dir() / "analysis.json"
+        return json.loads(path.read_text()).get("notes", []) if path.is_file() else []
 
     # comparison records: layer-by-layer similarity of two stored jobs (reptopo.compare)
 
@@ -301,20 +330,21 @@ MODEL_COLUMNS = [
 ]
 
 
-def model_row(rec: dict) -> dict:
-    t = rec["train"]
+def model_row(rec: Record) -> dict:
+    """One record's row of the models table."""
+    t = rec.train
     row = {
-        "job_id": rec["job_id"], "model": rec["model"], "task": rec["task"], "seed": rec["seed"],
-        "family": rec["family"], "modality": rec["modality"], "status": rec["status"],
-        "provenance": rec["provenance"], "protocol_version": rec["protocol"]["version"],
-        "train_accuracy": t["train_accuracy"], "test_accuracy": t["test_accuracy"],
-        "train_loss": t["train_loss"], "test_loss": t["test_loss"],
-        "generalization_gap": t["train_accuracy"] - t["test_accuracy"],
-        "n_parameters": rec["n_parameters"], "weight_l2": rec["weight_l2"],
-        "train_seconds": rec["times"]["train_seconds"], "measure_seconds": rec["times"]["measure_seconds"],
-        "peak_rss_mb": rec["peak_rss_mb"],
+        "job_id": rec.job_id, "model": rec.model, "task": rec.task, "seed": rec.seed,
+        "family": rec.family, "modality": rec.modality, "status": rec.status,
+        "provenance": rec.provenance, "protocol_version": rec.protocol.version,
+        "train_accuracy": t.train_accuracy, "test_accuracy": t.test_accuracy,
+        "train_loss": t.train_loss, "test_loss": t.test_loss,
+        "generalization_gap": rec.generalization_gap,
+        "n_parameters": rec.n_parameters, "weight_l2": rec.weight_l2,
+        "train_seconds": rec.times.train_seconds, "measure_seconds": rec.times.measure_seconds,
+        "peak_rss_mb": rec.peak_rss_mb,
     }
-    for axis, value in rec["axes"].items():
+    for axis, value in rec.axes.items():
         row[f"axis_{axis}"] = value
     return row
 
@@ -325,12 +355,13 @@ def collect(store: ResultStore) -> tuple[pd.DataFrame, pd.DataFrame]:
     for rec in store.records():
         base = model_row(rec)
         models.append(base)
-        for layer in rec["layers"]:
+        for layer in rec.layers:
             layers.append({**{k: base[k] for k in ("job_id", "model", "task", "seed", "family", "status", "protocol_version")},
-                           "layer": layer["name"], "pooling": layer["pooling"], "depth": layer["depth"],
-                           "role": layer["role"], "epoch": layer.get("epoch"), **flatten_layer(layer["measures"])})
+                           "layer": layer.name, "pooling": layer.pooling, "depth": layer.depth,
+                           "role": layer.role, "epoch": layer.epoch,
+                           **flatten_layer(layer.measures.model_dump(mode="python", exclude_unset=True))})
     mdf, ldf = pd.DataFrame(models), pd.DataFrame(layers)
-    out = store.root / "tables"
+    out = store.tables_dir()
     out.mkdir(parents=True, exist_ok=True)
     mdf.to_parquet(out / "models.parquet", index=False)
     ldf.to_parquet(out / "layers.parquet", index=False)

@@ -113,7 +113,7 @@ def _overlay_registry(entry_path: Path, registry_spec: str, workdir: Path) -> st
     return os.pathsep.join(p for p in (registry_spec, str(folder)) if p)
 
 
-def _run(entry_path: Path, task: str, seed: int, workdir: Path, registry_spec: str) -> tuple[dict, Path]:
+def _run(entry_path: Path, task: str, seed: int, workdir: Path, registry_spec: str) -> tuple[Record, Path]:
     entry = load_entry(entry_path)
     if entry.kind != "model":
         raise SubmissionError(f"{entry_path}: kind: expected 'model', got {entry.kind!r}")
@@ -124,12 +124,12 @@ def _run(entry_path: Path, task: str, seed: int, workdir: Path, registry_spec: s
         detail = failure[0]["error"] if failure else res.get("error")
         raise SubmissionError(f"{entry_path}: the protocol run failed: {detail}")
     rec = ResultStore(workdir / "store").records()[0]
-    return rec, ResultStore(workdir / "store").diagrams_path(rec["job_id"])
+    return rec, ResultStore(workdir / "store").diagrams_path(rec.job_id)
 
 
-def _checkpoint_of(workdir: Path, record: dict) -> Path:
+def _checkpoint_of(workdir: Path, record: Record) -> Path:
     """The checkpoint :func:`_run` wrote for ``record``."""
-    return ResultStore(workdir / "store").checkpoint_path(record["job_id"])
+    return ResultStore(workdir / "store").checkpoint_path(record.job_id)
 
 
 def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry_spec: str | Path | None = None) -> Path:
@@ -151,11 +151,11 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
     with tempfile.TemporaryDirectory() as tmp:
         rec, diagrams = _run(entry_path, task, seed, Path(tmp), registry_spec)
         # the submitter's own run: self-reported until a maintainer re-runs it (``publish``)
-        rec = Record.from_dict({**rec, "provenance": "self_reported"}, source=str(entry_path)).to_dict()
+        rec = Record.from_dict({**rec.to_dict(), "provenance": "self_reported"}, source=str(entry_path))
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         shutil.copy(entry_path, staging / "entry.yaml")
-        (staging / "record.json").write_text(json.dumps(rec, indent=1, sort_keys=True, allow_nan=True))
+        (staging / "record.json").write_text(json.dumps(rec.to_dict(), indent=1, sort_keys=True, allow_nan=True))
         if diagrams.is_file():
             shutil.copy(diagrams, staging / "record.diagrams.npz")
         else:
@@ -400,7 +400,7 @@ def _measurement(claimed: Record, registry_spec: str, checkpoint: Path, scratch:
     dict, notes on what it could not check). A checkpoint of another hash, or a probe set that is
     not the record's, is refused in one line naming the file."""
     try:
-        again = measure_checkpoint(claimed.to_dict(), registry_spec, checkpoint, scratch)
+        again = measure_checkpoint(claimed, registry_spec, checkpoint, scratch)
     except ValueError as exc:
         raise SubmissionError(str(exc)) from None
     findings, rederived = check_measurement(claimed, again)
@@ -458,7 +458,8 @@ def verify(bundle: str | Path, *, registry_spec: str | Path | None = None, workd
                                   "training instead")
         diagrams = None
         if retrain:
-            data, diagrams = _run(entry_copy, env["task"], env["seed"], work, registry_spec)
+            rerun_record, diagrams = _run(entry_copy, env["task"], env["seed"], work, registry_spec)
+            data = rerun_record.to_dict()
             training = _training_check(submitted.to_dict(), data, reference)
             kinds.append("training")
             rederived = rederived if "measurement" in kinds else data
@@ -485,7 +486,7 @@ def _entry_for_run(bundle: Path, entry, work: Path) -> Path:
 def _training_check(claimed: dict, rerun: dict, reference: str | Path | None) -> TrainingVerdict:
     """A retrained record judged against the reference store's seeds of the same entry (the
     claimed record counts as its own seed)."""
-    population = [r.to_dict() for r in ResultStore(reference).load_records()] if reference else []
+    population = [r.to_dict() for r in ResultStore(reference).records()] if reference else []
     population = [r for r in population if r["job_id"] != claimed["job_id"]] + [claimed]
     return check_training(rerun, population)
 
@@ -523,7 +524,7 @@ def verify_record(record_path: str | Path, *, registry_spec: str | Path | None =
             if res["status"] != "done":
                 raise SubmissionError(f"{record_path}: the re-run failed: {res.get('error')}")
             rerun_store = ResultStore(Path(tmp) / "store")
-            data = rerun_store.load_records()[0].to_dict()
+            data = rerun_store.records()[0].to_dict()
             training = _training_check(rec.to_dict(), data, store.root)
             kinds.append("training")
             if "measurement" not in kinds and data["checkpoint_sha256"] == rec.checkpoint_sha256:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..analysis import load_tables
+from ..analysis import tables_of
 from ..store import ResultStore
 from .pages import render_all
 
@@ -30,7 +30,7 @@ def build_site(store_root, out, *, strict: bool = True) -> Path:
 
     store = ResultStore(store_root)
     store.require_records()  # a missing or empty store is one clear error, not a traceback
-    tables = load_tables(store.root)
+    tables = tables_of(store)
     out = Path(out).resolve()
     with tempfile.TemporaryDirectory(prefix="reptopo-site-") as work:
         work = Path(work)

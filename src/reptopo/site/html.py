@@ -13,6 +13,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..analysis.board import ALL_TASKS
+
 STATUS_LABELS = {"trained": "trained", "pretrained_frozen": "pretrained", "pretrained_finetune": "pretrained",
                  "random_init": "random-init", "shuffled_labels": "shuffled labels"}
 # who produced a record's numbers (reptopo.record.PROVENANCES), as the leaderboard's badges say it
@@ -167,3 +169,25 @@ def badge(provenance: str) -> str:
     """The provenance badge of a record or a leaderboard row."""
     key = provenance if provenance in PROVENANCE_LABELS else "self_reported"
     return f'<span class="rt-badge rt-badge-{key}">{esc(PROVENANCE_LABELS[key])}</span>'
+
+
+# the measures matrix (the Measures page and `reptopo plot`)
+def measures_matrix(board: pd.DataFrame) -> dict:
+    """Kendall's tau of every score against every (target, task), the overall columns first, rows
+    sorted by the strength of the first target's overall column. Returns ``scores``, ``columns``
+    ((target, task) pairs), ``tau`` (rows of floats or None) and ``cells`` (rows of board rows or None)."""
+    targets = [tg for tg in ("generalization_gap", "test_accuracy") if tg in set(board["target"])]
+    tasks = sorted(set(board["task"]) - {ALL_TASKS})
+    columns = [(tg, task) for tg in targets for task in [ALL_TASKS] + tasks]
+    cell = {(r.score, r.target, r.task): r for r in board.itertuples()}
+    overall = {r.score: abs(r.kendall_tau) for r in board.itertuples()
+               if targets and r.task == ALL_TASKS and r.target == targets[0] and np.isfinite(r.kendall_tau)}
+    scores = sorted(set(board["score"]), key=lambda sc: (-overall.get(sc, -1.0), sc))
+    cells = [[cell.get((sc, tg, task)) for tg, task in columns] for sc in scores]
+    tau = [[float(r.kendall_tau) if r is not None and np.isfinite(r.kendall_tau) else None for r in row] for row in cells]
+    return {"scores": scores, "columns": columns, "tau": tau, "cells": cells}
+
+
+def matrix_mark(row) -> str:
+    """``*`` where the interval excludes 0, ``†`` where a measure beats the best baseline."""
+    return ("*" if row.tau_ci_low > 0 or row.tau_ci_high < 0 else "") + ("†" if row.beats_baselines and not row.is_baseline else "")

@@ -20,13 +20,13 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..analysis import TABLES, comparison_findings, headline_findings, literature_checks, matrix_mark, measures_matrix, primary_layers
-from ..cite import BENCHMARK_BIBTEX, score_bibtex
+from ..analysis import comparison_findings, headline_findings, literature_checks, primary_layers
+from ..cite import BENCHMARK_BIBTEX, model_citations
 from ..protocol import CURRENT_VERSION, protocol
 from ..record import SCHEMA_VERSION, TRAINED_STATUSES, LayerMeasures, latest_version, Record, TrainSummary
 from ..record import Layer as RecordLayer
 from ..registry import NAME_PATTERN, LayerSpec, ModelEntry, PretrainedSpec, Registry
-from ..store import ResultStore
+from ..store import TABLES, ResultStore
 from .html import (
     CONTROL_NAMES,
     CURVE_PANELS,
@@ -36,6 +36,8 @@ from .html import (
     STATUS_LABELS,
     Plots,
     badge,
+    matrix_mark,
+    measures_matrix,
     colours_for,
     esc,
     fmt,
@@ -404,14 +406,14 @@ def _diagram_plot(plots: Plots, dgms: dict, layer: str, title: str) -> str:
 
 
 def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, store: ResultStore,
-               records: list[dict] | None = None) -> str:
+               records: list[Record] | None = None) -> str:
     """A model's page; ``records``: the store's records (read once for every page)."""
     records = store.records() if records is None else records
-    recs = {r["job_id"]: r for r in records if r["model"] == name}
+    recs = {r.job_id: r for r in records if r.model == name}
     models = t["models"][t["models"]["model"] == name]
     curves = t["curves"][t["curves"]["model"] == name]
     plots = Plots(f"model-{name}")
-    badges = " ".join(badge(p) for p in sorted({r["provenance"] for r in recs.values()})) if recs else ""
+    badges = " ".join(badge(p) for p in sorted({r.provenance for r in recs.values()})) if recs else ""
     colours = family_colours(t)
     tasks = []
     for task, grp in curves.groupby("task"):
@@ -429,22 +431,14 @@ def page_model(name: str, entry: ModelEntry | None, entry_path: Path | None, t, 
         tasks.append({"name": task, "curves": Markup(_curve_figures(plots, grp, "model", f" — {task}", colours=colours)),
                       "dynamics": Markup(dynamics_maps(plots, t, task, name)), "diagrams": diagrams,
                       "compare": f"../../compare/{slug(task)}/" if compared else None})
-    table = pd.DataFrame([{"job": j, "task": r["task"], "status": _label(r["status"]), "seed": r["seed"],
-                           "provenance": PROVENANCE_LABELS.get(r["provenance"], r["provenance"]),
-                           "test_accuracy": r["train"]["test_accuracy"], "digest": r["digest"][:16],
-                           "checkpoint": (r["checkpoint_sha256"] or "–")[:16],
-                           "probe": r["probe"]["hash"][:16], "entry": r["entry_hash"]["model"][:16]} for j, r in recs.items()])
+    table = pd.DataFrame([{"job": j, "task": r.task, "status": _label(r.status), "seed": r.seed,
+                           "provenance": PROVENANCE_LABELS.get(r.provenance, r.provenance),
+                           "test_accuracy": r.train.test_accuracy, "digest": r.digest[:16],
+                           "checkpoint": (r.checkpoint_sha256 or "–")[:16],
+                           "probe": r.probe.hash[:16], "entry": r.entry_hash.model[:16]} for j, r in recs.items()])
     records_table = html_table(table, [(c, c) for c in table.columns], f"records-{slug(name)}",
                                filters=["task", "status"]) if len(table) else ""
-    scores = t["scores"]
-    citations = []
-    for task in sorted({r["task"] for r in recs.values()}):
-        for version in sorted({r["protocol"]["version"] for r in recs.values() if r["task"] == task}):
-            cited = [r for r in recs.values() if r["task"] == task and r["protocol"]["version"] == version]
-            digests = [r["digest"] for r in cited if r["status"] in TRAINED_STATUSES] or [r["digest"] for r in cited]
-            rows = scores[(scores["model"] == name) & (scores["task"] == task) & (scores["protocol_version"] == version)
-                          & scores["status"].isin(TRAINED_STATUSES)] if len(scores) else None
-            citations.append(score_bibtex(name, task, version, digests, rows, page=f"models/{slug(name)}/"))
+    citations = model_citations(name, list(recs.values()), t["scores"], page=f"models/{slug(name)}/")
     entry_text = entry_path.read_text() if entry_path is not None and entry_path.is_file() else None
     # a heading is Markdown: only a name of the registry's pattern goes there (mkdocs titles the page from it)
     heading = name if NAME_PATTERN.fullmatch(name) else slug(name)
@@ -556,20 +550,19 @@ def page_cite(t) -> str:
 
 
 def render_all(store: ResultStore, t: dict) -> dict[str, str]:
-    notes_path = store.root / "tables" / "analysis.json"
-    notes = json.loads(notes_path.read_text())["notes"] if notes_path.is_file() else []
+    notes = store.notes()
     published = store.root / "entries"  # entries added by `reptopo publish`
     try:
-        reg = Registry(published if published.is_dir() else None)
+        registry = Registry(published if published.is_dir() else None)
     except Exception:  # noqa: BLE001 - the site shows records even when the registry is elsewhere
-        reg = None
+        registry = None
     pages = {"index.md": page_home(t, notes), "leaderboard.md": page_leaderboard(t), "architectures.md": page_architectures(t),
              "measures.md": page_measures(t), "submit.md": page_submit(), "cite.md": page_cite(t)}
     names = sorted(set(t["models"]["model"])) if len(t["models"]) else []
     records = store.records()
     for name in names:
-        entry = reg.models.get(name) if reg else None
-        path = reg.paths.get(("model", name)) if reg else None
+        entry = registry.models.get(name) if registry else None
+        path = registry.paths.get(("model", name)) if registry else None
         pages[f"models/{slug(name)}.md"] = page_model(name, entry, path, t, store, records)
     pages["models/index.md"] = render("models_index.md.j2", models=[(name, f"../{slug(name)}/") for name in names])
     comp = t.get("comparisons")

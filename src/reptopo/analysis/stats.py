@@ -1,0 +1,139 @@
+"""The statistics of the analysis, on plain arrays and frames: rank correlations with bootstrap
+intervals, granulated Kendall (Jiang et al. 2020), the PGDL CMI score, cluster and mean bootstraps."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+
+def constant_note(x: np.ndarray) -> str | None:
+    """Why a score has no rank correlation over these models, when it is constant."""
+    finite = x[np.isfinite(x)]
+    if len(finite) and np.ptp(finite) == 0:
+        return f"constant over the {len(finite)} models (every one reads {finite[0]:.4g}): no ranking"
+    return None
+
+
+def _paired(x, y, min_n: int):
+    """The finite pairs of x and y, or None when too few remain or either side is constant."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < min_n or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return None
+    return x[ok], y[ok]
+
+
+def kendall_tau(x, y) -> float:
+    pair = _paired(x, y, 2)
+    return float(stats.kendalltau(*pair).statistic) if pair else np.nan
+
+
+def spearman_rho(x, y) -> float:
+    pair = _paired(x, y, 3)
+    return float(stats.spearmanr(*pair).statistic) if pair else np.nan
+
+
+def bootstrap_ci(fn, x, y, *, n: int = 500, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        idx = rng.integers(len(x), size=len(x))
+        v = fn(x[idx], y[idx])
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < n // 2:
+        return np.nan, np.nan
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(vals, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def granulated_kendall(df: pd.DataFrame, score: str, target: str, axes: list[str], fixed: list[str]) -> tuple[float, dict]:
+    """Psi and the per-axis psi_i; groups are models equal in ``fixed`` and every other axis."""
+    per_axis = {}
+    for axis in axes:
+        keys = [c for c in fixed + axes if c != axis]
+        taus = []
+        for _, grp in df.groupby(keys, dropna=False) if keys else [(None, df)]:
+            if grp[axis].nunique() < 2:
+                continue
+            t = kendall_tau(grp[score], grp[target])
+            if np.isfinite(t):
+                taus.append(t)
+        per_axis[axis] = float(np.mean(taus)) if taus else np.nan
+    vals = [v for v in per_axis.values() if np.isfinite(v)]
+    return (float(np.mean(vals)) if vals else np.nan), per_axis
+
+
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def _pair_indicators(values_gap: np.ndarray, values_mu: np.ndarray):
+    i, j = np.where(~np.eye(len(values_gap), dtype=bool))
+    return (values_gap[i] > values_gap[j]).astype(int), (values_mu[i] > values_mu[j]).astype(int)
+
+
+def mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    joint = np.zeros((2, 2))
+    np.add.at(joint, (a, b), 1)
+    joint /= joint.sum()
+    return _entropy(joint.sum(1)) + _entropy(joint.sum(0)) - _entropy(joint.ravel())
+
+
+def cmi_score(df: pd.DataFrame, score: str, gap: str, axes: list[str]) -> float:
+    """PGDL's conditional mutual information score (see the module docstring)."""
+    if not axes:
+        return np.nan
+    subsets = list(itertools.combinations(axes, 2)) if len(axes) >= 2 else [(axes[0],)]
+    results = []
+    for subset in subsets:
+        mis, hs = [], []
+        for _, cell in df.groupby(list(subset)):
+            if len(cell) < 2:
+                continue
+            vg, vm = _pair_indicators(cell[gap].to_numpy(float), cell[score].to_numpy(float))
+            mis.append(mutual_information(vg, vm))
+            hs.append(_entropy(np.bincount(vg, minlength=2) / len(vg)))
+        if hs and np.mean(hs) > 0:
+            results.append(np.mean(mis) / np.mean(hs))
+    return float(min(results)) if results else np.nan
+
+
+def cluster_bootstrap(frame: pd.DataFrame, stat, *, n: int = 200, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile interval of ``stat(frame)`` resampling whole comparisons (rows of one
+    comparison are not independent)."""
+    ids = frame["comparison_id"].unique()
+    groups = {k: g for k, g in frame.groupby("comparison_id")}
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        pick = rng.choice(ids, size=len(ids), replace=True)
+        v = stat(pd.concat([groups[k] for k in pick], ignore_index=True))
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < n // 2:
+        return np.nan, np.nan
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def mean_ci(x: np.ndarray, *, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean and its 95% percentile bootstrap interval."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return (float(x.mean()) if len(x) else np.nan, np.nan, np.nan)
+    boot = np.random.default_rng(seed).choice(x, size=(n, len(x)), replace=True).mean(axis=1)
+    return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+def fmt_value(v, spec=".2f") -> str:
+    return format(v, spec) if v is not None and np.isfinite(v) else "n/a"
