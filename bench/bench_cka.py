@@ -27,7 +27,9 @@ def test_cka_speed(benchmark, rng):
     t_ours = benchmark.stats.stats.median
     t_debiased = best_time(lambda: linear_cka(x, y, debiased=True), repeat=3)
     benchmark.extra_info.update(definition_seconds=t_ref, ours_seconds=t_ours, debiased_seconds=t_debiased)
-    print(f"\nlinear CKA of {N} x 512 against {N} x 64: {t_ours * 1e3:.1f} ms (median), debiased {t_debiased * 1e3:.1f} ms; "
-          f"the definition with centring matrices {t_ref * 1e3:.0f} ms ({t_ref / t_ours:.0f}x)")
+    print(
+        f"\nlinear CKA of {N} x 512 against {N} x 64: {t_ours * 1e3:.1f} ms (median), debiased {t_debiased * 1e3:.1f} ms; "
+        f"the definition with centring matrices {t_ref * 1e3:.0f} ms ({t_ref / t_ours:.0f}x)"
+    )
     assert abs(ours - _definition(x, y)) < 1e-10
     assert t_ref / t_ours > 5

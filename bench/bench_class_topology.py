@@ -15,8 +15,9 @@ def _layer(rng):
     labels = np.arange(N) % CLASSES
     centres = rng.normal(size=(CLASSES, DIM)) * 10
     frames = rng.normal(size=(CLASSES, 3, DIM))
-    return centres[labels] + np.einsum("ni,nid->nd", rng.normal(size=(N, 3)), frames[labels]) + \
-        0.1 * rng.normal(size=(N, DIM)), labels
+    return centres[labels] + np.einsum("ni,nid->nd", rng.normal(size=(N, 3)), frames[labels]) + 0.1 * rng.normal(
+        size=(N, DIM)
+    ), labels
 
 
 def test_class_topology_speed(benchmark, rng):
@@ -31,8 +32,10 @@ def test_class_topology_speed(benchmark, rng):
     res = benchmark.pedantic(lambda: class_topology(x, labels), rounds=5, iterations=1)
     t_ours = benchmark.stats.stats.median
     benchmark.extra_info.update(ripser_per_class_seconds=t_ref, ours_seconds=t_ours, ratio=t_ours / t_ref)
-    print(f"\nclass_topology of {N} x {DIM}, {CLASSES} classes (hop and Euclidean Betti numbers per class, "
-          f"normalised total persistence, whole-cloud b0 and H1 on 300 landmarks): {t_ours:.3f} s (median); "
-          f"ripser per class (H0+H1 only): {t_ref:.3f} s; ratio {t_ours / t_ref:.2f}")
+    print(
+        f"\nclass_topology of {N} x {DIM}, {CLASSES} classes (hop and Euclidean Betti numbers per class, "
+        f"normalised total persistence, whole-cloud b0 and H1 on 300 landmarks): {t_ours:.3f} s (median); "
+        f"ripser per class (H0+H1 only): {t_ref:.3f} s; ratio {t_ours / t_ref:.2f}"
+    )
     assert res.whole["b0"] == CLASSES
     assert t_ours < 1.0

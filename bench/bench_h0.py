@@ -39,5 +39,7 @@ def test_h0_against_the_gram_product_at_4096(benchmark, rng):
     benchmark.pedantic(h0_deaths, args=(x,), rounds=3, iterations=1)
     ratio = benchmark.stats.stats.min / gram_time
     benchmark.extra_info.update(gram_seconds=gram_time, ratio_to_gram=ratio)
-    print(f"\nH0 {N} x 4096: Gram product {gram_time:.2f} s, ours {benchmark.stats.stats.min:.2f} s, {ratio:.2f}x the product")
+    print(
+        f"\nH0 {N} x 4096: Gram product {gram_time:.2f} s, ours {benchmark.stats.stats.min:.2f} s, {ratio:.2f}x the product"
+    )
     assert ratio <= 1.5

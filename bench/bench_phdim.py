@@ -43,8 +43,12 @@ def test_phdim_speed(benchmark, rng):
 
     # ceiling=None: the fit itself, compared with the ripser route below (a 768-d Gaussian pool is
     # censored by the default ceiling; the censoring costs nothing measurable)
-    ours = benchmark.pedantic(lambda: phdim(x, sizes=sizes, n_repeats=REPEATS, seed=SEED, ceiling=None),
-                              setup=time_the_floor, rounds=7, iterations=1)
+    ours = benchmark.pedantic(
+        lambda: phdim(x, sizes=sizes, n_repeats=REPEATS, seed=SEED, ceiling=None),
+        setup=time_the_floor,
+        rounds=7,
+        iterations=1,
+    )
     t_ours = benchmark.stats.stats.min
     t_floor, t_syrk = min(floor_times), min(syrk_times)
     # each round against the floor timed just before it: this shared machine's speed drifts
@@ -54,13 +58,21 @@ def test_phdim_speed(benchmark, rng):
     ref = _ripser_route(x.astype(np.float64), sizes)
     t_ref = time.perf_counter() - start
     rate = 2 * POOL**2 * DIM / t_floor / 1e9
-    benchmark.extra_info.update(ripser_route_seconds=t_ref, floor_seconds=t_floor, matmul_gflops=rate,
-                                symmetric_product_seconds=t_syrk, speedup_vs_ripser_route=t_ref / t_ours,
-                                ratio_to_floor=t_ours / t_floor, median_paired_ratio_to_floor=paired)
-    print(f"\nPHdim pool {POOL} x {DIM}, {len(sizes)} sizes x {REPEATS}: ripser route {t_ref:.1f} s, ours {t_ours:.3f} s "
-          f"({t_ref / t_ours:.0f}x); floor (2 n^2 d flops at {rate:.0f} GFLOP/s, the measured matrix-product rate) "
-          f"{t_floor:.3f} s; ours = {t_ours / t_floor:.2f}x the floor (best against best), median of rounds "
-          f"against their own floor {paired:.2f}x (numpy's symmetric x @ x.T: {t_syrk:.3f} s)")
+    benchmark.extra_info.update(
+        ripser_route_seconds=t_ref,
+        floor_seconds=t_floor,
+        matmul_gflops=rate,
+        symmetric_product_seconds=t_syrk,
+        speedup_vs_ripser_route=t_ref / t_ours,
+        ratio_to_floor=t_ours / t_floor,
+        median_paired_ratio_to_floor=paired,
+    )
+    print(
+        f"\nPHdim pool {POOL} x {DIM}, {len(sizes)} sizes x {REPEATS}: ripser route {t_ref:.1f} s, ours {t_ours:.3f} s "
+        f"({t_ref / t_ours:.0f}x); floor (2 n^2 d flops at {rate:.0f} GFLOP/s, the measured matrix-product rate) "
+        f"{t_floor:.3f} s; ours = {t_ours / t_floor:.2f}x the floor (best against best), median of rounds "
+        f"against their own floor {paired:.2f}x (numpy's symmetric x @ x.T: {t_syrk:.3f} s)"
+    )
     assert abs(ours.dimension - ref) <= 1e-6 * abs(ref)
     assert t_ref / t_ours >= 30
     assert paired <= 3

@@ -36,7 +36,9 @@ def test_peak_memory_of_profiling_a_resnet18(benchmark):
     out = benchmark.pedantic(lambda: _run(""), rounds=1, iterations=1)
     grew = out["peak"] - out["before"]
     benchmark.extra_info.update(**out, ratio_growth_to_activations=grew / out["activations"])
-    print(f"\npeak RSS {out['peak'] / 2**30:.2f} GiB (before profiling {out['before'] / 2**30:.2f}); the kept "
-          f"activations {out['activations'] / 2**30:.2f} GiB of {out['layers']} layers; growth "
-          f"{grew / out['activations']:.2f} x the activations; {out['seconds']:.0f} s")
+    print(
+        f"\npeak RSS {out['peak'] / 2**30:.2f} GiB (before profiling {out['before'] / 2**30:.2f}); the kept "
+        f"activations {out['activations'] / 2**30:.2f} GiB of {out['layers']} layers; growth "
+        f"{grew / out['activations']:.2f} x the activations; {out['seconds']:.0f} s"
+    )
     assert out["peak"] < LIMIT

@@ -10,9 +10,17 @@ from reptopo.probe import extract
 from reptopo.protocol import measure_layer, protocol
 from reptopo.registry import LayerSpec
 
-LAYERS = [LayerSpec(name=n, depth=d, role=r) for n, d, r in
-          (("input", 0.0, "input"), ("conv1", 0.2, "stem"), ("conv2", 0.4, "block"), ("fc1", 0.6, "block"),
-           ("fc2", 0.8, "block"), ("head", 1.0, "head"))]
+LAYERS = [
+    LayerSpec(name=n, depth=d, role=r)
+    for n, d, r in (
+        ("input", 0.0, "input"),
+        ("conv1", 0.2, "stem"),
+        ("conv2", 0.4, "block"),
+        ("fc1", 0.6, "block"),
+        ("fc2", 0.8, "block"),
+        ("head", 1.0, "head"),
+    )
+]
 
 
 def test_measuring_a_small_cnn(benchmark, tmp_path):

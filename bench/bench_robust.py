@@ -16,7 +16,7 @@ from reptopo.measures import DTMRule, calibrate, class_topology, dtm_persistence
 
 
 def test_dtm_in_class_topology_against_gudhi(benchmark, rng):
-    gudhi = pytest.importorskip("gudhi")
+    pytest.importorskip("gudhi")
     from gudhi.dtm_rips_complex import DTMRipsComplex
 
     x, labels = _layer(rng)
@@ -34,12 +34,15 @@ def test_dtm_in_class_topology_against_gudhi(benchmark, rng):
     t_plain = best_time(lambda: class_topology(x, labels), repeat=3)
     res = benchmark.pedantic(lambda: class_topology(x, labels, robust=DTMRule()), rounds=5, iterations=1)
     t_ours = benchmark.stats.stats.median
-    benchmark.extra_info.update(gudhi_seconds=t_gudhi, ours_seconds=t_ours, without_dtm_seconds=t_plain,
-                                ratio_to_gudhi=t_ours / t_gudhi)
-    print(f"\nclass_topology of {N} points, {CLASSES} classes, with the DTM counts (whole cloud H0 + H1 on 300 "
-          f"landmarks, {DTMRule().n_bootstrap} resamples for the band, each class too): {t_ours:.3f} s (median); "
-          f"without them {t_plain:.3f} s; gudhi DTM-Rips H0 of the cloud + H1 of the landmarks, no band: "
-          f"{t_gudhi:.3f} s; ratio ours / gudhi {t_ours / t_gudhi:.2f}")
+    benchmark.extra_info.update(
+        gudhi_seconds=t_gudhi, ours_seconds=t_ours, without_dtm_seconds=t_plain, ratio_to_gudhi=t_ours / t_gudhi
+    )
+    print(
+        f"\nclass_topology of {N} points, {CLASSES} classes, with the DTM counts (whole cloud H0 + H1 on 300 "
+        f"landmarks, {DTMRule().n_bootstrap} resamples for the band, each class too): {t_ours:.3f} s (median); "
+        f"without them {t_plain:.3f} s; gudhi DTM-Rips H0 of the cloud + H1 of the landmarks, no band: "
+        f"{t_gudhi:.3f} s; ratio ours / gudhi {t_ours / t_gudhi:.2f}"
+    )
     assert res.whole["dtm"]["b0"] == CLASSES
     assert t_ours < 1.0
 
@@ -55,6 +58,8 @@ def test_calibration_costs_no_more_than_the_raw_fit(benchmark, rng):
     phdim(x)
     t_both = time.perf_counter() - start
     benchmark.extra_info.update(raw_seconds=t_raw, calibration_seconds=t_cal, ratio=t_cal / t_raw)
-    print(f"\nPHdim of 2000 x 64: raw fit {t_raw:.3f} s, its calibration {t_cal * 1e3:.2f} ms "
-          f"(ratio {t_cal / t_raw:.3f}); both {t_both:.3f} s")
+    print(
+        f"\nPHdim of 2000 x 64: raw fit {t_raw:.3f} s, its calibration {t_cal * 1e3:.2f} ms "
+        f"(ratio {t_cal / t_raw:.3f}); both {t_both:.3f} s"
+    )
     assert t_cal <= 0.1 * t_raw

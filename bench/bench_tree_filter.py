@@ -49,6 +49,8 @@ def test_filter_against_the_plain_search(benchmark, regime):
     benchmark.pedantic(cloud.mst_power_sums, args=(sets, 1.0), rounds=3, iterations=1)
     ratio = benchmark.stats.stats.min / plain_time
     benchmark.extra_info.update(plain_seconds=plain_time, ratio_to_plain=ratio)
-    print(f"\n{regime}: plain search {plain_time * 1e3:.1f} ms, filtered (buckets included) "
-          f"{benchmark.stats.stats.min * 1e3:.1f} ms, {ratio:.2f}x")
+    print(
+        f"\n{regime}: plain search {plain_time * 1e3:.1f} ms, filtered (buckets included) "
+        f"{benchmark.stats.stats.min * 1e3:.1f} ms, {ratio:.2f}x"
+    )
     assert ratio < 1.0

@@ -28,12 +28,25 @@ import numpy as np
 
 REGISTRY = str(Path(__file__).resolve().parents[1] / "registry")
 JOBS = [  # one of each family and modality of the quick suite, a pretrained frozen CNN among them
-    ("mlp", "digits"), ("lenet", "mnist"), ("resnet_small", "mnist"), ("vit_tiny", "mnist"), ("signal_cnn", "mnist1d"),
-    ("text_cnn", "debate_party"), ("bert_small", "debate_party"), ("bag_of_embeddings", "rotten_tomatoes"),
-    ("fc_relu_narrow", "naitzat_d1"), ("mobilenetv2_imagenet", "digits"), ("minilm_l6", "debate_party"),
+    ("mlp", "digits"),
+    ("lenet", "mnist"),
+    ("resnet_small", "mnist"),
+    ("vit_tiny", "mnist"),
+    ("signal_cnn", "mnist1d"),
+    ("text_cnn", "debate_party"),
+    ("bert_small", "debate_party"),
+    ("bag_of_embeddings", "rotten_tomatoes"),
+    ("fc_relu_narrow", "naitzat_d1"),
+    ("mobilenetv2_imagenet", "digits"),
+    ("minilm_l6", "debate_party"),
 ]
-OLD_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
-           "OPENBLAS_CORETYPE": "Sandybridge", "OPENBLAS_L2_SIZE": "262144"}
+OLD_CPU = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    "OPENBLAS_CORETYPE": "Sandybridge",
+    "OPENBLAS_L2_SIZE": "262144",
+}
 SETTINGS = {
     "native_again": {},
     "aten_default": {"ATEN_CPU_CAPABILITY": "default"},
@@ -68,8 +81,12 @@ def measure(store: str, out: str) -> None:
         # the measurement check as `reptopo verify` runs it: the native record judged on this setting
         findings, _ = check_measurement(rec, again)
         verdicts = {v: sum(f.verdict == v for f in findings) for v in ("agrees", "float noise", "differs", "missing")}
-        result[rec.job_id] = {"layers": again.layers, "train": again.train, "verdicts": verdicts,
-                              "not_agreeing": [str(f) for f in findings if f.verdict != "agrees"]}
+        result[rec.job_id] = {
+            "layers": again.layers,
+            "train": again.train,
+            "verdicts": verdicts,
+            "not_agreeing": [str(f) for f in findings if f.verdict != "agrees"],
+        }
         acts.update({f"{rec.job_id}::{n}::{p}": a for (n, p), a in again.activations.items()})
         print(rec.job_id, flush=True)
     Path(out).write_text(json.dumps(result, allow_nan=True))
@@ -82,8 +99,11 @@ def run_all(store: str, only: list[str] | None = None) -> None:
     for name, switches in {"native": {}, **SETTINGS}.items():
         if only and name not in only:
             continue
-        subprocess.run([sys.executable, __file__, "measure", store, f"{store}/study_{name}.json"],
-                       env={**os.environ, **switches}, check=True)
+        subprocess.run(
+            [sys.executable, __file__, "measure", store, f"{store}/study_{name}.json"],
+            env={**os.environ, **switches},
+            check=True,
+        )
 
 
 def report(store: str) -> dict:
@@ -94,7 +114,10 @@ def report(store: str) -> dict:
 
     def leaves(path):
         recs = json.loads(Path(path).read_text())
-        return {job: score_leaves({"train": {**r["train"], "epochs_run": -1}, "layers": r["layers"]}) for job, r in recs.items()}
+        return {
+            job: score_leaves({"train": {**r["train"], "epochs_run": -1}, "layers": r["layers"]})
+            for job, r in recs.items()
+        }
 
     native = leaves(f"{store}/study_native.json")
     native_acts = np.load(f"{store}/study_native.json.npz")
@@ -114,12 +137,25 @@ def report(store: str) -> dict:
                     flips[fam] += int(a != b)
                 else:
                     worst[fam] = max(worst[fam], relative_difference(a, b))
-        act = max(float(np.max(np.abs(native_acts[k].astype(np.float64) - other_acts[k]))
-                        / (np.sqrt(np.mean(native_acts[k].astype(np.float64) ** 2)) or 1.0)) for k in native_acts.files)
+        act = max(
+            float(
+                np.max(np.abs(native_acts[k].astype(np.float64) - other_acts[k]))
+                / (np.sqrt(np.mean(native_acts[k].astype(np.float64) ** 2)) or 1.0)
+            )
+            for k in native_acts.files
+        )
         raw = json.loads(path.read_text())
-        verdicts = {v: sum(r.get("verdicts", {}).get(v, 0) for r in raw.values()) for v in ("agrees", "float noise", "differs", "missing")}
-        table[name] = {"activations": act, "continuous": dict(worst), "discrete_changed": dict(flips), "verdicts": verdicts,
-                       "not_agreeing": [f for r in raw.values() for f in r.get("not_agreeing", [])]}
+        verdicts = {
+            v: sum(r.get("verdicts", {}).get(v, 0) for r in raw.values())
+            for v in ("agrees", "float noise", "differs", "missing")
+        }
+        table[name] = {
+            "activations": act,
+            "continuous": dict(worst),
+            "discrete_changed": dict(flips),
+            "verdicts": verdicts,
+            "not_agreeing": [f for r in raw.values() for f in r.get("not_agreeing", [])],
+        }
     return table
 
 
@@ -139,11 +175,21 @@ if __name__ == "__main__":
             names = list(table)
             print("| measure | " + " | ".join(names) + " |")
             print("|---|" + "---|" * len(names))
-            print("| activations (max abs / RMS) | " + " | ".join(f"{table[n]['activations']:.1e}" for n in names) + " |")
+            print(
+                "| activations (max abs / RMS) | " + " | ".join(f"{table[n]['activations']:.1e}" for n in names) + " |"
+            )
             for fam in sorted(table[names[0]]["continuous"]):
-                print(f"| {fam} | " + " | ".join(f"{table[n]['continuous'].get(fam, float('nan')):.1e}" for n in names) + " |")
+                print(
+                    f"| {fam} | "
+                    + " | ".join(f"{table[n]['continuous'].get(fam, float('nan')):.1e}" for n in names)
+                    + " |"
+                )
             for fam in sorted(table[names[0]]["discrete_changed"]):
-                print(f"| {fam} (changed) | " + " | ".join(str(table[n]["discrete_changed"].get(fam, 0)) for n in names) + " |")
+                print(
+                    f"| {fam} (changed) | "
+                    + " | ".join(str(table[n]["discrete_changed"].get(fam, 0)) for n in names)
+                    + " |"
+                )
             for verdict in ("agrees", "float noise", "differs", "missing"):
                 print(f"| verify: {verdict} | " + " | ".join(str(table[n]["verdicts"][verdict]) for n in names) + " |")
             for n in names:

@@ -26,8 +26,40 @@ from pathlib import Path
 
 import numpy as np
 
-DIMS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128,
-        160, 192, 224, 256, 300, 350, 400)
+DIMS = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    10,
+    12,
+    14,
+    16,
+    18,
+    20,
+    24,
+    28,
+    32,
+    40,
+    48,
+    56,
+    64,
+    80,
+    96,
+    112,
+    128,
+    160,
+    192,
+    224,
+    256,
+    300,
+    350,
+    400,
+)
 POOLS = (300, 600, 1000, 2000)  # the probe sizes of the quick suite's tasks, capped at 2,000
 FAMILIES = ("gaussian", "ball")
 QUANTILES = (0.025, 0.5, 0.975)
@@ -48,8 +80,15 @@ def _one(job):
     from reptopo.measures import default_schedule, phdim
 
     family, pool, d, seed = job
-    res = phdim(cloud(family, pool, d, seed), pool_size=pool, sizes=default_schedule(pool), n_repeats=7,
-                seed=seed, n_bootstrap=0, ceiling=None)
+    res = phdim(
+        cloud(family, pool, d, seed),
+        pool_size=pool,
+        sizes=default_schedule(pool),
+        n_repeats=7,
+        seed=seed,
+        n_bootstrap=0,
+        ceiling=None,
+    )
     return job, res.slope
 
 
@@ -90,21 +129,38 @@ def build(n_clouds: int, workers: int) -> dict:
                 z = -np.log1p(-s)  # log of the raw dimension alpha / (1 - slope), alpha = 1
                 if rows and z.mean() <= rows[-1]["log_mean"]:
                     break
-                rows.append({"d": d, "log_mean": float(z.mean()), "log_sd": float(z.std(ddof=1)),
-                             "raw_quantiles": [float(v) for v in np.exp(np.quantile(z, QUANTILES))]})
-            centre, spread = smooth_belt([r["d"] for r in rows], np.array([r["log_mean"] for r in rows]),
-                                         np.array([r["log_sd"] for r in rows]))
-            tables.append({
-                "family": f, "pool_size": p, "sizes": [int(v) for v in default_schedule(p)], "n_repeats": 7,
-                "alpha": 1.0, "n_clouds": n_clouds, "quantiles": list(QUANTILES),
-                "dims": [r["d"] for r in rows], "log_mean": [r["log_mean"] for r in rows],
-                "log_sd": [r["log_sd"] for r in rows], "raw_quantiles": [r["raw_quantiles"] for r in rows],
-                "belt_centre": [float(v) for v in centre], "belt_spread": [float(v) for v in spread],
-            })
+                rows.append(
+                    {
+                        "d": d,
+                        "log_mean": float(z.mean()),
+                        "log_sd": float(z.std(ddof=1)),
+                        "raw_quantiles": [float(v) for v in np.exp(np.quantile(z, QUANTILES))],
+                    }
+                )
+            centre, spread = smooth_belt(
+                [r["d"] for r in rows], np.array([r["log_mean"] for r in rows]), np.array([r["log_sd"] for r in rows])
+            )
+            tables.append(
+                {
+                    "family": f,
+                    "pool_size": p,
+                    "sizes": [int(v) for v in default_schedule(p)],
+                    "n_repeats": 7,
+                    "alpha": 1.0,
+                    "n_clouds": n_clouds,
+                    "quantiles": list(QUANTILES),
+                    "dims": [r["d"] for r in rows],
+                    "log_mean": [r["log_mean"] for r in rows],
+                    "log_sd": [r["log_sd"] for r in rows],
+                    "raw_quantiles": [r["raw_quantiles"] for r in rows],
+                    "belt_centre": [float(v) for v in centre],
+                    "belt_spread": [float(v) for v in spread],
+                }
+            )
     return {
         "format": 1,
         "description": "raw PHdim (alpha 1) of fresh clouds of known dimension, per pool size and family; "
-                       "belt_centre and belt_spread: the smoothed mean and standard deviation of log raw PHdim",
+        "belt_centre and belt_spread: the smoothed mean and standard deviation of log raw PHdim",
         "built_with": f"reptopo {__version__}, scripts/phdim_calibration.py --clouds {n_clouds}",
         "built_on": datetime.date.today().isoformat(),
         "tables": tables,

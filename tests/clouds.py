@@ -27,7 +27,9 @@ def torus_uniform(n, rng, *, big=2.0, small=1.0):
         u, v = rng.uniform(0, 2 * np.pi, (2, 2 * n))
         keep = rng.uniform(size=2 * n) < (big + small * np.cos(u)) / (big + small)
         u, v = u[keep], v[keep]
-        out.append(np.c_[(big + small * np.cos(u)) * np.cos(v), (big + small * np.cos(u)) * np.sin(v), small * np.sin(u)])
+        out.append(
+            np.c_[(big + small * np.cos(u)) * np.cos(v), (big + small * np.cos(u)) * np.sin(v), small * np.sin(u)]
+        )
         have += len(u)
     return np.concatenate(out)[:n]
 

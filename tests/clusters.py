@@ -88,18 +88,41 @@ def slurm_cluster(root: Path):
     (root / "spool").mkdir(exist_ok=True)
     memory_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8)
     conf = root / "slurm.conf"
-    conf.write_text(SLURM_CONF.format(host=socket.gethostname(), user="root", root=root, ctld_port=_free_port(),
-                                      slurmd_port=_free_port(), cpus=os.cpu_count(), memory_mb=memory_mb))
+    conf.write_text(
+        SLURM_CONF.format(
+            host=socket.gethostname(),
+            user="root",
+            root=root,
+            ctld_port=_free_port(),
+            slurmd_port=_free_port(),
+            cpus=os.cpu_count(),
+            memory_mb=memory_mb,
+        )
+    )
     env = {**os.environ, "SLURM_CONF": str(conf)}
     procs = []
     try:
-        procs.append(subprocess.Popen(["munged", "--foreground", "--force", f"--socket={root}/munge.socket",
-                                       f"--pid-file={root}/munged.pid", f"--log-file={root}/munged.log",
-                                       f"--seed-file={root}/munged.seed"], stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "munged",
+                    "--foreground",
+                    "--force",
+                    f"--socket={root}/munge.socket",
+                    f"--pid-file={root}/munged.pid",
+                    f"--log-file={root}/munged.log",
+                    f"--seed-file={root}/munged.seed",
+                ],
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait_until(lambda: (root / "munge.socket").exists(), 20, "munged did not open its socket")
         for daemon in ("slurmctld", "slurmd"):
-            procs.append(subprocess.Popen([daemon, "-D", "-f", str(conf)], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [daemon, "-D", "-f", str(conf)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
 
         def idle():
             out = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
@@ -133,9 +156,23 @@ def dask_cluster(root: Path, n_workers: int = 2, python: str | None = None):
     python = python or sys.executable
     root.mkdir(parents=True, exist_ok=True)
     sched_file = root / "scheduler.json"
-    procs = [subprocess.Popen([python, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(sched_file),
-                               "--port", "0", "--dashboard-address", ":0"],
-                              stdout=subprocess.DEVNULL, stderr=open(root / "scheduler.log", "w"))]
+    procs = [
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--scheduler-file",
+                str(sched_file),
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "scheduler.log", "w"),
+        )
+    ]
     workers = []
     try:
         wait_until(sched_file.is_file, 60, "the Dask scheduler did not write its file")
@@ -143,9 +180,25 @@ def dask_cluster(root: Path, n_workers: int = 2, python: str | None = None):
 
         address = json.loads(sched_file.read_text())["address"]
         for i in range(n_workers):
-            w = subprocess.Popen([python, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads", "1",
-                                  "--name", f"w{i}", "--no-nanny", "--dashboard-address", ":0"],
-                                 stdout=subprocess.DEVNULL, stderr=open(root / f"worker{i}.log", "w"))
+            w = subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    "1",
+                    "--name",
+                    f"w{i}",
+                    "--no-nanny",
+                    "--dashboard-address",
+                    ":0",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=open(root / f"worker{i}.log", "w"),
+            )
             workers.append(w)
         from distributed import Client
 

@@ -21,6 +21,7 @@ def tiny_registry(root: Path, seeds=(0, 1, 2, 3), epochs: int = 30, controls=("r
     )
     return root
 
+
 # Another CPU on this one: torch's ATen kernels without AVX, oneDNN's convolutions at SSE4.1 and
 # MKL's BLAS at SSE4.2 (OpenBLAS's core type is the machine's own business here: never changed in
 # tests, see bench/isa_spread.py for the study that changes it in one subprocess).

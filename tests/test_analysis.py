@@ -68,16 +68,55 @@ def _population(n_seeds=3, versions=(1,), complete=True):
                     k += 1
                     job = f"j{k}"
                     acc = 0.8 + 0.05 * width + 0.01 * seed + (0.05 if model == "b" else 0)
-                    rows.append({"job_id": job, "model": model, "task": "t", "seed": seed, "family": fam, "modality": "vision",
-                                 "status": "trained", "protocol_version": v, "train_accuracy": 1.0, "test_accuracy": acc,
-                                 "train_loss": 0.01, "test_loss": 0.3, "generalization_gap": 1 - acc, "n_parameters": 1000 * (1 + width),
-                                 "weight_l2": 10 + seed, "train_seconds": 1, "measure_seconds": 1, "peak_rss_mb": 1, "axis_width": width})
+                    rows.append(
+                        {
+                            "job_id": job,
+                            "model": model,
+                            "task": "t",
+                            "seed": seed,
+                            "family": fam,
+                            "modality": "vision",
+                            "status": "trained",
+                            "protocol_version": v,
+                            "train_accuracy": 1.0,
+                            "test_accuracy": acc,
+                            "train_loss": 0.01,
+                            "test_loss": 0.3,
+                            "generalization_gap": 1 - acc,
+                            "n_parameters": 1000 * (1 + width),
+                            "weight_l2": 10 + seed,
+                            "train_seconds": 1,
+                            "measure_seconds": 1,
+                            "peak_rss_mb": 1,
+                            "axis_width": width,
+                        }
+                    )
                     for depth, role, dim in ((0.0, "input", 12.0), (0.5, "block", 10 - 4 * acc), (1.0, "head", 3.0)):
-                        layers.append({"job_id": job, "model": model, "task": "t", "seed": seed, "family": fam, "status": "trained",
-                                       "protocol_version": v, "layer": role, "pooling": "raw", "depth": depth, "role": role,
-                                       "epoch": 5, "phdim": dim, "twonn": dim, "mle": dim, "betti_0": 1, "betti_1": 0,
-                                       "total_persistence_0": 1.0, "total_persistence_1": 0.1, "phdim_per_class": dim,
-                                       "linear_probe_accuracy": acc})
+                        layers.append(
+                            {
+                                "job_id": job,
+                                "model": model,
+                                "task": "t",
+                                "seed": seed,
+                                "family": fam,
+                                "status": "trained",
+                                "protocol_version": v,
+                                "layer": role,
+                                "pooling": "raw",
+                                "depth": depth,
+                                "role": role,
+                                "epoch": 5,
+                                "phdim": dim,
+                                "twonn": dim,
+                                "mle": dim,
+                                "betti_0": 1,
+                                "betti_1": 0,
+                                "total_persistence_0": 1.0,
+                                "total_persistence_1": 0.1,
+                                "phdim_per_class": dim,
+                                "linear_probe_accuracy": acc,
+                            }
+                        )
     return pd.DataFrame(rows), pd.DataFrame(layers)
 
 
@@ -155,20 +194,60 @@ def _synthetic_population(relu_trivial_from: float, tanh_trivial_from: float):
     rows, layers = [], []
     for model, start in (("fc_relu_narrow", relu_trivial_from), ("fc_tanh_narrow", tanh_trivial_from)):
         job = f"{model}__s0"
-        rows.append({"job_id": job, "model": model, "task": "naitzat_d1", "seed": 0, "family": "mlp", "modality": "synthetic",
-                     "status": "trained", "protocol_version": 2, "train_accuracy": 1.0, "test_accuracy": 0.99,
-                     "train_loss": 0.0, "test_loss": 0.0, "generalization_gap": 0.01, "n_parameters": 100, "weight_l2": 1.0,
-                     "train_seconds": 1, "measure_seconds": 1, "peak_rss_mb": 1})
+        rows.append(
+            {
+                "job_id": job,
+                "model": model,
+                "task": "naitzat_d1",
+                "seed": 0,
+                "family": "mlp",
+                "modality": "synthetic",
+                "status": "trained",
+                "protocol_version": 2,
+                "train_accuracy": 1.0,
+                "test_accuracy": 0.99,
+                "train_loss": 0.0,
+                "test_loss": 0.0,
+                "generalization_gap": 0.01,
+                "n_parameters": 100,
+                "weight_l2": 1.0,
+                "train_seconds": 1,
+                "measure_seconds": 1,
+                "peak_rss_mb": 1,
+            }
+        )
         for epoch in (0, 10):
             for k, depth in enumerate(np.linspace(0, 1, 6)):
                 role = "input" if k == 0 else "head" if k == 5 else "block"
                 trivial = epoch == 10 and depth >= start
-                layers.append({"job_id": job, "model": model, "task": "naitzat_d1", "seed": 0, "family": "mlp",
-                               "status": "trained", "protocol_version": 2, "layer": f"l{k}", "pooling": "raw", "depth": depth,
-                               "role": role, "epoch": epoch, "phdim": 2.0, "twonn": 2.0, "mle": 2.0, "phdim_censored": False,
-                               "trivial_classes": "0,1" if trivial else "", "n_classes_measured": 2,
-                               "class_betti_sum": 1.0 if trivial else 9.5, "class_tp_h0": 30.0 - 20 * depth,
-                               "class_tp_h1": 3.0, "whole_b0": 1, "whole_b0_large": 1, "linear_probe_accuracy": 0.9})
+                layers.append(
+                    {
+                        "job_id": job,
+                        "model": model,
+                        "task": "naitzat_d1",
+                        "seed": 0,
+                        "family": "mlp",
+                        "status": "trained",
+                        "protocol_version": 2,
+                        "layer": f"l{k}",
+                        "pooling": "raw",
+                        "depth": depth,
+                        "role": role,
+                        "epoch": epoch,
+                        "phdim": 2.0,
+                        "twonn": 2.0,
+                        "mle": 2.0,
+                        "phdim_censored": False,
+                        "trivial_classes": "0,1" if trivial else "",
+                        "n_classes_measured": 2,
+                        "class_betti_sum": 1.0 if trivial else 9.5,
+                        "class_tp_h0": 30.0 - 20 * depth,
+                        "class_tp_h1": 3.0,
+                        "whole_b0": 1,
+                        "whole_b0_large": 1,
+                        "linear_probe_accuracy": 0.9,
+                    }
+                )
     return pd.DataFrame(rows), pd.DataFrame(layers)
 
 
@@ -190,19 +269,30 @@ def test_dynamics_and_the_naitzat_check_read_the_records():
     assert check.verdict.startswith("reproduced") and "faster with ReLU" in check.verdict
     models, layers = _synthetic_population(relu_trivial_from=0.8, tanh_trivial_from=0.4)
     report = analyze(models, layers, n_boot=20)
-    check = next(c for c in literature_checks({**report.tables, "models": models, "layers": layers})
-                 if c.title.startswith("Naitzat"))
+    check = next(
+        c
+        for c in literature_checks({**report.tables, "models": models, "layers": layers})
+        if c.title.startswith("Naitzat")
+    )
     assert "not faster with ReLU, not reproduced" in check.verdict
     # the activation is the entry's parameter, never read off the name: swapped entries swap the verdict
     from reptopo.analysis.literature import RegistryFacts
 
-    swapped = RegistryFacts(loaders={"naitzat_d1": "naitzat"}, activations={"fc_relu_narrow": "tanh", "fc_tanh_narrow": "relu"})
-    check = next(c for c in literature_checks({**report.tables, "models": models, "layers": layers}, facts=swapped)
-                 if c.title.startswith("Naitzat"))
+    swapped = RegistryFacts(
+        loaders={"naitzat_d1": "naitzat"}, activations={"fc_relu_narrow": "tanh", "fc_tanh_narrow": "relu"}
+    )
+    check = next(
+        c
+        for c in literature_checks({**report.tables, "models": models, "layers": layers}, facts=swapped)
+        if c.title.startswith("Naitzat")
+    )
     assert check.verdict.startswith("reproduced") and "faster with ReLU" in check.verdict
     unknown = RegistryFacts(loaders={}, activations={})  # a task no entry calls Naitzat's is not checked as one
-    assert not [c for c in literature_checks({**report.tables, "models": models, "layers": layers}, facts=unknown)
-                if c.title.startswith("Naitzat")]
+    assert not [
+        c
+        for c in literature_checks({**report.tables, "models": models, "layers": layers}, facts=unknown)
+        if c.title.startswith("Naitzat")
+    ]
 
 
 def _depth_population(slopes: dict, modality: str, noise: float, rng) -> pd.DataFrame:
@@ -212,9 +302,20 @@ def _depth_population(slopes: dict, modality: str, noise: float, rng) -> pd.Data
     for family, values in slopes.items():
         for i, slope in enumerate(values):
             for role, depth in (("input", 0.0), ("block", 0.25), ("block", 0.5), ("block", 0.75), ("head", 1.0)):
-                rows.append({"job_id": f"{family}{i}", "model": family, "family": family, "modality": modality,
-                             "status": "trained", "role": role, "depth": depth, "task": "t",
-                             "phdim": 10 + slope * depth + rng.normal(scale=noise), "phdim_censored": False})
+                rows.append(
+                    {
+                        "job_id": f"{family}{i}",
+                        "model": family,
+                        "family": family,
+                        "modality": modality,
+                        "status": "trained",
+                        "role": role,
+                        "depth": depth,
+                        "task": "t",
+                        "phdim": 10 + slope * depth + rng.normal(scale=noise),
+                        "phdim_censored": False,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -222,8 +323,12 @@ def test_magai_2023_check_reads_the_paired_depth_profiles():
     from reptopo.analysis import magai2023_check
 
     rng = np.random.default_rng(0)
-    differ = pd.concat([_depth_population({"cnn": [-8, -7, -9, -8], "vit": [2, 3, 1, 2]}, "vision", 0.1, rng),
-                        _depth_population({"cnn1d": [-1, -1.2, -0.8], "transformer": [-1.1, -0.9, -1.0]}, "text", 0.05, rng)])
+    differ = pd.concat(
+        [
+            _depth_population({"cnn": [-8, -7, -9, -8], "vit": [2, 3, 1, 2]}, "vision", 0.1, rng),
+            _depth_population({"cnn1d": [-1, -1.2, -0.8], "transformer": [-1.1, -0.9, -1.0]}, "text", 0.05, rng),
+        ]
+    )
     check = magai2023_check({}, final=differ)
     cv, nlp = check.verdict.split("; ")
     assert cv.startswith("CV: reproduced") and nlp.startswith("NLP: refuted")
@@ -241,12 +346,30 @@ def test_head_components_check_reports_the_acceptance_figures():
     from reptopo.analysis import head_components_check
 
     rows = []
-    for i, (status, acc, b0, dtm, near) in enumerate([("trained", 0.97, 1, 10, 0), ("trained", 0.95, 1, 10, 0),
-                                                      ("trained", 0.96, 1, 8, 2), ("trained", 0.5, 1, 3, 0),
-                                                      ("random_init", 0.1, 1, 1, 0), ("random_init", 0.1, 1, 10, 0)]):
-        rows.append({"job_id": f"j{i}", "task": "mnist", "status": status, "role": "head", "test_accuracy": acc,
-                     "whole_b0": b0, "whole_b0_large": b0, "whole_b0_dtm": dtm, "whole_b0_dtm_near": near,
-                     "n_classes_measured": 10})
+    for i, (status, acc, b0, dtm, near) in enumerate(
+        [
+            ("trained", 0.97, 1, 10, 0),
+            ("trained", 0.95, 1, 10, 0),
+            ("trained", 0.96, 1, 8, 2),
+            ("trained", 0.5, 1, 3, 0),
+            ("random_init", 0.1, 1, 1, 0),
+            ("random_init", 0.1, 1, 10, 0),
+        ]
+    ):
+        rows.append(
+            {
+                "job_id": f"j{i}",
+                "task": "mnist",
+                "status": status,
+                "role": "head",
+                "test_accuracy": acc,
+                "whole_b0": b0,
+                "whole_b0_large": b0,
+                "whole_b0_dtm": dtm,
+                "whole_b0_dtm_near": near,
+                "n_classes_measured": 10,
+            }
+        )
     check = head_components_check({}, final=pd.DataFrame(rows))
     n = check.numbers
     assert n["dtm_share_well_trained"] == pytest.approx(2 / 3) and n["dtm_share_random_init"] == pytest.approx(0.5)
@@ -256,9 +379,16 @@ def test_head_components_check_reports_the_acceptance_figures():
 def test_a_version_3_citation_quotes_each_calibrated_value_with_its_interval_or_bound():
     from reptopo.cite import score_bibtex
 
-    scores = pd.DataFrame({"test_accuracy": [0.97, 0.96], "phdim_last": [6.2, None], "phdim_last_censored": [False, True],
-                           "phdim_last_ci_low": [5.5, None], "phdim_last_ci_high": [7.3, None],
-                           "phdim_last_bound": [None, 311.0]})
+    scores = pd.DataFrame(
+        {
+            "test_accuracy": [0.97, 0.96],
+            "phdim_last": [6.2, None],
+            "phdim_last_censored": [False, True],
+            "phdim_last_ci_low": [5.5, None],
+            "phdim_last_ci_high": [7.3, None],
+            "phdim_last_bound": [None, 311.0],
+        }
+    )
     bib = score_bibtex("lenet", "mnist", 3, ["a" * 64, "b" * 64], scores, date="2026-12-01")
     assert "PHdim (last hidden layer) calibrated, 95\\% interval, per record: 6.2 [5.5, 7.3], at least 311" in bib
     assert "protocol version 3" in bib
@@ -273,10 +403,23 @@ def test_the_dynamics_check_says_what_moved_over_training():
     for family, ph, comp in (("cnn", (10, 5, 4), (1, 3, 8)), ("transformer", (30, 20, 12), (1, 1, 1))):
         for epoch, p, c in zip((0, 1, 5), ph, comp):
             for role, depth, value in (("block", 0.5, p), ("head", 1.0, None)):
-                rows.append({"job_id": family, "family": family, "status": "trained", "epoch": epoch, "role": role,
-                             "depth": depth, "phdim": value if value is not None else 2.0, "phdim_censored": False,
-                             "whole_b0_dtm": c if role == "head" else None})
+                rows.append(
+                    {
+                        "job_id": family,
+                        "family": family,
+                        "status": "trained",
+                        "epoch": epoch,
+                        "role": role,
+                        "depth": depth,
+                        "phdim": value if value is not None else 2.0,
+                        "phdim_censored": False,
+                        "whole_b0_dtm": c if role == "head" else None,
+                    }
+                )
     check = dynamics_check({"dynamics": pd.DataFrame(rows)})
     assert "components rise in cnn and stay put in transformer" in check.verdict
     assert "PHdim falls in cnn, transformer and rises in no family" in check.verdict
-    assert "cnn: PHdim of the last hidden layer 10 → 5 → 4 (epochs 0, 1, last); components at the head 1 → 3 → 8" in check.finding
+    assert (
+        "cnn: PHdim of the last hidden layer 10 → 5 → 4 (epochs 0, 1, last); components at the head 1 → 3 → 8"
+        in check.finding
+    )

@@ -17,7 +17,9 @@ from reptopo.cli import main
 from reptopo.submission import BUNDLE_FILES, WEIGHTS_FILE, SubmissionError, check_bundle_entry
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "site" / "reference" / "records" / "mlp__digits__s0__label_noise-0.0__train_size-400__width-0.5__p3.json"
+RECORD = (
+    ROOT / "site" / "reference" / "records" / "mlp__digits__s0__label_noise-0.0__train_size-400__width-0.5__p3.json"
+)
 
 ENTRY = """kind: model
 name: mymlp
@@ -35,13 +37,16 @@ license: MIT
 """
 
 
-def _bundle(root: Path, canary: Path, *, builder="mlp", params="{width: 64, depth: 3}", extra="", activations=None,
-            files=None) -> Path:
+def _bundle(
+    root: Path, canary: Path, *, builder="mlp", params="{width: 64, depth: 3}", extra="", activations=None, files=None
+) -> Path:
     """A bundle whose manifest is honest about its (hostile) files: the manifest proves only
     that nobody changed them after their author wrote it."""
     b = root / "bundle"
     b.mkdir()
-    (b / "entry.yaml").write_text(ENTRY.format(builder=builder, params=params.replace("CANARY", str(canary)), extra=extra))
+    (b / "entry.yaml").write_text(
+        ENTRY.format(builder=builder, params=params.replace("CANARY", str(canary)), extra=extra)
+    )
     rec = json.loads(RECORD.read_text())
     (b / "record.json").write_text(json.dumps({**rec, "provenance": "self_reported"}))
     np.savez(b / "record.diagrams.npz")
@@ -63,7 +68,7 @@ CODE_BUILDERS = [
     ("pydoc:pipepager", "{cmd: 'touch CANARY'}", "pydoc"),
     ("os:system", "{command: 'touch CANARY'}", "os"),
     ("subprocess:getoutput", "{cmd: 'touch CANARY'}", "subprocess"),
-    ("builtins:exec", "{source: 'open(\"CANARY\", \"w\")'}", "builtins"),
+    ("builtins:exec", '{source: \'open("CANARY", "w")\'}', "builtins"),
     ("importlib:import_module", "{name: this}", "importlib"),
 ]
 
@@ -106,11 +111,14 @@ def test_a_builder_whose_module_runs_code_at_import_is_never_imported(tmp_path, 
     assert entry.builder == "evil_models:build" and not canary.exists()  # accepted, still not imported
 
 
-@pytest.mark.parametrize("params,field", [
-    ("{width: 1000000000, depth: 3}", "params.width: 1000000000 is outside [1, 4096]"),
-    ("{width: 64, cmd: 'touch CANARY'}", "params.cmd: not a parameter of builder 'mlp'"),
-    ("{width: '64'}", "params.width: expected an integer, got '64'"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ("{width: 1000000000, depth: 3}", "params.width: 1000000000 is outside [1, 4096]"),
+        ("{width: 64, cmd: 'touch CANARY'}", "params.cmd: not a parameter of builder 'mlp'"),
+        ("{width: '64'}", "params.width: expected an integer, got '64'"),
+    ],
+)
 def test_parameters_are_checked_against_the_builder(tmp_path, capsys, params, field):
     canary = tmp_path / "canary"
     for line in _attack(tmp_path, capsys, _bundle(tmp_path, canary, params=params)):
@@ -121,7 +129,9 @@ def test_parameters_are_checked_against_the_builder(tmp_path, capsys, params, fi
 def test_a_pretrained_path_outside_the_bundle_is_refused(tmp_path, capsys):
     extra = "pretrained: {source: checkpoint, path: ../../etc/passwd, mode: frozen}\n"
     lines = _attack(tmp_path, capsys, _bundle(tmp_path, tmp_path / "c", extra=extra))
-    assert all("entry.yaml: pretrained.path: '../../etc/passwd' must be a relative path inside the bundle" in l for l in lines)
+    assert all(
+        "entry.yaml: pretrained.path: '../../etc/passwd' must be a relative path inside the bundle" in l for l in lines
+    )
 
 
 def test_a_pretrained_file_that_is_not_safetensors_is_refused(tmp_path, capsys):
@@ -147,7 +157,9 @@ def test_a_manifest_naming_a_file_outside_the_bundle_is_refused(tmp_path, capsys
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["../outside.txt"] = "0" * 64
     (bundle / "manifest.json").write_text(json.dumps(manifest))
-    assert all("'../outside.txt' must be a relative path inside the bundle" in l for l in _attack(tmp_path, capsys, bundle))
+    assert all(
+        "'../outside.txt' must be a relative path inside the bundle" in l for l in _attack(tmp_path, capsys, bundle)
+    )
 
 
 def _npy_header_only(shape) -> bytes:

@@ -11,6 +11,7 @@ def run(*args):
     return subprocess.run([sys.executable, "-m", "reptopo.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_help_and_version():
     res = run("--help")
     assert res.returncode == 0
@@ -19,12 +20,14 @@ def test_help_and_version():
     assert run("--version").stdout.strip() == f"reptopo {__version__}"
 
 
+@pytest.mark.slow
 def test_list_shows_entries():
     assert "resnet_small" in run("list", "models").stdout
     assert "rotten_tomatoes" in run("list", "tasks").stdout
     assert "quick" in run("list", "suites").stdout
 
 
+@pytest.mark.slow
 def test_measure_a_layer_file(tmp_path):
     import numpy as np
 
@@ -84,7 +87,9 @@ def test_user_errors_are_one_line_with_what_to_do(tmp_path):
     (store / "x.json").write_text("{not json")
     assert "x.json:1: not valid JSON" in _one_line_error(run("site", "build", "--store", str(tmp_path / "store")))
     # a task that needs the network, offline
-    msg = _one_line_error(run("submit", "registry/models/mlp.yaml", "--task", "mnist_hub", "--out", str(tmp_path / "b")))
+    msg = _one_line_error(
+        run("submit", "registry/models/mlp.yaml", "--task", "mnist_hub", "--out", str(tmp_path / "b"))
+    )
     assert "mnist_hub" in msg and "offline task 'mnist'" in msg and not (tmp_path / "b").exists()
     # a model with no records in the store
     assert "no records of model 'no_such_model'" in _one_line_error(run("cite", "no_such_model"))

@@ -18,19 +18,40 @@ def _rec(model, seed, status="trained", axes=None, task="digits", version=2):
     from reptopo.record import ProtocolStamp, Record
 
     job = f"{model}__{task}__s{seed}__{status}__p{version}"
-    return Record.model_construct(job_id=job, model=model, task=task, seed=seed, status=status, axes=axes or {},
-                                  protocol=ProtocolStamp.model_construct(version=version))
+    return Record.model_construct(
+        job_id=job,
+        model=model,
+        task=task,
+        seed=seed,
+        status=status,
+        axes=axes or {},
+        protocol=ProtocolStamp.model_construct(version=version),
+    )
 
 
 def test_the_plan_pairs_architectures_seeds_and_controls_at_default_hyperparameters():
-    records = [_rec("mlp", 0), _rec("mlp", 1), _rec("mlp", 2), _rec("lenet", 0), _rec("lenet", 1),
-               _rec("mlp", 0, "random_init"), _rec("mlp", 0, axes={"width": 0.5}), _rec("lenet", 1, axes={"train_size": 400}),
-               _rec("mobilenetv2_imagenet", 0, "pretrained_frozen"), _rec("mlp", 0, version=1)]
+    records = [
+        _rec("mlp", 0),
+        _rec("mlp", 1),
+        _rec("mlp", 2),
+        _rec("lenet", 0),
+        _rec("lenet", 1),
+        _rec("mlp", 0, "random_init"),
+        _rec("mlp", 0, axes={"width": 0.5}),
+        _rec("lenet", 1, axes={"train_size": 400}),
+        _rec("mobilenetv2_imagenet", 0, "pretrained_frozen"),
+        _rec("mlp", 0, version=1),
+    ]
     pairs = plan(records, Registry())
     kinds = sorted((p.kind, p.left.split("__")[0], p.right.split("__")[0]) for p in pairs)
-    assert kinds == [("architectures", "lenet", "mlp"), ("architectures", "lenet", "mobilenetv2_imagenet"),
-                     ("architectures", "mlp", "mobilenetv2_imagenet"), ("random_init", "mlp", "mlp"),
-                     ("seeds", "lenet", "lenet"), ("seeds", "mlp", "mlp")]
+    assert kinds == [
+        ("architectures", "lenet", "mlp"),
+        ("architectures", "lenet", "mobilenetv2_imagenet"),
+        ("architectures", "mlp", "mobilenetv2_imagenet"),
+        ("random_init", "mlp", "mlp"),
+        ("seeds", "lenet", "lenet"),
+        ("seeds", "mlp", "mlp"),
+    ]
     assert all("__p2" in p.left and "__p2" in p.right for p in pairs)  # never across protocol versions
     seeds = next(p for p in pairs if p.kind == "seeds" and p.left.startswith("mlp"))
     assert seeds.left.endswith("s0__trained__p2") and seeds.right.endswith("s1__trained__p2")
@@ -49,9 +70,19 @@ def _comparisons(seed_cka: float, arch_cka: float, rtd_follows_cka: bool = True)
         for i, d1 in enumerate((0.0, 0.33, 0.66, 1.0)):
             for j, d2 in enumerate((0.0, 0.33, 0.66, 1.0)):
                 cka = level * (1 - abs(d1 - d2)) + rng.normal(scale=0.01)
-                rows.append({"comparison_id": f"c{k}", "task": "t", "kind": kind, "left_layer": f"l{i}", "left_depth": d1,
-                             "right_layer": f"r{j}", "right_depth": d2, "cka": cka,
-                             "rtd": (10 * (1 - cka) if rtd_follows_cka else rng.uniform(0, 10))})
+                rows.append(
+                    {
+                        "comparison_id": f"c{k}",
+                        "task": "t",
+                        "kind": kind,
+                        "left_layer": f"l{i}",
+                        "left_depth": d1,
+                        "right_layer": f"r{j}",
+                        "right_depth": d2,
+                        "cka": cka,
+                        "rtd": (10 * (1 - cka) if rtd_follows_cka else rng.uniform(0, 10)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -72,14 +103,35 @@ def test_a_comparison_record_validates_and_names_its_field():
     from reptopo.errors import RecordError
     from reptopo.record import ComparisonRecord
 
-    side = {"job_id": "a", "model": "mlp", "seed": 0, "status": "trained", "axes": {}, "checkpoint_sha256": "0" * 64,
-            "entry_hash": "e", "record_digest": "d"}
+    side = {
+        "job_id": "a",
+        "model": "mlp",
+        "seed": 0,
+        "status": "trained",
+        "axes": {},
+        "checkpoint_sha256": "0" * 64,
+        "entry_hash": "e",
+        "record_digest": "d",
+    }
     layer = {"name": "fc", "pooling": "raw", "depth": 0.5, "role": "block"}
-    good = {"schema": 1, "comparison_id": "a__vs__b__c1", "task": "digits", "kind": "seeds",
-            "config": {"version": 1, "digest": COMPARISONS[1].digest(), "config": COMPARISONS[1].model_dump(mode="json")},
-            "protocol_version": 2, "probe": {"size": 3, "hash": "h", "ids": [1, 2, 3]}, "left": side, "right": side,
-            "left_layers": [layer], "right_layers": [layer], "cka": [[1.0]], "cka_debiased": [[1.0]], "rtd": [[None]],
-            "seconds": 1.0, "versions": {}}
+    good = {
+        "schema": 1,
+        "comparison_id": "a__vs__b__c1",
+        "task": "digits",
+        "kind": "seeds",
+        "config": {"version": 1, "digest": COMPARISONS[1].digest(), "config": COMPARISONS[1].model_dump(mode="json")},
+        "protocol_version": 2,
+        "probe": {"size": 3, "hash": "h", "ids": [1, 2, 3]},
+        "left": side,
+        "right": side,
+        "left_layers": [layer],
+        "right_layers": [layer],
+        "cka": [[1.0]],
+        "cka_debiased": [[1.0]],
+        "rtd": [[None]],
+        "seconds": 1.0,
+        "versions": {},
+    }
     assert ComparisonRecord.from_dict(good).rtd == [[None]]
     with pytest.raises(RecordError, match="kind"):
         ComparisonRecord.from_dict({**good, "kind": "cousins"})

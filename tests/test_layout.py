@@ -39,8 +39,9 @@ def test_no_module_imports_another_modules_private_names():
             # a package may re-export its own private modules' public names (measures/__init__)
             if private and not target.startswith(importer + ".") and importer != target:
                 bad.append(f"{importer} imports {target}.{n}")
-            if any(p.startswith("_") and not p.startswith("__") for p in target.split(".")[1:]) and \
-                    not (target.rsplit(".", 1)[0] == importer.rsplit(".", 1)[0] or target.startswith(importer + ".")):
+            if any(p.startswith("_") and not p.startswith("__") for p in target.split(".")[1:]) and not (
+                target.rsplit(".", 1)[0] == importer.rsplit(".", 1)[0] or target.startswith(importer + ".")
+            ):
                 bad.append(f"{importer} imports from the private module {target}")
     assert not bad, bad
 

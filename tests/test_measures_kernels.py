@@ -51,9 +51,14 @@ def test_tree_searches_follow_protocol_v1(name, rng):
     # the buckets as the estimator places them, and deliberately bad ones (one bucket for every
     # distance, a coarse even split, every distance clipped to the bottom or the top cell, a
     # table that skips buckets): the trees must not change
-    ranges = [bucket_table(cloud.gram, cloud.sq_norms), (0, 0, np.zeros(1, np.uint8)),
-              (0, 24, np.arange(256, dtype=np.uint8)), (2**31 - 1, 0, np.arange(256, dtype=np.uint8)),
-              (0, 0, np.full(4, 255, np.uint8)), (0, 20, np.arange(0, 256, 37, dtype=np.uint8))]
+    ranges = [
+        bucket_table(cloud.gram, cloud.sq_norms),
+        (0, 0, np.zeros(1, np.uint8)),
+        (0, 24, np.arange(256, dtype=np.uint8)),
+        (2**31 - 1, 0, np.arange(256, dtype=np.uint8)),
+        (0, 0, np.full(4, 255, np.uint8)),
+        (0, 20, np.arange(0, 256, 37, dtype=np.uint8)),
+    ]
     for size in (2, 3, 50, 300, cloud.n):
         idx = np.sort(rng.choice(cloud.n, size, replace=False))
         expected = _v1_tree(cloud.gram, cloud.sq_norms, idx)
@@ -61,7 +66,8 @@ def test_tree_searches_follow_protocol_v1(name, rng):
         for key_lo, shift, table in ranges:
             coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift, table)
             np.testing.assert_array_equal(
-                _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, table, idx), expected)
+                _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, table, idx), expected
+            )
 
 
 def test_equidistant_ties_follow_protocol_v1():
@@ -78,7 +84,8 @@ def test_equidistant_ties_follow_protocol_v1():
         key_lo, shift, table = bucket_table(cloud.gram, cloud.sq_norms)
         coarse = coarse_keys(cloud.gram, cloud.sq_norms, key_lo, shift, table)
         np.testing.assert_array_equal(
-            _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, table, idx), expected)
+            _prim_parents_filtered(cloud.gram, cloud.sq_norms, coarse, key_lo, shift, table, idx), expected
+        )
 
 
 def test_tree_search_in_float64_follows_protocol_v1(rng):
@@ -86,7 +93,9 @@ def test_tree_search_in_float64_follows_protocol_v1(rng):
     cloud = GramCloud(pts)
     assert cloud.gram.dtype == np.float64  # far-apart tight clusters: the precision fallback
     idx = np.arange(cloud.n)
-    np.testing.assert_array_equal(_prim_parents(cloud.gram, cloud.sq_norms, idx), _v1_tree(cloud.gram, cloud.sq_norms, idx))
+    np.testing.assert_array_equal(
+        _prim_parents(cloud.gram, cloud.sq_norms, idx), _v1_tree(cloud.gram, cloud.sq_norms, idx)
+    )
 
 
 def test_power_sums_equal_the_single_trees(rng):

@@ -62,8 +62,19 @@ def test_raw_phdim_lies_within_the_sampling_spread_of_scikit_dimension_ph(d):
     within the spread of scikit-dimension's own estimate over subsample draws."""
     pts = np.random.default_rng(d).normal(size=(1000, d))
     sizes = default_schedule(1000)
-    ref = [skdim.id.PH(n_range_min=int(sizes[0]), n_range_max=int(sizes[-1]), range_type="num", nsteps=16,
-                       subsamples=7, random_state=seed).fit(pts).dimension_ for seed in range(5)]
+    ref = [
+        skdim.id.PH(
+            n_range_min=int(sizes[0]),
+            n_range_max=int(sizes[-1]),
+            range_type="num",
+            nsteps=16,
+            subsamples=7,
+            random_state=seed,
+        )
+        .fit(pts)
+        .dimension_
+        for seed in range(5)
+    ]
     ours = phdim(pts, pool_size=1000, n_bootstrap=0).dimension
     spread = max(np.std(ref, ddof=1), 0.02 * d)
     assert abs(ours - np.mean(ref)) < 3 * spread, (ours, ref)
@@ -102,8 +113,14 @@ def test_table_entries_are_rederived_from_fresh_simulations(family, pool, d):
 
     t = calibration_table(pool, default_schedule(pool), 7, 1.0, family)
     i = t["dims"].index(d)
-    z = [np.log(phdim(cloud(family, pool, d, 1000 + s), pool_size=pool, seed=1000 + s, n_bootstrap=0,
-                      ceiling=None).dimension) for s in range(10)]
+    z = [
+        np.log(
+            phdim(
+                cloud(family, pool, d, 1000 + s), pool_size=pool, seed=1000 + s, n_bootstrap=0, ceiling=None
+            ).dimension
+        )
+        for s in range(10)
+    ]
     se = np.hypot(t["log_sd"][i] / np.sqrt(10), t["log_sd"][i] / np.sqrt(t["n_clouds"]))
     assert abs(np.mean(z) - t["log_mean"][i]) < 4 * se
     assert abs(t["belt_centre"][i] - t["log_mean"][i]) < 4 * t["log_sd"][i] / np.sqrt(t["n_clouds"])
@@ -128,7 +145,9 @@ def test_calibrated_intervals_cover_the_true_dimension():
     for pool in (1000, 2000):
         for name in ("gauss", "ball", "cube", "sphere"):
             for d in (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 50, 64, 80, 100):
-                c = phdim(_family(name, pool, d, np.random.default_rng([d, pool, len(name), 11])), pool_size=pool).calibrated
+                c = phdim(
+                    _family(name, pool, d, np.random.default_rng([d, pool, len(name), 11])), pool_size=pool
+                ).calibrated
                 hits.append(not c.censored and c.ci_low <= d <= c.ci_high)
     assert np.mean(hits) >= 0.9, np.mean(hits)
 
@@ -162,8 +181,19 @@ def _manifold(kind, n, d, rng):
     return random_isometry(x, rng, ambient=100)
 
 
-@pytest.mark.parametrize("kind,d", [("helix", 1), ("roll", 2), ("roll", 12), ("roll", 24), ("arcs", 6),
-                                    ("arcs", 24), ("paraboloid", 6), ("paraboloid", 24)])
+@pytest.mark.parametrize(
+    "kind,d",
+    [
+        ("helix", 1),
+        ("roll", 2),
+        ("roll", 12),
+        ("roll", 24),
+        ("arcs", 6),
+        ("arcs", 24),
+        ("paraboloid", 6),
+        ("paraboloid", 24),
+    ],
+)
 def test_non_linear_manifolds_are_calibrated_within_a_quarter(kind, d):
     rng = np.random.default_rng(d)
     for pool in (1000, 2000):
@@ -252,9 +282,17 @@ def uneven_clusters(n, rng, dim):
     return centres[lab] + rng.normal(size=(n, dim)) * np.array([0.2, 1.0, 3.0])[lab][:, None]
 
 
-@pytest.mark.parametrize("n,dim", [(300, 2), (1000, 2), (300, 10), (1000, 10),
-                                   pytest.param(3000, 2, marks=pytest.mark.slow),
-                                   pytest.param(3000, 10, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "n,dim",
+    [
+        (300, 2),
+        (1000, 2),
+        (300, 10),
+        (1000, 10),
+        pytest.param(3000, 2, marks=pytest.mark.slow),
+        pytest.param(3000, 10, marks=pytest.mark.slow),
+    ],
+)
 def test_uneven_clusters_read_three_components_and_no_loop(n, dim):
     res = dtm_persistence(uneven_clusters(n, np.random.default_rng(n + dim), dim))
     assert res.betti == [3, 0]

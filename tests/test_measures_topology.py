@@ -26,7 +26,10 @@ from reptopo.measures.homology import sampling_resolution, snap_to_distances
 
 SHAPES = {
     "noisy circle": (lambda n, r: circle(n, r, noise=0.03), [1, 1]),
-    "two circles": (lambda n, r: np.r_[circle(n // 2, r, noise=0.03), circle(n - n // 2, r, centre=(4, 0), noise=0.03)], [2, 2]),
+    "two circles": (
+        lambda n, r: np.r_[circle(n // 2, r, noise=0.03), circle(n - n // 2, r, centre=(4, 0), noise=0.03)],
+        [2, 2],
+    ),
     "figure eight": (figure_eight, [1, 2]),
     "torus": (torus_uniform, [1, 2]),
     "sphere": (lambda n, r: sphere(n, r), [1, 0]),
@@ -62,8 +65,13 @@ def _sweep(name, n, m, embed, seed):
         assert all(lo <= t for (lo, _), t in zip(res.betti_range, truth)), f"{name}: {res.betti_range} vs {truth}"
 
 
-SWEEP = [(name, n, m, embed) for name in SHAPES for n in (200, 500, 1000, 3000) for m in (100, 200, 300, ALL)
-         for embed in (False, True)]
+SWEEP = [
+    (name, n, m, embed)
+    for name in SHAPES
+    for n in (200, 500, 1000, 3000)
+    for m in (100, 200, 300, ALL)
+    for embed in (False, True)
+]
 FAST = {(n, m, embed) for n in (200, 500) for m in (100, 300, ALL) for embed in (False,)}
 
 
@@ -72,8 +80,9 @@ def _case_id(case):
     return f"{name}-{n}-{'all' if m == ALL else f'{m}lm'}-{'rotated-50d' if embed else 'native'}"
 
 
-@pytest.mark.parametrize("case", [c if c[1:] in FAST else pytest.param(c, marks=pytest.mark.slow) for c in SWEEP],
-                         ids=_case_id)
+@pytest.mark.parametrize(
+    "case", [c if c[1:] in FAST else pytest.param(c, marks=pytest.mark.slow) for c in SWEEP], ids=_case_id
+)
 def test_betti_sweep(case):
     """Every shape at 200-3,000 points, 100-300 landmarks and all points, native and rotated into
     50 dimensions (the fast tier runs the native small samples)."""
@@ -81,8 +90,10 @@ def test_betti_sweep(case):
     _sweep(name, n, m, embed, seed=n + m % 997)
 
 
-@pytest.mark.parametrize("n,m", [pytest.param(300, 300, marks=pytest.mark.slow), (500, 200),
-                                 pytest.param(1000, 300, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "n,m", [pytest.param(300, 300, marks=pytest.mark.slow), (500, 200), pytest.param(1000, 300, marks=pytest.mark.slow)]
+)
+@pytest.mark.slow
 def test_sphere_has_a_void(n, m, rng):
     res = persistence(sphere(n, rng), maxdim=2, n_landmarks=m)
     assert res.betti == [1, 0, 1]
@@ -118,6 +129,7 @@ def test_an_unresolved_answer_is_flagged_never_a_number(rng):
 def test_snapping_restores_float64_filtration_values(rng):
     pts = rng.normal(size=(60, 4))
     from scipy.spatial.distance import pdist
+
     lengths = np.unique(pdist(pts))
     noisy = lengths[[3, 100, 900]].astype(np.float32).astype(np.float64)
     np.testing.assert_array_equal(snap_to_distances(np.r_[noisy, np.inf], lengths)[:3], lengths[[3, 100, 900]])
@@ -214,10 +226,12 @@ def test_censored_phdim_ranks_above_every_measured_value_and_ties_with_censored(
     from reptopo.measures.phdim import rank_key
 
     v2 = {"pool_size": 1000, "ceiling": "eckmann_ruelle"}
-    records = [phdim(sphere(1000, rng, dim=2), **v2).to_dict(),
-               phdim(rng.normal(size=(1000, 200)), **v2).to_dict(),
-               phdim(rng.uniform(size=(1000, 1)), **v2).to_dict(),
-               phdim(rng.normal(size=(1000, 100)), **v2).to_dict()]
+    records = [
+        phdim(sphere(1000, rng, dim=2), **v2).to_dict(),
+        phdim(rng.normal(size=(1000, 200)), **v2).to_dict(),
+        phdim(rng.uniform(size=(1000, 1)), **v2).to_dict(),
+        phdim(rng.normal(size=(1000, 100)), **v2).to_dict(),
+    ]
     keys = [rank_key(r) for r in records]
     order = sorted(range(4), key=keys.__getitem__)
     assert order[:2] == [2, 0] and set(order[2:]) == {1, 3}

@@ -36,7 +36,9 @@ def digits(reg):
 
 
 def _mlp(n_in=10, n_out=3):
-    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, n_out))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(n_in, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, n_out)
+    )
 
 
 def _blocks(specs):
@@ -85,6 +87,7 @@ def test_default_layers_of_plain_networks(reg):
 # --- the numbers: the benchmark's own ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_profile_equals_the_benchmarks_extraction_and_measures(reg, digits, tmp_path):
     """The same model and probe inputs: activations bit for bit those the jobs extract, and every
     measure the one ``measure_layer`` gives them."""
@@ -115,8 +118,17 @@ def test_the_table_has_a_row_per_layer_with_flags(digits):
     prof = reptopo.profile(_mlp(64, 10), x, labels=y, progress=False)
     df = prof.to_pandas()
     assert list(df["layer"]) == ["2", "4", "5"] and df["primary"].all()
-    for col in ("depth", "phdim", "phdim_ci_low", "phdim_ci_high", "twonn", "whole_b0_dtm", "class_betti_sum",
-                "linear_probe_accuracy", "flags"):
+    for col in (
+        "depth",
+        "phdim",
+        "phdim_ci_low",
+        "phdim_ci_high",
+        "twonn",
+        "whole_b0_dtm",
+        "class_betti_sum",
+        "linear_probe_accuracy",
+        "flags",
+    ):
         assert col in df, col
     assert df["phdim"].notna().all() and (df["phdim_ci_low"] <= df["phdim"]).all()
     # a 10-d head of a random network: PHdim calibrated (600 points is a table's pool)
@@ -323,17 +335,26 @@ def test_hub_names_offline_use_shipped_weights_or_fail_at_once(monkeypatch):
     from reptopo.models import ModelBuildError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    texts = [f"the film was {a} and {b}" for a in ("good", "bad", "long", "short", "warm", "cold", "loud")
-             for b in ("slow", "fast", "kind", "odd", "bright", "dark")]
+    texts = [
+        f"the film was {a} and {b}"
+        for a in ("good", "bad", "long", "short", "warm", "cold", "loud")
+        for b in ("slow", "fast", "kind", "odd", "bright", "dark")
+    ]
     prof = reptopo.profile("hf:sentence-transformers/all-MiniLM-L6-v2", texts, measures=("twonn",), progress=False)
     assert [s.name for s in prof.layers][:6] == [f"encoder.encoder.layer.{i}" for i in range(6)]
     assert prof.activations[("encoder.encoder.layer.5", "mean")].shape == (42, 384)
     start = time.perf_counter()
-    with pytest.raises(ModelBuildError, match=r"timm:resnet18: the Hugging Face hub cannot be reached .* "
-                                              r"profile .*timm:mobilenetv2_100"):
+    with pytest.raises(
+        ModelBuildError,
+        match=r"timm:resnet18: the Hugging Face hub cannot be reached .* "
+        r"profile .*timm:mobilenetv2_100",
+    ):
         reptopo.profile("timm:resnet18", torch.zeros(40, 3, 32, 32))
-    with pytest.raises(ModelBuildError, match=r"hf:bert-base-uncased: .* not in the local cache.*"
-                                              r"hf:sentence-transformers/all-MiniLM-L6-v2"):
+    with pytest.raises(
+        ModelBuildError,
+        match=r"hf:bert-base-uncased: .* not in the local cache.*"
+        r"hf:sentence-transformers/all-MiniLM-L6-v2",
+    ):
         reptopo.profile("hf:bert-base-uncased", ["a"] * 40)
     assert time.perf_counter() - start < 20  # at once, not after network timeouts
 
@@ -341,15 +362,16 @@ def test_hub_names_offline_use_shipped_weights_or_fail_at_once(monkeypatch):
 # --- the command line ------------------------------------------------------------------------------
 
 
-USER_MODULE = '''
+USER_MODULE = """
 import torch
 
 def my_net():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
-'''
+"""
 
 
+@pytest.mark.slow
 def test_cli_profile_writes_the_table_figures_and_record(tmp_path, digits, monkeypatch, capsys):
     from reptopo.cli import main
     from reptopo.record import Record
@@ -359,10 +381,17 @@ def test_cli_profile_writes_the_table_figures_and_record(tmp_path, digits, monke
     np.savez(tmp_path / "data.npz", x=x.numpy(), y=y)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["profile", "my_models:my_net", "--data", "data.npz", "--measures", "twonn,phdim", "--out", "report"]) == 0
+    assert (
+        main(["profile", "my_models:my_net", "--data", "data.npz", "--measures", "twonn,phdim", "--out", "report"]) == 0
+    )
     out = tmp_path / "report"
-    assert {p.name for p in out.iterdir()} == {"profile.parquet", "profile.csv", "profile.html", "profile.png",
-                                               "record.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "profile.parquet",
+        "profile.csv",
+        "profile.html",
+        "profile.png",
+        "record.json",
+    }
     rec = Record.from_disk(out / "record.json")
     assert rec.model == "my_models-my_net" and rec.provenance == "self_reported" and len(rec.layers) == 2
     html = (out / "profile.html").read_text()
@@ -372,11 +401,15 @@ def test_cli_profile_writes_the_table_figures_and_record(tmp_path, digits, monke
     # bad input: one line, exit 2, nothing written
     for args, message in (
         (["profile", "my_models:my_net", "--data", "missing.npz", "--out", "r2"], "--data: missing.npz: no such file"),
-        (["profile", "my_models:my_net", "--data", "data.npz", "--layers", "1,9", "--out", "r2"],
-         "layers: '9' is not a module of the model"),
+        (
+            ["profile", "my_models:my_net", "--data", "data.npz", "--layers", "1,9", "--out", "r2"],
+            "layers: '9' is not a module of the model",
+        ),
         (["profile", "my_models:nope", "--data", "data.npz", "--out", "r2"], "cannot import 'my_models:nope'"),
-        (["profile", "my_models:my_net", "--data", "data.npz", "--labels", "z", "--out", "r2"],
-         "--labels: z: neither a file nor an array of data.npz"),
+        (
+            ["profile", "my_models:my_net", "--data", "data.npz", "--labels", "z", "--out", "r2"],
+            "--labels: z: neither a file nor an array of data.npz",
+        ),
     ):
         assert main(args) == 2
         err = capsys.readouterr().err

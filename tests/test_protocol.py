@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import tiny_registry
+from pydantic import ValidationError
 
 from reptopo.jobs import Job, run_job
 from reptopo.probe import extract, pool
@@ -18,7 +19,7 @@ PUBLISHED_DIGESTS = {1: "27397f4170eb2752", 2: "69ad7def83166298", 3: "caeb80c9d
 def test_published_protocols_are_frozen():
     for version, digest in PUBLISHED_DIGESTS.items():
         assert PROTOCOLS[version].digest() == digest, f"protocol {version} changed: add a new version instead"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         PROTOCOLS[1].model_copy(update={}).__setattr__("n_landmarks", 5)
 
 
@@ -55,6 +56,7 @@ def test_version_2_measures_classes_and_censors_phdim():
     assert ct["mean_betti_hops"] == [1.0, 0.0] and ct["whole"]["b0"] == 10 and ct["whole"]["b0_large"] == 10
     assert out["persistence"]["betti_rule"]["name"] == "sampling_resolution" and out["persistence"]["betti"][0] == 10
     from reptopo.record import LayerMeasures
+
     LayerMeasures.model_validate(out)
     gauss, _ = measure_layer(rng.normal(size=(400, 20)), np.repeat([0, 1], 200), protocol(2), "fc")
     assert gauss["phdim"]["censored"] and gauss["phdim"]["dimension"] is None and gauss["phdim"]["bound"] < 5.3
@@ -73,7 +75,9 @@ def test_version_3_calibrates_phdim_and_counts_components_through_strays():
     gauss, _ = measure_layer(rng.normal(size=(600, 20)), np.repeat([0, 1], 300), protocol(3), "fc")
     cal = gauss["phdim"]["calibrated"]
     assert not gauss["phdim"]["censored"] and cal["ci_low"] <= 20 <= cal["ci_high"]
-    assert gauss["phdim"]["pool_size"] == 600 and gauss["phdim"]["dimension"] < cal["dimension"]  # the raw fit reads low
+    assert (
+        gauss["phdim"]["pool_size"] == 600 and gauss["phdim"]["dimension"] < cal["dimension"]
+    )  # the raw fit reads low
     LayerMeasures.model_validate(gauss)
     centres = rng.normal(size=(10, 20)) * 8
     y = np.repeat(np.arange(10), 60)
@@ -109,12 +113,18 @@ def test_checkpoints_only_for_the_dynamics_runs():
     task = Registry().task("digits")
     v1, v2 = protocol(1), protocol(2)
     assert at_default_hyperparameters({}, task) and at_default_hyperparameters({"width": 1.0, "train_size": 1197}, task)
-    assert not at_default_hyperparameters({"width": 0.5}, task) and not at_default_hyperparameters({"train_size": 400}, task)
-    assert not at_default_hyperparameters({"label_noise": 0.2}, task) and not at_default_hyperparameters({"lr": 0.1}, task)
+    assert not at_default_hyperparameters({"width": 0.5}, task) and not at_default_hyperparameters(
+        {"train_size": 400}, task
+    )
+    assert not at_default_hyperparameters({"label_noise": 0.2}, task) and not at_default_hyperparameters(
+        {"lr": 0.1}, task
+    )
     assert not v1.measures_checkpoints(seed=0, at_defaults=True, control=None, frozen=False)  # v1 has no epochs
     assert v2.measures_checkpoints(seed=0, at_defaults=True, control=None, frozen=False)
     for kwargs in ({"seed": 1}, {"at_defaults": False}, {"control": "random_init"}, {"frozen": True}):
-        assert not v2.measures_checkpoints(**{"seed": 0, "at_defaults": True, "control": None, "frozen": False, **kwargs})
+        assert not v2.measures_checkpoints(
+            **{"seed": 0, "at_defaults": True, "control": None, "frozen": False, **kwargs}
+        )
 
 
 def test_pooling_of_each_layout():
@@ -130,8 +140,11 @@ def test_pooling_of_each_layout():
 def test_extract_streams_each_layer_to_disk(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     x = torch.randn(300, 4)
-    layers = [LayerSpec(name="input", depth=0, role="input"), LayerSpec(name="1", depth=0.5, role="block"),
-              LayerSpec(name="2", depth=1, role="head")]
+    layers = [
+        LayerSpec(name="input", depth=0, role="input"),
+        LayerSpec(name="1", depth=0.5, role="block"),
+        LayerSpec(name="2", depth=1, role="head"),
+    ]
     paths = extract(model, x, layers, tmp_path, is_text=False, batch_size=64)
     assert set(paths) == {("input", "flat"), ("1", "raw"), ("2", "raw")}
     hidden = np.load(paths[("1", "raw")])
@@ -170,7 +183,9 @@ def test_training_is_deterministic_on_cpu(tmp_path):
     assert ra["train"] == rb["train"]
 
     def numbers(rec):  # every measured value, without the timings
-        return json.dumps([{k: v for k, v in l["measures"].items() if k != "seconds"} for l in rec["layers"]], sort_keys=True)
+        return json.dumps(
+            [{k: v for k, v in l["measures"].items() if k != "seconds"} for l in rec["layers"]], sort_keys=True
+        )
 
     assert numbers(ra) == numbers(rb)
 

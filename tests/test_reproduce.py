@@ -11,10 +11,10 @@ import pytest
 from reptopo.measures import mle, twonn
 from reptopo.reproduce import (
     ACTIVATION_NOISE,
-    MIN_REFERENCE_SEEDS,
-    SENSITIVITY_REPEATS,
     HEADLINE_LEVEL,
+    MIN_REFERENCE_SEEDS,
     PREDICTION_LEVEL,
+    SENSITIVITY_REPEATS,
     check_training,
     compare_measurement,
     is_discrete,
@@ -48,7 +48,9 @@ def test_score_leaves_name_each_value_of_a_record():
     defaults = _load(POPULATION.format(0).replace("train_size-400__width-0.5", "train_size-1197__width-1.0"))
     assert not any("/e0/" in k for k in score_leaves(defaults, final_epoch_only=True))
     assert any("/e0/" in k for k in score_leaves(defaults))  # they are there otherwise
-    assert measure_path("head/raw/final/class_topology.classes.3.betti_hops.1") == "class_topology.classes.*.betti_hops.*"
+    assert (
+        measure_path("head/raw/final/class_topology.classes.3.betti_hops.1") == "class_topology.classes.*.betti_hops.*"
+    )
     assert is_discrete("head/raw/final/class_topology.whole.b0") and is_discrete("x/raw/final/twonn.n_dropped")
     assert not is_discrete("head/raw/final/twonn.dimension") and not is_discrete("train.test_accuracy")
 
@@ -181,7 +183,9 @@ def test_mle_on_near_duplicates_is_told_from_a_real_discrepancy():
     clean = x[:300]
     fabricated = leaves(clean)  # the value of the cloud without its near-copies, claimed for this one
     assert [f.verdict for f in compare_measurement(fabricated, mine, sensitivity=probe)] == ["differs"]
-    assert [f.verdict for f in compare_measurement(leaves(perturb_rows(clean, seed=99, size=2e-5)), leaves(clean))] == ["agrees"]
+    assert [f.verdict for f in compare_measurement(leaves(perturb_rows(clean, seed=99, size=2e-5)), leaves(clean))] == [
+        "agrees"
+    ]
 
 
 def test_duplicates_at_a_rounding_residue_are_float_noise_for_twonn_and_mle():
@@ -200,8 +204,12 @@ def test_duplicates_at_a_rounding_residue_are_float_noise_for_twonn_and_mle():
 
     def leaves(cloud):
         t, m = twonn(cloud), mle(cloud)
-        return {"l/raw/final/twonn.dimension": t.dimension, "l/raw/final/twonn.n_dropped": float(t.n_dropped),
-                "l/raw/final/mle.dimension": m.dimension, "l/raw/final/mle.n_dropped": float(m.n_dropped)}
+        return {
+            "l/raw/final/twonn.dimension": t.dimension,
+            "l/raw/final/twonn.n_dropped": float(t.n_dropped),
+            "l/raw/final/mle.dimension": m.dimension,
+            "l/raw/final/mle.n_dropped": float(m.n_dropped),
+        }
 
     mine, theirs = leaves(x), leaves(other)
     assert mine["l/raw/final/mle.n_dropped"] - theirs["l/raw/final/mle.n_dropped"] == 20  # both copies of each pair
@@ -242,7 +250,9 @@ def test_undecided_counts_are_the_points_rounding_decides_for_twonn_and_mle():
     claimed = {"l/raw/final/mle.n_dropped": 12.0, "l/raw/final/mle.n_used": 48.0}
     rederived = {"l/raw/final/mle.n_dropped": 0.0, "l/raw/final/mle.n_used": 60.0}
     found = compare_measurement(claimed, rederived, undecided=lambda layer: counts)
-    assert [f.verdict for f in found] == ["float noise", "float noise"] and "12 points have an identical row" in found[0].detail
+    assert [f.verdict for f in found] == ["float noise", "float noise"] and "12 points have an identical row" in found[
+        0
+    ].detail
     too_many = {**claimed, "l/raw/final/mle.n_dropped": 13.0}
     assert [f.verdict for f in compare_measurement(too_many, rederived, undecided=lambda layer: counts)][0] == "differs"
 
@@ -261,7 +271,11 @@ def test_a_retrained_seed_is_judged_against_the_population_spread():
     # times sqrt(1 + 1/3); just inside passes, just outside fails
     assert prediction_factor(3, HEADLINE_LEVEL) == pytest.approx(9.9248 * np.sqrt(4 / 3), rel=1e-4)
     assert prediction_factor(3, PREDICTION_LEVEL) == pytest.approx(4.3027 * np.sqrt(4 / 3), rel=1e-4)
-    edge = acc.mean() + 9.9248 * np.sqrt(4 / 3) * acc.std(ddof=1) + measurement_tolerance("train.test_accuracy") * acc.max()
+    edge = (
+        acc.mean()
+        + 9.9248 * np.sqrt(4 / 3) * acc.std(ddof=1)
+        + measurement_tolerance("train.test_accuracy") * acc.max()
+    )
     for shift, ok in ((-1e-3, True), (1e-3, False)):
         moved = json.loads(json.dumps(seeds[0]))
         moved["train"]["test_accuracy"] = edge + shift
@@ -272,7 +286,7 @@ def test_a_retrained_seed_is_judged_against_the_population_spread():
     verdict = check_training({**wider, "axes": seeds[0]["axes"]}, seeds)
     assert verdict.consistent is False and verdict.fraction_inside < 0.9
     # too few seeds: no verdict, said so
-    few = check_training(seeds[0], seeds[:MIN_REFERENCE_SEEDS - 1])
+    few = check_training(seeds[0], seeds[: MIN_REFERENCE_SEEDS - 1])
     assert few.consistent is None and "cannot judge" in few.describe()
     # records of other populations are not counted as seeds
     assert check_training(seeds[0], seeds[:2] + [wider]).n_seeds == 2

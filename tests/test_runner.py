@@ -42,7 +42,10 @@ def test_local_cluster_survives_a_killed_worker(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0, 1, 2, 3), epochs=60)
     store = tmp_path / "store"
     jobs = expand(Registry(reg).suite("tiny"))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
         import threading
 
         def kill_one_worker_mid_job():
@@ -64,13 +67,45 @@ def test_runs_on_a_scheduler_started_as_a_separate_process(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=5, controls=())
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
-    sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", addr, "--nthreads", "1", "--no-dashboard"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sched = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", addr, "--nthreads", "1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        res = subprocess.run([sys.executable, "-m", "reptopo.cli", "--registry", str(reg), "run", "--suite", "tiny",
-                              "--store", str(tmp_path / "store"), "--address", addr], capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reptopo.cli",
+                "--registry",
+                str(reg),
+                "run",
+                "--suite",
+                "tiny",
+                "--store",
+                str(tmp_path / "store"),
+                "--address",
+                addr,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         assert "1 done" in res.stdout
         assert len(ResultStore(tmp_path / "store").records()) == 1
@@ -84,7 +119,20 @@ def test_runs_on_a_scheduler_started_as_a_separate_process(tmp_path):
 def test_a_killed_run_resumes_and_loses_nothing(tmp_path):
     reg = tiny_registry(tmp_path / "reg", seeds=(0, 1, 2), epochs=40, controls=())
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "reptopo.cli", "--registry", str(reg), "run", "--suite", "tiny", "--store", str(store), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reptopo.cli",
+        "--registry",
+        str(reg),
+        "run",
+        "--suite",
+        "tiny",
+        "--store",
+        str(store),
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and not list((store / "records").glob("*.json")):

@@ -17,8 +17,9 @@ from reptopo.runner import SLURM_OWN_KEYS, SlurmOptionsError, slurm_cluster_keys
 
 
 def reptopo(*args, env=None, cwd=None, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reptopo.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "reptopo.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )
 
 
 # --- the options' schema ----------------------------------------------------------------------
@@ -38,16 +39,22 @@ def test_reptopos_own_keys_are_taken_out_and_the_log_folder_defaults_to_the_stor
     assert slurm_options("{}", str(tmp_path)) == ({}, {"log_directory": str(tmp_path / "logs")})
 
 
-@pytest.mark.parametrize("value,message", [
-    ('{"cores": 1, "jobz": 2}', "unknown key 'jobz'; reptopo's keys: jobs, adapt_minimum, adapt_maximum; "
-                                 "dask-jobqueue's SLURMCluster keys: account,"),
-    ('{"jobs": 0}', "jobs must be a whole number (>= 1), got 0"),
-    ('{"jobs": "2"}', "jobs must be a whole number"),
-    ('{"adapt_maximum": 3}', "adapt_minimum and adapt_maximum go together"),
-    ("[1, 2]", "neither inline JSON"),
-    ('{"cores": ', "does not parse as JSON or YAML"),
-    ("no/such/file.yaml", "neither inline JSON (starting with '{') nor a YAML or JSON file"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (
+            '{"cores": 1, "jobz": 2}',
+            "unknown key 'jobz'; reptopo's keys: jobs, adapt_minimum, adapt_maximum; "
+            "dask-jobqueue's SLURMCluster keys: account,",
+        ),
+        ('{"jobs": 0}', "jobs must be a whole number (>= 1), got 0"),
+        ('{"jobs": "2"}', "jobs must be a whole number"),
+        ('{"adapt_maximum": 3}', "adapt_minimum and adapt_maximum go together"),
+        ("[1, 2]", "neither inline JSON"),
+        ('{"cores": ', "does not parse as JSON or YAML"),
+        ("no/such/file.yaml", "neither inline JSON (starting with '{') nor a YAML or JSON file"),
+    ],
+)
 def test_a_bad_slurm_value_is_one_line_naming_the_key(value, message, tmp_path):
     with pytest.raises(SlurmOptionsError) as err:
         slurm_options(value, str(tmp_path))
@@ -55,7 +62,9 @@ def test_a_bad_slurm_value_is_one_line_naming_the_key(value, message, tmp_path):
 
 
 def test_the_cli_refuses_an_unknown_slurm_key_with_exit_2(tmp_path):
-    res = reptopo("run", "--suite", "smoke", "--store", str(tmp_path / "s"), "--slurm", '{"jobs": 2, "queue_name": "x"}')
+    res = reptopo(
+        "run", "--suite", "smoke", "--store", str(tmp_path / "s"), "--slurm", '{"jobs": 2, "queue_name": "x"}'
+    )
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "unknown key 'queue_name'" in res.stderr and "queue" in res.stderr and "internal error" not in res.stderr
     assert set(SLURM_OWN_KEYS) == {"jobs", "adapt_minimum", "adapt_maximum"}
@@ -69,8 +78,14 @@ def _records(store: Path) -> list[dict]:
 
 
 def _run_in_background(args, env, cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "reptopo.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=cwd)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reptopo.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def _run_and_kill(args, env, cwd, store: Path, kill, before=None) -> tuple[subprocess.Popen, str, str, float]:
@@ -105,13 +120,30 @@ def test_a_suite_runs_on_slurm_jobs_and_survives_a_cancelled_one(tmp_path):
         seen: set = set()
 
         def two_running():
-            wait_until(lambda: len([j for j in slurm_jobs(env) if j[1] == "RUNNING"]) == 2, 120, "two Slurm jobs running")
+            wait_until(
+                lambda: len([j for j in slurm_jobs(env) if j[1] == "RUNNING"]) == 2, 120, "two Slurm jobs running"
+            )
             seen.update(j for j, _ in slurm_jobs(env))
 
         proc, out, err, wall = _run_and_kill(
-            ["--registry", str(reg), "run", "--suite", "tiny", "--store", str(store), "--no-compare",
-             "--slurm", json.dumps(SLURM)], env, tmp_path, store,
-            kill=lambda: subprocess.run(["scancel", sorted(seen)[0]], env=env, check=True), before=two_running)
+            [
+                "--registry",
+                str(reg),
+                "run",
+                "--suite",
+                "tiny",
+                "--store",
+                str(store),
+                "--no-compare",
+                "--slurm",
+                json.dumps(SLURM),
+            ],
+            env,
+            tmp_path,
+            store,
+            kill=lambda: subprocess.run(["scancel", sorted(seen)[0]], env=env, check=True),
+            before=two_running,
+        )
         assert proc.returncode == 0, err[-3000:]
         records = _records(store)
         assert len(records) == 6 and "6 done" in out
@@ -120,8 +152,20 @@ def test_a_suite_runs_on_slurm_jobs_and_survives_a_cancelled_one(tmp_path):
         assert all(r["ran_on"]["host"] and r["ran_on"]["worker"] for r in records)
         # the workers' logs went to the store, not to the directory the command ran in
         assert list((store / "logs").glob("*.err")) and not list(tmp_path.glob("slurm-*.out"))
-        rerun = reptopo("--registry", str(reg), "run", "--suite", "tiny", "--store", str(store), "--no-compare",
-                        "--slurm", json.dumps(SLURM), env=env, cwd=tmp_path)
+        rerun = reptopo(
+            "--registry",
+            str(reg),
+            "run",
+            "--suite",
+            "tiny",
+            "--store",
+            str(store),
+            "--no-compare",
+            "--slurm",
+            json.dumps(SLURM),
+            env=env,
+            cwd=tmp_path,
+        )
         assert rerun.returncode == 0 and "0 done, 6 skipped" in rerun.stdout
     print(f"\ntiny suite (6 jobs) on two Slurm jobs, one cancelled mid-suite: {wall:.0f} s")
 
@@ -130,8 +174,18 @@ def test_a_suite_runs_on_slurm_jobs_and_survives_a_cancelled_one(tmp_path):
 def test_the_smoke_suite_on_slurm(tmp_path):
     with slurm_cluster(tmp_path / "slurm") as env:
         start = time.monotonic()
-        res = reptopo("run", "--suite", "smoke", "--store", str(tmp_path / "store"), "--no-compare",
-                      "--slurm", json.dumps({**SLURM, "jobs": 1}), env=env, cwd=tmp_path)
+        res = reptopo(
+            "run",
+            "--suite",
+            "smoke",
+            "--store",
+            str(tmp_path / "store"),
+            "--no-compare",
+            "--slurm",
+            json.dumps({**SLURM, "jobs": 1}),
+            env=env,
+            cwd=tmp_path,
+        )
         wall = time.monotonic() - start
         assert res.returncode == 0, res.stderr[-3000:]
         records = _records(tmp_path / "store")
@@ -146,8 +200,23 @@ def test_a_suite_runs_on_a_multi_process_dask_cluster_and_survives_a_killed_work
     env = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
     with dask_cluster(tmp_path / "dask") as (address, workers):
         proc, out, err, wall = _run_and_kill(
-            ["--registry", str(reg), "run", "--suite", "tiny", "--store", str(store), "--no-compare", "--address", address],
-            env, tmp_path, store, kill=workers[0].kill)  # a worker process dies mid-suite
+            [
+                "--registry",
+                str(reg),
+                "run",
+                "--suite",
+                "tiny",
+                "--store",
+                str(store),
+                "--no-compare",
+                "--address",
+                address,
+            ],
+            env,
+            tmp_path,
+            store,
+            kill=workers[0].kill,
+        )  # a worker process dies mid-suite
         assert proc.returncode == 0, err[-3000:]
         records = _records(store)
         assert len(records) == 6 and "6 done" in out

@@ -17,8 +17,14 @@ REFERENCE = ROOT / "site" / "reference"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # hostile strings, one of each kind, placed in every free-text field a submitter controls
-ATTACKS = ["<script>alert(1)</script>", "</title><script>alert(4)</script>", "[x](javascript:alert(5))",
-           '" onmouseover="alert(2)" x="', "<img src=x onerror=alert(3)>", "\u202egnp.exe"]
+ATTACKS = [
+    "<script>alert(1)</script>",
+    "</title><script>alert(4)</script>",
+    "[x](javascript:alert(5))",
+    '" onmouseover="alert(2)" x="',
+    "<img src=x onerror=alert(3)>",
+    "\u202egnp.exe",
+]
 EVIL_TEXT = " ".join(ATTACKS)
 
 
@@ -68,8 +74,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                                              "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -91,7 +106,10 @@ def page(browser, site):
 
 
 def _column(page, table, index):
-    return page.eval_on_selector_all(f"#{table} tbody tr", f"rows => rows.filter(r => r.style.display !== 'none').map(r => r.cells[{index}].getAttribute('data-value') || r.cells[{index}].textContent.trim())")
+    return page.eval_on_selector_all(
+        f"#{table} tbody tr",
+        f"rows => rows.filter(r => r.style.display !== 'none').map(r => r.cells[{index}].getAttribute('data-value') || r.cells[{index}].textContent.trim())",
+    )
 
 
 def test_leaderboard_sorts_and_filters(page):
@@ -118,11 +136,27 @@ def test_leaderboard_reads_at_a_glance(page, tmp_path):
     with the rest one click away; a screenshot of each main page is kept with the test's files."""
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(page.base + "/leaderboard/")
-    visible = page.eval_on_selector_all("#rt-leaderboard thead th", "ths => ths.filter(t => t.offsetParent !== null).map(t => t.textContent)")
-    assert visible == ["model", "task", "status", "test acc.", "gap", "PHdim (last)", "TwoNN (last)",
-                       "components (last, DTM)", "class b0+b1 (last, DTM)", "probe acc. (last)"]
-    assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth")
-    right = page.evaluate("() => Math.max(...[...document.querySelectorAll('#rt-leaderboard thead th')].filter(t => t.offsetParent).map(t => t.getBoundingClientRect().right))")
+    visible = page.eval_on_selector_all(
+        "#rt-leaderboard thead th", "ths => ths.filter(t => t.offsetParent !== null).map(t => t.textContent)"
+    )
+    assert visible == [
+        "model",
+        "task",
+        "status",
+        "test acc.",
+        "gap",
+        "PHdim (last)",
+        "TwoNN (last)",
+        "components (last, DTM)",
+        "class b0+b1 (last, DTM)",
+        "probe acc. (last)",
+    ]
+    assert page.evaluate(
+        "() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth"
+    )
+    right = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('#rt-leaderboard thead th')].filter(t => t.offsetParent).map(t => t.getBoundingClientRect().right))"
+    )
     assert right <= 1400
     cells = _column(page, "rt-leaderboard", 3)  # test accuracy: within each task, most accurate first
     tasks = _column(page, "rt-leaderboard", 1)
@@ -136,7 +170,9 @@ def test_leaderboard_reads_at_a_glance(page, tmp_path):
     page.screenshot(path=str(tmp_path / "leaderboard.png"))
     for path in ("/measures/", "/models/lenet/", "/", "/architectures/", "/compare/mnist/"):
         page.goto(page.base + path)
-        assert page.evaluate("() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth + 1"), path
+        assert page.evaluate(
+            "() => document.querySelector('.md-content').scrollWidth <= document.querySelector('.md-content').clientWidth + 1"
+        ), path
         page.screenshot(path=str(tmp_path / f"{path.strip('/').replace('/', '-') or 'home'}.png"))
 
 
@@ -153,8 +189,10 @@ def test_model_page_opens_from_its_row_and_plots_draw_points(page):
 def _assert_plots_have_points(page):
     page.wait_for_selector(".rt-plot .main-svg")
     counts = page.eval_on_selector_all(
-        ".rt-plot", "divs => divs.map(d => d.querySelectorAll('.scatterlayer .point').length"
-                    " + d.querySelectorAll('.heatmaplayer image').length)")
+        ".rt-plot",
+        "divs => divs.map(d => d.querySelectorAll('.scatterlayer .point').length"
+        " + d.querySelectorAll('.heatmaplayer image').length)",
+    )
     assert counts and all(c > 0 for c in counts), counts
 
 
@@ -211,27 +249,49 @@ def test_plot_writes_png_and_pdf(site, tmp_path):
 
     store = tmp_path / "store"
     shutil.copytree(REFERENCE / "records", store / "records")
-    res = subprocess.run([sys.executable, "-m", "reptopo.cli", "plot", "--store", str(store), "--out", str(tmp_path / "figs")],
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-m", "reptopo.cli", "plot", "--store", str(store), "--out", str(tmp_path / "figs")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     pngs, pdfs = sorted((tmp_path / "figs").glob("*.png")), sorted((tmp_path / "figs").glob("*.pdf"))
     assert len(pngs) == len(pdfs) >= 6 and (tmp_path / "figs" / "curves_mnist.png").is_file()
-    assert (tmp_path / "figs" / "measures_matrix.png").is_file() and (tmp_path / "figs" / "measures_matrix.pdf").is_file()
+    assert (tmp_path / "figs" / "measures_matrix.png").is_file() and (
+        tmp_path / "figs" / "measures_matrix.pdf"
+    ).is_file()
     assert pngs[0].read_bytes()[:4] == b"\x89PNG" and pdfs[0].read_bytes()[:4] == b"%PDF"
 
 
 def _specs(page):
-    return page.eval_on_selector_all("script[type='application/json'][id$='-data']", "ss => ss.map(s => JSON.parse(s.textContent))")
+    return page.eval_on_selector_all(
+        "script[type='application/json'][id$='-data']", "ss => ss.map(s => JSON.parse(s.textContent))"
+    )
 
 
 def test_figures_are_small_multiples_with_one_colour_per_family(page):
     page.goto(page.base + "/architectures/")
     _assert_plots_have_points(page)
     assert page.eval_on_selector_all(".rt-grid", "gs => gs.map(g => g.querySelectorAll('.rt-plot').length)")[0] >= 5
-    lenet = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("lenet (") and "line" in t}
-    text_cnn = {t["line"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("text_cnn (") and "line" in t}
-    censored = {t["marker"]["color"] for s in _specs(page) for t in s["data"] if t.get("name", "").startswith("text_cnn (")
-                and t.get("name", "").endswith(": censored")}
+    lenet = {
+        t["line"]["color"]
+        for s in _specs(page)
+        for t in s["data"]
+        if t.get("name", "").startswith("lenet (") and "line" in t
+    }
+    text_cnn = {
+        t["line"]["color"]
+        for s in _specs(page)
+        for t in s["data"]
+        if t.get("name", "").startswith("text_cnn (") and "line" in t
+    }
+    censored = {
+        t["marker"]["color"]
+        for s in _specs(page)
+        for t in s["data"]
+        if t.get("name", "").startswith("text_cnn (") and t.get("name", "").endswith(": censored")
+    }
     assert censored and censored == text_cnn  # a censored PHdim's mark has its model's colour
     names = {t["name"] for s in _specs(page) for t in s["data"] if t.get("showlegend", True) and "name" in t}
     assert any("random-init control" in n for n in names) and any("shuffled-label control" in n for n in names)
@@ -240,7 +300,9 @@ def test_figures_are_small_multiples_with_one_colour_per_family(page):
     assert len(cnn) == 1  # the correlation plots and the PHdim-by-family curves agree
     assert len(lenet) == 1 and lenet == cnn  # lenet is the cnn family: one colour on both pages
     # titles sit left and the mode bar stands at the right, so they never overlap
-    assert all(s["layout"]["title"]["xanchor"] == "left" and s["layout"]["modebar"]["orientation"] == "v" for s in _specs(page))
+    assert all(
+        s["layout"]["title"]["xanchor"] == "left" and s["layout"]["modebar"]["orientation"] == "v" for s in _specs(page)
+    )
 
 
 def test_learning_dynamics_maps_show_layers_by_epochs_with_the_controls(page):
@@ -267,7 +329,9 @@ def test_compare_page_switches_pairs_with_two_selectors(page):
     assert visible == 1
     page.select_option("select[data-side=left]", "lenet")
     page.select_option("select[data-side=right]", "lenet (seed 1)")
-    shown = page.eval_on_selector_all(".rt-pair", "gs => gs.filter(g => g.style.display !== 'none').map(g => [g.dataset.left, g.dataset.right])")
+    shown = page.eval_on_selector_all(
+        ".rt-pair", "gs => gs.filter(g => g.style.display !== 'none').map(g => [g.dataset.left, g.dataset.right])"
+    )
     assert shown == [["lenet", "lenet (seed 1)"]]
     plot = page.locator(".rt-pair:visible .rt-plot").first
     assert plot.locator(".heatmaplayer image").count() == 1

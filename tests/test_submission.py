@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import other_cpu
 
 from reptopo.protocol import CURRENT_VERSION
@@ -15,7 +14,7 @@ from reptopo.submission import SubmissionError, submit, verify, verify_record
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "registry"
 
-USER_MODULE = '''
+USER_MODULE = """
 import torch
 
 def tiny_net(facts, hidden=32):
@@ -27,7 +26,7 @@ def tiny_net(facts, hidden=32):
     net.add_module("hidden", torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.Tanh()))
     net.add_module("head", torch.nn.Linear(hidden, facts.num_classes))
     return net
-'''
+"""
 
 ENTRY = """kind: model
 name: my_tiny_net
@@ -60,13 +59,21 @@ def user_entry(tmp_path, monkeypatch):
 def test_submit_then_verify_a_users_model(user_entry, tmp_path):
     registry_before = sorted(p.name for p in (REGISTRY / "models").iterdir())
     bundle = submit(user_entry, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
-    assert sorted(p.name for p in bundle.iterdir()) == ["entry.yaml", "environment.json", "manifest.json", "record.diagrams.npz",
-                                                        "record.json", "weights.safetensors"]
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "entry.yaml",
+        "environment.json",
+        "manifest.json",
+        "record.diagrams.npz",
+        "record.json",
+        "weights.safetensors",
+    ]
     assert "weights.safetensors" in json.loads((bundle / "manifest.json").read_text())
     rec = json.loads((bundle / "record.json").read_text())
     assert rec["model"] == "my_tiny_net" and rec["train"]["test_accuracy"] > 0.5
     assert rec["provenance"] == "self_reported" and rec["schema"] == 2
-    with pytest.raises(SubmissionError, match="builder: 'my_models:tiny_net' is not a registered builder; .* --trust-builder my_models"):
+    with pytest.raises(
+        SubmissionError, match="builder: 'my_models:tiny_net' is not a registered builder; .* --trust-builder my_models"
+    ):
         verify(bundle, registry_spec=REGISTRY)  # the maintainer's explicit trust is needed to run the submitter's code
     result = verify(bundle, registry_spec=REGISTRY, trust_builder="my_models")
     assert result.kinds == ("measurement",) and result.training is None
@@ -111,8 +118,14 @@ def test_verify_a_committed_reference_record_by_retraining():
 
 def _run_emulated(code: str, tmp_path) -> subprocess.CompletedProcess:
     """``code`` in a fresh interpreter on another CPU than this process's (emulated)."""
-    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **other_cpu()}, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **other_cpu()},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_measurement_verification_passes_on_another_cpu_where_the_exact_check_fails(tmp_path):
@@ -142,7 +155,9 @@ print(json.dumps({{"passed": r.passed, "kinds": r.kinds, "same": r.digest_matche
     # a checkpoint that is not the record's is refused by name, not measured
     checkpoint = tmp_path / "store" / "checkpoints" / f"{job.job_id(CURRENT_VERSION)}.safetensors"
     checkpoint.write_bytes(checkpoint.read_bytes()[:-1] + b"x")
-    with pytest.raises(SubmissionError, match=r"\.safetensors: the checkpoint's sha256 is not the one record .* quotes"):
+    with pytest.raises(
+        SubmissionError, match=r"\.safetensors: the checkpoint's sha256 is not the one record .* quotes"
+    ):
         verify_record(record, registry_spec=REGISTRY)
 
 
@@ -180,7 +195,9 @@ def test_submit_and_verify_activations_without_weights(tmp_path):
     arrays = {f"{name}__{pool}": np.load(p) for (name, pool), p in paths.items()}
     good = tmp_path / "acts.npz"
     np.savez(good, probe_hash=data.probe_hash, train_accuracy=0.5, test_accuracy=0.4, **arrays)
-    bundle = submit_activations(REGISTRY / "models" / "mlp.yaml", good, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
+    bundle = submit_activations(
+        REGISTRY / "models" / "mlp.yaml", good, "digits", tmp_path / "bundle", registry_spec=REGISTRY
+    )
     rec = json.loads((bundle / "record.json").read_text())
     assert rec["status"] == "submitted_activations" and len(rec["layers"]) == len(arrays)
     assert rec["provenance"] == "self_reported"
@@ -189,7 +206,9 @@ def test_submit_and_verify_activations_without_weights(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, probe_hash="0" * 64, train_accuracy=0.5, test_accuracy=0.4, **arrays)
     with pytest.raises(SubmissionError, match=r"probe_hash: .* is not task 'digits'"):
-        submit_activations(REGISTRY / "models" / "mlp.yaml", bad, "digits", tmp_path / "bundle2", registry_spec=REGISTRY)
+        submit_activations(
+            REGISTRY / "models" / "mlp.yaml", bad, "digits", tmp_path / "bundle2", registry_spec=REGISTRY
+        )
     assert not (tmp_path / "bundle2").exists()
 
 
@@ -206,7 +225,9 @@ def test_from_a_submission_to_the_leaderboard(user_entry, tmp_path):
     bundle = submit(user_entry, "digits", tmp_path / "bundle", registry_spec=REGISTRY)
     store = tmp_path / "store"
     (store / "records").mkdir(parents=True)
-    for rec in sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__*")):
+    for rec in sorted(
+        (ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__*")
+    ):
         shutil.copy(rec, store / "records")
     published = publish(bundle, store, registry_spec=REGISTRY, trust_builder="my_models")
     assert published.provenance == "verified_submission" and published.model == "my_tiny_net"

@@ -43,7 +43,9 @@ def test_probe_positions_take_what_small_classes_have():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,n_total,classes", [("rotten_tomatoes", 12808, 2), ("debate_party", 802, 2), ("langid", None, 5)])
+@pytest.mark.parametrize(
+    "name,n_total,classes", [("rotten_tomatoes", 12808, 2), ("debate_party", 802, 2), ("langid", None, 5)]
+)
 def test_text_tasks_load_offline(registry, name, n_total, classes):
     entry = registry.task(name)
     data = load_task(entry)
@@ -52,7 +54,9 @@ def test_text_tasks_load_offline(registry, name, n_total, classes):
     if n_total:
         from reptopo.tasks import LOADERS
 
-        full = LOADERS[entry.source.loader](entry.splits.model_copy(update={"train_size": n_total - 10, "test_size": 10}))
+        full = LOADERS[entry.source.loader](
+            entry.splits.model_copy(update={"train_size": n_total - 10, "test_size": 10})
+        )
         assert len(full["train"]) + len(full["test"]) == n_total
 
 

@@ -54,13 +54,33 @@ def installed(tmp_path_factory):
         return skip(folder, names) | ({"site"} if Path(folder) == ROOT else set())
 
     shutil.copytree(ROOT, source, symlinks=True, ignore=ignore)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    str(source), "-w", str(tmp / "dist")], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(source),
+            "-w",
+            str(tmp / "dist"),
+        ],
+        check=True,
+        timeout=300,
+    )
     wheel = next((tmp / "dist").glob("reptopo-*.whl"))
     env = tmp / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120)
-    purelib = Path(subprocess.run([str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                  capture_output=True, text=True, check=True).stdout.strip())
+    purelib = Path(
+        subprocess.run(
+            [str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (purelib / "_prepared_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run(env, tmp, "python", "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel))
     work = tmp / "work"
@@ -90,7 +110,9 @@ def test_a_users_registry_adds_to_the_shipped_one(installed):
     assert "ok:" in _run(env, work, "reptopo", "validate", str(user)).stdout
     out = _run(env, work, "reptopo", "--registry", str(user), "list", "models").stdout
     assert "my_mlp" in out and "lenet" in out and "my_registry" in out
-    (user / "models" / "broken.yaml").write_text(USER_MODEL.replace("version: 1", "version: one").replace("my_mlp", "b"))
+    (user / "models" / "broken.yaml").write_text(
+        USER_MODEL.replace("version: 1", "version: one").replace("my_mlp", "b")
+    )
     res = _run(env, work, "reptopo", "validate", str(user), check=False)
     assert res.returncode == 1 and "broken.yaml:3: version" in res.stderr
 
@@ -104,19 +126,27 @@ def test_measure_and_site_build_from_the_wheel(installed):
     assert res["n_points"] == 300 and "phdim" in res and "persistence" in res
     store = work / "store"
     (store / "records").mkdir(parents=True)
-    for rec in sorted((ROOT / "site" / "reference" / "records").glob("mlp__digits__s*__label_noise-0.0__train_size-400__width-*__p3.*")):
+    for rec in sorted(
+        (ROOT / "site" / "reference" / "records").glob(
+            "mlp__digits__s*__label_noise-0.0__train_size-400__width-*__p3.*"
+        )
+    ):
         shutil.copy(rec, store / "records")
     assert len(list((store / "records").glob("*.json"))) >= 6
     _run(env, work, "reptopo", "site", "build", "--store", str(store), "--out", str(work / "built"))
     index = (work / "built" / "index.html").read_text()
     assert "reptopo leaderboard" in index
-    assert (work / "built" / "assets" / "reptopo.css").is_file() and (work / "built" / "models" / "mlp" / "index.html").is_file()
+    assert (work / "built" / "assets" / "reptopo.css").is_file() and (
+        work / "built" / "models" / "mlp" / "index.html"
+    ).is_file()
 
 
 def test_the_calibration_tables_ship_in_the_wheel(installed):
     env, work = installed
-    code = ("import numpy as np; from reptopo.measures import phdim; "
-            "r = phdim(np.random.default_rng(0).normal(size=(1000, 8)), pool_size=1000); "
-            "print(r.calibrated.describe())")
+    code = (
+        "import numpy as np; from reptopo.measures import phdim; "
+        "r = phdim(np.random.default_rng(0).normal(size=(1000, 8)), pool_size=1000); "
+        "print(r.calibrated.describe())"
+    )
     out = _run(env, work, "python", "-c", code).stdout.strip()
     assert out[0].isdigit() and "[" in out  # a value and its interval, read from the shipped table

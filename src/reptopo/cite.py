@@ -32,8 +32,12 @@ BENCHMARK_BIBTEX = f"""@misc{{{BENCHMARK_KEY},
 }}"""
 
 # (column of the analysis scores table, label)
-CITED_SCORES = [("test_accuracy", "test accuracy"), ("phdim_last", "PHdim (last hidden layer)"),
-                ("twonn_last", "TwoNN (last hidden layer)"), ("linear_probe_last", "linear probe (last hidden layer)")]
+CITED_SCORES = [
+    ("test_accuracy", "test accuracy"),
+    ("phdim_last", "PHdim (last hidden layer)"),
+    ("twonn_last", "TwoNN (last hidden layer)"),
+    ("linear_probe_last", "linear probe (last hidden layer)"),
+]
 
 
 def _bib_escape(text: str) -> str:
@@ -53,8 +57,9 @@ def describe_score(values, censored=None) -> str:
     flags = [bool(c) for c in censored] if censored is not None else [False] * len(values)
     n_censored = sum(flags)
     if n_censored:
-        return (f"censored in {n_censored} of {len(flags)} records (above what the probe resolves; a bound is not "
-                "averaged)")
+        return (
+            f"censored in {n_censored} of {len(flags)} records (above what the probe resolves; a bound is not averaged)"
+        )
     vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return "not measured"
@@ -72,9 +77,13 @@ def describe_calibrated(scores: pd.DataFrame, censored=None) -> str:
     its measured lower bound ("at least L") where the interval has no finite upper end."""
     flags = [bool(c) for c in censored] if censored is not None else [False] * len(scores)
     cells = []
-    for flag, v, lo, hi, bound in zip(flags, scores["phdim_last"], scores.get("phdim_last_ci_low", [None] * len(scores)),
-                                      scores.get("phdim_last_ci_high", [None] * len(scores)),
-                                      scores.get("phdim_last_bound", [None] * len(scores))):
+    for flag, v, lo, hi, bound in zip(
+        flags,
+        scores["phdim_last"],
+        scores.get("phdim_last_ci_low", [None] * len(scores)),
+        scores.get("phdim_last_ci_high", [None] * len(scores)),
+        scores.get("phdim_last_bound", [None] * len(scores)),
+    ):
         if flag:
             cells.append(f"at least {bound:.3g}" if bound is not None and math.isfinite(bound) else "censored")
         elif v is None or not math.isfinite(float(v)):
@@ -86,8 +95,16 @@ def describe_calibrated(scores: pd.DataFrame, censored=None) -> str:
     return "calibrated, 95% interval, per record: " + ", ".join(cells) if cells else "not measured"
 
 
-def score_bibtex(model: str, task: str, protocol_version: int, digests: list[str], scores: pd.DataFrame | None = None,
-                 *, page: str | None = None, date: str | None = None) -> str:
+def score_bibtex(
+    model: str,
+    task: str,
+    protocol_version: int,
+    digests: list[str],
+    scores: pd.DataFrame | None = None,
+    *,
+    page: str | None = None,
+    date: str | None = None,
+) -> str:
     """A citation for ``model``'s scores on ``task`` under ``protocol_version``.
 
     ``scores``: the analysis scores-table rows of the cited records (trained models only);
@@ -131,7 +148,15 @@ def model_citations(model: str, records: list[Record], scores: pd.DataFrame, *, 
         for version in sorted({r.protocol.version for r in records if r.task == task}):
             cited = [r for r in records if r.task == task and r.protocol.version == version]
             digests = [r.digest for r in cited if r.status in TRAINED_STATUSES] or [r.digest for r in cited]
-            rows = scores[(scores["model"] == model) & (scores["task"] == task) & (scores["protocol_version"] == version)
-                          & scores["status"].isin(TRAINED_STATUSES)] if len(scores) else None
+            rows = (
+                scores[
+                    (scores["model"] == model)
+                    & (scores["task"] == task)
+                    & (scores["protocol_version"] == version)
+                    & scores["status"].isin(TRAINED_STATUSES)
+                ]
+                if len(scores)
+                else None
+            )
             out.append(score_bibtex(model, task, version, digests, rows, page=page))
     return out

@@ -23,23 +23,39 @@ def _cmd_list(args) -> int:
         for col in ("name", "v", "family", "modality", "builder", "pretrained", "layers", "source"):
             table.add_column(col)
         for m in registry.models.values():
-            table.add_row(m.name, str(m.version), m.family, m.modality, m.builder,
-                          f"{m.pretrained.source}/{m.pretrained.mode}" if m.pretrained else "-", str(len(m.layers)),
-                          registry.sources[("model", m.name)])
+            table.add_row(
+                m.name,
+                str(m.version),
+                m.family,
+                m.modality,
+                m.builder,
+                f"{m.pretrained.source}/{m.pretrained.mode}" if m.pretrained else "-",
+                str(len(m.layers)),
+                registry.sources[("model", m.name)],
+            )
     elif args.what == "tasks":
         for col in ("name", "v", "modality", "loader", "classes", "train/test", "input", "source"):
             table.add_column(col)
         for t in registry.tasks.values():
-            table.add_row(t.name, str(t.version), t.modality, t.source.loader, str(t.num_classes),
-                          f"{t.splits.train_size}/{t.splits.test_size}", "x".join(map(str, t.input_shape)),
-                          registry.sources[("task", t.name)])
+            table.add_row(
+                t.name,
+                str(t.version),
+                t.modality,
+                t.source.loader,
+                str(t.num_classes),
+                f"{t.splits.train_size}/{t.splits.test_size}",
+                "x".join(map(str, t.input_shape)),
+                registry.sources[("task", t.name)],
+            )
     else:
         from .runner import expand
 
         for col in ("name", "v", "jobs", "description", "source"):
             table.add_column(col)
         for s in registry.suites.values():
-            table.add_row(s.name, str(s.version), str(len(expand(s))), s.description, registry.sources[("suite", s.name)])
+            table.add_row(
+                s.name, str(s.version), str(len(expand(s))), s.description, registry.sources[("suite", s.name)]
+            )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
@@ -47,13 +63,13 @@ def _cmd_list(args) -> int:
 def _param_problems(paths) -> list[str]:
     """The builder-parameter problems of every valid model entry under ``paths`` (the schema's
     problems are validate_paths' to report)."""
-    from .models import builder_params, param_problems
     from .errors import RegistryError
+    from .models import builder_params, param_problems
     from .registry import load_entry
 
     out = []
     for p in map(Path, paths):
-        for f in (sorted(p.rglob("*.yaml")) if p.is_dir() else [p]):
+        for f in sorted(p.rglob("*.yaml")) if p.is_dir() else [p]:
             try:
                 entry = load_entry(f)
             except (RegistryError, OSError):
@@ -83,11 +99,23 @@ def _cmd_run(args) -> int:
         import torch
 
         if not torch.cuda.is_available():
-            print(f"reptopo: --device {args.device}: no CUDA device is visible to torch here; use --device cpu", file=sys.stderr)
+            print(
+                f"reptopo: --device {args.device}: no CUDA device is visible to torch here; use --device cpu",
+                file=sys.stderr,
+            )
             return 2
-    run = run_suite(args.suite, args.store, registry_spec=args.registry, address=args.address, workers=args.workers,
-                    slurm=slurm_options(args.slurm, args.store), device=args.device, protocol_version=args.protocol,
-                    limit=args.limit, compare=not args.no_compare)
+    run = run_suite(
+        args.suite,
+        args.store,
+        registry_spec=args.registry,
+        address=args.address,
+        workers=args.workers,
+        slurm=slurm_options(args.slurm, args.store),
+        device=args.device,
+        protocol_version=args.protocol,
+        limit=args.limit,
+        compare=not args.no_compare,
+    )
     for f in run.failed:
         print(f"  failed {f['job_id']}: {f['error']}  (traceback in {args.store}/failed/)", file=sys.stderr)
     return 1 if run.failed and not args.keep_going else 0
@@ -124,7 +152,9 @@ def _profile_inputs(args):
     else:
         with loaded as z:
             arrays = {k: z[k] for k in z.files}
-        key = next((k for k in ("x", "inputs") if k in arrays), None) or (next(iter(arrays)) if len(arrays) == 1 else None)
+        key = next((k for k in ("x", "inputs") if k in arrays), None) or (
+            next(iter(arrays)) if len(arrays) == 1 else None
+        )
         if key is None:
             raise ProfileError(f"--data: {path}: name the inputs 'x' (and the labels 'y'); it holds {sorted(arrays)}")
         x = arrays[key]
@@ -144,12 +174,21 @@ def _cmd_profile(args) -> int:
     from .profiling import profile
 
     x, labels = _profile_inputs(args)
-    prof = profile(args.model, x, labels=labels, layers=args.layers.split(",") if args.layers else None,
-                   probe_size=args.probe_size, protocol_version=args.protocol,
-                   measures=args.measures.split(",") if args.measures else None, device=args.device)
+    prof = profile(
+        args.model,
+        x,
+        labels=labels,
+        layers=args.layers.split(",") if args.layers else None,
+        probe_size=args.probe_size,
+        protocol_version=args.protocol,
+        measures=args.measures.split(",") if args.measures else None,
+        device=args.device,
+    )
     paths = prof.save(args.out, **({"model": args.name} if args.name else {}), task=args.task)
-    print(f"profiled {len(prof.layers)} layers of {prof.model} ({prof.chosen}) on {len(prof.positions)} of "
-          f"{prof.n_inputs} inputs -> {args.out}: {', '.join(p.name for p in paths)}")
+    print(
+        f"profiled {len(prof.layers)} layers of {prof.model} ({prof.chosen}) on {len(prof.positions)} of "
+        f"{prof.n_inputs} inputs -> {args.out}: {', '.join(p.name for p in paths)}"
+    )
     for name, why in prof.skipped.items():
         if why != "not asked for":
             print(f"  {name}: skipped: {why}")
@@ -189,8 +228,11 @@ def _cmd_cite(args) -> int:
     store = ResultStore(args.store)
     recs = [r for r in store.require_records() if r.model == args.model and (not args.task or r.task == args.task)]
     if not recs:
-        raise StoreError(f"{args.store}: no records of model {args.model!r}" + (f" on task {args.task!r}" if args.task else "")
-                         + "; `reptopo list models` names the models, and --store chooses the result store")
+        raise StoreError(
+            f"{args.store}: no records of model {args.model!r}"
+            + (f" on task {args.task!r}" if args.task else "")
+            + "; `reptopo list models` names the models, and --store chooses the result store"
+        )
     page = f"{args.site_url.rstrip('/')}/models/{slug(args.model)}/" if args.site_url else f"models/{slug(args.model)}/"
     for entry in model_citations(args.model, recs, tables_of(store)["scores"], page=page):
         print(entry + "\n")
@@ -215,17 +257,27 @@ def _cmd_verify(args) -> int:
     if Path(args.bundle).is_file():
         result = verify_record(args.bundle, registry_spec=args.registry, retrain=args.retrain)
     else:
-        result = verify(args.bundle, registry_spec=args.registry, retrain=args.retrain, reference=args.reference,
-                        trust_builder=args.trust_builder)
+        result = verify(
+            args.bundle,
+            registry_spec=args.registry,
+            retrain=args.retrain,
+            reference=args.reference,
+            trust_builder=args.trust_builder,
+        )
     print(f"verified by {' and '.join(result.kinds)}")
     for line in result.describe():
         print(f"  {line}")
     for finding in result.float_noise[:10]:
         print(f"  float noise: {finding}")
     # the digest names the record; equal digests mean equal bits, which only the same machine type promises
-    print(f"digest claimed {result.claimed_digest[:16]}, re-derived {result.rederived_digest[:16]}: "
-          + ("the same bits" if result.digest_matches else "different bits (expected on another CPU or library "
-                                                          "version; the values are judged above)"))
+    print(
+        f"digest claimed {result.claimed_digest[:16]}, re-derived {result.rederived_digest[:16]}: "
+        + (
+            "the same bits"
+            if result.digest_matches
+            else "different bits (expected on another CPU or library version; the values are judged above)"
+        )
+    )
     if result.problems:
         print(f"FAIL: {len(result.problems)} value(s) differ beyond float noise", file=sys.stderr)
         for p in result.problems[:50]:
@@ -249,9 +301,13 @@ def _cmd_compare_runs(args) -> int:
 def _cmd_publish(args) -> int:
     from .submission import publish
 
-    rec = publish(args.bundle, args.store, registry_spec=args.registry, retrain=args.retrain, trust_builder=args.trust_builder)
-    print(f"published {rec.job_id} ({rec.provenance}, digest {rec.digest[:16]}) to {args.store}; "
-          f"rebuild the site with `reptopo analyze --store {args.store} && reptopo site build --store {args.store}`")
+    rec = publish(
+        args.bundle, args.store, registry_spec=args.registry, retrain=args.retrain, trust_builder=args.trust_builder
+    )
+    print(
+        f"published {rec.job_id} ({rec.provenance}, digest {rec.digest[:16]}) to {args.store}; "
+        f"rebuild the site with `reptopo analyze --store {args.store} && reptopo site build --store {args.store}`"
+    )
     return 0
 
 
@@ -263,17 +319,24 @@ def _cmd_plot(args) -> int:
     return 0
 
 
-TRUST_BUILDER_HELP = ("run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, after you "
-                      "have reviewed and installed it (never implied by the bundle)")
+TRUST_BUILDER_HELP = (
+    "run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, after you "
+    "have reviewed and installed it (never implied by the bundle)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reptopo", description="Benchmark the topology and geometry of neural-network representations.")
+    p = argparse.ArgumentParser(
+        prog="reptopo", description="Benchmark the topology and geometry of neural-network representations."
+    )
     p.add_argument("--version", action="version", version=f"reptopo {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of any error")
-    p.add_argument("--registry", default=None,
-                   help="your own registry folder(s), joined by the path separator, read after the entries shipped "
-                        "with reptopo (and after $REPTOPO_REGISTRY); an entry of the same name replaces the shipped one")
+    p.add_argument(
+        "--registry",
+        default=None,
+        help="your own registry folder(s), joined by the path separator, read after the entries shipped "
+        "with reptopo (and after $REPTOPO_REGISTRY); an entry of the same name replaces the shipped one",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list registry entries")
@@ -288,15 +351,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--suite", required=True)
     s.add_argument("--store", default="results/quick")
     s.add_argument("--address", help="tcp://HOST:PORT of a running Dask scheduler")
-    s.add_argument("--slurm", help="Slurm jobs as Dask workers: inline JSON or a YAML/JSON file of dask_jobqueue."
-                   "SLURMCluster's keys (cores, memory, walltime, queue, account, ...) and reptopo's own (jobs; "
-                   "adapt_minimum and adapt_maximum); log_directory defaults to STORE/logs")
+    s.add_argument(
+        "--slurm",
+        help="Slurm jobs as Dask workers: inline JSON or a YAML/JSON file of dask_jobqueue."
+        "SLURMCluster's keys (cores, memory, walltime, queue, account, ...) and reptopo's own (jobs; "
+        "adapt_minimum and adapt_maximum); log_directory defaults to STORE/logs",
+    )
     s.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each)")
     s.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
     s.add_argument("--limit", type=int, default=0, help="run only the first N jobs")
     s.add_argument("--keep-going", action="store_true", help="exit 0 even when jobs failed")
-    s.add_argument("--no-compare", action="store_true", help="skip the comparison stage (CKA and RTD maps between models)")
+    s.add_argument(
+        "--no-compare", action="store_true", help="skip the comparison stage (CKA and RTD maps between models)"
+    )
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("measure", help="measure one layer's activations (.npy, n x d) under the protocol")
@@ -306,10 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", type=int, default=CURRENT_VERSION)
     s.set_defaults(func=_cmd_measure)
 
-    s = sub.add_parser("profile", help="per-layer topology of your own model on your own data: a table, a figure "
-                                       "and a self-reported record")
-    s.add_argument("model", help="package.module:function (returns the torch.nn.Module; called without arguments), "
-                                 "hf:ORG/NAME or timm:NAME")
+    s = sub.add_parser(
+        "profile",
+        help="per-layer topology of your own model on your own data: a table, a figure and a self-reported record",
+    )
+    s.add_argument(
+        "model",
+        help="package.module:function (returns the torch.nn.Module; called without arguments), "
+        "hf:ORG/NAME or timm:NAME",
+    )
     s.add_argument("--data", required=True, help="a .npy of inputs, or an .npz with 'x' (and labels 'y')")
     s.add_argument("--labels", help="a .npy of labels, or the name of the labels' array in the .npz")
     s.add_argument("--layers", help="module names, joined by commas (default: the leaf blocks and the head)")
@@ -352,13 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--activations", help="an .npz of the layers' activations on the probe set (weights not shared)")
     s.set_defaults(func=_cmd_submit)
 
-    s = sub.add_parser("verify", help="re-measure a bundle's (or a stored record's) checkpoint and judge every score; "
-                                      "--retrain also retrains it and judges it against the reference seeds")
+    s = sub.add_parser(
+        "verify",
+        help="re-measure a bundle's (or a stored record's) checkpoint and judge every score; "
+        "--retrain also retrains it and judges it against the reference seeds",
+    )
     s.add_argument("bundle", help="a bundle folder, or a record .json of a result store")
-    s.add_argument("--retrain", action="store_true",
-                   help="also retrain from the seed and judge the result against the seeds' spread (the training check)")
-    s.add_argument("--reference", help="a bundle's training check: the result store whose seeds of the same entry "
-                                       "it is judged against")
+    s.add_argument(
+        "--retrain",
+        action="store_true",
+        help="also retrain from the seed and judge the result against the seeds' spread (the training check)",
+    )
+    s.add_argument(
+        "--reference",
+        help="a bundle's training check: the result store whose seeds of the same entry it is judged against",
+    )
     s.add_argument("--trust-builder", metavar="PACKAGE", help=TRUST_BUILDER_HELP)
     s.set_defaults(func=_cmd_verify)
 
@@ -369,8 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trust-builder", metavar="PACKAGE", help=TRUST_BUILDER_HELP)
     s.set_defaults(func=_cmd_publish)
 
-    s = sub.add_parser("compare-runs", help="judge a run of a suite (e.g. on another machine) against a reference run: "
-                                            "per task, records within the seeds' spread and the measures board's rank agreement")
+    s = sub.add_parser(
+        "compare-runs",
+        help="judge a run of a suite (e.g. on another machine) against a reference run: "
+        "per task, records within the seeds' spread and the measures board's rank agreement",
+    )
     s.add_argument("run", help="the result store of the new run")
     s.add_argument("reference", help="the reference result store, e.g. site/reference")
     s.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of each correlation's interval")
@@ -404,8 +488,11 @@ def main(argv=None) -> int:
         if isinstance(exc, (PermissionError, IsADirectoryError, NotADirectoryError)):
             print(f"reptopo: {exc.filename}: {exc.strerror}", file=sys.stderr)
             return 2
-        print(f"reptopo: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
-              "and report it)", file=sys.stderr)
+        print(
+            f"reptopo: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
+            "and report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

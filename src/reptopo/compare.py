@@ -77,8 +77,14 @@ class Pair:
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.left}__vs__{self.right}__c{version}")
 
 
-def plan(records: list[Record], registry: Registry, *, tasks=None, protocol_version: int | None = None,
-         version: int = CURRENT_COMPARISON) -> list[Pair]:
+def plan(
+    records: list[Record],
+    registry: Registry,
+    *,
+    tasks=None,
+    protocol_version: int | None = None,
+    version: int = CURRENT_COMPARISON,
+) -> list[Pair]:
     """The pairs to compare among ``records``, per task (only ``tasks`` when given), under
     the latest protocol version present unless ``protocol_version`` is given."""
     from .jobs import at_default_hyperparameters
@@ -88,7 +94,7 @@ def plan(records: list[Record], registry: Registry, *, tasks=None, protocol_vers
     if protocol_version is None and records:
         protocol_version = latest_version(r.protocol.version for r in records)
     pairs: list[Pair] = []
-    by_task: dict[str, list[dict]] = {}
+    by_task: dict[str, list[Record]] = {}
     for r in records:
         if r.protocol.version == protocol_version and (tasks is None or r.task in tasks):
             by_task.setdefault(r.task, []).append(r)
@@ -99,7 +105,7 @@ def plan(records: list[Record], registry: Registry, *, tasks=None, protocol_vers
             continue
         default = [r for r in recs if at_default_hyperparameters(r.axes, task_entry)]
 
-        def find(model, seed, statuses):
+        def find(model, seed, statuses, default=default):
             hits = sorted(r.job_id for r in default if r.model == model and r.seed == seed and r.status in statuses)
             return hits[0] if hits else None
 
@@ -125,8 +131,9 @@ def spread(n: int, k: int) -> list[int]:
 
 
 @lru_cache(maxsize=4)
-def _cached_side(job_id: str, digest: str, checkpoint_stat: tuple, registry_spec: str,
-                 store_root: str) -> tuple[tuple[dict, ...], tuple[np.ndarray, ...]]:
+def _cached_side(
+    job_id: str, digest: str, checkpoint_stat: tuple, registry_spec: str, store_root: str
+) -> tuple[tuple[dict, ...], tuple[np.ndarray, ...]]:
     """:func:`_side_activations` of a stored job, kept for the next pairs a worker compares (a job
     is in several pairs; its record's digest and its checkpoint file's size and time are the key)."""
     from .store import ResultStore
@@ -168,9 +175,16 @@ def _side_activations(record: Record, registry_spec: str, store, scratch) -> tup
 
 
 def _side(record: Record) -> dict:
-    return {"job_id": record.job_id, "model": record.model, "seed": record.seed, "status": record.status,
-            "axes": record.axes, "checkpoint_sha256": record.checkpoint_sha256,
-            "entry_hash": record.entry_hash.model, "record_digest": record.digest}
+    return {
+        "job_id": record.job_id,
+        "model": record.model,
+        "seed": record.seed,
+        "status": record.status,
+        "axes": record.axes,
+        "checkpoint_sha256": record.checkpoint_sha256,
+        "entry_hash": record.entry_hash.model,
+        "record_digest": record.digest,
+    }
 
 
 def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_COMPARISON) -> dict:
@@ -194,11 +208,17 @@ def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_C
     right_refs, right_x = side(right)
     left_refs, right_refs = list(left_refs), list(right_refs)
     # both sides saw the same probe inputs: where both measure the input layer, it must be the same array
-    inputs = [(a, b) for (ra, a) in zip(left_refs, left_x) for (rb, b) in zip(right_refs, right_x)
-              if ra["role"] == rb["role"] == "input" and ra["pooling"] == rb["pooling"]]
+    inputs = [
+        (a, b)
+        for (ra, a) in zip(left_refs, left_x)
+        for (rb, b) in zip(right_refs, right_x)
+        if ra["role"] == rb["role"] == "input" and ra["pooling"] == rb["pooling"]
+    ]
     if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in inputs):
-        raise ValueError(f"{pair.left} and {pair.right}: the input layers' activations differ, so the two sides were not "
-                         "extracted from the same probe inputs; remove the store's scratch/ folder and compare again")
+        raise ValueError(
+            f"{pair.left} and {pair.right}: the input layers' activations differ, so the two sides were not "
+            "extracted from the same probe inputs; remove the store's scratch/ folder and compare again"
+        )
     names = ([r["name"] for r in left_refs], [r["name"] for r in right_refs])
     with threadpool_limits(limits=1, user_api="blas"):  # one core per worker, as the jobs
         cka, cka_debiased, rtd_map = similarity_maps(list(left_x), list(right_x), names, cfg)
@@ -222,8 +242,9 @@ def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_C
     }
 
 
-def similarity_maps(left: list[np.ndarray], right: list[np.ndarray], names: tuple[list[str], list[str]],
-                    cfg: ComparisonConfig) -> tuple[np.ndarray, np.ndarray, list[list[float | None]]]:
+def similarity_maps(
+    left: list[np.ndarray], right: list[np.ndarray], names: tuple[list[str], list[str]], cfg: ComparisonConfig
+) -> tuple[np.ndarray, np.ndarray, list[list[float | None]]]:
     """Linear CKA (plain, debiased) between every layer of ``left`` and of ``right`` (activations
     of the same inputs, in depth order), and RTD between up to ``cfg.rtd_max_layers`` of each
     spread evenly (None elsewhere)."""
@@ -235,8 +256,15 @@ def similarity_maps(left: list[np.ndarray], right: list[np.ndarray], names: tupl
     rtd_map: list[list[float | None]] = [[None] * len(right) for _ in left]
     for i in spread(len(left), cfg.rtd_max_layers):
         for j in spread(len(right), cfg.rtd_max_layers):
-            rtd_map[i][j] = rtd(left[i], right[j], batch_size=cfg.rtd_batch_size, n_batches=cfg.rtd_n_batches,
-                                quantile=cfg.rtd_quantile, seed=cfg.seed, layers=(names[0][i], names[1][j]))
+            rtd_map[i][j] = rtd(
+                left[i],
+                right[j],
+                batch_size=cfg.rtd_batch_size,
+                n_batches=cfg.rtd_n_batches,
+                quantile=cfg.rtd_quantile,
+                seed=cfg.seed,
+                layers=(names[0][i], names[1][j]),
+            )
     return cka, cka_debiased, rtd_map
 
 
@@ -253,6 +281,13 @@ def run_comparison(pair: Pair, registry_spec: str, store_root: str, version: int
         store.write_comparison(record)
         return {"job_id": cid, "status": "done", "seconds": record["seconds"]}
     except Exception as exc:  # noqa: BLE001 - recorded with its traceback
-        store.write_failure(cid, {"job_id": cid, "pair": pair.__dict__, "error": f"{type(exc).__name__}: {exc}",
-                                  "traceback": traceback.format_exc()})
+        store.write_failure(
+            cid,
+            {
+                "job_id": cid,
+                "pair": pair.__dict__,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            },
+        )
         return {"job_id": cid, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}

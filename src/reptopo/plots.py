@@ -41,15 +41,24 @@ def draw_curves(sub: pd.DataFrame, colours: dict, panels: list[tuple[str, str]],
         for (model, status), grp in sub.groupby(["model", "status"]):
             grp = grp.sort_values("depth")
             colour = colours.get(grp["family"].iloc[0], "#1f77b4")
-            ax.plot(grp["depth"], grp[f"{measure}_mean"], marker=markers[model], ms=3, color=colour,
-                    linestyle="-" if status in TRAINED_STATUSES else ":", label=series_name(model, status))
+            ax.plot(
+                grp["depth"],
+                grp[f"{measure}_mean"],
+                marker=markers[model],
+                ms=3,
+                color=colour,
+                linestyle="-" if status in TRAINED_STATUSES else ":",
+                label=series_name(model, status),
+            )
             ax.fill_between(grp["depth"], grp[f"{measure}_min"], grp[f"{measure}_max"], color=colour, alpha=0.12)
             if measure == "phdim" and "phdim_n_censored" in grp and "phdim_bound" in grp:
                 cens = grp[grp["phdim_n_censored"] > 0]  # censored: an open triangle at the bound, not a value
                 ax.scatter(cens["depth"], cens["phdim_bound"], marker="^", facecolors="none", edgecolors=colour, s=25)
         ax.set_xlabel("relative depth")
         ax.set_title(label, fontsize=10)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02)
+    )
     fig.suptitle(title)
     return fig
 
@@ -73,8 +82,13 @@ def matrix_figure(board: pd.DataFrame, out: Path) -> list[Path]:
             if r is not None and np.isfinite(tau[i, j]):
                 ax.text(j, i, f"{tau[i, j]:+.2f}{matrix_mark(r)}", ha="center", va="center", fontsize=6)
     ax.set_yticks(range(len(m["scores"])), m["scores"], fontsize=7)
-    ax.set_xticks(range(len(m["columns"])), [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}"
-                                              for tg, task in m["columns"]], rotation=60, ha="left", fontsize=7)
+    ax.set_xticks(
+        range(len(m["columns"])),
+        [f"{'gap' if tg == 'generalization_gap' else 'test acc.'} · {task}" for tg, task in m["columns"]],
+        rotation=60,
+        ha="left",
+        fontsize=7,
+    )
     ax.xaxis.tick_top()
     fig.colorbar(image, ax=ax, label="Kendall tau", shrink=0.6)
     return _save(fig, out, "measures_matrix")

@@ -23,7 +23,6 @@ from .registry import LayerSpec
 POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
 
 
-
 def _output_tensor(out, layer: str) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return out
@@ -71,16 +70,20 @@ def capture(model: nn.Module, names: Iterable[str]) -> Iterator[dict[str, torch.
         for name in names:
             if name not in modules:
                 raise LayerError(f"layer {name!r}: the model has no module of that name")
-            handles.append(modules[name].register_forward_hook(
-                lambda _m, _i, o, name=name: captured.__setitem__(name, _output_tensor(o, name))))
+            handles.append(
+                modules[name].register_forward_hook(
+                    lambda _m, _i, o, name=name: captured.__setitem__(name, _output_tensor(o, name))
+                )
+            )
         yield captured
     finally:
         for h in handles:
             h.remove()
 
 
-def pooled_outputs(spec: LayerSpec, xb: torch.Tensor, captured: dict[str, torch.Tensor], *, is_text: bool,
-                   pad_id: int = 0) -> dict[str, torch.Tensor]:
+def pooled_outputs(
+    spec: LayerSpec, xb: torch.Tensor, captured: dict[str, torch.Tensor], *, is_text: bool, pad_id: int = 0
+) -> dict[str, torch.Tensor]:
     """One batch's activations of the layer ``spec``, by pooling, from the hooks' ``captured``
     outputs (or the batch ``xb`` itself for the input layer); text padding is ``pad_id``."""
     if spec.name == "input":
@@ -94,7 +97,9 @@ def pooled_outputs(spec: LayerSpec, xb: torch.Tensor, captured: dict[str, torch.
     if spec.poolings:
         unknown = set(spec.poolings) - set(pooled)
         if unknown:
-            raise LayerError(f"layer {spec.name!r}: poolings {sorted(unknown)} do not apply to a {layout_of(spec, t)} output")
+            raise LayerError(
+                f"layer {spec.name!r}: poolings {sorted(unknown)} do not apply to a {layout_of(spec, t)} output"
+            )
         pooled = {k: v for k, v in pooled.items() if k in spec.poolings}
     return pooled
 
@@ -126,8 +131,9 @@ def extract(
                         key = (spec.name, kind)
                         if key not in files:
                             paths[key] = out_dir / f"{spec.name.replace('.', '_')}__{kind}.npy"
-                            files[key] = np.lib.format.open_memmap(paths[key], mode="w+", dtype=np.float32,
-                                                                   shape=(len(x), arr.shape[1]))
+                            files[key] = np.lib.format.open_memmap(
+                                paths[key], mode="w+", dtype=np.float32, shape=(len(x), arr.shape[1])
+                            )
                         files[key][start : start + len(xb)] = arr.numpy()
     finally:
         for f in files.values():
@@ -141,7 +147,7 @@ def token_cloud(model: nn.Module, ids: torch.Tensor, layer: str) -> np.ndarray:
     """The per-token cloud of one text at ``layer`` (real tokens only, special tokens included),
     as Tulchinskii et al. 2023 measure it."""
     module = dict(model.named_modules())[layer]
-    box = {}
+    box: dict[str, torch.Tensor] = {}
     h = module.register_forward_hook(lambda _m, _i, o: box.__setitem__("t", _output_tensor(o, layer)))
     try:
         model.eval()

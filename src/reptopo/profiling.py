@@ -37,8 +37,19 @@ from .registry import LayerSpec
 # modules that only hold others: never a "block" of the default choice
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 # a parameter-free module whose output the default choice prefers to the layer before it
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.GELU, nn.SiLU, nn.Sigmoid, nn.ELU, nn.LeakyReLU, nn.Softplus,
-                nn.Mish, nn.Hardswish)
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Tanh,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.ELU,
+    nn.LeakyReLU,
+    nn.Softplus,
+    nn.Mish,
+    nn.Hardswish,
+)
 _WEIGHTED_LEAVES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # short names of the measures a caller may ask for
 MEASURE_ALIASES = {"linear_probe": "linear_probe_accuracy", "betti": "persistence"}
@@ -102,9 +113,13 @@ def default_layers(model: nn.Module) -> tuple[list[LayerSpec], str]:
     """
     named = list(model.named_modules())
     modules = dict(named)
-    candidates = [n for n, m in named[1:]
-                  if isinstance(modules[n.rsplit(".", 1)[0] if "." in n else ""], _CONTAINERS)
-                  and next(m.children(), None) is not None and _weighted(m)]
+    candidates = [
+        n
+        for n, m in named[1:]
+        if isinstance(modules[n.rsplit(".", 1)[0] if "." in n else ""], _CONTAINERS)
+        and next(m.children(), None) is not None
+        and _weighted(m)
+    ]
     blocks = [(n, modules[n]) for n in candidates if not any(c.startswith(n + ".") for c in candidates)]
     if len(blocks) >= 2:
         kinds = ", ".join(sorted({type(m).__name__ for _, m in blocks}))
@@ -131,8 +146,14 @@ def default_layers(model: nn.Module) -> tuple[list[LayerSpec], str]:
     for i, n in enumerate(names):
         head = i == len(names) - 1
         role = "head" if head else "attention_block" if _is_attention(modules[n]) else "block"
-        specs.append(LayerSpec(name=n, depth=round((i + 1) / len(names), 4), role=role,
-                               layout=_layout(modules[n], attention_model, head)))
+        specs.append(
+            LayerSpec(
+                name=n,
+                depth=round((i + 1) / len(names), 4),
+                role=role,
+                layout=_layout(modules[n], attention_model, head),
+            )
+        )
     return specs, how
 
 
@@ -144,8 +165,10 @@ def _given_layers(model: nn.Module, layers: Sequence[str | LayerSpec]) -> list[L
     for name in names:
         if not isinstance(name, str) or (name != "input" and name not in modules):
             near = difflib.get_close_matches(str(name), [n for n in modules if n], n=3, cutoff=0.5)
-            raise ProfileError(f"layers: {name!r} is not a module of the model" +
-                               (f"; nearest: {', '.join(near)}" if near else "; model.named_modules() lists them"))
+            raise ProfileError(
+                f"layers: {name!r} is not a module of the model"
+                + (f"; nearest: {', '.join(near)}" if near else "; model.named_modules() lists them")
+            )
     has_input = names[0] == "input" if names else False
     specs = []
     for i, spec in enumerate(layers):
@@ -155,8 +178,15 @@ def _given_layers(model: nn.Module, layers: Sequence[str | LayerSpec]) -> list[L
         span = max(len(names) - 1, 1) if has_input else len(names)
         depth = round((i if has_input else i + 1) / span, 4)
         head = i == len(names) - 1
-        role = "input" if spec == "input" else "head" if head else \
-            "attention_block" if _is_attention(modules[spec]) else "block"
+        role = (
+            "input"
+            if spec == "input"
+            else "head"
+            if head
+            else "attention_block"
+            if _is_attention(modules[spec])
+            else "block"
+        )
         layout = None if spec == "input" else _layout(modules[spec], attention_model, head)
         specs.append(LayerSpec(name=spec, depth=depth, role=role, layout=layout))
     return specs
@@ -167,8 +197,10 @@ def _measures_asked(measures: Iterable[str] | None, have_labels: bool) -> tuple[
     asked = list(MEASURES) if measures is None else [MEASURE_ALIASES.get(m, m) for m in measures]
     unknown = sorted(set(asked) - set(MEASURES))
     if unknown:
-        raise ProfileError(f"measures: {unknown} are not measures of the protocol; known: "
-                           f"{', '.join(list(MEASURES) + sorted(MEASURE_ALIASES))}")
+        raise ProfileError(
+            f"measures: {unknown} are not measures of the protocol; known: "
+            f"{', '.join(list(MEASURES) + sorted(MEASURE_ALIASES))}"
+        )
     skipped = {m: "not asked for" for m in MEASURES if m not in asked}
     if not have_labels:
         for m in LABELLED_MEASURES:
@@ -223,8 +255,9 @@ def _tensor_batches(x: torch.Tensor, y: np.ndarray | None, batch_size: int):
 def _loader_batches(data: Any) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
     """(inputs, labels or None) of each batch of a loader (tensors, or tuples whose first element is one)."""
     if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
-        raise ProfileError(f"data: a {type(data).__name__}; expected a tensor, an array, a tuple (inputs, labels) "
-                           "or a DataLoader")
+        raise ProfileError(
+            f"data: a {type(data).__name__}; expected a tensor, an array, a tuple (inputs, labels) or a DataLoader"
+        )
     for b, batch in enumerate(data):
         if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], (torch.Tensor, np.ndarray)):
             xb = _as_tensor(batch[0], f"data: batch {b}")
@@ -232,8 +265,10 @@ def _loader_batches(data: Any) -> Iterator[tuple[torch.Tensor, np.ndarray | None
         elif isinstance(batch, (torch.Tensor, np.ndarray)):
             xb, yb = _as_tensor(batch, f"data: batch {b}"), None
         else:
-            raise ProfileError(f"data: batch {b} is a {type(batch).__name__}, not a tensor or a tuple whose first "
-                               "element is one; make the loader yield (inputs, labels) tensors")
+            raise ProfileError(
+                f"data: batch {b} is a {type(batch).__name__}, not a tensor or a tuple whose first "
+                "element is one; make the loader yield (inputs, labels) tensors"
+            )
         yield xb, yb
 
 
@@ -321,8 +356,10 @@ class Profile:
         """The measurement of layer ``name`` (its primary pooling unless ``pooling`` is given)."""
         found = [m for m in self.measurements if m.name == name and (pooling is None or m.pooling == pooling)]
         if not found:
-            raise ProfileError(f"layer {name!r}" + (f" pooling {pooling!r}" if pooling else "") + " was not profiled; "
-                               f"profiled: {', '.join(dict.fromkeys(m.name for m in self.measurements))}")
+            raise ProfileError(
+                f"layer {name!r}" + (f" pooling {pooling!r}" if pooling else "") + " was not profiled; "
+                f"profiled: {', '.join(dict.fromkeys(m.name for m in self.measurements))}"
+            )
         return min(found, key=lambda m: POOLING_ORDER.index(m.pooling))
 
     def to_pandas(self) -> pd.DataFrame:
@@ -332,15 +369,24 @@ class Profile:
         from .store import flatten_layer
 
         rows = []
-        primary = {}
+        primary: dict[str, str] = {}
         for m in self.measurements:
             best = primary.get(m.name)
             if best is None or POOLING_ORDER.index(m.pooling) < POOLING_ORDER.index(best):
                 primary[m.name] = m.pooling
         for m in self.measurements:
             measures = m.measures.model_dump(mode="python", exclude_unset=True)
-            rows.append({"layer": m.name, "pooling": m.pooling, "depth": m.depth, "role": m.role,
-                         "primary": primary[m.name] == m.pooling, **flatten_layer(measures), "flags": _flags(measures)})
+            rows.append(
+                {
+                    "layer": m.name,
+                    "pooling": m.pooling,
+                    "depth": m.depth,
+                    "role": m.role,
+                    "primary": primary[m.name] == m.pooling,
+                    **flatten_layer(measures),
+                    "flags": _flags(measures),
+                }
+            )
         return pd.DataFrame(rows)
 
     def _curves(self) -> pd.DataFrame:
@@ -348,8 +394,16 @@ class Profile:
         from .analysis import curves
 
         df = self.to_pandas()
-        df = df.assign(job_id=self.model, model=self.model, task="profile", seed=0, family=self.model,
-                       status="profiled", protocol_version=self.protocol.version, epoch=0)
+        df = df.assign(
+            job_id=self.model,
+            model=self.model,
+            task="profile",
+            seed=0,
+            family=self.model,
+            status="profiled",
+            protocol_version=self.protocol.version,
+            epoch=0,
+        )
         return curves(df)
 
     def plot(self, backend: str = "plotly", measures: Sequence[str] | None = None):
@@ -363,8 +417,13 @@ class Profile:
         from .site.html import CURVE_PANELS, colours_for
 
         table = self._curves()
-        panels = [p for p in CURVE_PANELS if (measures is None or p[0] in measures)
-                  and f"{p[0]}_mean" in table and table[f"{p[0]}_mean"].notna().any()]
+        panels = [
+            p
+            for p in CURVE_PANELS
+            if (measures is None or p[0] in measures)
+            and f"{p[0]}_mean" in table
+            and table[f"{p[0]}_mean"].notna().any()
+        ]
         if not panels:
             raise ProfileError("plot: no measure to draw" + (f" among {list(measures)}" if measures else ""))
         colours = colours_for([self.model])
@@ -378,8 +437,16 @@ class Profile:
 
         return curve_figure(table, colours, panels, title=self.model)
 
-    def to_record(self, *, model: str | None = None, task: str = "own_data", family: str = "custom",
-                  modality: str = "vision", train_accuracy: float = math.nan, test_accuracy: float = math.nan) -> Record:
+    def to_record(
+        self,
+        *,
+        model: str | None = None,
+        task: str = "own_data",
+        family: str = "custom",
+        modality: str = "vision",
+        train_accuracy: float = math.nan,
+        test_accuracy: float = math.nan,
+    ) -> Record:
         """A schema-valid record of this profile, provenance ``self_reported`` (nobody re-ran it):
         for ``reptopo submit --activations`` (with the task's probe set) or a local store.
 
@@ -392,18 +459,41 @@ class Profile:
         cfg = self.protocol
         layers_hash = hashlib.sha256(repr([s.model_dump(mode="json") for s in self.layers]).encode()).hexdigest()
         data = {
-            "schema": SCHEMA_VERSION, "job_id": f"{name}__{task}__profile__p{cfg.version}", "model": name,
-            "model_version": 1, "task": task, "task_version": 1, "seed": 0, "axes": {}, "control": None,
-            "status": "submitted_activations", "family": family, "modality": modality,
+            "schema": SCHEMA_VERSION,
+            "job_id": f"{name}__{task}__profile__p{cfg.version}",
+            "model": name,
+            "model_version": 1,
+            "task": task,
+            "task_version": 1,
+            "seed": 0,
+            "axes": {},
+            "control": None,
+            "status": "submitted_activations",
+            "family": family,
+            "modality": modality,
             "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
             "entry_hash": {"model": layers_hash, "task": self.inputs_hash},
             "probe": {"size": len(self.positions), "hash": self.inputs_hash, "ids": self.positions.tolist()},
             "recipe": None,
-            "train": {"train_accuracy": float(train_accuracy), "test_accuracy": float(test_accuracy),
-                      "train_loss": math.nan, "test_loss": math.nan, "epochs_run": 0, "history": []},
-            "checkpoint_sha256": None, "n_parameters": None, "weight_l2": None,
-            "times": {"train_seconds": 0.0, "measure_seconds": sum(m.measures.seconds or 0.0 for m in self.measurements)},
-            "peak_rss_mb": None, "versions": library_versions(), "device": self.device, "ran_on": where_this_runs(),
+            "train": {
+                "train_accuracy": float(train_accuracy),
+                "test_accuracy": float(test_accuracy),
+                "train_loss": math.nan,
+                "test_loss": math.nan,
+                "epochs_run": 0,
+                "history": [],
+            },
+            "checkpoint_sha256": None,
+            "n_parameters": None,
+            "weight_l2": None,
+            "times": {
+                "train_seconds": 0.0,
+                "measure_seconds": sum(m.measures.seconds or 0.0 for m in self.measurements),
+            },
+            "peak_rss_mb": None,
+            "versions": library_versions(),
+            "device": self.device,
+            "ran_on": where_this_runs(),
             "layers": [m.model_dump(mode="python", exclude_unset=True) for m in self.measurements],
         }
         return finalize(data, "self_reported")
@@ -416,16 +506,26 @@ class Profile:
         from .compare import comparison_config, similarity_maps
 
         if self.inputs_hash != other.inputs_hash:
-            raise ProfileError(f"compare: {self.model} and {other.model} were profiled on different inputs "
-                               f"({self.inputs_hash[:12]}... against {other.inputs_hash[:12]}...); profile both on the same data")
+            raise ProfileError(
+                f"compare: {self.model} and {other.model} were profiled on different inputs "
+                f"({self.inputs_hash[:12]}... against {other.inputs_hash[:12]}...); profile both on the same data"
+            )
         left, right = self._primary(), other._primary()
         cfg = comparison_config()
         if layers is not None:
             cfg = cfg.model_copy(update={"rtd_max_layers": layers})
-        cka, cka_debiased, rtd = similarity_maps([a for _, a in left], [a for _, a in right],
-                                                 ([n for n, _ in left], [n for n, _ in right]), cfg)
-        return ProfileComparison(self.model, other.model, [n for n, _ in left], [n for n, _ in right], cka,
-                                 cka_debiased, np.array([[np.nan if v is None else v for v in row] for row in rtd]))
+        cka, cka_debiased, rtd = similarity_maps(
+            [a for _, a in left], [a for _, a in right], ([n for n, _ in left], [n for n, _ in right]), cfg
+        )
+        return ProfileComparison(
+            self.model,
+            other.model,
+            [n for n, _ in left],
+            [n for n, _ in right],
+            cka,
+            cka_debiased,
+            np.array([[np.nan if v is None else v for v in row] for row in rtd]),
+        )
 
     def _primary(self) -> list[tuple[str, np.ndarray]]:
         out = []
@@ -444,8 +544,13 @@ class Profile:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         table = self.to_pandas()
-        paths = [out / "profile.parquet", out / "profile.csv", out / "profile.html", out / "profile.png",
-                 out / "record.json"]
+        paths = [
+            out / "profile.parquet",
+            out / "profile.csv",
+            out / "profile.html",
+            out / "profile.png",
+            out / "record.json",
+        ]
         table.to_parquet(paths[0], index=False)
         table.to_csv(paths[1], index=False)
         self.plot().write_html(paths[2], include_plotlyjs=True, full_html=True)
@@ -470,8 +575,17 @@ class ProfileComparison:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per (left layer, right layer) with ``cka``, ``cka_debiased`` and ``rtd``."""
-        rows = [{"left_layer": a, "right_layer": b, "cka": self.cka[i, j], "cka_debiased": self.cka_debiased[i, j],
-                 "rtd": self.rtd[i, j]} for i, a in enumerate(self.left_layers) for j, b in enumerate(self.right_layers)]
+        rows = [
+            {
+                "left_layer": a,
+                "right_layer": b,
+                "cka": self.cka[i, j],
+                "cka_debiased": self.cka_debiased[i, j],
+                "rtd": self.rtd[i, j],
+            }
+            for i, a in enumerate(self.left_layers)
+            for j, b in enumerate(self.right_layers)
+        ]
         return pd.DataFrame(rows)
 
 
@@ -492,8 +606,11 @@ def _flags(measures: dict) -> str:
     phd = measures.get("phdim") or {}
     cal = phd.get("calibrated")
     if cal and cal.get("censored"):
-        flags.append(f"PHdim censored (at least {cal['lower_bound']:.3g})" if cal.get("lower_bound") is not None
-                     else "PHdim censored")
+        flags.append(
+            f"PHdim censored (at least {cal['lower_bound']:.3g})"
+            if cal.get("lower_bound") is not None
+            else "PHdim censored"
+        )
     elif phd.get("censored"):
         flags.append("PHdim censored")
     if "calibrated" in phd and cal is None:
@@ -529,17 +646,30 @@ def _interactive() -> bool:
 def _model_device(model: nn.Module, device: str) -> torch.device:
     want = torch.device(device)
     param = next(model.parameters(), None)
-    if param is not None and (param.device.type != want.type or
-                              (want.index is not None and param.device.index != want.index)):
-        raise ProfileError(f"device: the model's parameters are on {param.device}, not {want}; pass "
-                           f"device={str(param.device)!r} or move the model (model.to({device!r}))")
+    if param is not None and (
+        param.device.type != want.type or (want.index is not None and param.device.index != want.index)
+    ):
+        raise ProfileError(
+            f"device: the model's parameters are on {param.device}, not {want}; pass "
+            f"device={str(param.device)!r} or move the model (model.to({device!r}))"
+        )
     return want
 
 
-def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSpec] | None = None,
-            labels: Any = None, probe_size: int | None = None, protocol_version: int = CURRENT_VERSION,
-            measures: Iterable[str] | None = None, device: str = "cpu", batch_size: int = 128,
-            seed: int | None = None, progress: bool | None = None) -> Profile:
+def profile(
+    model: nn.Module | str,
+    data: Any,
+    *,
+    layers: Sequence[str | LayerSpec] | None = None,
+    labels: Any = None,
+    probe_size: int | None = None,
+    protocol_version: int = CURRENT_VERSION,
+    measures: Iterable[str] | None = None,
+    device: str = "cpu",
+    batch_size: int = 128,
+    seed: int | None = None,
+    progress: bool | None = None,
+) -> Profile:
     """Per-layer topology and geometry of ``model``'s representations of ``data``.
 
     Parameters
@@ -600,15 +730,17 @@ def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSp
         named = load_named(model)
         model, name, pad_id, is_text = named.module, named.name, named.pad_id, named.tokenizer is not None
         if is_text and isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
-            data = named.tokenizer(list(data), padding=True, truncation=True, max_length=128,
-                                   return_tensors="pt")["input_ids"]
+            data = named.tokenizer(list(data), padding=True, truncation=True, max_length=128, return_tensors="pt")[
+                "input_ids"
+            ]
     elif not isinstance(model, nn.Module):
         raise ProfileError(f"model: a {type(model).__name__}; expected a torch.nn.Module, 'hf:ORG/NAME' or 'timm:NAME'")
     if isinstance(data, (list, tuple)) and data and all(isinstance(t, str) for t in data):
-        raise ProfileError("data: a list of strings needs a model given as 'hf:ORG/NAME' (its tokenizer); for a module, "
-                           "pass token ids")
+        raise ProfileError(
+            "data: a list of strings needs a model given as 'hf:ORG/NAME' (its tokenizer); for a module, pass token ids"
+        )
     dev = _model_device(model, device)
-    specs, chosen = (default_layers(model) if layers is None else (_given_layers(model, layers), "given"))
+    specs, chosen = default_layers(model) if layers is None else (_given_layers(model, layers), "given")
     if not specs:
         raise ProfileError("layers: the model has no layer to profile; name them with layers=[...]")
     whole = _tensor_inputs(data, labels)
@@ -621,8 +753,11 @@ def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSp
         n_inputs = len(x_all)
         positions = np.arange(n_inputs, dtype=np.int64)
         if n_inputs > size:
-            positions = (probe_positions(y_all, size, seed) if y_all is not None
-                         else np.sort(np.random.default_rng([seed, 29]).choice(n_inputs, size, replace=False)))
+            positions = (
+                probe_positions(y_all, size, seed)
+                if y_all is not None
+                else np.sort(np.random.default_rng([seed, 29]).choice(n_inputs, size, replace=False))
+            )
             x_all, y_all = x_all[torch.as_tensor(positions)], None if y_all is None else y_all[positions]
         batches = _tensor_batches(x_all, y_all, batch_size)
         capacity = len(positions)
@@ -644,7 +779,9 @@ def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSp
                 if have_labels is None:
                     have_labels = yb is not None
                 elif have_labels != (yb is not None):
-                    raise ProfileError(f"data: batch {b} {'has' if yb is not None else 'lacks'} labels, unlike the first")
+                    raise ProfileError(
+                        f"data: batch {b} {'has' if yb is not None else 'lacks'} labels, unlike the first"
+                    )
                 if len(xb) == 0:
                     continue
                 rows, slots = reservoir.slots(len(xb))
@@ -672,8 +809,10 @@ def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSp
                         raise ProfileError(str(exc)) from None
                     for kind, arr in pooled.items():
                         if not torch.isfinite(arr).all():
-                            raise ProfileError(f"layer {spec.name!r} ({kind}), batch {b}: non-finite activations (NaN "
-                                               "or inf); check the model and the inputs of that batch")
+                            raise ProfileError(
+                                f"layer {spec.name!r} ({kind}), batch {b}: non-finite activations (NaN "
+                                "or inf); check the model and the inputs of that batch"
+                            )
                         key = (spec.name, kind)
                         if key not in buffers:
                             buffers[key] = np.zeros((capacity, arr.shape[1]), dtype=np.float32)
@@ -696,10 +835,14 @@ def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSp
         # that the profile's PHdim has a calibrated value and interval
         cut = _calibrated_size(n_kept, cfg)
         if cut < n_kept:
-            sub = (probe_positions(y, cut, seed) if y is not None
-                   else np.sort(np.random.default_rng([seed, 31]).choice(n_kept, cut, replace=False)))
+            sub = (
+                probe_positions(y, cut, seed)
+                if y is not None
+                else np.sort(np.random.default_rng([seed, 31]).choice(n_kept, cut, replace=False))
+            )
             order, positions, y = order[sub], positions[sub], None if y is None else y[sub]
             n_kept = cut
+    assert kept_inputs is not None  # at least one batch was kept (checked above)
     identity = len(order) == len(kept_inputs) and bool(np.all(order == np.arange(len(order))))
     if not identity:  # one layer at a time, so that at most one extra layer is held
         for key in list(buffers):
@@ -713,14 +856,37 @@ def profile(model: nn.Module | str, data: Any, *, layers: Sequence[str | LayerSp
     depth_of = {s.name: s for s in specs}
     keys = sorted(acts, key=lambda k: (depth_of[k[0]].depth, POOLING_ORDER.index(k[1])))
     show = _interactive() if progress is None else progress
-    for key in (track(keys, description="measuring layers", transient=True) if show else keys):
+    for key in track(keys, description="measuring layers", transient=True) if show else keys:
         lname, pooling = key
-        result, dgms = measure_layer(acts[key], y if y is not None else np.zeros(n_kept, dtype=np.int64), cfg, lname,
-                                     measures=asked)
+        result, dgms = measure_layer(
+            acts[key], y if y is not None else np.zeros(n_kept, dtype=np.int64), cfg, lname, measures=asked
+        )
         spec = depth_of[lname]
-        measurements.append(Layer.model_validate({"name": lname, "pooling": pooling, "depth": spec.depth,
-                                                  "role": spec.role, "epoch": 0, "measures": result}))
+        measurements.append(
+            Layer.model_validate(
+                {
+                    "name": lname,
+                    "pooling": pooling,
+                    "depth": spec.depth,
+                    "role": spec.role,
+                    "epoch": 0,
+                    "measures": result,
+                }
+            )
+        )
         diagrams.update({f"{lname}__{pooling}__e0__h{d}": v for d, v in enumerate(dgms)})
-    return Profile(model=name, layers=specs, chosen=chosen, measurements=measurements, activations=acts, labels=y,
-                   positions=positions, n_inputs=n_inputs, inputs_hash=inputs_hash, protocol=cfg,
-                   skipped=skipped, device=str(dev), diagrams=diagrams)
+    return Profile(
+        model=name,
+        layers=specs,
+        chosen=chosen,
+        measurements=measurements,
+        activations=acts,
+        labels=y,
+        positions=positions,
+        n_inputs=n_inputs,
+        inputs_hash=inputs_hash,
+        protocol=cfg,
+        skipped=skipped,
+        device=str(dev),
+        diagrams=diagrams,
+    )

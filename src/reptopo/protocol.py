@@ -32,14 +32,21 @@ class ResolutionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     band: tuple[float, float] = Field((1.7, 2.1), description="H1+: ambiguous from, counts above (x the H1 scale)")
-    h0_band: tuple[float, float] = Field((4.5, 6.0), description="H0: ambiguous from, counts above (x the cloud's resolution)")
+    h0_band: tuple[float, float] = Field(
+        (4.5, 6.0), description="H0: ambiguous from, counts above (x the cloud's resolution)"
+    )
     max_birth: float = Field(5.0, description="H1+ bars born later than this (x the H1 scale) are not counted")
     landmark_weight: float = Field(0.8, description="weight of the landmarks' covering radius in the H1 scale")
     neighbour_rank: int | None = Field(None, description="neighbour rank of the cloud's resolution; None: ceil(ln n)")
 
     def rule(self) -> M.ResolutionRule:
-        return M.ResolutionRule(band=tuple(self.band), h0_band=tuple(self.h0_band), max_birth=self.max_birth,
-                                landmark_weight=self.landmark_weight, k=self.neighbour_rank)
+        return M.ResolutionRule(
+            band=(self.band[0], self.band[1]),
+            h0_band=(self.h0_band[0], self.h0_band[1]),
+            max_birth=self.max_birth,
+            landmark_weight=self.landmark_weight,
+            k=self.neighbour_rank,
+        )
 
 
 class ClassTopologyParams(BaseModel):
@@ -98,8 +105,10 @@ class ProtocolConfig(BaseModel):
     phdim_bootstrap: int = 100
     phdim_class_min_points: int = 60
     phdim_ceiling: Literal["eckmann_ruelle", "calibrated"] | None = Field(
-        None, description="v2: censor estimates above 2 log10 N; v3: read the fit through the calibration table of "
-        "its pool and schedule, censored only where the interval has no finite upper end")
+        None,
+        description="v2: censor estimates above 2 log10 N; v3: read the fit through the calibration table of "
+        "its pool and schedule, censored only where the interval has no finite upper end",
+    )
     # per-class homology, the whole cloud's components, normalised total persistence (v2)
     class_topology: ClassTopologyParams | None = None
     robust: RobustParams | None = Field(None, description="the DTM filtration's significant counts (v3)")
@@ -113,9 +122,11 @@ class ProtocolConfig(BaseModel):
     # measures at these training epochs as well as at the end (empty: at the end only)
     checkpoint_epochs: tuple[int, ...] = ()
     checkpoint_seeds: tuple[int, ...] | None = Field(
-        None, description="the learning dynamics: only jobs of these seeds at default hyperparameters (no "
+        None,
+        description="the learning dynamics: only jobs of these seeds at default hyperparameters (no "
         "hyperparameter axis off its default, not a control, not a frozen backbone) are measured at "
-        "checkpoint_epochs; None: every job (v1)")
+        "checkpoint_epochs; None: every job (v1)",
+    )
 
     def digest(self) -> str:
         dumped = self.model_dump(mode="json", exclude_none=True)
@@ -126,31 +137,46 @@ class ProtocolConfig(BaseModel):
         parts = [f"probe of up to {self.probe_size} class-balanced test points", f"{self.n_landmarks} landmarks"]
         if self.betti_resolution is not None:
             r = self.betti_resolution
-            parts.append(f"Betti numbers at the cloud's own sampling resolution (H1 bars count above {r.band[1]} x the "
-                         f"scale, ambiguous from {r.band[0]}; H0 above {r.h0_band[1]} x the resolution, ambiguous from "
-                         f"{r.h0_band[0]}: an ambiguous number is reported as a range, not a value)")
+            parts.append(
+                f"Betti numbers at the cloud's own sampling resolution (H1 bars count above {r.band[1]} x the "
+                f"scale, ambiguous from {r.band[0]}; H0 above {r.h0_band[1]} x the resolution, ambiguous from "
+                f"{r.h0_band[0]}: an ambiguous number is reported as a range, not a value)"
+            )
         else:
             parts.append(f"Betti rule `{self.betti_rule}` (factor {self.betti_factor})")
         if self.class_topology is not None:
             c = self.class_topology
-            parts.append(f"per-class Betti numbers on the {c.k}-NN hop metric at {c.hops} hops (Naitzat et al.) and on "
-                         "the Euclidean metric, the whole cloud's components and total persistence normalised by the "
-                         "layer's RMS radius")
+            parts.append(
+                f"per-class Betti numbers on the {c.k}-NN hop metric at {c.hops} hops (Naitzat et al.) and on "
+                "the Euclidean metric, the whole cloud's components and total persistence normalised by the "
+                "layer's RMS radius"
+            )
         if self.robust is not None:
-            r = self.robust
-            parts.append(f"the whole cloud's and each class's components and loops of the distance-to-measure "
-                         f"filtration (mass {r.mass}) that outlive a bootstrap band at level {r.level} "
-                         f"({r.n_bootstrap} resamples)")
-        ceiling = {"eckmann_ruelle": ", censored above 2 log10 N (Eckmann & Ruelle)",
-                   "calibrated": f", calibrated against tables of Gaussian and ball clouds on the same pool (at most "
-                                 f"{self.phdim_pool} points) and schedule, with a 95% interval; censored (a lower bound) "
-                                 "only where the interval has no finite upper end"}.get(self.phdim_ceiling or "", "")
-        parts.append(f"PHdim alpha {self.phdim_alpha} with {self.phdim_n_sizes} sizes x {self.phdim_repeats} subsamples"
-                     + ceiling)
+            robust = self.robust
+            parts.append(
+                f"the whole cloud's and each class's components and loops of the distance-to-measure "
+                f"filtration (mass {robust.mass}) that outlive a bootstrap band at level {robust.level} "
+                f"({robust.n_bootstrap} resamples)"
+            )
+        ceiling = {
+            "eckmann_ruelle": ", censored above 2 log10 N (Eckmann & Ruelle)",
+            "calibrated": f", calibrated against tables of Gaussian and ball clouds on the same pool (at most "
+            f"{self.phdim_pool} points) and schedule, with a 95% interval; censored (a lower bound) "
+            "only where the interval has no finite upper end",
+        }.get(self.phdim_ceiling or "", "")
+        parts.append(
+            f"PHdim alpha {self.phdim_alpha} with {self.phdim_n_sizes} sizes x {self.phdim_repeats} subsamples"
+            + ceiling
+        )
         parts.append(f"TwoNN and MLE (k = {self.mle_k}) intrinsic dimensions, a linear probe")
         if self.checkpoint_epochs:
-            who = "every job" if self.checkpoint_seeds is None else (
-                f"seed {', '.join(map(str, self.checkpoint_seeds))} of each architecture at default hyperparameters")
+            who = (
+                "every job"
+                if self.checkpoint_seeds is None
+                else (
+                    f"seed {', '.join(map(str, self.checkpoint_seeds))} of each architecture at default hyperparameters"
+                )
+            )
             parts.append(f"measured at epochs {', '.join(map(str, self.checkpoint_epochs))} and the last for {who}")
         return "; ".join(parts) + "."
 
@@ -158,7 +184,7 @@ class ProtocolConfig(BaseModel):
         """The Betti rule of this version: the sampling-resolution rule, or v1's legacy rule."""
         if self.betti_resolution is not None:
             return self.betti_resolution.rule()
-        return M.BettiRule(self.betti_rule, self.betti_factor)
+        return M.BettiRule(self.betti_rule, 2.0 if self.betti_factor is None else self.betti_factor)
 
     def measures_checkpoints(self, *, seed: int, at_defaults: bool, control: str | None, frozen: bool) -> bool:
         """Whether a job is measured at ``checkpoint_epochs`` as well as at the end."""
@@ -177,18 +203,31 @@ PROTOCOLS = {
     # cap rises to 2,000 so that the two-class synthetic tasks have 1,000 points per class; tasks
     # whose own probe is smaller keep theirs.
     2: ProtocolConfig(
-        version=2, probe_size=2000, betti_rule="sampling_resolution", betti_factor=None,
-        betti_resolution=ResolutionParams(), phdim_ceiling="eckmann_ruelle", class_topology=ClassTopologyParams(),
-        checkpoint_epochs=(0, 1, 2, 5), checkpoint_seeds=(0,),
+        version=2,
+        probe_size=2000,
+        betti_rule="sampling_resolution",
+        betti_factor=None,
+        betti_resolution=ResolutionParams(),
+        phdim_ceiling="eckmann_ruelle",
+        class_topology=ClassTopologyParams(),
+        checkpoint_epochs=(0, 1, 2, 5),
+        checkpoint_seeds=(0,),
     ),
     # v3: v2 plus calibrated PHdim (pool up to 2,000 points: its resolution limit is 29.9 against
     # 10.7 at 1,000) and the DTM filtration's significant components and loops, whole and per
     # class. Every v2 field stays, so the two rules can be compared on the same layers.
     3: ProtocolConfig(
-        version=3, probe_size=2000, betti_rule="sampling_resolution", betti_factor=None,
-        betti_resolution=ResolutionParams(), phdim_ceiling="calibrated", phdim_pool=2000,
-        class_topology=ClassTopologyParams(), robust=RobustParams(),
-        checkpoint_epochs=(0, 1, 2, 5), checkpoint_seeds=(0,),
+        version=3,
+        probe_size=2000,
+        betti_rule="sampling_resolution",
+        betti_factor=None,
+        betti_resolution=ResolutionParams(),
+        phdim_ceiling="calibrated",
+        phdim_pool=2000,
+        class_topology=ClassTopologyParams(),
+        robust=RobustParams(),
+        checkpoint_epochs=(0, 1, 2, 5),
+        checkpoint_seeds=(0,),
     ),
 }
 CURRENT_VERSION = 3
@@ -217,8 +256,9 @@ LABELLED_MEASURES = ("class_topology", "phdim_per_class", "linear_probe_accuracy
 MIN_POINTS = 30
 
 
-def measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, *,
-                  measures: tuple[str, ...] | None = None) -> tuple[dict, list[np.ndarray]]:
+def measure_layer(
+    x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, *, measures: tuple[str, ...] | None = None
+) -> tuple[dict, list[np.ndarray]]:
     """Every measure of one layer's cloud (or the named subset of :data:`MEASURES`, in their own
     order): (JSON-ready dict, persistence diagrams).
 
@@ -232,8 +272,9 @@ def measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str,
         return _measure_layer(x, y, cfg, layer, MEASURES if measures is None else tuple(measures))
 
 
-def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str,
-                   measures: tuple[str, ...]) -> tuple[dict, list[np.ndarray]]:
+def _measure_layer(
+    x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, measures: tuple[str, ...]
+) -> tuple[dict, list[np.ndarray]]:
     """A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
     result ``{"error": ...}`` naming the layer and the problem, never a silent number; a single
     measure that fails is flagged in its own field and the others are kept.
@@ -259,8 +300,13 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
 
     def ph():
         res = M.persistence(
-            x, maxdim=cfg.maxdim, n_landmarks=cfg.n_landmarks, metric=cfg.metric,
-            rule=cfg.betti_rule_object(), seed=cfg.seed, layer=layer,
+            x,
+            maxdim=cfg.maxdim,
+            n_landmarks=cfg.n_landmarks,
+            metric=cfg.metric,
+            rule=cfg.betti_rule_object(),
+            seed=cfg.seed,
+            layer=layer,
         )
         diagrams.extend(res.diagrams)
         whole.append(res)
@@ -269,27 +315,54 @@ def _measure_layer(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str
     def ph_dim():
         pool = min(cfg.phdim_pool, len(x))
         return M.phdim(
-            x, alpha=cfg.phdim_alpha, pool_size=pool, sizes=M.default_schedule(pool, cfg.phdim_n_sizes),
-            n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=cfg.phdim_bootstrap, layer=layer,
+            x,
+            alpha=cfg.phdim_alpha,
+            pool_size=pool,
+            sizes=M.default_schedule(pool, cfg.phdim_n_sizes),
+            n_repeats=cfg.phdim_repeats,
+            seed=cfg.seed,
+            n_bootstrap=cfg.phdim_bootstrap,
+            layer=layer,
             ceiling=cfg.phdim_ceiling,
         ).to_dict()
 
     def ph_dim_classes():
         res = M.phdim_per_class(
-            x, y, min_class_points=cfg.phdim_class_min_points, alpha=cfg.phdim_alpha,
-            n_repeats=cfg.phdim_repeats, seed=cfg.seed, n_bootstrap=0, layer=layer, ceiling=cfg.phdim_ceiling,
+            x,
+            y,
+            min_class_points=cfg.phdim_class_min_points,
+            alpha=cfg.phdim_alpha,
+            n_repeats=cfg.phdim_repeats,
+            seed=cfg.seed,
+            n_bootstrap=0,
+            layer=layer,
+            ceiling=cfg.phdim_ceiling,
         )
-        out = {"mean": res["mean"], "skipped": res["skipped"], "classes": {c: r.dimension for c, r in res["classes"].items()}}
+        out = {
+            "mean": res["mean"],
+            "skipped": res["skipped"],
+            "classes": {c: r.dimension for c, r in res["classes"].items()},
+        }
         if cfg.phdim_ceiling is not None:
             out["censored"] = res["censored"]
         return out
 
     def class_topo():
         ct = cfg.class_topology
+        assert ct is not None  # attempted only when the protocol measures it
         return M.class_topology(
-            x, y, k=ct.k, hops=ct.hops, maxdim=ct.maxdim, min_class_points=ct.min_class_points,
-            n_landmarks=cfg.n_landmarks, min_component_fraction=ct.min_component_fraction,
-            rule=cfg.betti_rule_object(), seed=cfg.seed, layer=layer, whole=whole[0] if whole else None,
+            x,
+            y,
+            k=ct.k,
+            hops=ct.hops,
+            maxdim=ct.maxdim,
+            min_class_points=ct.min_class_points,
+            n_landmarks=cfg.n_landmarks,
+            min_component_fraction=ct.min_component_fraction,
+            rule=cfg.betti_rule_object(),
+            seed=cfg.seed,
+            layer=layer,
+            whole=whole[0] if whole else None,
             robust=cfg.robust.rule() if cfg.robust is not None else None,
         ).to_dict()
 

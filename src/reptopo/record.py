@@ -46,8 +46,9 @@ PROVENANCES = ("benchmark", "verified_submission", "self_reported")
 Provenance = Literal["benchmark", "verified_submission", "self_reported"]
 # what a record's model is: trained by the benchmark's recipe, pretrained (frozen, or fine-tuned),
 # a control (registry.CONTROLS: random initialisation, shuffled labels), or submitted activations
-Status = Literal["trained", "pretrained_frozen", "pretrained_finetune", "random_init", "shuffled_labels",
-                 "submitted_activations"]
+Status = Literal[
+    "trained", "pretrained_frozen", "pretrained_finetune", "random_init", "shuffled_labels", "submitted_activations"
+]
 STATUSES: tuple[str, ...] = get_args(Status)
 # the statuses whose models learnt the task: the population the analysis correlates and cites
 TRAINED_STATUSES: tuple[str, ...] = ("trained", "pretrained_frozen", "pretrained_finetune")
@@ -326,8 +327,10 @@ class Record(_Strict):
     """One published record (schema version :data:`SCHEMA_VERSION`)."""
 
     schema_version: int = Field(alias="schema", description="the record schema version (migrated on load)")
-    job_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$", description="the job's name: the model, task, "
-                        "seed, axes, control and protocol version")
+    job_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$",
+        description="the job's name: the model, task, seed, axes, control and protocol version",
+    )
     model: Name
     model_version: int
     task: Name
@@ -335,7 +338,9 @@ class Record(_Strict):
     seed: int
     axes: dict[str, float | int | str]
     control: str | None
-    status: Status = Field(description="trained, pretrained_frozen, pretrained_finetune, random_init, shuffled_labels or submitted_activations")
+    status: Status = Field(
+        description="trained, pretrained_frozen, pretrained_finetune, random_init, shuffled_labels or submitted_activations"
+    )
     family: Name
     modality: str
     protocol: ProtocolStamp = Field(description="the protocol version, its config digest and every parameter")
@@ -343,7 +348,9 @@ class Record(_Strict):
     probe: Probe = Field(description="size, hash and example ids of the probe set")
     recipe: dict[str, Any] | None = None
     train: TrainSummary
-    checkpoint_sha256: str | None = Field(description="sha256 of the trained weights (safetensors); none for activations")
+    checkpoint_sha256: str | None = Field(
+        description="sha256 of the trained weights (safetensors); none for activations"
+    )
     n_parameters: int | None
     weight_l2: float | None
     times: Times
@@ -353,9 +360,13 @@ class Record(_Strict):
     ran_on: RanOn | None = Field(None, description="the host, Dask worker and Slurm job id that wrote the record")
     layers: list[Layer] = Field(description="every measured layer (and epoch), with its measures")
     diagrams_sha256: str | None = None
-    provenance: Provenance = Field(description="benchmark, verified_submission or self_reported: who produced the numbers")
-    digest: str = Field(description="sha256 of what the scores depend on (see reptopo.record): the record's "
-                        "identity, reproduced only by a re-run on the same machine type and libraries")
+    provenance: Provenance = Field(
+        description="benchmark, verified_submission or self_reported: who produced the numbers"
+    )
+    digest: str = Field(
+        description="sha256 of what the scores depend on (see reptopo.record): the record's "
+        "identity, reproduced only by a re-run on the same machine type and libraries"
+    )
 
     @property
     def final_epoch(self) -> int:
@@ -379,13 +390,16 @@ class Record(_Strict):
         epoch = self.final_epoch if epoch is None else epoch
         found = [la for la in self.layers if la.name == name and la.epoch == epoch and pooling in (None, la.pooling)]
         if not found:
-            raise KeyError(f"record {self.job_id}: no layer {name!r}" + (f" pooling {pooling!r}" if pooling else "")
-                           + f" at epoch {epoch}; it has {sorted({la.name for la in self.layers})}")
+            raise KeyError(
+                f"record {self.job_id}: no layer {name!r}"
+                + (f" pooling {pooling!r}" if pooling else "")
+                + f" at epoch {epoch}; it has {sorted({la.name for la in self.layers})}"
+            )
         order = {p: i for i, p in enumerate(POOLING_ORDER)}
         return min(found, key=lambda la: order.get(la.pooling, len(order)))
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "record") -> Record:
+    def from_dict(cls, data: dict[str, Any], *, source: str = "record") -> Record:
         """Validate ``data`` (migrating an earlier schema); errors name ``source`` and the field.
 
         A record without a digest (one migrated from schema 1) gets the digest of its
@@ -405,12 +419,12 @@ class Record(_Strict):
         path = Path(path)
         return cls.from_dict(_read_json_object(path, "record"), source=str(path))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The record as stored: the fields it was given (optional ones left out stay out), with ``schema``."""
         return self.model_dump(mode="python", by_alias=True, exclude_unset=True)
 
 
-def _read_json_object(path: Path, what: str) -> dict:
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
     """The JSON object in ``path``; a :class:`RecordError` naming the file (and line) otherwise."""
     try:
         data = json.loads(path.read_text())
@@ -431,11 +445,11 @@ def _validation_error(exc: ValidationError, source: str) -> RecordError:
     return RecordError(f"{source}: {field}: {err['msg']}{more}")
 
 
-def _without_timings(measures: dict) -> dict:
+def _without_timings(measures: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in measures.items() if k != "seconds"}
 
 
-def content_digest(data: dict) -> str:
+def content_digest(data: dict[str, Any]) -> str:
     """sha256 over what the record's scores depend on (see the module docstring)."""
     train = data["train"]
     content = {
@@ -444,14 +458,19 @@ def content_digest(data: dict) -> str:
         "probe": data["probe"]["hash"],
         "checkpoint_sha256": data.get("checkpoint_sha256"),
         "train": {k: train[k] for k in ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "epochs_run")},
-        "layers": [{**{k: layer[k] for k in ("name", "pooling", "depth", "role", "epoch")},
-                    "measures": _without_timings(layer["measures"])} for layer in data["layers"]],
+        "layers": [
+            {
+                **{k: layer[k] for k in ("name", "pooling", "depth", "role", "epoch")},
+                "measures": _without_timings(layer["measures"]),
+            }
+            for layer in data["layers"]
+        ],
     }
     blob = json.dumps(content, sort_keys=True, allow_nan=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
-def migrate(data: dict) -> dict:
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """A record of any known schema, brought to :data:`SCHEMA_VERSION` (a new dict)."""
     version = data.get("schema")
     if version == SCHEMA_VERSION:
@@ -471,7 +490,7 @@ def latest_version(versions: Iterable[int]) -> int | None:
     return max((int(v) for v in versions), default=None)
 
 
-def finalize(data: dict, provenance: Provenance) -> Record:
+def finalize(data: dict[str, Any], provenance: Provenance) -> Record:
     """A new record from a writer's dict: schema and provenance set, validated, then its digest."""
     out = {**data, "schema": SCHEMA_VERSION, "provenance": provenance, "digest": ""}
     return Record.from_dict(out, source=f"record {data.get('job_id', '?')}")
@@ -509,7 +528,8 @@ class ComparisonRecord(_Strict):
     task: Name
     kind: Literal["architectures", "seeds", "random_init"] = Field(
         description="two architectures (seed 0, default hyperparameters), two seeds of one architecture, or a "
-                    "trained model against its random-initialisation control")
+        "trained model against its random-initialisation control"
+    )
     config: ProtocolStamp = Field(description="the comparison config's version, digest and parameters")
     protocol_version: int
     probe: Probe
@@ -524,10 +544,12 @@ class ComparisonRecord(_Strict):
     versions: dict[str, str | None]
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "comparison") -> ComparisonRecord:
+    def from_dict(cls, data: dict[str, Any], *, source: str = "comparison") -> ComparisonRecord:
         if data.get("schema") != COMPARISON_SCHEMA_VERSION:
-            raise RecordError(f"{source}: comparison schema {data.get('schema')!r} is not one reptopo knows "
-                              f"({COMPARISON_SCHEMA_VERSION})")
+            raise RecordError(
+                f"{source}: comparison schema {data.get('schema')!r} is not one reptopo knows "
+                f"({COMPARISON_SCHEMA_VERSION})"
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -539,5 +561,5 @@ class ComparisonRecord(_Strict):
         path = Path(path)
         return cls.from_dict(_read_json_object(path, "comparison"), source=str(path))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="python", by_alias=True)

@@ -34,8 +34,10 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 def check_name(value: str) -> str:
     """``value`` if it is a valid name (:data:`NAME_PATTERN`); a ValueError saying why otherwise."""
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid name: use letters, digits, '_', '-' and '.' only "
-                         "(starting with a letter or digit, at most 100 characters)")
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits, '_', '-' and '.' only "
+            "(starting with a letter or digit, at most 100 characters)"
+        )
     return value
 
 
@@ -188,7 +190,6 @@ class SuiteEntry(Strict):
 ENTRY_TYPES = {"task": TaskEntry, "model": ModelEntry, "suite": SuiteEntry}
 
 
-
 def _node_line(node, loc: tuple) -> int:
     """Line (1-based) of the YAML node at pydantic location ``loc``, or the deepest found."""
     line = node.start_mark.line + 1
@@ -221,9 +222,11 @@ def load_entry(path: str | Path):
         raise RegistryError([f"{path}:1: an entry is a mapping with a 'kind' field"])
     kind = data.get("kind")
     if kind not in ENTRY_TYPES:
-        raise RegistryError([f"{path}:{_node_line(node, ('kind',))}: kind: expected one of {sorted(ENTRY_TYPES)}, got {kind!r}"])
+        raise RegistryError(
+            [f"{path}:{_node_line(node, ('kind',))}: kind: expected one of {sorted(ENTRY_TYPES)}, got {kind!r}"]
+        )
     try:
-        return ENTRY_TYPES[kind].model_validate(data)
+        return ENTRY_TYPES[kind].model_validate(data)  # type: ignore[attr-defined]  # each is a pydantic model
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -30,26 +30,31 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
+import pandas as pd
 
 # --- the scores of a record, as flat leaves -----------------------------------------------------
 
 # leaves that are parameters or bookkeeping, not scores: never compared
-_NOT_SCORES = re.compile(r"(^|\.)(seconds|seed|sizes|params|alpha|pool_size|n_repeats|n_landmarks|maxdim|k|hops|"
-                         r"min_class_points|min_component_fraction|metric|method|thresholds_rule|band|h0_band|"
-                         r"max_birth|landmark_weight|neighbour_rank|discard_fraction|normalisation|"
-                         # protocol v3: the DTM rule's and the calibration's settings, and diagnostics
-                         # derived from a score (the fits on the schedule's halves, the features just
-                         # below the band), which would count one measurement several times
-                         r"robust|mass|min_k|level|n_bootstrap|table_top|resolution_limit|near_band|dtm_near_band|"
-                         r"largest_below|halves)(\.|$)")
+_NOT_SCORES = re.compile(
+    r"(^|\.)(seconds|seed|sizes|params|alpha|pool_size|n_repeats|n_landmarks|maxdim|k|hops|"
+    r"min_class_points|min_component_fraction|metric|method|thresholds_rule|band|h0_band|"
+    r"max_birth|landmark_weight|neighbour_rank|discard_fraction|normalisation|"
+    # protocol v3: the DTM rule's and the calibration's settings, and diagnostics
+    # derived from a score (the fits on the schedule's halves, the features just
+    # below the band), which would count one measurement several times
+    r"robust|mass|min_k|level|n_bootstrap|table_top|resolution_limit|near_band|dtm_near_band|"
+    r"largest_below|halves)(\.|$)"
+)
 # leaves whose value is a count: they move in steps, so a difference is judged by the sensitivity rule alone
-_DISCRETE = re.compile(r"(^|\.)(betti|betti_range|betti_hops|betti_euclidean|betti_euclidean_range|b0|b0_range|"
-                       r"b0_large|component_sizes|n_bars|n_infinite|n_dropped|n_used|n_classes_measured|"
-                       r"n_classes_resolved|n_points|n_features|epochs_run|resolved|censored|"
-                       r"betti_dtm|b1)(\.|$)")
+_DISCRETE = re.compile(
+    r"(^|\.)(betti|betti_range|betti_hops|betti_euclidean|betti_euclidean_range|b0|b0_range|"
+    r"b0_large|component_sizes|n_bars|n_infinite|n_dropped|n_used|n_classes_measured|"
+    r"n_classes_resolved|n_points|n_features|epochs_run|resolved|censored|"
+    r"betti_dtm|b1)(\.|$)"
+)
 
 
 def score_leaves(record: dict, *, final_epoch_only: bool = False) -> dict[str, float]:
@@ -59,8 +64,11 @@ def score_leaves(record: dict, *, final_epoch_only: bool = False) -> dict[str, f
 
     ``final_epoch_only``: only the layers measured at the end of training (what a checkpoint
     re-measures)."""
-    out = {f"train.{k}": float(v) for k, v in record["train"].items()
-           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out = {
+        f"train.{k}": float(v)
+        for k, v in record["train"].items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     final = record["train"]["epochs_run"]
 
     def walk(prefix: str, obj) -> None:
@@ -142,8 +150,10 @@ SENSITIVITY_FACTOR = 4.0
 def tolerance_table() -> list[dict]:
     """The measurement tolerances with the deviations measured across instruction sets, for the
     Submit page: one row per measure family of :data:`MEASURED_DEVIATION`."""
-    return [{"measure": label, "tolerance": f"{measurement_tolerance(path):.0e}", "measured": f"{measured:.1e}"}
-            for label, (path, measured) in MEASURED_DEVIATION.items()]
+    return [
+        {"measure": label, "tolerance": f"{measurement_tolerance(path):.0e}", "measured": f"{measured:.1e}"}
+        for label, (path, measured) in MEASURED_DEVIATION.items()
+    ]
 
 
 def measurement_tolerance(key: str) -> float:
@@ -151,7 +161,9 @@ def measurement_tolerance(key: str) -> float:
     return next(rtol for pattern, rtol in MEASUREMENT_TOLERANCES if re.search(pattern, path))
 
 
-def perturb_rows(x: np.ndarray, seed: int, size: float = ACTIVATION_NOISE, *, keep_duplicates: bool = False) -> np.ndarray:
+def perturb_rows(
+    x: np.ndarray, seed: int, size: float = ACTIVATION_NOISE, *, keep_duplicates: bool = False
+) -> np.ndarray:
     """``x`` with each entry scaled by (1 + size * N(0, 1)). Zeros (dead ReLU units) stay exactly
     zero, as under any kernel.
 
@@ -214,8 +226,13 @@ def layer_of(key: str) -> str | None:
     return key.rsplit("/", 1)[0] if "/" in key else None
 
 
-def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], *,
-                        sensitivity: Sensitivity | None = None, undecided: Undecided | None = None) -> list[Finding]:
+def compare_measurement(
+    claimed: dict[str, float],
+    rederived: dict[str, float],
+    *,
+    sensitivity: Sensitivity | None = None,
+    undecided: Undecided | None = None,
+) -> list[Finding]:
     """Every leaf of ``claimed`` against ``rederived`` (:func:`score_leaves` of each).
 
     A continuous leaf agrees within :func:`measurement_tolerance`; a discrete one must be equal.
@@ -252,28 +269,52 @@ def compare_measurement(claimed: dict[str, float], rederived: dict[str, float], 
             a, b = claimed[key], rederived[key]
             margin = margins.get(measure_path(key), 0.0)
             if margin and abs(a - b) <= margin:
-                judged[key] = Finding(key, a, b, "float noise", f"{margin:g} points have an identical row as a nearest "
-                                      "neighbour: whether their computed distance is 0 (or a tie) is decided by rounding")
+                judged[key] = Finding(
+                    key,
+                    a,
+                    b,
+                    "float noise",
+                    f"{margin:g} points have an identical row as a nearest "
+                    "neighbour: whether their computed distance is 0 (or a tie) is decided by rounding",
+                )
                 continue
             if repeats is None:
                 repeats = sensitivity(layer) if (sensitivity is not None and layer is not None) else []
             moved = [abs(r[key] - b) for r in repeats if key in r and not math.isnan(r[key])]
             spread = max(moved, default=0.0)
             if spread > 0 and abs(a - b) <= SENSITIVITY_FACTOR * spread:
-                judged[key] = Finding(key, a, b, "float noise",
-                                      f"a {ACTIVATION_NOISE:g} perturbation of the activations moves it by {spread:.3g}")
+                judged[key] = Finding(
+                    key,
+                    a,
+                    b,
+                    "float noise",
+                    f"a {ACTIVATION_NOISE:g} perturbation of the activations moves it by {spread:.3g}",
+                )
             else:
-                what = "the same perturbation leaves it unchanged" if repeats and spread == 0 else (
-                    f"perturbations move it by {spread:.3g} at most" if repeats else "no sensitivity measured")
+                what = (
+                    "the same perturbation leaves it unchanged"
+                    if repeats and spread == 0
+                    else (f"perturbations move it by {spread:.3g} at most" if repeats else "no sensitivity measured")
+                )
                 judged[key] = Finding(key, a, b, "differs", what)
         for key, finding in judged.items():
             # an estimate over a point set that float noise changed (a duplicate dropped on one machine
             # and kept on the other) is computed on other points: it follows its count's verdict
             count = _point_count_of(key)
-            if finding.verdict == "differs" and count in judged and judged[count].verdict == "float noise":
-                judged[key] = Finding(key, finding.claimed, finding.rederived, "float noise",
-                                      f"computed on another point set: {measure_path(count)} {judged[count].claimed:g} "
-                                      f"against {judged[count].rederived:g}, which float noise decides")
+            if (
+                finding.verdict == "differs"
+                and count is not None
+                and count in judged
+                and judged[count].verdict == "float noise"
+            ):
+                judged[key] = Finding(
+                    key,
+                    finding.claimed,
+                    finding.rederived,
+                    "float noise",
+                    f"computed on another point set: {measure_path(count)} {judged[count].claimed:g} "
+                    f"against {judged[count].rederived:g}, which float noise decides",
+                )
         findings += judged.values()
     return findings
 
@@ -338,18 +379,27 @@ class TrainingVerdict:
 
     def describe(self) -> str:
         if not self.can_judge:
-            return (f"cannot judge: {self.n_seeds} reference seed(s), the training check needs "
-                    f"{MIN_REFERENCE_SEEDS} or more")
+            return (
+                f"cannot judge: {self.n_seeds} reference seed(s), the training check needs "
+                f"{MIN_REFERENCE_SEEDS} or more"
+            )
         z = "n/a, the seeds' test accuracies are equal" if self.z is None else f"{self.z:+.2f}"
         word = "consistent" if self.consistent else "not consistent"
-        return (f"{word} with {self.n_seeds} reference seeds (z = {z} on test accuracy; {self.fraction_inside:.0%} "
-                f"of {self.n_scores} scores within the seeds' {PREDICTION_LEVEL:.0%} prediction interval)")
+        return (
+            f"{word} with {self.n_seeds} reference seeds (z = {z} on test accuracy; {self.fraction_inside:.0%} "
+            f"of {self.n_scores} scores within the seeds' {PREDICTION_LEVEL:.0%} prediction interval)"
+        )
 
 
 def seed_key(record: dict) -> tuple:
     """What seeds of one population share: model, task, axes, control, protocol version."""
-    return (record["model"], record["task"], tuple(sorted(record["axes"].items())), record["control"],
-            record["protocol"]["version"])
+    return (
+        record["model"],
+        record["task"],
+        tuple(sorted(record["axes"].items())),
+        record["control"],
+        record["protocol"]["version"],
+    )
 
 
 def check_training(rerun: dict, references: Iterable[dict]) -> TrainingVerdict:
@@ -373,7 +423,9 @@ def check_training(rerun: dict, references: Iterable[dict]) -> TrainingVerdict:
         if math.isnan(v) or np.isnan(values).any():
             outside.append(key)
             continue
-        slack = ABSOLUTE_FLOOR + (DISCRETE_SLACK if is_discrete(key) else measurement_tolerance(key) * np.abs(values).max())
+        slack = ABSOLUTE_FLOOR + (
+            DISCRETE_SLACK if is_discrete(key) else measurement_tolerance(key) * np.abs(values).max()
+        )
         distance, sd = abs(v - values.mean()), values.std(ddof=1)
         if distance > factor * sd + slack:
             outside.append(key)
@@ -395,23 +447,27 @@ class RunComparison:
     could judge and found consistent; per task, Kendall's tau between the two runs' rankings of
     the measures (the measures board); and how the (task, score, target) correlations agree."""
 
-    per_task: "object"  # pandas DataFrame, one row per task
+    per_task: pd.DataFrame  # one row per task
     correlations: "object"  # pandas DataFrame, one row per (task, score, target) present in both
     not_consistent: list[str]
     summary: dict
 
     def describe(self) -> str:
         s = self.summary
-        lines = [f"{s['judged']} records judged against >= {MIN_REFERENCE_SEEDS} reference seeds: "
-                 f"{s['consistent']} consistent ({s['consistent'] / max(s['judged'], 1):.1%}); "
-                 f"{s['cannot_judge']} cannot be judged (fewer reference seeds)",
-                 f"correlations: Pearson r of the two runs' Kendall tau {s['tau_pearson']:.3f}, median |delta tau| "
-                 f"{s['tau_median_abs_diff']:.3f}, significance agrees in {s['significance_agrees']:.1%}, "
-                 f"{s['significant_sign_flips']} significant correlation(s) flip sign"]
+        lines = [
+            f"{s['judged']} records judged against >= {MIN_REFERENCE_SEEDS} reference seeds: "
+            f"{s['consistent']} consistent ({s['consistent'] / max(s['judged'], 1):.1%}); "
+            f"{s['cannot_judge']} cannot be judged (fewer reference seeds)",
+            f"correlations: Pearson r of the two runs' Kendall tau {s['tau_pearson']:.3f}, median |delta tau| "
+            f"{s['tau_median_abs_diff']:.3f}, significance agrees in {s['significance_agrees']:.1%}, "
+            f"{s['significant_sign_flips']} significant correlation(s) flip sign",
+        ]
         for row in self.per_task.itertuples():
             tau = "n/a (too few models to rank)" if math.isnan(row.board_rank_tau) else f"{row.board_rank_tau:.3f}"
-            lines.append(f"  {row.task}: {row.consistent}/{row.judged} consistent, measures board rank agreement "
-                         f"(Kendall tau) {tau}")
+            lines.append(
+                f"  {row.task}: {row.consistent}/{row.judged} consistent, measures board rank agreement "
+                f"(Kendall tau) {tau}"
+            )
         lines += [f"  not consistent: {j}" for j in self.not_consistent]
         return "\n".join(lines)
 
@@ -439,7 +495,9 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
         if r.protocol.version == version:
             d = r.to_dict()
             population.setdefault(seed_key(d), []).append(d)
-    rows, not_consistent, cannot = {}, [], 0
+    rows: dict[str, dict[str, Any]] = {}
+    not_consistent: list[str] = []
+    cannot = 0
     for r in run_records:
         if r.protocol.version != version or r.status not in TRAINED_STATUSES:
             continue
@@ -462,26 +520,36 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
 
     a, b = board(run), board(ref)
     keys = ["task", "score", "target"]
-    both = a[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]].merge(
-        b[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]], on=keys, suffixes=("_run", "_reference")).dropna(
-        subset=["kendall_tau_run", "kendall_tau_reference"])
+    both = (
+        a[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]]
+        .merge(b[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]], on=keys, suffixes=("_run", "_reference"))
+        .dropna(subset=["kendall_tau_run", "kendall_tau_reference"])
+    )
     sig_run = (both["tau_ci_low_run"] > 0) | (both["tau_ci_high_run"] < 0)
     sig_ref = (both["tau_ci_low_reference"] > 0) | (both["tau_ci_high_reference"] < 0)
     flips = sig_run & sig_ref & (np.sign(both["kendall_tau_run"]) != np.sign(both["kendall_tau_reference"]))
     board_tau = {}
     for task, grp in both.groupby("task"):
-        taus = [kendalltau(g["kendall_tau_run"].abs(), g["kendall_tau_reference"].abs()).statistic
-                for _, g in grp.groupby("target") if len(g) >= 3]
+        taus = [
+            kendalltau(g["kendall_tau_run"].abs(), g["kendall_tau_reference"].abs()).statistic
+            for _, g in grp.groupby("target")
+            if len(g) >= 3
+        ]
         board_tau[task] = float(np.nanmean(taus)) if taus else float("nan")
     per_task = pd.DataFrame(sorted(rows.values(), key=lambda r: r["task"]), columns=["task", "judged", "consistent"])
     per_task["fraction_consistent"] = per_task["consistent"] / per_task["judged"]
     per_task["board_rank_tau"] = per_task["task"].map(board_tau)
     summary = {
         "protocol_version": version,
-        "judged": int(per_task["judged"].sum()), "consistent": int(per_task["consistent"].sum()), "cannot_judge": cannot,
-        "tau_pearson": float(pearsonr(both["kendall_tau_run"], both["kendall_tau_reference"]).statistic) if len(both) > 2 else float("nan"),
+        "judged": int(per_task["judged"].sum()),
+        "consistent": int(per_task["consistent"].sum()),
+        "cannot_judge": cannot,
+        "tau_pearson": float(pearsonr(both["kendall_tau_run"], both["kendall_tau_reference"]).statistic)
+        if len(both) > 2
+        else float("nan"),
         "tau_median_abs_diff": float((both["kendall_tau_run"] - both["kendall_tau_reference"]).abs().median()),
         "significance_agrees": float((sig_run == sig_ref).mean()) if len(both) else float("nan"),
-        "significant_sign_flips": int(flips.sum()), "n_correlations": int(len(both)),
+        "significant_sign_flips": int(flips.sum()),
+        "n_correlations": int(len(both)),
     }
     return RunComparison(per_task, both, not_consistent, summary)

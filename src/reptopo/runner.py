@@ -6,7 +6,7 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -43,7 +43,6 @@ class RunSummary:
     seconds: float = 0.0
 
 
-
 # reptopo's own keys of --slurm, taken out before the rest reaches dask_jobqueue.SLURMCluster
 SLURM_OWN_KEYS = {
     "jobs": "how many Slurm jobs (each one Dask worker process by default) to start; default --workers",
@@ -61,8 +60,11 @@ def slurm_cluster_keys() -> list[str]:
 
     names = set()
     for fn in (SLURMJob.__init__, Job.__init__, JobQueueCluster.__init__):
-        names |= {p for p in inspect.signature(fn).parameters
-                  if p not in ("self", "args", "kwargs", "job_kwargs", "base_class_kwargs", "scheduler", "job_cls")}
+        names |= {
+            p
+            for p in inspect.signature(fn).parameters
+            if p not in ("self", "args", "kwargs", "job_kwargs", "base_class_kwargs", "scheduler", "job_cls")
+        }
     return sorted(names)
 
 
@@ -89,24 +91,29 @@ def slurm_options(value: str | None, store_root: str | None = None) -> tuple[dic
     if not value.lstrip().startswith("{"):
         path = Path(value)
         if not path.is_file():
-            raise SlurmOptionsError(f"--slurm {value!r}: neither inline JSON (starting with '{{') nor a YAML or JSON file")
+            raise SlurmOptionsError(
+                f"--slurm {value!r}: neither inline JSON (starting with '{{') nor a YAML or JSON file"
+            )
         source, text = str(path), path.read_text()
     try:
         data = yaml.safe_load(text)  # JSON is YAML
     except yaml.YAMLError as exc:
         raise SlurmOptionsError(f"{source}: does not parse as JSON or YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise SlurmOptionsError(f"{source}: must be a mapping of keys to values, e.g. {{\"cores\": 1, \"memory\": \"4GB\"}}")
+        raise SlurmOptionsError(f'{source}: must be a mapping of keys to values, e.g. {{"cores": 1, "memory": "4GB"}}')
     known = slurm_cluster_keys()
     unknown = sorted(set(data) - set(known) - set(SLURM_OWN_KEYS))
     if unknown:
         raise SlurmOptionsError(
             f"{source}: unknown key {unknown[0]!r}; reptopo's keys: {', '.join(SLURM_OWN_KEYS)}; "
-            f"dask-jobqueue's SLURMCluster keys: {', '.join(known)}")
+            f"dask-jobqueue's SLURMCluster keys: {', '.join(known)}"
+        )
     own = {k: data.pop(k) for k in list(data) if k in SLURM_OWN_KEYS}
     for key, v in own.items():
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "adapt_minimum" else 1):
-            raise SlurmOptionsError(f"{source}: {key} must be a whole number (>= {0 if key == 'adapt_minimum' else 1}), got {v!r}")
+            raise SlurmOptionsError(
+                f"{source}: {key} must be a whole number (>= {0 if key == 'adapt_minimum' else 1}), got {v!r}"
+            )
     if ("adapt_minimum" in own) != ("adapt_maximum" in own):
         raise SlurmOptionsError(f"{source}: adapt_minimum and adapt_maximum go together")
     if store_root is not None and "log_directory" not in data:
@@ -127,12 +134,12 @@ def make_client(address: str | None = None, n_workers: int = 2, slurm: tuple[dic
         own, kwargs = slurm
         if kwargs.get("log_directory"):
             os.makedirs(kwargs["log_directory"], exist_ok=True)
-        cluster = SLURMCluster(**kwargs)
+        slurm_cluster = SLURMCluster(**kwargs)
         if "adapt_maximum" in own:
-            cluster.adapt(minimum_jobs=own["adapt_minimum"], maximum_jobs=own["adapt_maximum"])
+            slurm_cluster.adapt(minimum_jobs=own["adapt_minimum"], maximum_jobs=own["adapt_maximum"])
         else:
-            cluster.scale(jobs=own.get("jobs", n_workers))
-        return Client(cluster)
+            slurm_cluster.scale(jobs=own.get("jobs", n_workers))
+        return Client(slurm_cluster)
     # One thread per worker process: torch and BLAS are pinned to one core each.
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return Client(cluster)
@@ -146,11 +153,14 @@ def _clock(seconds: float) -> str:
 def progress_line(done: int, total: int, result: dict, elapsed: float) -> str:
     """One log line per finished job: count, job, status, elapsed time and an estimate of what is left."""
     left = elapsed / done * (total - done)
-    return (f"[{done}/{total}] {result['job_id']} {result['status']}; elapsed {_clock(elapsed)}, "
-            f"about {_clock(left)} left")
+    return (
+        f"[{done}/{total}] {result['job_id']} {result['status']}; elapsed {_clock(elapsed)}, about {_clock(left)} left"
+    )
 
 
-def _drain(client, tasks: list[tuple[str, object, tuple]], summary: RunSummary, progress: bool, label: str) -> None:
+def _drain(
+    client, tasks: Sequence[tuple[str, Callable[..., dict], tuple]], summary: RunSummary, progress: bool, label: str
+) -> None:
     """Submit ``(key, function, args)`` tasks to ``client`` and collect their results into
     ``summary`` as they finish, with a progress bar on a terminal or one line per task in a log."""
     from dask.distributed import as_completed
@@ -159,14 +169,23 @@ def _drain(client, tasks: list[tuple[str, object, tuple]], summary: RunSummary, 
     start = time.perf_counter()
     futures = [client.submit(fn, *args, key=f"reptopo-{key}", pure=False) for key, fn, args in tasks]
     interactive = progress and sys.stderr.isatty()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=not interactive) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not interactive,
+    ) as bar:
         task = bar.add_task(label, total=len(futures))
         for n, fut in enumerate(as_completed(futures), 1):
             try:
                 res = fut.result()
             except Exception as exc:  # noqa: BLE001 - the worker died more often than allowed
-                res = {"job_id": fut.key.removeprefix("reptopo-"), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                res = {
+                    "job_id": fut.key.removeprefix("reptopo-"),
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
             getattr(summary, res["status"]).append(res["job_id"] if res["status"] != "failed" else res)
             bar.update(task, advance=1, description=f"{res['job_id'][:60]} {res['status']}")
             if progress and not interactive:
@@ -187,8 +206,9 @@ def dask_client(address: str | None = None, n_workers: int = 2, slurm: tuple[dic
             cluster.close()
 
 
-def _run_pending(tasks: list[tuple[str, object, tuple]], skipped: list[str], client, progress: bool,
-                 label: str) -> RunSummary:
+def _run_pending(
+    tasks: Sequence[tuple[str, Callable[..., dict], tuple]], skipped: list[str], client, progress: bool, label: str
+) -> RunSummary:
     """Run ``tasks`` (key, function, args) on ``client`` (a LocalCluster of its own when None and
     there is work), with ``skipped`` already stored."""
     summary = RunSummary(skipped=list(skipped))
@@ -202,28 +222,44 @@ def _run_pending(tasks: list[tuple[str, object, tuple]], skipped: list[str], cli
     return summary
 
 
-def run_jobs(jobs: list[Job], registry_spec: str, store_root: str, *, client=None, protocol_version: int = CURRENT_VERSION,
-             device: str = "cpu", progress: bool = True) -> RunSummary:
+def run_jobs(
+    jobs: list[Job],
+    registry_spec: str,
+    store_root: str,
+    *,
+    client=None,
+    protocol_version: int = CURRENT_VERSION,
+    device: str = "cpu",
+    progress: bool = True,
+) -> RunSummary:
     """Submit every job whose record is missing; a worker's death retries the job elsewhere
     (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
     from .store import ResultStore
 
     store = ResultStore(store_root)
     ids = [j.job_id(protocol_version) for j in jobs]
-    tasks = [(i, run_job, (j, str(registry_spec), str(store_root), protocol_version, device))
-             for i, j in zip(ids, jobs) if not store.has(i)]
+    tasks = [
+        (i, run_job, (j, str(registry_spec), str(store_root), protocol_version, device))
+        for i, j in zip(ids, jobs)
+        if not store.has(i)
+    ]
     return _run_pending(tasks, [i for i in ids if store.has(i)], client, progress, "jobs")
 
 
-def run_comparisons(pairs: list, registry_spec: str, store_root: str, *, client=None, progress: bool = True) -> RunSummary:
+def run_comparisons(
+    pairs: list, registry_spec: str, store_root: str, *, client=None, progress: bool = True
+) -> RunSummary:
     """The comparison stage (:mod:`reptopo.compare`): every pair whose comparison record is missing."""
     from .compare import run_comparison
     from .store import ResultStore
 
     store = ResultStore(store_root)
     ids = [p.comparison_id() for p in pairs]
-    tasks = [(i, run_comparison, (p, str(registry_spec), str(store_root)))
-             for i, p in zip(ids, pairs) if not store.has_comparison(i)]
+    tasks = [
+        (i, run_comparison, (p, str(registry_spec), str(store_root)))
+        for i, p in zip(ids, pairs)
+        if not store.has_comparison(i)
+    ]
     return _run_pending(tasks, [i for i in ids if store.has_comparison(i)], client, progress, "comparisons")
 
 
@@ -239,10 +275,20 @@ class SuiteRun:
         return list(self.jobs.failed) + (list(self.comparisons.failed) if self.comparisons else [])
 
 
-def run_suite(suite: str, store_root: str, *, registry_spec: str | None = None, address: str | None = None,
-              workers: int = 2, slurm: tuple[dict, dict] | None = None, device: str = "cpu",
-              protocol_version: int = CURRENT_VERSION, limit: int = 0, compare: bool = True,
-              say: Callable[[str], None] = print) -> SuiteRun:
+def run_suite(
+    suite: str,
+    store_root: str,
+    *,
+    registry_spec: str | None = None,
+    address: str | None = None,
+    workers: int = 2,
+    slurm: tuple[dict, dict] | None = None,
+    device: str = "cpu",
+    protocol_version: int = CURRENT_VERSION,
+    limit: int = 0,
+    compare: bool = True,
+    say: Callable[[str], None] = print,
+) -> SuiteRun:
     """Both stages of a suite on one Dask client, which this function starts and closes: every
     job whose record is missing, then (``compare``) the comparisons of the suite's stored models.
 
@@ -258,10 +304,13 @@ def run_suite(suite: str, store_root: str, *, registry_spec: str | None = None, 
         jobs = jobs[:limit]
     with dask_client(address, workers, slurm) as client:
         say(f"reptopo: suite {suite!r}: {len(jobs)} jobs -> {store_root}")
-        summary = run_jobs(jobs, registry.spec, store_root, client=client, device=device,
-                           protocol_version=protocol_version)
-        say(f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
-            f"{len(summary.failed)} failed in {summary.seconds:.0f} s")
+        summary = run_jobs(
+            jobs, registry.spec, store_root, client=client, device=device, protocol_version=protocol_version
+        )
+        say(
+            f"reptopo: {len(summary.done)} done, {len(summary.skipped)} skipped (already stored), "
+            f"{len(summary.failed)} failed in {summary.seconds:.0f} s"
+        )
         if not compare:
             return SuiteRun(summary, None)
         ids = {j.job_id(protocol_version) for j in jobs}
@@ -269,6 +318,8 @@ def run_suite(suite: str, store_root: str, *, registry_spec: str | None = None, 
         pairs = plan(records, registry, protocol_version=protocol_version)
         say(f"reptopo: comparison stage: {len(pairs)} pairs of models -> {store_root}/comparisons")
         compared = run_comparisons(pairs, registry.spec, store_root, client=client)
-        say(f"reptopo: {len(compared.done)} compared, {len(compared.skipped)} skipped (already stored), "
-            f"{len(compared.failed)} failed in {compared.seconds:.0f} s")
+        say(
+            f"reptopo: {len(compared.done)} compared, {len(compared.skipped)} skipped (already stored), "
+            f"{len(compared.failed)} failed in {compared.seconds:.0f} s"
+        )
     return SuiteRun(summary, compared)

@@ -19,13 +19,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import StoreError
 from .record import ComparisonRecord, Provenance, Record, finalize
-
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -42,7 +42,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _json_default(o):
+def _json_default(o: object) -> object:
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -61,8 +61,20 @@ def sha256_file(path: Path) -> str:
 
 
 # the analysis tables a store holds after `reptopo analyze` (tables/NAME.parquet)
-TABLES = ("models", "layers", "scores", "correlations", "measures", "curves", "dynamics", "architectures", "nulls",
-          "comparisons")
+TABLES = (
+    "models",
+    "layers",
+    "scores",
+    "correlations",
+    "measures",
+    "curves",
+    "dynamics",
+    "architectures",
+    "nulls",
+    "comparisons",
+)
+# the analysis tables by name, as read_tables returns them
+Tables = dict[str, pd.DataFrame]
 
 
 class ResultStore:
@@ -88,7 +100,9 @@ class ResultStore:
     def has(self, job_id: str) -> bool:
         return self.record_path(job_id).is_file()
 
-    def write(self, record: dict | Record, diagrams: dict[str, np.ndarray], *, provenance: Provenance | None = None) -> Path:
+    def write(
+        self, record: dict[str, Any] | Record, diagrams: dict[str, np.ndarray], *, provenance: Provenance | None = None
+    ) -> Path:
         """Validate ``record`` against the record model and write it (diagrams first).
 
         A writer's dict gets the current schema, ``provenance`` (default ``benchmark``) and its
@@ -100,7 +114,7 @@ class ResultStore:
             import io
 
             buf = io.BytesIO()
-            np.savez_compressed(buf, **diagrams)
+            np.savez_compressed(buf, **diagrams)  # type: ignore[arg-type]  # numpy types the keywords as allow_pickle
             atomic_write_bytes(self.diagrams_path(job_id), buf.getvalue())
             data["diagrams_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
         if isinstance(record, Record):
@@ -113,8 +127,10 @@ class ResultStore:
         self._records = None
         return self.record_path(job_id)
 
-    def write_failure(self, job_id: str, info: dict) -> None:
-        atomic_write_bytes(self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=_json_default).encode())
+    def write_failure(self, job_id: str, info: dict[str, Any]) -> None:
+        atomic_write_bytes(
+            self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=_json_default).encode()
+        )
 
     def records(self) -> list[Record]:
         """Every record, validated (and migrated from an earlier schema); parsed once per store
@@ -126,11 +142,15 @@ class ResultStore:
     def require_records(self) -> list[Record]:
         """:meth:`records`, or a :class:`StoreError` saying what to do when there are none."""
         if not (self.root / "records").is_dir():
-            raise StoreError(f"{self.root}: no result store here (no records/ folder); run `reptopo run --suite quick "
-                             f"--store {self.root}` first, or use the committed reference results with --store site/reference")
+            raise StoreError(
+                f"{self.root}: no result store here (no records/ folder); run `reptopo run --suite quick "
+                f"--store {self.root}` first, or use the committed reference results with --store site/reference"
+            )
         recs = self.records()
         if not recs:
-            raise StoreError(f"{self.root}: the store holds no records yet; run `reptopo run --suite quick --store {self.root}`")
+            raise StoreError(
+                f"{self.root}: the store holds no records yet; run `reptopo run --suite quick --store {self.root}`"
+            )
         return recs
 
     def record(self, job_id: str) -> Record:
@@ -168,7 +188,7 @@ class ResultStore:
     def has_comparison(self, comparison_id: str) -> bool:
         return self.comparison_path(comparison_id).is_file()
 
-    def write_comparison(self, data: dict) -> Path:
+    def write_comparison(self, data: dict[str, Any]) -> Path:
         """Validate a comparison record and write it atomically."""
         rec = ComparisonRecord.from_dict(data, source=f"comparison {data.get('comparison_id', '?')}")
         payload = json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
@@ -181,7 +201,7 @@ class ResultStore:
         """Every comparison record, validated (none when the store has no comparisons/ folder)."""
         return [ComparisonRecord.from_disk(p) for p in sorted((self.root / "comparisons").glob("*.json"))]
 
-    def failures(self) -> list[dict]:
+    def failures(self) -> list[dict[str, Any]]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "failed").glob("*.json"))]
 
     def diagrams(self, job_id: str) -> dict[str, np.ndarray]:
@@ -192,7 +212,7 @@ class ResultStore:
             return {k: z[k] for k in z.files}
 
 
-def flatten_layer(measures: dict) -> dict:
+def flatten_layer(measures: dict[str, Any]) -> dict[str, Any]:
     """The scalar columns of one layer's measures."""
     row = {
         "n_points": measures.get("n_points"),
@@ -224,11 +244,19 @@ def flatten_layer(measures: dict) -> dict:
     return row
 
 
-PHDIM_CALIBRATED_COLUMNS = ("phdim_raw", "phdim_slope", "phdim_raw_ci_low", "phdim_raw_ci_high", "phdim_family_gap",
-                            "phdim_resolution_limit", "phdim_scale_drift", "phdim_calibrated")
+PHDIM_CALIBRATED_COLUMNS = (
+    "phdim_raw",
+    "phdim_slope",
+    "phdim_raw_ci_low",
+    "phdim_raw_ci_high",
+    "phdim_family_gap",
+    "phdim_resolution_limit",
+    "phdim_scale_drift",
+    "phdim_calibrated",
+)
 
 
-def phdim_calibrated_columns(phd: dict) -> dict:
+def phdim_calibrated_columns(phd: dict[str, Any]) -> dict[str, Any]:
     """Protocol v3's calibrated PHdim: ``phdim`` becomes the calibrated value (None when
     censored; ``phdim_bound`` then holds the measured lower bound) and ``phdim_ci_*`` its
     interval; the raw fit and its bootstrap interval move to ``phdim_raw*``. Empty for earlier
@@ -245,21 +273,43 @@ def phdim_calibrated_columns(phd: dict) -> dict:
     if cal is None:  # no table for this pool: no calibrated value, said so
         row.update(phdim=None, phdim_ci_low=None, phdim_ci_high=None)
         return row
-    row.update(phdim=cal["dimension"], phdim_ci_low=cal["ci_low"], phdim_ci_high=cal["ci_high"],
-               phdim_censored=bool(cal["censored"]), phdim_bound=cal["lower_bound"],
-               phdim_family_gap=cal["family_gap"], phdim_resolution_limit=cal["resolution_limit"])
+    row.update(
+        phdim=cal["dimension"],
+        phdim_ci_low=cal["ci_low"],
+        phdim_ci_high=cal["ci_high"],
+        phdim_censored=bool(cal["censored"]),
+        phdim_bound=cal["lower_bound"],
+        phdim_family_gap=cal["family_gap"],
+        phdim_resolution_limit=cal["resolution_limit"],
+    )
     return row
 
 
 CLASS_TOPOLOGY_COLUMNS = (
-    "class_betti_hops_0", "class_betti_hops_1", "class_betti_sum", "class_trivial_fraction",
-    "class_betti_euclidean_0", "class_betti_euclidean_1", "class_tp_h0", "class_tp_h1",
-    "whole_b0", "whole_b0_large", "whole_tp_h0", "whole_tp_h1", "n_classes_measured", "trivial_classes",
-    "whole_b0_dtm", "whole_b1_dtm", "whole_b0_dtm_near", "class_betti_dtm_0", "class_betti_dtm_1", "class_betti_dtm_sum",
+    "class_betti_hops_0",
+    "class_betti_hops_1",
+    "class_betti_sum",
+    "class_trivial_fraction",
+    "class_betti_euclidean_0",
+    "class_betti_euclidean_1",
+    "class_tp_h0",
+    "class_tp_h1",
+    "whole_b0",
+    "whole_b0_large",
+    "whole_tp_h0",
+    "whole_tp_h1",
+    "n_classes_measured",
+    "trivial_classes",
+    "whole_b0_dtm",
+    "whole_b1_dtm",
+    "whole_b0_dtm_near",
+    "class_betti_dtm_0",
+    "class_betti_dtm_1",
+    "class_betti_dtm_sum",
 )
 
 
-def class_topology_columns(ct: dict) -> dict:
+def class_topology_columns(ct: dict[str, Any]) -> dict[str, Any]:
     """The scalar columns of a layer's per-class topology (all None when it was not measured).
 
     ``class_betti_sum`` is the mean over classes of b0 + b1 on the hop metric (Naitzat et al.'s
@@ -279,7 +329,10 @@ def class_topology_columns(ct: dict) -> dict:
         names = [name for name, c in ct["classes"].items() if "error" not in c]
         row["trivial_classes"] = ",".join(n for n, t in zip(names, trivial) if t)
     if euclid:
-        row["class_betti_euclidean_0"], row["class_betti_euclidean_1"] = euclid[0], euclid[1] if len(euclid) > 1 else None
+        row["class_betti_euclidean_0"], row["class_betti_euclidean_1"] = (
+            euclid[0],
+            euclid[1] if len(euclid) > 1 else None,
+        )
     if tp:
         row["class_tp_h0"], row["class_tp_h1"] = tp[0], tp[1]
     whole = ct["whole"]
@@ -298,9 +351,29 @@ def class_topology_columns(ct: dict) -> dict:
 
 
 COMPARISON_COLUMNS = [
-    "comparison_id", "task", "kind", "protocol_version", "left_job", "right_job", "left_model", "right_model",
-    "left_seed", "right_seed", "left_status", "right_status", "left_layer", "left_pooling", "left_depth", "left_role",
-    "right_layer", "right_pooling", "right_depth", "right_role", "cka", "cka_debiased", "rtd",
+    "comparison_id",
+    "task",
+    "kind",
+    "protocol_version",
+    "left_job",
+    "right_job",
+    "left_model",
+    "right_model",
+    "left_seed",
+    "right_seed",
+    "left_status",
+    "right_status",
+    "left_layer",
+    "left_pooling",
+    "left_depth",
+    "left_role",
+    "right_layer",
+    "right_pooling",
+    "right_depth",
+    "right_role",
+    "cka",
+    "cka_debiased",
+    "rtd",
 ]
 
 
@@ -308,40 +381,88 @@ def collect_comparisons(store: ResultStore) -> pd.DataFrame:
     """One row per (comparison, left layer, right layer) (``reptopo analyze`` writes it to tables/)."""
     rows = []
     for c in store.load_comparisons():
-        base = {"comparison_id": c.comparison_id, "task": c.task, "kind": c.kind, "protocol_version": c.protocol_version,
-                "left_job": c.left.job_id, "right_job": c.right.job_id, "left_model": c.left.model,
-                "right_model": c.right.model, "left_seed": c.left.seed, "right_seed": c.right.seed,
-                "left_status": c.left.status, "right_status": c.right.status}
+        base = {
+            "comparison_id": c.comparison_id,
+            "task": c.task,
+            "kind": c.kind,
+            "protocol_version": c.protocol_version,
+            "left_job": c.left.job_id,
+            "right_job": c.right.job_id,
+            "left_model": c.left.model,
+            "right_model": c.right.model,
+            "left_seed": c.left.seed,
+            "right_seed": c.right.seed,
+            "left_status": c.left.status,
+            "right_status": c.right.status,
+        }
         for i, a in enumerate(c.left_layers):
             for j, b in enumerate(c.right_layers):
-                rows.append({**base, "left_layer": a.name, "left_pooling": a.pooling, "left_depth": a.depth,
-                             "left_role": a.role, "right_layer": b.name, "right_pooling": b.pooling, "right_depth": b.depth,
-                             "right_role": b.role, "cka": c.cka[i][j], "cka_debiased": c.cka_debiased[i][j],
-                             "rtd": c.rtd[i][j]})
+                rows.append(
+                    {
+                        **base,
+                        "left_layer": a.name,
+                        "left_pooling": a.pooling,
+                        "left_depth": a.depth,
+                        "left_role": a.role,
+                        "right_layer": b.name,
+                        "right_pooling": b.pooling,
+                        "right_depth": b.depth,
+                        "right_role": b.role,
+                        "cka": c.cka[i][j],
+                        "cka_debiased": c.cka_debiased[i][j],
+                        "rtd": c.rtd[i][j],
+                    }
+                )
     df = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     df["rtd"] = df["rtd"].astype(float)
     return df
 
 
 MODEL_COLUMNS = [
-    "job_id", "model", "task", "seed", "family", "modality", "status", "provenance", "protocol_version",
-    "train_accuracy", "test_accuracy", "train_loss", "test_loss", "generalization_gap",
-    "n_parameters", "weight_l2", "train_seconds", "measure_seconds", "peak_rss_mb",
+    "job_id",
+    "model",
+    "task",
+    "seed",
+    "family",
+    "modality",
+    "status",
+    "provenance",
+    "protocol_version",
+    "train_accuracy",
+    "test_accuracy",
+    "train_loss",
+    "test_loss",
+    "generalization_gap",
+    "n_parameters",
+    "weight_l2",
+    "train_seconds",
+    "measure_seconds",
+    "peak_rss_mb",
 ]
 
 
-def model_row(rec: Record) -> dict:
+def model_row(rec: Record) -> dict[str, Any]:
     """One record's row of the models table."""
     t = rec.train
     row = {
-        "job_id": rec.job_id, "model": rec.model, "task": rec.task, "seed": rec.seed,
-        "family": rec.family, "modality": rec.modality, "status": rec.status,
-        "provenance": rec.provenance, "protocol_version": rec.protocol.version,
-        "train_accuracy": t.train_accuracy, "test_accuracy": t.test_accuracy,
-        "train_loss": t.train_loss, "test_loss": t.test_loss,
+        "job_id": rec.job_id,
+        "model": rec.model,
+        "task": rec.task,
+        "seed": rec.seed,
+        "family": rec.family,
+        "modality": rec.modality,
+        "status": rec.status,
+        "provenance": rec.provenance,
+        "protocol_version": rec.protocol.version,
+        "train_accuracy": t.train_accuracy,
+        "test_accuracy": t.test_accuracy,
+        "train_loss": t.train_loss,
+        "test_loss": t.test_loss,
         "generalization_gap": rec.generalization_gap,
-        "n_parameters": rec.n_parameters, "weight_l2": rec.weight_l2,
-        "train_seconds": rec.times.train_seconds, "measure_seconds": rec.times.measure_seconds,
+        "n_parameters": rec.n_parameters,
+        "weight_l2": rec.weight_l2,
+        "train_seconds": rec.times.train_seconds,
+        "measure_seconds": rec.times.measure_seconds,
         "peak_rss_mb": rec.peak_rss_mb,
     }
     for axis, value in rec.axes.items():
@@ -356,10 +477,17 @@ def collect(store: ResultStore) -> tuple[pd.DataFrame, pd.DataFrame]:
         base = model_row(rec)
         models.append(base)
         for layer in rec.layers:
-            layers.append({**{k: base[k] for k in ("job_id", "model", "task", "seed", "family", "status", "protocol_version")},
-                           "layer": layer.name, "pooling": layer.pooling, "depth": layer.depth,
-                           "role": layer.role, "epoch": layer.epoch,
-                           **flatten_layer(layer.measures.model_dump(mode="python", exclude_unset=True))})
+            layers.append(
+                {
+                    **{k: base[k] for k in ("job_id", "model", "task", "seed", "family", "status", "protocol_version")},
+                    "layer": layer.name,
+                    "pooling": layer.pooling,
+                    "depth": layer.depth,
+                    "role": layer.role,
+                    "epoch": layer.epoch,
+                    **flatten_layer(layer.measures.model_dump(mode="python", exclude_unset=True)),
+                }
+            )
     mdf, ldf = pd.DataFrame(models), pd.DataFrame(layers)
     out = store.tables_dir()
     out.mkdir(parents=True, exist_ok=True)

@@ -83,21 +83,29 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import RegistryError, SubmissionError
 from .jobs import Job, Remeasured, library_versions, measure_checkpoint, run_job
+from .record import Provenance, Record, finalize
 from .registry import load_entry
-from .record import Record, finalize
-from .reproduce import (SENSITIVITY_REPEATS, Finding, TrainingVerdict, check_training, compare_measurement, perturb_rows,
-                        score_leaves, undecided_counts)
+from .reproduce import (
+    SENSITIVITY_REPEATS,
+    Finding,
+    TrainingVerdict,
+    check_training,
+    compare_measurement,
+    perturb_rows,
+    score_leaves,
+    undecided_counts,
+)
 from .store import ResultStore, atomic_write_bytes
 
 BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
 WEIGHTS_FILE = "weights.safetensors"  # the trained checkpoint: what the measurement check measures again
 ACTIVATIONS_FILE = "activations.npz"  # a bundle without weights: the layers' activations on the probe set
-
 
 
 def _sha256(path: Path) -> str:
@@ -132,7 +140,9 @@ def _checkpoint_of(workdir: Path, record: Record) -> Path:
     return ResultStore(workdir / "store").checkpoint_path(record.job_id)
 
 
-def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry_spec: str | Path | None = None) -> Path:
+def submit(
+    entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0, registry_spec: str | Path | None = None
+) -> Path:
     """Validate ``entry_path``, run the protocol on ``task`` and write a bundle to ``out``.
 
     On any failure nothing is written to ``out``, the registry or a result store."""
@@ -161,8 +171,11 @@ def submit(entry_path: str | Path, task: str, out: str | Path, *, seed: int = 0,
         else:
             np.savez(staging / "record.diagrams.npz")
         shutil.copy(_checkpoint_of(Path(tmp), rec), staging / WEIGHTS_FILE)
-        (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
-                                                              "task": task, "seed": seed}, indent=1))
+        (staging / "environment.json").write_text(
+            json.dumps(
+                {"versions": library_versions(), "platform": platform.platform(), "task": task, "seed": seed}, indent=1
+            )
+        )
         manifest = {name: _sha256(staging / name) for name in BUNDLE_FILES + (WEIGHTS_FILE,)}
         atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         shutil.copytree(staging, out)
@@ -204,7 +217,9 @@ def check_manifest(bundle: Path) -> dict:
         if not path.is_file():
             raise SubmissionError(f"{path}: missing")
         if _sha256(path) != manifest[name]:
-            raise SubmissionError(f"{path}: sha256 {_sha256(path)[:16]}... does not match the manifest's {manifest[name][:16]}...")
+            raise SubmissionError(
+                f"{path}: sha256 {_sha256(path)[:16]}... does not match the manifest's {manifest[name][:16]}..."
+            )
     return manifest
 
 
@@ -231,18 +246,26 @@ def check_bundle_entry(bundle: Path, manifest: dict, *, trust_builder: str | Non
     if ":" in entry.builder:
         package = entry.builder.split(":", 1)[0].split(".", 1)[0]
         if package != trust_builder:
-            raise SubmissionError(f"{where}: builder: {entry.builder!r} is not a registered builder; a maintainer who has "
-                                  f"reviewed and installed the submitter's package can pass --trust-builder {package}")
+            raise SubmissionError(
+                f"{where}: builder: {entry.builder!r} is not a registered builder; a maintainer who has "
+                f"reviewed and installed the submitter's package can pass --trust-builder {package}"
+            )
     elif not is_registered(entry.builder):
-        raise SubmissionError(f"{where}: builder: {entry.builder!r} is not a registered builder; known: {sorted(BUILDERS)}")
+        raise SubmissionError(
+            f"{where}: builder: {entry.builder!r} is not a registered builder; known: {sorted(BUILDERS)}"
+        )
     problems = param_problems(entry.builder, builder_params(entry))
     if problems:
-        raise SubmissionError(f"{where}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise SubmissionError(
+            f"{where}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
     pre = entry.pretrained
     if pre is not None and pre.source == "checkpoint":
         path = _plain_file_inside(bundle, pre.path, where, "pretrained.path")
         if path.suffix != ".safetensors":
-            raise SubmissionError(f"{where}: pretrained.path: {pre.path!r} is not a .safetensors file (weights are safetensors only)")
+            raise SubmissionError(
+                f"{where}: pretrained.path: {pre.path!r} is not a .safetensors file (weights are safetensors only)"
+            )
         if pre.path not in manifest:
             raise SubmissionError(f"{where}: pretrained.path: {pre.path!r} is not listed in the bundle's manifest")
     return entry
@@ -272,7 +295,9 @@ def check_activations_file(path: Path, n_rows: int) -> None:
             try:
                 with archive.open(info) as f:
                     version = npformat.read_magic(f)
-                    read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                    read_header = (
+                        npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                    )
                     shape, _, dtype = read_header(f)
             except ValueError as exc:
                 raise SubmissionError(f"{path}: {key}: not a .npy array ({exc})") from None
@@ -280,13 +305,16 @@ def check_activations_file(path: Path, n_rows: int) -> None:
                 raise SubmissionError(f"{path}: {key}: an object array; only numbers and strings are read")
             size = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if "__" in key and (len(shape) != 2 or shape[0] != n_rows or shape[1] > MAX_ACTIVATION_FEATURES):
-                raise SubmissionError(f"{path}: {key}: declares shape {shape}; expected ({n_rows}, d) with d <= "
-                                      f"{MAX_ACTIVATION_FEATURES}")
+                raise SubmissionError(
+                    f"{path}: {key}: declares shape {shape}; expected ({n_rows}, d) with d <= {MAX_ACTIVATION_FEATURES}"
+                )
             if "__" not in key and size > 1024:
                 raise SubmissionError(f"{path}: {key}: declares shape {shape}; expected a scalar")
             total += size
             if total > MAX_ACTIVATION_BYTES:
-                raise SubmissionError(f"{path}: {key}: the arrays declare more than {MAX_ACTIVATION_BYTES >> 30} GiB in all")
+                raise SubmissionError(
+                    f"{path}: {key}: the arrays declare more than {MAX_ACTIVATION_BYTES >> 30} GiB in all"
+                )
 
 
 def _leaves(record: dict) -> dict[str, float]:
@@ -316,8 +344,14 @@ def _sensitivity(again: Remeasured, epochs_run: int) -> dict:
         for repeat in range(SENSITIVITY_REPEATS):
             moved = perturb_rows(acts, seed=repeat, keep_duplicates=repeat % 2 == 0)
             measures, _ = measure_layer(moved, again.y_probe, again.cfg, name)
-            out.append(score_leaves({"train": {"epochs_run": epochs_run}, "layers": [
-                {"name": name, "pooling": pooling, "epoch": epochs_run, "measures": measures}]}))
+            out.append(
+                score_leaves(
+                    {
+                        "train": {"epochs_run": epochs_run},
+                        "layers": [{"name": name, "pooling": pooling, "epoch": epochs_run, "measures": measures}],
+                    }
+                )
+            )
         return out
 
     return {"sensitivity": probe, "undecided": undecided}
@@ -372,9 +406,11 @@ class Verification:
         if "measurement" in self.kinds:
             n = len(self.findings)
             agree = sum(f.verdict == "agrees" for f in self.findings)
-            lines.append(f"measurement: {agree} of {n} values agree within the measured tolerances, "
-                         f"{len(self.float_noise)} differ by float noise the estimator amplifies at that layer, "
-                         f"{sum(f.verdict in ('differs', 'missing') for f in self.findings)} differ")
+            lines.append(
+                f"measurement: {agree} of {n} values agree within the measured tolerances, "
+                f"{len(self.float_noise)} differ by float noise the estimator amplifies at that layer, "
+                f"{sum(f.verdict in ('differs', 'missing') for f in self.findings)} differ"
+            )
         if self.training is not None:
             lines.append(f"training: {self.training.describe()}")
         return lines + self.notes
@@ -395,7 +431,9 @@ def check_measurement(claimed: Record, again: Remeasured) -> tuple[list[Finding]
     return findings, rederived
 
 
-def _measurement(claimed: Record, registry_spec: str, checkpoint: Path, scratch: Path) -> tuple[list[Finding], dict, list[str]]:
+def _measurement(
+    claimed: Record, registry_spec: str, checkpoint: Path, scratch: Path
+) -> tuple[list[Finding], dict, list[str]]:
     """The measurement check of ``claimed`` from ``checkpoint``: (findings, re-derived record
     dict, notes on what it could not check). A checkpoint of another hash, or a probe set that is
     not the record's, is refused in one line naming the file."""
@@ -411,12 +449,21 @@ def _dynamics_note(record: Record) -> list[str]:
     epochs = sorted({l.epoch for l in record.layers if l.epoch != record.train.epochs_run})
     if not epochs:
         return []
-    return [f"the layers measured during training (epochs {', '.join(map(str, epochs))}) are not re-derivable from the "
-            "final checkpoint: only --retrain checks them"]
+    return [
+        f"the layers measured during training (epochs {', '.join(map(str, epochs))}) are not re-derivable from the "
+        "final checkpoint: only --retrain checks them"
+    ]
 
 
-def verify(bundle: str | Path, *, registry_spec: str | Path | None = None, workdir: Path | None = None,
-           retrain: bool = False, reference: str | Path | None = None, trust_builder: str | None = None) -> Verification:
+def verify(
+    bundle: str | Path,
+    *,
+    registry_spec: str | Path | None = None,
+    workdir: Path | None = None,
+    retrain: bool = False,
+    reference: str | Path | None = None,
+    trust_builder: str | None = None,
+) -> Verification:
     """Verify a bundle: by measurement (its checkpoint, or its activations, measured again), and
     with ``retrain`` by training as well (the model retrained from its seed, judged against the
     seeds of the same entry in the ``reference`` store, where it has them).
@@ -438,24 +485,39 @@ def verify(bundle: str | Path, *, registry_spec: str | Path | None = None, workd
     submitted = _load_bundle_record(bundle)
     registry_spec = str(registry_spec or "")
     if env.get("activations"):
-        data, _ = _measure_activations(entry, env["task"], bundle / ACTIVATIONS_FILE, registry_spec, keep=(kept := {}))
+        data, _ = _measure_activations(
+            entry, env["task"], bundle / ACTIVATIONS_FILE, registry_spec, keep=(kept := dict[str, Any]())
+        )
         rerun = finalize(data, "self_reported")
         probes = _sensitivity(Remeasured([], {}, kept["activations"], kept["y_probe"], kept["cfg"], {}), 0)
-        findings = compare_measurement(_leaves(submitted.to_dict()), _leaves(rerun.to_dict()), **probes)
-        return Verification(("measurement",), findings, None, submitted.digest, rerun.digest, rerun,
-                            notes=["activations bundle: the measures are re-derived; the training is not"])
+        judged = compare_measurement(_leaves(submitted.to_dict()), _leaves(rerun.to_dict()), **probes)
+        return Verification(
+            ("measurement",),
+            judged,
+            None,
+            submitted.digest,
+            rerun.digest,
+            rerun,
+            notes=["activations bundle: the measures are re-derived; the training is not"],
+        )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir or tmp)
         entry_copy = _entry_for_run(bundle, entry, work)
         overlaid = _overlay_registry(entry_copy, registry_spec, work / "measure")
-        kinds, findings, training, notes = [], [], None, []
+        kinds: list[str] = []
+        findings: list[Finding] = []
+        notes: list[str] = []
+        training = None
         rederived = submitted.to_dict()
         if WEIGHTS_FILE in manifest:
-            findings, rederived, notes = _measurement(submitted, overlaid, bundle / WEIGHTS_FILE, work / "measure" / "scratch")
+            findings, rederived, notes = _measurement(
+                submitted, overlaid, bundle / WEIGHTS_FILE, work / "measure" / "scratch"
+            )
             kinds.append("measurement")
         elif not retrain:
-            raise SubmissionError(f"{bundle}: carries no {WEIGHTS_FILE} to measure again; pass --retrain to check it by "
-                                  "training instead")
+            raise SubmissionError(
+                f"{bundle}: carries no {WEIGHTS_FILE} to measure again; pass --retrain to check it by training instead"
+            )
         diagrams = None
         if retrain:
             rerun_record, diagrams = _run(entry_copy, env["task"], env["seed"], work, registry_spec)
@@ -464,8 +526,16 @@ def verify(bundle: str | Path, *, registry_spec: str | Path | None = None, workd
             kinds.append("training")
             rederived = rederived if "measurement" in kinds else data
         rerun = Record.from_dict({**rederived, "digest": ""}, source=str(bundle / "record.json"))
-        return Verification(tuple(kinds), findings, training, submitted.digest, rerun.digest, rerun,
-                            diagrams if workdir else None, notes)
+        return Verification(
+            tuple(kinds),
+            findings,
+            training,
+            submitted.digest,
+            rerun.digest,
+            rerun,
+            diagrams if workdir else None,
+            notes,
+        )
 
 
 def _entry_for_run(bundle: Path, entry, work: Path) -> Path:
@@ -496,8 +566,13 @@ def _record_store(record_path: Path) -> ResultStore:
     return ResultStore(record_path.resolve().parent.parent)
 
 
-def verify_record(record_path: str | Path, *, registry_spec: str | Path | None = None, retrain: bool = False,
-                  checkpoint: str | Path | None = None) -> Verification:
+def verify_record(
+    record_path: str | Path,
+    *,
+    registry_spec: str | Path | None = None,
+    retrain: bool = False,
+    checkpoint: str | Path | None = None,
+) -> Verification:
     """Verify a stored record: by measurement, from its checkpoint in the store (or ``checkpoint``);
     with ``retrain``, by training as well: the job run again from its seed and judged against the
     seeds of its population in the same store.
@@ -508,16 +583,21 @@ def verify_record(record_path: str | Path, *, registry_spec: str | Path | None =
     store = _record_store(record_path)
     registry_spec = str(registry_spec or "")
     path = Path(checkpoint) if checkpoint else store.checkpoint_path(rec.job_id)
-    kinds, findings, training, notes = [], [], None, []
+    kinds: list[str] = []
+    findings: list[Finding] = []
+    notes: list[str] = []
+    training = None
     rederived = rec.to_dict()
     with tempfile.TemporaryDirectory() as tmp:
         if path.is_file():
             findings, rederived, notes = _measurement(rec, registry_spec, path, Path(tmp) / "scratch")
             kinds.append("measurement")
         elif not retrain:
-            raise SubmissionError(f"{path}: no checkpoint of {rec.job_id} to measure again (stores keep them in "
-                                  "checkpoints/; the committed reference results do not); pass --retrain to check it by "
-                                  "training instead")
+            raise SubmissionError(
+                f"{path}: no checkpoint of {rec.job_id} to measure again (stores keep them in "
+                "checkpoints/; the committed reference results do not); pass --retrain to check it by "
+                "training instead"
+            )
         if retrain:
             job = Job(rec.model, rec.task, rec.seed, tuple(sorted(rec.axes.items())), rec.control)
             res = run_job(job, registry_spec, str(Path(tmp) / "store"), rec.protocol.version)
@@ -529,8 +609,9 @@ def verify_record(record_path: str | Path, *, registry_spec: str | Path | None =
             kinds.append("training")
             if "measurement" not in kinds and data["checkpoint_sha256"] == rec.checkpoint_sha256:
                 # the same bits came out of training: the retrained checkpoint is the record's own
-                findings, rederived, notes = _measurement(rec, registry_spec, rerun_store.checkpoint_path(rec.job_id),
-                                                          Path(tmp) / "scratch")
+                findings, rederived, notes = _measurement(
+                    rec, registry_spec, rerun_store.checkpoint_path(rec.job_id), Path(tmp) / "scratch"
+                )
                 kinds.insert(0, "measurement")
                 notes.insert(0, "the retrained checkpoint is bit for bit the record's: it was measured again as well")
             else:
@@ -539,8 +620,14 @@ def verify_record(record_path: str | Path, *, registry_spec: str | Path | None =
     return Verification(tuple(kinds), findings, training, rec.digest, rerun.digest, rerun, notes=notes)
 
 
-def publish(bundle: str | Path, store: str | Path, *, registry_spec: str | Path | None = None, retrain: bool = False,
-            trust_builder: str | None = None) -> Record:
+def publish(
+    bundle: str | Path,
+    store: str | Path,
+    *,
+    registry_spec: str | Path | None = None,
+    retrain: bool = False,
+    trust_builder: str | None = None,
+) -> Record:
     """What a maintainer runs on a pull request: verify ``bundle`` and add its record to ``store``.
 
     The bundle is verified by measurement (its checkpoint measured again) and, with ``retrain``,
@@ -555,17 +642,29 @@ def publish(bundle: str | Path, store: str | Path, *, registry_spec: str | Path 
     bundle, target = Path(bundle), ResultStore(store)
     env = json.loads((bundle / "environment.json").read_text()) if (bundle / "environment.json").is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
-        result = verify(bundle, registry_spec=registry_spec, workdir=Path(tmp), retrain=retrain,
-                        reference=target.root if (target.root / "records").is_dir() else None, trust_builder=trust_builder)
+        result = verify(
+            bundle,
+            registry_spec=registry_spec,
+            workdir=Path(tmp),
+            retrain=retrain,
+            reference=target.root if (target.root / "records").is_dir() else None,
+            trust_builder=trust_builder,
+        )
         if result.problems:
-            raise SubmissionError(f"{bundle}: verification failed, not published: {len(result.problems)} score(s) differ, "
-                                  f"first {result.problems[0]}")
+            raise SubmissionError(
+                f"{bundle}: verification failed, not published: {len(result.problems)} score(s) differ, "
+                f"first {result.problems[0]}"
+            )
         if not result.passed:
-            raise SubmissionError(f"{bundle}: verification could not judge it, not published: {'; '.join(result.describe())}")
+            raise SubmissionError(
+                f"{bundle}: verification could not judge it, not published: {'; '.join(result.describe())}"
+            )
         submitted = _load_bundle_record(bundle)
         if target.has(submitted.job_id):
-            raise SubmissionError(f"{target.record_path(submitted.job_id)}: already in the store; remove it first to replace it")
-        provenance = "self_reported" if env.get("activations") else "verified_submission"
+            raise SubmissionError(
+                f"{target.record_path(submitted.job_id)}: already in the store; remove it first to replace it"
+            )
+        provenance: Provenance = "self_reported" if env.get("activations") else "verified_submission"
         with np.load(bundle / "record.diagrams.npz", allow_pickle=False) as z:
             diagrams = {k: z[k] for k in z.files}
         entry_dir = target.root / "entries" / "models"
@@ -578,7 +677,9 @@ def publish(bundle: str | Path, store: str | Path, *, registry_spec: str | Path 
     return Record.from_disk(target.record_path(submitted.job_id))
 
 
-def _measure_activations(entry, task_name: str, acts_path: Path, registry_spec: str, keep: dict | None = None) -> tuple[dict, dict]:
+def _measure_activations(
+    entry, task_name: str, acts_path: Path, registry_spec: str, keep: dict | None = None
+) -> tuple[dict, dict]:
     """A record from submitted activations: every layer measured under the current protocol.
 
     ``keep``: a dict that receives the activations by (layer, pooling), the probe labels and the
@@ -598,8 +699,10 @@ def _measure_activations(entry, task_name: str, acts_path: Path, registry_spec: 
         if key not in arrays:
             raise SubmissionError(f"{acts_path}: {key}: missing (see the activations format in reptopo.submission)")
     if str(arrays["probe_hash"]) != data.probe_hash:
-        raise SubmissionError(f"{acts_path}: probe_hash: {str(arrays['probe_hash'])[:16]}... is not task {task_name!r}'s probe set "
-                              f"({data.probe_hash[:16]}...)")
+        raise SubmissionError(
+            f"{acts_path}: probe_hash: {str(arrays['probe_hash'])[:16]}... is not task {task_name!r}'s probe set "
+            f"({data.probe_hash[:16]}...)"
+        )
     specs = {s.name: s for s in entry.layers}
     layers, diagrams = [], {}
     for key, acts in sorted(arrays.items()):
@@ -609,31 +712,65 @@ def _measure_activations(entry, task_name: str, acts_path: Path, registry_spec: 
         if name not in specs:
             raise SubmissionError(f"{acts_path}: {key}: layer {name!r} is not declared in the entry's layers")
         if acts.ndim != 2 or len(acts) != len(y_probe):
-            raise SubmissionError(f"{acts_path}: {key}: shape {acts.shape}, expected ({len(y_probe)}, d) for the probe set")
+            raise SubmissionError(
+                f"{acts_path}: {key}: shape {acts.shape}, expected ({len(y_probe)}, d) for the probe set"
+            )
         measures, dgms = measure_layer(acts.astype(np.float32), y_probe, cfg, name)
         if keep is not None:
             keep.setdefault("activations", {})[(name, pooling)] = acts.astype(np.float32)
-        layers.append({"name": name, "pooling": pooling, "depth": specs[name].depth, "role": specs[name].role, "epoch": 0,
-                       "measures": measures})
+        layers.append(
+            {
+                "name": name,
+                "pooling": pooling,
+                "depth": specs[name].depth,
+                "role": specs[name].role,
+                "epoch": 0,
+                "measures": measures,
+            }
+        )
         diagrams.update({f"{name}__{pooling}__e0__h{d}": v for d, v in enumerate(dgms)})
     if keep is not None:
         keep.update(y_probe=y_probe, cfg=cfg)
     task = registry.task(task_name)
     train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
     record = build_record(
-        job_id=f"{entry.name}__{task_name}__activations__p{cfg.version}", entry=entry, task_entry=task, cfg=cfg,
-        seed=0, axes={}, control=None, status="submitted_activations",
-        probe=(len(y_probe), data.probe_hash, data.probe_ids), recipe=None,
-        train={"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": float("nan"),
-               "test_loss": float("nan"), "epochs_run": 0, "history": []},
-        checkpoint_sha256=None, n_parameters=None, weight_l2=None,
+        job_id=f"{entry.name}__{task_name}__activations__p{cfg.version}",
+        entry=entry,
+        task_entry=task,
+        cfg=cfg,
+        seed=0,
+        axes={},
+        control=None,
+        status="submitted_activations",
+        probe=(len(y_probe), data.probe_hash, data.probe_ids),
+        recipe=None,
+        train={
+            "train_accuracy": train_acc,
+            "test_accuracy": test_acc,
+            "train_loss": float("nan"),
+            "test_loss": float("nan"),
+            "epochs_run": 0,
+            "history": [],
+        },
+        checkpoint_sha256=None,
+        n_parameters=None,
+        weight_l2=None,
         times={"train_seconds": 0.0, "measure_seconds": sum(l["measures"].get("seconds", 0.0) for l in layers)},
-        peak_rss_mb=None, device="cpu", layers=layers)
+        peak_rss_mb=None,
+        device="cpu",
+        layers=layers,
+    )
     return record, diagrams
 
 
-def submit_activations(entry_path: str | Path, activations: str | Path, task: str, out: str | Path, *,
-                       registry_spec: str | Path | None = None) -> Path:
+def submit_activations(
+    entry_path: str | Path,
+    activations: str | Path,
+    task: str,
+    out: str | Path,
+    *,
+    registry_spec: str | Path | None = None,
+) -> Path:
     """A bundle from activations (weights not shared); nothing is written on failure."""
     entry_path, out, activations = Path(entry_path), Path(out), Path(activations)
     registry_spec = str(registry_spec or "")
@@ -652,8 +789,18 @@ def submit_activations(entry_path: str | Path, activations: str | Path, task: st
         shutil.copy(activations, staging / ACTIVATIONS_FILE)
         (staging / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=True))
         np.savez(staging / "record.diagrams.npz", **diagrams)
-        (staging / "environment.json").write_text(json.dumps({"versions": library_versions(), "platform": platform.platform(),
-                                                              "task": task, "seed": 0, "activations": True}, indent=1))
+        (staging / "environment.json").write_text(
+            json.dumps(
+                {
+                    "versions": library_versions(),
+                    "platform": platform.platform(),
+                    "task": task,
+                    "seed": 0,
+                    "activations": True,
+                },
+                indent=1,
+            )
+        )
         names = BUNDLE_FILES + (ACTIVATIONS_FILE,)
         manifest = {name: _sha256(staging / name) for name in names}
         atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())

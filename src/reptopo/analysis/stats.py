@@ -4,11 +4,13 @@ intervals, granulated Kendall (Jiang et al. 2020), the PGDL CMI score, cluster a
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
-
 
 
 def constant_note(x: np.ndarray) -> str | None:
@@ -19,7 +21,7 @@ def constant_note(x: np.ndarray) -> str | None:
     return None
 
 
-def _paired(x, y, min_n: int):
+def _paired(x: ArrayLike, y: ArrayLike, min_n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The finite pairs of x and y, or None when too few remain or either side is constant."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
@@ -28,17 +30,25 @@ def _paired(x, y, min_n: int):
     return x[ok], y[ok]
 
 
-def kendall_tau(x, y) -> float:
+def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:
     pair = _paired(x, y, 2)
     return float(stats.kendalltau(*pair).statistic) if pair else np.nan
 
 
-def spearman_rho(x, y) -> float:
+def spearman_rho(x: ArrayLike, y: ArrayLike) -> float:
     pair = _paired(x, y, 3)
     return float(stats.spearmanr(*pair).statistic) if pair else np.nan
 
 
-def bootstrap_ci(fn, x, y, *, n: int = 500, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    fn: Callable[[np.ndarray, np.ndarray], float],
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n: int = 500,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
     x, y = np.asarray(x, float), np.asarray(y, float)
     rng = np.random.default_rng(seed)
     vals = []
@@ -54,7 +64,9 @@ def bootstrap_ci(fn, x, y, *, n: int = 500, seed: int = 0, level: float = 0.95) 
     return float(lo), float(hi)
 
 
-def granulated_kendall(df: pd.DataFrame, score: str, target: str, axes: list[str], fixed: list[str]) -> tuple[float, dict]:
+def granulated_kendall(
+    df: pd.DataFrame, score: str, target: str, axes: list[str], fixed: list[str]
+) -> tuple[float, dict[str, Any]]:
     """Psi and the per-axis psi_i; groups are models equal in ``fixed`` and every other axis."""
     per_axis = {}
     for axis in axes:
@@ -76,7 +88,7 @@ def _entropy(p: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def _pair_indicators(values_gap: np.ndarray, values_mu: np.ndarray):
+def _pair_indicators(values_gap: np.ndarray, values_mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.where(~np.eye(len(values_gap), dtype=bool))
     return (values_gap[i] > values_gap[j]).astype(int), (values_mu[i] > values_mu[j]).astype(int)
 
@@ -107,7 +119,9 @@ def cmi_score(df: pd.DataFrame, score: str, gap: str, axes: list[str]) -> float:
     return float(min(results)) if results else np.nan
 
 
-def cluster_bootstrap(frame: pd.DataFrame, stat, *, n: int = 200, seed: int = 0) -> tuple[float, float]:
+def cluster_bootstrap(
+    frame: pd.DataFrame, stat: Callable[[pd.DataFrame], float], *, n: int = 200, seed: int = 0
+) -> tuple[float, float]:
     """A 95% percentile interval of ``stat(frame)`` resampling whole comparisons (rows of one
     comparison are not independent)."""
     ids = frame["comparison_id"].unique()
@@ -135,5 +149,5 @@ def mean_ci(x: np.ndarray, *, n: int = 2000, seed: int = 0) -> tuple[float, floa
     return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
-def fmt_value(v, spec=".2f") -> str:
+def fmt_value(v: float | None, spec: str = ".2f") -> str:
     return format(v, spec) if v is not None and np.isfinite(v) else "n/a"

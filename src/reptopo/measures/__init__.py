@@ -1,7 +1,7 @@
 """Per-layer topology and geometry of a point cloud. numpy in, plain results out; no torch here."""
 
-from ._mst import GramCloud, h0_deaths
 from ..errors import CloudError
+from ._mst import GramCloud, h0_deaths
 from ._validate import check_cloud, duplicate_fraction
 from .cka import linear_cka
 from .classwise import ClassTopologyResult, class_topology, hop_betti, rms_radius

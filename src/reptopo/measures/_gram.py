@@ -44,7 +44,7 @@ def _row_bounds(n: int, parts: int, diagonal_cost: float = 0.7) -> list[int]:
     """
 
     def heights(cost):
-        bounds = [0]
+        bounds: list[float] = [0]
         for _ in range(parts - 1):
             left = n - bounds[-1]
             # (diagonal_cost - 1) h^2 + left h = cost, the smaller root

@@ -145,8 +145,9 @@ def bucket_table(gram: np.ndarray, sq_norms: np.ndarray, n_rows: int = 8, max_ce
     """
     n = gram.shape[0]
     rows = np.unique(np.linspace(0, max(n // 2 - 1, 0), min(n_rows, n)).astype(np.int64))
-    d2 = np.concatenate([(sq_norms[i] + sq_norms[i + 1:]).astype(np.float64) - 2.0 * gram[i, i + 1:].astype(np.float64)
-                         for i in rows])
+    d2 = np.concatenate(
+        [(sq_norms[i] + sq_norms[i + 1 :]).astype(np.float64) - 2.0 * gram[i, i + 1 :].astype(np.float64) for i in rows]
+    )
     if d2.size == 0:
         return 0, 0, np.zeros(1, np.uint8)
     keys = _order_key(d2.astype(np.float32).view(np.int32).astype(np.int64))
@@ -265,7 +266,9 @@ def _distinct_pairs(first, second, counts, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _subsample_sums(gram, sq_norms, coarse, key_lo, shift, table, points, index_sets, alpha):  # pragma: no cover - compiled
+def _subsample_sums(
+    gram, sq_norms, coarse, key_lo, shift, table, points, index_sets, alpha
+):  # pragma: no cover - compiled
     """sum(length^alpha) of the MST of each row of ``index_sets`` (padded with -1), in parallel.
 
     ``coarse``: :func:`coarse_keys` of a float32 Gram matrix (its buckets: ``key_lo``, ``shift``, ``table``),
@@ -395,8 +398,9 @@ class GramCloud:
             coarse = coarse_keys(self.gram, self.sq_norms, key_lo, shift, table)
         else:
             coarse = np.empty((0, 0), np.uint8)
-        sums = _subsample_sums(self.gram, self.sq_norms, coarse, key_lo, shift, table, self.points, padded,
-                               float(alpha))
+        sums = _subsample_sums(
+            self.gram, self.sq_norms, coarse, key_lo, shift, table, self.points, padded, float(alpha)
+        )
         out = np.empty_like(sums)
         out[order] = sums
         return out

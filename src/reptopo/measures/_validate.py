@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import CloudError
-
 
 
 def duplicate_fraction(points: np.ndarray) -> float:
@@ -18,7 +18,7 @@ def duplicate_fraction(points: np.ndarray) -> float:
     if n == 0:
         return 0.0
     pts = np.ascontiguousarray(points)
-    key = pts @ np.random.default_rng(0).standard_normal(pts.shape[1]).astype(pts.dtype)
+    key = pts @ np.asarray(np.random.default_rng(0).standard_normal(pts.shape[1])).astype(pts.dtype)
     order = np.argsort(key, kind="stable")
     key = key[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
@@ -30,7 +30,7 @@ def duplicate_fraction(points: np.ndarray) -> float:
 
 
 def check_cloud(
-    points,
+    points: ArrayLike,
     *,
     layer: str | None = None,
     min_points: int = 3,
@@ -41,12 +41,11 @@ def check_cloud(
     Refused: not 2-D, fewer than ``min_points`` rows, NaN or infinite entries, every point
     equal, or more than ``max_duplicate_fraction`` of the rows duplicating another row.
     """
-    return checked_cloud(points, layer=layer, min_points=min_points,
-                         max_duplicate_fraction=max_duplicate_fraction)[0]
+    return checked_cloud(points, layer=layer, min_points=min_points, max_duplicate_fraction=max_duplicate_fraction)[0]
 
 
 def checked_cloud(
-    points,
+    points: ArrayLike,
     *,
     layer: str | None = None,
     min_points: int = 3,
@@ -83,7 +82,7 @@ def checked_cloud(
     return np.ascontiguousarray(arr), dup
 
 
-def check_labels(labels, n: int, *, layer: str | None = None) -> np.ndarray:
+def check_labels(labels: ArrayLike, n: int, *, layer: str | None = None) -> np.ndarray:
     lab = np.asarray(labels)
     if lab.shape != (n,):
         raise CloudError(f"labels have shape {lab.shape}, expected ({n},)", layer=layer)

@@ -14,13 +14,16 @@ independent clouds (it can be slightly negative).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import CloudError
 from ._validate import check_cloud
 
 
-def _centred_pair(x, y, layers):
+def _centred_pair(x: ArrayLike, y: ArrayLike, layers: tuple[str, str] | None) -> tuple[np.ndarray, np.ndarray]:
     names = layers or (None, None)
     a = check_cloud(x, layer=names[0], min_points=4).astype(np.float64)
     b = check_cloud(y, layer=names[1], min_points=4).astype(np.float64)
@@ -33,12 +36,15 @@ def _hsic_unbiased(gram_x: np.ndarray, gram_y: np.ndarray) -> float:
     """Song et al.'s unbiased HSIC of two Gram matrices (their diagonals already zeroed)."""
     n = len(gram_x)
     sums_x, sums_y = gram_x.sum(axis=0), gram_y.sum(axis=0)
-    value = (np.einsum("ij,ij->", gram_x, gram_y) + sums_x.sum() * sums_y.sum() / ((n - 1) * (n - 2))
-             - 2.0 / (n - 2) * (sums_x @ sums_y))
+    value = (
+        np.einsum("ij,ij->", gram_x, gram_y)
+        + sums_x.sum() * sums_y.sum() / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * (sums_x @ sums_y)
+    )
     return float(value / (n * (n - 3)))
 
 
-def linear_cka(x, y, *, debiased: bool = False, layers: tuple[str, str] | None = None) -> float:
+def linear_cka(x: ArrayLike, y: ArrayLike, *, debiased: bool = False, layers: tuple[str, str] | None = None) -> float:
     """Linear CKA of two representations of the same inputs.
 
     Parameters
@@ -73,7 +79,13 @@ def linear_cka(x, y, *, debiased: bool = False, layers: tuple[str, str] | None =
     return float(np.einsum("ij,ij->", gram_x, gram_y) / (np.linalg.norm(gram_x) * np.linalg.norm(gram_y)))
 
 
-def cka_matrix(left, right, *, debiased: bool = False, names: tuple[list[str], list[str]] | None = None) -> np.ndarray:
+def cka_matrix(
+    left: Sequence[ArrayLike],
+    right: Sequence[ArrayLike],
+    *,
+    debiased: bool = False,
+    names: tuple[list[str], list[str]] | None = None,
+) -> np.ndarray:
     """Linear CKA between every layer of ``left`` and every layer of ``right`` (lists of arrays
     of the same n inputs): a (len(left), len(right)) matrix.
 
@@ -86,16 +98,17 @@ def cka_matrix(left, right, *, debiased: bool = False, names: tuple[list[str], l
     CloudError
         A bad cloud (named by ``names``), or layers of different lengths.
     """
-    left_names, right_names = names or ([None] * len(left), [None] * len(right))
+    left_names: Sequence[str | None] = names[0] if names else [None] * len(left)
+    right_names: Sequence[str | None] = names[1] if names else [None] * len(right)
 
-    def gram(x, name):
+    def gram(x: ArrayLike, name: str | None) -> tuple[np.ndarray, float]:
         a = check_cloud(x, layer=name, min_points=4).astype(np.float64)
         a = a - a.mean(axis=0)
         k = a @ a.T
         if debiased:
             np.fill_diagonal(k, 0.0)
-            return k, np.sqrt(max(_hsic_unbiased(k, k), 0.0))
-        return k, np.linalg.norm(k)
+            return k, float(np.sqrt(max(_hsic_unbiased(k, k), 0.0)))
+        return k, float(np.linalg.norm(k))
 
     grams_left = [gram(x, n) for x, n in zip(left, left_names)]
     grams_right = [gram(y, n) for y, n in zip(right, right_names)]

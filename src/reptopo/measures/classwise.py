@@ -34,16 +34,18 @@ and its count; the others are measured.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from ripser import ripser
-from scipy.sparse.csgraph import connected_components, shortest_path
 from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, shortest_path
 from sklearn.neighbors import kneighbors_graph
 
 from ..errors import CloudError
 from ._validate import check_cloud, check_labels
-from .dtm import DTMRule, dtm_persistence, pairwise_distances64
+from .dtm import DTMPersistenceResult, DTMRule, dtm_persistence, pairwise_distances64
 from .homology import PersistenceResult, ResolutionRule, persistence
 
 
@@ -53,7 +55,7 @@ def rms_radius(points: np.ndarray) -> float:
     return float(np.sqrt(np.einsum("ij,ij->", centred, centred) / len(points)))
 
 
-def hop_betti(points, *, k: int = 14, hops: int = 2, maxdim: int = 1) -> list[int]:
+def hop_betti(points: ArrayLike, *, k: int = 14, hops: int = 2, maxdim: int = 1) -> list[int]:
     """Betti numbers of the clique complex of the k-NN graph's hop metric at ``hops`` hops.
 
     Parameters
@@ -68,7 +70,7 @@ def hop_betti(points, *, k: int = 14, hops: int = 2, maxdim: int = 1) -> list[in
     list of int
         b0 .. b_maxdim.
     """
-    n = len(points)
+    n = len(np.asarray(points))
     graph = kneighbors_graph(points, n_neighbors=min(k, n - 1), mode="connectivity", include_self=False)
     graph = graph.maximum(graph.T)
     dist = shortest_path(graph, method="D", unweighted=True, directed=False)
@@ -78,8 +80,10 @@ def hop_betti(points, *, k: int = 14, hops: int = 2, maxdim: int = 1) -> list[in
     return [int(((d[:, 0] <= hops) & (d[:, 1] > hops)).sum()) for d in dgms]
 
 
-def _components(edges, n: int, cut: float) -> np.ndarray:
+def _components(edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n: int, cut: float) -> np.ndarray:
     """Sizes (largest first) of the components of a spanning tree with edges above ``cut`` removed."""
+    if edges is None:
+        raise ValueError("the whole cloud's persistence kept no spanning tree (Euclidean metric only)")
     i, j, length = edges
     keep = length <= cut
     graph = coo_matrix((np.ones(int(keep.sum())), (i[keep], j[keep])), shape=(n, n))
@@ -104,16 +108,16 @@ class ClassTopologyResult:
     ``component_sizes`` and ``total_persistence``.
     """
 
-    classes: dict[str, dict]
+    classes: dict[str, dict[str, Any]]
     mean_betti_hops: list[float] | None
     mean_betti_euclidean: list[float] | None
     mean_total_persistence: list[float] | None
-    whole: dict
+    whole: dict[str, Any]
     unit: float
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     mean_betti_dtm: list[float] | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = {
             "classes": self.classes,
             "mean_betti_hops": self.mean_betti_hops,
@@ -130,8 +134,8 @@ class ClassTopologyResult:
 
 
 def class_topology(
-    points,
-    labels,
+    points: ArrayLike,
+    labels: ArrayLike,
     *,
     k: int = 14,
     hops: int = 2,
@@ -180,12 +184,23 @@ def class_topology(
     lab = check_labels(labels, len(pts), layer=layer)
     unit = rms_radius(pts)
 
-    reusable = (whole is not None and whole.h0_edges is not None and whole.rule == rule and whole.metric == "euclidean"
-                and len(whole.diagrams) >= 2 and len(whole.landmarks) == min(n_landmarks, len(pts))
-                and whole.params.get("seed") == seed and len(whole.h0_edges[0]) == len(pts) - 1)
-    whole_ph = whole if reusable else persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=rule, seed=seed, layer=layer)
+    reusable = (
+        whole is not None
+        and whole.h0_edges is not None
+        and whole.rule == rule
+        and whole.metric == "euclidean"
+        and len(whole.diagrams) >= 2
+        and len(whole.landmarks) == min(n_landmarks, len(pts))
+        and whole.params.get("seed") == seed
+        and len(whole.h0_edges[0]) == len(pts) - 1
+    )
+    whole_ph: PersistenceResult = (
+        whole
+        if reusable and whole is not None
+        else persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=rule, seed=seed, layer=layer)
+    )
     sizes = _components(whole_ph.h0_edges, len(pts), whole_ph.thresholds[0])
-    whole = {
+    whole_cloud: dict[str, Any] = {
         "b0": whole_ph.betti[0],
         "b0_range": list(whole_ph.betti_range[0]),
         "b0_large": int((sizes >= max(2, min_component_fraction * len(pts))).sum()),
@@ -196,19 +211,22 @@ def class_topology(
     dist = None
     if robust is not None:
         dist = pairwise_distances64(pts)  # shared by the whole cloud's DTM and each class's
-        robust_whole = dtm_persistence(pts, maxdim=1, n_landmarks=n_landmarks, rule=robust, seed=seed,
-                                       layer=layer, dist=dist)
-        whole["dtm"] = _robust_summary(robust_whole, unit)
+        robust_whole = dtm_persistence(
+            pts, maxdim=1, n_landmarks=n_landmarks, rule=robust, seed=seed, layer=layer, dist=dist
+        )
+        whole_cloud["dtm"] = _robust_summary(robust_whole, unit)
 
-    classes: dict[str, dict] = {}
+    classes: dict[str, dict[str, Any]] = {}
     for c in np.unique(lab):
         name = str(c)
         members = pts[lab == c]
         if len(members) < min_class_points:
             where = f"layer {layer!r}: " if layer else ""
-            classes[name] = {"n_points": int(len(members)),
-                             "error": f"{where}class {name!r} has {len(members)} points; per-class homology "
-                                      f"needs at least {min_class_points}"}
+            classes[name] = {
+                "n_points": int(len(members)),
+                "error": f"{where}class {name!r} has {len(members)} points; per-class homology "
+                f"needs at least {min_class_points}",
+            }
             continue
         try:
             ph = persistence(members, maxdim=maxdim, n_landmarks=n_landmarks, rule=rule, seed=seed, layer=layer)
@@ -225,8 +243,15 @@ def class_topology(
         if robust is not None:
             inside = np.flatnonzero(lab == c)
             try:
-                res = dtm_persistence(members, maxdim=min(maxdim, 1), n_landmarks=n_landmarks, rule=robust,
-                                      seed=seed, layer=layer, dist=dist[np.ix_(inside, inside)])
+                res = dtm_persistence(
+                    members,
+                    maxdim=min(maxdim, 1),
+                    n_landmarks=n_landmarks,
+                    rule=robust,
+                    seed=seed,
+                    layer=layer,
+                    dist=None if dist is None else dist[np.ix_(inside, inside)],
+                )
                 classes[name]["betti_dtm"] = res.betti
                 classes[name]["dtm_near_band"] = res.near_band
             except CloudError as exc:
@@ -235,12 +260,20 @@ def class_topology(
     measured = [v for v in classes.values() if "error" not in v]
     resolved = [v["betti_euclidean"] for v in measured if None not in v["betti_euclidean"]]
 
-    def mean(rows):
+    def mean(rows: list[list[int]]) -> list[float] | None:
         return [float(np.mean(col)) for col in zip(*rows)] if rows else None
 
-    params = {"k": k, "hops": hops, "maxdim": maxdim, "min_class_points": min_class_points,
-              "n_landmarks": n_landmarks, "min_component_fraction": min_component_fraction,
-              "n_classes_measured": len(measured), "n_classes_resolved": len(resolved), "seed": seed}
+    params: dict[str, Any] = {
+        "k": k,
+        "hops": hops,
+        "maxdim": maxdim,
+        "min_class_points": min_class_points,
+        "n_landmarks": n_landmarks,
+        "min_component_fraction": min_component_fraction,
+        "n_classes_measured": len(measured),
+        "n_classes_resolved": len(resolved),
+        "seed": seed,
+    }
     if robust is not None:
         params["robust"] = asdict(robust)
 
@@ -249,15 +282,16 @@ def class_topology(
         mean_betti_hops=mean([v["betti_hops"] for v in measured]),
         mean_betti_euclidean=mean(resolved),
         mean_total_persistence=mean([v["total_persistence"] for v in measured]),
-        whole=whole,
+        whole=whole_cloud,
         unit=unit,
         params=params,
         mean_betti_dtm=mean([v["betti_dtm"] for v in measured if v.get("betti_dtm") is not None])
-        if robust is not None else None,
+        if robust is not None
+        else None,
     )
 
 
-def _robust_summary(res, unit: float) -> dict:
+def _robust_summary(res: DTMPersistenceResult, unit: float) -> dict[str, Any]:
     """The whole cloud's robust counts, lengths in units of the layer's RMS radius."""
     return {
         "b0": res.betti[0],

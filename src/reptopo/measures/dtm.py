@@ -33,9 +33,11 @@ resolve.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike
 from ripser import ripser
 from scipy import sparse
 
@@ -61,7 +63,7 @@ class DTMRule:
     level: float = 0.05
     n_bootstrap: int = 100
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.name != DTM_RULE:
             raise ValueError(f"DTMRule.name must be {DTM_RULE!r}, got {self.name!r}")
         if not 0 < self.mass < 1:
@@ -93,18 +95,18 @@ def pairwise_distances64(points: np.ndarray) -> np.ndarray:
     if len(small):
         i, j = small.T
         d2[i, j] = d2[j, i] = ((x[i] - x[j]) ** 2).sum(axis=1)
-    return np.sqrt(np.maximum(d2, 0.0))
+    return np.asarray(np.sqrt(np.maximum(d2, 0.0)))
 
 
 def dtm_values(dist: np.ndarray, k: int) -> np.ndarray:
     """The DTM (q = 2) of each point of a distance matrix: the quadratic mean of the distances to
     its ``k`` nearest points, itself included."""
     near = np.partition(dist, k - 1, axis=1)[:, :k]
-    return np.sqrt((near**2).mean(axis=1))
+    return np.asarray(np.sqrt((near**2).mean(axis=1)))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _edge_value(d, a, b):  # pragma: no cover - compiled
+def _edge_value(d: float, a: float, b: float) -> float:  # pragma: no cover - compiled
     """The DTM filtration's value (p = 1) of an edge of length d between vertices of values a, b."""
     if d <= abs(a - b):
         return max(a, b)
@@ -112,7 +114,7 @@ def _edge_value(d, a, b):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def edge_values(dist, f_rows, f_cols):  # pragma: no cover - compiled
+def edge_values(dist: np.ndarray, f_rows: np.ndarray, f_cols: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """The DTM filtration's edge values (p = 1) for distances ``dist`` between points with DTM
     ``f_rows`` and ``f_cols`` (:func:`_edge_value`, which the spanning trees read too)."""
     out = np.empty(dist.shape)
@@ -123,7 +125,9 @@ def edge_values(dist, f_rows, f_cols):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _h0_bars(dist, idx, f, band):  # pragma: no cover - compiled
+def _h0_bars(
+    dist: np.ndarray, idx: np.ndarray, f: np.ndarray, band: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:  # pragma: no cover - compiled
     """H0 of the DTM filtration on the points ``idx`` of a distance matrix, their values ``f``:
     (births, deaths, sizes) of the finite bars of positive length, and the infinite bar's birth.
 
@@ -186,14 +190,15 @@ def _h0_bars(dist, idx, f, band):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _find_root(root, i):  # pragma: no cover - compiled
+def _find_root(root: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     while root[i] != i:
         i = root[i]
     return i
 
 
-def h0_dtm(dist: np.ndarray, f: np.ndarray, idx: np.ndarray | None = None,
-           band: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+def h0_dtm(
+    dist: np.ndarray, f: np.ndarray, idx: np.ndarray | None = None, band: float = np.inf
+) -> tuple[np.ndarray, np.ndarray]:
     """H0 of the DTM filtration on the points ``idx`` (default: all) of the distance matrix
     ``dist``, with vertex values ``f`` (one per point of ``idx``): (bars (birth, death), the
     infinite one last; the size of each component when it died, the infinite one's last).
@@ -201,8 +206,9 @@ def h0_dtm(dist: np.ndarray, f: np.ndarray, idx: np.ndarray | None = None,
     counted apart: each size is then the component's own points, not those of the significant
     components that merged into it before."""
     idx = np.arange(len(dist)) if idx is None else np.asarray(idx, dtype=np.int64)
-    births, deaths, sizes, first = _h0_bars(np.ascontiguousarray(dist, dtype=np.float64), idx,
-                                            np.ascontiguousarray(f, dtype=np.float64), float(band))
+    births, deaths, sizes, first = _h0_bars(
+        np.ascontiguousarray(dist, dtype=np.float64), idx, np.ascontiguousarray(f, dtype=np.float64), float(band)
+    )
     bars = np.r_[np.c_[births, deaths], [[first, np.inf]]]
     significant = (deaths - births) > band
     return bars, np.r_[sizes, len(f) - sizes[significant].sum()]
@@ -221,12 +227,17 @@ def bottleneck_upper(a: np.ndarray, b: np.ndarray) -> float:
     conservative (the exact distance needs an assignment per resample).
     """
     b = np.asarray(b, dtype=np.float64)
-    return float(_bottleneck_upper_sorted(_by_lifetime(np.asarray(a)), np.ascontiguousarray(b[:, 0]),
-                                          np.ascontiguousarray(b[:, 1])))
+    return float(
+        _bottleneck_upper_sorted(
+            _by_lifetime(np.asarray(a)), np.ascontiguousarray(b[:, 0]), np.ascontiguousarray(b[:, 1])
+        )
+    )
 
 
 @numba.njit(cache=True, nogil=True)
-def _weighted_dtm(order, near2, counts, rows, k):  # pragma: no cover - compiled
+def _weighted_dtm(
+    order: np.ndarray, near2: np.ndarray, counts: np.ndarray, rows: np.ndarray, k: int
+) -> np.ndarray:  # pragma: no cover - compiled
     """The DTM (q = 2) of ``rows`` under a measure that weights each point by ``counts``: the
     first k distances along each row's sorted neighbours, each counted as often as its point.
     A row whose kept neighbours hold fewer than k gets NaN (completed by the caller)."""
@@ -272,7 +283,7 @@ def _sorted_neighbours(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 
 
 @numba.njit(cache=True, nogil=True)
-def _full_row_dtm(row, counts, k):  # pragma: no cover - compiled
+def _full_row_dtm(row: np.ndarray, counts: np.ndarray, k: int) -> float:  # pragma: no cover - compiled
     """A row's resampled DTM from all its neighbours (the rare row whose kept ones held fewer
     than k resampled points; never one whose kept neighbours are all the points)."""
     order = np.argsort(row, kind="mergesort")
@@ -284,11 +295,13 @@ def _full_row_dtm(row, counts, k):  # pragma: no cover - compiled
         need -= take
         if need == 0:
             break
-    return np.sqrt(total / k)
+    return np.sqrt(total / k)  # type: ignore[no-any-return]  # numba compiles it to a float
 
 
 @numba.njit(cache=True, nogil=True)
-def _bottleneck_upper_sorted(a, births, deaths):  # pragma: no cover - compiled
+def _bottleneck_upper_sorted(
+    a: np.ndarray, births: np.ndarray, deaths: np.ndarray
+) -> float:  # pragma: no cover - compiled
     """:func:`bottleneck_upper` with ``a`` already in order of lifetime and ``b`` given as births
     and deaths (the same arithmetic, so the same value)."""
     life_b = deaths - births
@@ -309,7 +322,15 @@ def _bottleneck_upper_sorted(a, births, deaths):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _bootstrap(dist, order, near2, f, draws, k, finite_sorted):  # pragma: no cover - compiled
+def _bootstrap(
+    dist: np.ndarray,
+    order: np.ndarray,
+    near2: np.ndarray,
+    f: np.ndarray,
+    draws: np.ndarray,
+    k: int,
+    finite_sorted: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Both statistics of every resample (the rows of ``draws``); see :func:`bootstrap_bands`."""
     n_boot, n = draws.shape
     c0 = np.empty(n_boot)
@@ -335,8 +356,9 @@ def _bootstrap(dist, order, near2, f, draws, k, finite_sorted):  # pragma: no co
     return c0, c1
 
 
-def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, n_bootstrap: int, level: float,
-                    seed: int) -> tuple[float, float]:
+def bootstrap_bands(
+    dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, n_bootstrap: int, level: float, seed: int
+) -> tuple[float, float]:
     """(H0's c, the DTM's c): the (1 - level) quantiles, over resamples of the cloud drawn with
     replacement, of
 
@@ -354,8 +376,15 @@ def bootstrap_bands(dist: np.ndarray, k: int, f: np.ndarray, h0: np.ndarray, *, 
     order, near2 = _sorted_neighbours(dist, k)
     rng = np.random.default_rng([seed, 2])
     draws = np.stack([rng.integers(n, size=n) for _ in range(n_bootstrap)]).astype(np.int64)
-    c0, c1 = _bootstrap(np.ascontiguousarray(dist, dtype=np.float64), order, near2,
-                        np.ascontiguousarray(f, dtype=np.float64), draws, k, _by_lifetime(h0[:-1]))
+    c0, c1 = _bootstrap(
+        np.ascontiguousarray(dist, dtype=np.float64),
+        order,
+        near2,
+        np.ascontiguousarray(f, dtype=np.float64),
+        draws,
+        k,
+        _by_lifetime(h0[:-1]),
+    )
     return float(np.quantile(c0, 1.0 - level)), float(np.quantile(c1, 1.0 - level))
 
 
@@ -382,7 +411,7 @@ class DTMPersistenceResult:
     dtm: np.ndarray = field(repr=False)
     seed: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (diagrams left out)."""
         return {
             "betti": list(self.betti),
@@ -402,12 +431,12 @@ def _count(diagram: np.ndarray, band: float) -> tuple[int, int, float]:
     life = diagram[:, 1] - diagram[:, 0]
     sure = life > band
     below = life[~sure]
-    near = int(((below > band / 2)).sum())
+    near = int((below > band / 2).sum())
     return int(sure.sum()), near, float(below.max()) if len(below) else 0.0
 
 
 def dtm_persistence(
-    points,
+    points: ArrayLike,
     *,
     maxdim: int = 1,
     n_landmarks: int = 300,
@@ -449,8 +478,11 @@ def dtm_persistence(
     k = rule.neighbours(n)
     f = dtm_values(dist, k)
     if not (f > 0).all():
-        raise CloudError(f"a point has {k} exact copies, so its distance to measure (k = {k}) is 0; "
-                         f"remove duplicates or raise the mass", layer=layer)
+        raise CloudError(
+            f"a point has {k} exact copies, so its distance to measure (k = {k}) is 0; "
+            f"remove duplicates or raise the mass",
+            layer=layer,
+        )
     h0, _ = h0_dtm(dist, f)
     c0, c1 = bootstrap_bands(dist, k, f, h0, n_bootstrap=rule.n_bootstrap, level=rule.level, seed=seed)
     # H0's band holds the DTM's too: a fixed complex's diagrams move by at most the DTM's change
@@ -475,6 +507,15 @@ def dtm_persistence(
         counts.append(_count(h1, bands[1]))
     betti = [1 + counts[0][0]] + [c[0] for c in counts[1:]]
     return DTMPersistenceResult(
-        diagrams=diagrams, betti=betti, near_band=[c[1] for c in counts], largest_below=[c[2] for c in counts],
-        bands=bands, k=k, rule=rule, component_sizes=component_sizes, landmarks=idx, dtm=f, seed=seed,
+        diagrams=diagrams,
+        betti=betti,
+        near_band=[c[1] for c in counts],
+        largest_below=[c[2] for c in counts],
+        bands=bands,
+        k=k,
+        rule=rule,
+        component_sizes=component_sizes,
+        landmarks=idx,
+        dtm=f,
+        seed=seed,
     )

@@ -43,16 +43,19 @@ The legacy rules of protocol v1 (``BettiRule``) are kept for its reference resul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from ripser import ripser
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial.distance import pdist, squareform
 from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
-from ._mst import GramCloud
 from ..errors import CloudError
+from ._mst import GramCloud
 from ._validate import check_cloud
 
 BETTI_RULES = ("covering_radius", "largest_gap")
@@ -80,7 +83,7 @@ class ResolutionRule:
     landmark_weight: float = 0.8
     k: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.name != "sampling_resolution":
             raise ValueError(f"ResolutionRule.name must be 'sampling_resolution', got {self.name!r}")
         for field_name in ("band", "h0_band"):
@@ -98,14 +101,14 @@ def resolution_rank(n: int) -> int:
     return max(1, int(np.ceil(np.log(max(n, 2)))))
 
 
-def core_distances(points, k: int) -> np.ndarray:
+def core_distances(points: ArrayLike, k: int) -> np.ndarray:
     """Distance from each point to its ``k``-th nearest neighbour (the point itself not counted)."""
     pts = np.asarray(points, dtype=np.float64)
     dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(pts).kneighbors(pts)
-    return dist[:, k]
+    return np.asarray(dist[:, k])
 
 
-def sampling_resolution(points, *, k: int | None = None, layer: str | None = None) -> float:
+def sampling_resolution(points: ArrayLike, *, k: int | None = None, layer: str | None = None) -> float:
     """Median distance from a point to its ``k``-th nearest neighbour (default ``ceil(ln n)``).
 
     Parameters
@@ -123,7 +126,7 @@ def sampling_resolution(points, *, k: int | None = None, layer: str | None = Non
     CloudError
         When the resolution is 0 (most points have ``k`` exact duplicates).
     """
-    n = len(points)
+    n = len(np.asarray(points))
     k = min(resolution_rank(n) if k is None else k, n - 1)
     eps = float(np.median(core_distances(points, k)))
     if not eps > 0:
@@ -153,7 +156,7 @@ class BettiRule:
     factor: float = 2.0
     max_features: int = 10
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.name not in BETTI_RULES:
             raise ValueError(f"unknown Betti rule {self.name!r}; choose one of {BETTI_RULES}")
         if self.factor < 0:
@@ -187,14 +190,14 @@ class PersistenceResult:
     covering_radius: float
     landmarks: np.ndarray
     metric: str
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     betti_range: list[tuple[int, int]] = field(default_factory=list)
     resolved: bool = True
-    resolution: dict = field(default_factory=dict)
+    resolution: dict[str, Any] = field(default_factory=dict)
     # the whole cloud's spanning tree (i, j, length), read for H0 by the sampling-resolution rule
     h0_edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (diagrams left out; infinite deaths as None)."""
         out = {
             "betti": list(self.betti),
@@ -207,12 +210,17 @@ class PersistenceResult:
             **self.params,
         }
         if isinstance(self.rule, ResolutionRule):
-            out.update(betti_range=[list(r) for r in self.betti_range], resolved=self.resolved,
-                       resolution=dict(self.resolution))
+            out.update(
+                betti_range=[list(r) for r in self.betti_range],
+                resolved=self.resolved,
+                resolution=dict(self.resolution),
+            )
         return out
 
 
-def maxmin_landmarks(dist_to, n: int, n_landmarks: int, *, seed: int = 0):
+def maxmin_landmarks(
+    dist_to: Callable[[int], np.ndarray], n: int, n_landmarks: int, *, seed: int = 0
+) -> tuple[np.ndarray, float]:
     """Greedy farthest-point subsample: indices and the covering radius.
 
     ``dist_to(i)`` returns the distances from point i to every point. The first landmark is
@@ -264,7 +272,9 @@ def betti_from_diagram(diagram: np.ndarray, dim: int, rule: BettiRule, covering_
     return int(infinite.sum() + cut + 1), float(top[cut])
 
 
-def _landmark_distances(points, n_landmarks, metric, k, seed, cloud: GramCloud | None = None):
+def _landmark_distances(
+    points: np.ndarray, n_landmarks: int, metric: str, k: int, seed: int, cloud: GramCloud | None = None
+) -> tuple[np.ndarray, float, np.ndarray]:
     n = len(points)
     if metric == "euclidean" and cloud is not None:
         idx, eps = maxmin_landmarks(cloud.distances_from, n, n_landmarks, seed=seed)
@@ -295,7 +305,7 @@ def _landmark_distances(points, n_landmarks, metric, k, seed, cloud: GramCloud |
 
 
 def persistence(
-    points,
+    points: ArrayLike,
     *,
     maxdim: int = 1,
     n_landmarks: int = 300,
@@ -342,8 +352,10 @@ def persistence(
     pts = check_cloud(points, layer=layer, min_points=max(3, maxdim + 2)).astype(np.float64)
     if isinstance(rule, ResolutionRule):
         if metric != "euclidean":
-            raise ValueError("the sampling_resolution rule reads Euclidean barcodes; use metric='euclidean' "
-                             "(or the hop metric of class_topology for a scale-free one)")
+            raise ValueError(
+                "the sampling_resolution rule reads Euclidean barcodes; use metric='euclidean' "
+                "(or the hop metric of class_topology for a scale-free one)"
+            )
         return _persistence_at_resolution(pts, maxdim, n_landmarks, rule, seed, layer, max_scale)
     idx, eps, dist = _landmark_distances(pts, n_landmarks, metric, k, seed)
     finite = np.isfinite(dist)
@@ -366,8 +378,9 @@ def persistence(
     )
 
 
-def _count_bars(diagram: np.ndarray, band: tuple[float, float], scale: float, thresh: float,
-                max_birth: float = np.inf) -> tuple[int, int]:
+def _count_bars(
+    diagram: np.ndarray, band: tuple[float, float], scale: float, thresh: float, max_birth: float = np.inf
+) -> tuple[int, int]:
     """(bars that surely outlive ``band[1] * scale``, bars in the ambiguous band) of one diagram.
 
     A bar still alive where the filtration stopped (``thresh``) outlives at least
@@ -385,7 +398,15 @@ def _count_bars(diagram: np.ndarray, band: tuple[float, float], scale: float, th
     return int(sure.sum()), int(ambiguous.sum())
 
 
-def _persistence_at_resolution(pts, maxdim, n_landmarks, rule, seed, layer, max_scale) -> PersistenceResult:
+def _persistence_at_resolution(
+    pts: np.ndarray,
+    maxdim: int,
+    n_landmarks: int,
+    rule: ResolutionRule,
+    seed: int,
+    layer: str | None,
+    max_scale: float | None,
+) -> PersistenceResult:
     n = len(pts)
     k = min(resolution_rank(n) if rule.k is None else rule.k, n - 1)
     eps_cloud = sampling_resolution(pts, k=k, layer=layer)
@@ -437,11 +458,13 @@ def _persistence_at_resolution(pts, maxdim, n_landmarks, rule, seed, layer, max_
             "scale_h1": float(scale),
             "neighbour_rank": k,
             "max_scale": None if max_scale is None else float(thresh),
-            "why": (f"H0 from the whole cloud's spanning tree, components merging above "
-                    f"{rule.h0_band[1]} x eps_cloud; H1+ bars born by {rule.max_birth} x scale and outliving "
-                    f"{rule.band[1]} x scale, scale = max("
-                    f"{rule.landmark_weight} x landmark covering radius, eps_cloud); eps_cloud = median "
-                    f"distance to the {k}-th neighbour (ceil(ln n)); bars within {rule.band[0]}-{rule.band[1]} "
-                    f"x scale are ambiguous and leave that Betti number undecided"),
+            "why": (
+                f"H0 from the whole cloud's spanning tree, components merging above "
+                f"{rule.h0_band[1]} x eps_cloud; H1+ bars born by {rule.max_birth} x scale and outliving "
+                f"{rule.band[1]} x scale, scale = max("
+                f"{rule.landmark_weight} x landmark covering radius, eps_cloud); eps_cloud = median "
+                f"distance to the {k}-th neighbour (ceil(ln n)); bars within {rule.band[0]}-{rule.band[1]} "
+                f"x scale are ambiguous and leave that Betti number undecided"
+            ),
         },
     )

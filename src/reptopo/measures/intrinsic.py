@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.neighbors import NearestNeighbors
 
 from ..errors import CloudError
@@ -17,19 +19,19 @@ class IDResult:
     method: str
     n_used: int  # points that entered the estimate
     n_dropped: int  # points dropped as ties (TwoNN) or with a zero distance (MLE)
-    params: dict
+    params: dict[str, Any]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def _neighbour_distances(pts: np.ndarray, k: int) -> np.ndarray:
     """Distances to the k nearest other points (self excluded), shape (n, k)."""
     dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(pts).kneighbors(pts)
-    return dist[:, 1:]
+    return np.asarray(dist[:, 1:])
 
 
-def twonn(points, *, discard_fraction: float = 0.1, layer: str | None = None) -> IDResult:
+def twonn(points: ArrayLike, *, discard_fraction: float = 0.1, layer: str | None = None) -> IDResult:
     """TwoNN (Facco et al. 2017) as Ansuini et al. 2019 run it.
 
     mu = r2 / r1 per point; points with r1 = 0 or r1 = r2 are dropped; with mu sorted and
@@ -67,7 +69,7 @@ def twonn(points, *, discard_fraction: float = 0.1, layer: str | None = None) ->
     return IDResult(dim, "twonn", n, int(len(pts) - n), {"discard_fraction": discard_fraction})
 
 
-def mle(points, *, k: int = 20, layer: str | None = None) -> IDResult:
+def mle(points: ArrayLike, *, k: int = 20, layer: str | None = None) -> IDResult:
     """Levina-Bickel maximum-likelihood dimension with k neighbours (default 20).
 
     Per point, m_k(x)^-1 = 1/(k-1) * sum_{j<k} log(T_k(x) / T_j(x)); the global estimate is the

@@ -42,10 +42,13 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import CalibrationMismatch, CloudError
 from ._gram import blas_threads, single_threaded_blas
@@ -78,25 +81,37 @@ def default_schedule(pool_size: int, n_sizes: int = DEFAULT_N_SIZES) -> np.ndarr
     return np.unique(np.linspace(lo, hi, n_sizes).round().astype(int))
 
 
-def subsample_index_sets(rng: np.random.Generator, pool: int, sizes, n_repeats: int) -> list[np.ndarray]:
+def subsample_index_sets(
+    rng: np.random.Generator, pool: int, sizes: Sequence[int] | np.ndarray, n_repeats: int
+) -> list[np.ndarray]:
     """The subsamples of one estimate, size by size, ``n_repeats`` each (drawn without replacement)."""
     return [rng.choice(pool, size=int(n), replace=False) for n in sizes for _ in range(n_repeats)]
 
 
-
 @functools.lru_cache(maxsize=None)
-def _tables() -> tuple[dict, ...]:
-    text = resources.files("reptopo.measures").joinpath("data", CALIBRATION_FILE).read_text()
+def _tables() -> tuple[dict[str, Any], ...]:
+    text = resources.files("reptopo.measures").joinpath("data").joinpath(CALIBRATION_FILE).read_text()
     return tuple(json.loads(text)["tables"])
 
 
 def calibrated_pools(n_repeats: int, alpha: float) -> tuple[int, ...]:
     """The pool sizes that have calibration tables (with the default schedule), ascending."""
-    return tuple(sorted({t["pool_size"] for t in _tables() if t["n_repeats"] == n_repeats and t["alpha"] == alpha
-                         and t["sizes"] == [int(v) for v in default_schedule(t["pool_size"])]}))
+    return tuple(
+        sorted(
+            {
+                t["pool_size"]
+                for t in _tables()
+                if t["n_repeats"] == n_repeats
+                and t["alpha"] == alpha
+                and t["sizes"] == [int(v) for v in default_schedule(t["pool_size"])]
+            }
+        )
+    )
 
 
-def calibration_table(pool_size: int, sizes, n_repeats: int, alpha: float, family: str = "gaussian") -> dict:
+def calibration_table(
+    pool_size: int, sizes: Sequence[int] | np.ndarray, n_repeats: int, alpha: float, family: str = "gaussian"
+) -> dict[str, Any]:
     """The reference table for one setting: raw PHdim of fresh clouds of known dimension.
 
     Built by ``scripts/phdim_calibration.py`` with reptopo's own raw estimator. Keys: ``dims``,
@@ -115,14 +130,20 @@ def calibration_table(pool_size: int, sizes, n_repeats: int, alpha: float, famil
         raise ValueError(f"unknown calibration family {family!r}; choose one of {CALIBRATION_FAMILIES}")
     sizes = [int(v) for v in sizes]
     for t in _tables():
-        if (t["family"] == family and t["pool_size"] == pool_size and t["sizes"] == sizes
-                and t["n_repeats"] == n_repeats and t["alpha"] == alpha):
+        if (
+            t["family"] == family
+            and t["pool_size"] == pool_size
+            and t["sizes"] == sizes
+            and t["n_repeats"] == n_repeats
+            and t["alpha"] == alpha
+        ):
             return t
     built = sorted({(t["pool_size"], t["n_repeats"], t["alpha"]) for t in _tables()})
     raise CalibrationMismatch(
         f"no PHdim calibration table for a pool of {pool_size} points, sizes {sizes[0]}..{sizes[-1]} "
         f"({len(sizes)} sizes), {n_repeats} repeats, alpha {alpha}; tables exist for (pool, repeats, alpha) "
-        f"{built} with the default schedule (scripts/phdim_calibration.py builds more)")
+        f"{built} with the default schedule (scripts/phdim_calibration.py builds more)"
+    )
 
 
 @dataclass
@@ -154,18 +175,18 @@ class Calibration:
         return f"{self.dimension:.3g} [{self.ci_low:.3g}, {self.ci_high:.3g}]"
 
 
-def _belt(table: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _belt(table: dict[str, Any], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The belt's centre and spread at dimensions ``grid`` (linear in log d between the table's)."""
     x = np.log(np.asarray(table["dims"], float))
     lg = np.log(grid)
     return np.interp(lg, x, table["belt_centre"]), np.interp(lg, x, table["belt_spread"])
 
 
-def _grid(table: dict) -> np.ndarray:
+def _grid(table: dict[str, Any]) -> np.ndarray:
     return np.exp(np.linspace(np.log(table["dims"][0]), np.log(table["dims"][-1]), 4001))
 
 
-def _invert(table: dict, z: float, spread_down: float, spread_up: float) -> tuple:
+def _invert(table: dict[str, Any], z: float, spread_down: float, spread_up: float) -> tuple[Any, ...]:
     """(point, low, high) dimensions from the belt for a log raw value ``z``; the layer's own
     spreads below and above z (95% half-widths, inf when unbounded) widen it. ``high`` is inf
     when the interval reaches the top of the table; ``point`` is None beyond the top."""
@@ -189,14 +210,16 @@ def _invert(table: dict, z: float, spread_down: float, spread_up: float) -> tupl
 
 
 @functools.lru_cache(maxsize=None)
-def resolution_limit(pool_size: int, sizes: tuple, n_repeats: int, alpha: float, family: str = "gaussian") -> float | None:
+def resolution_limit(
+    pool_size: int, sizes: tuple[Any, ...], n_repeats: int, alpha: float, family: str = "gaussian"
+) -> float | None:
     """The smallest d whose interval overlaps that of 1.25 d at these settings (None: none in the
     table does): the statistical resolution of the pool. Each interval is read from ``family``'s
     table alone (no layer's bootstrap, no family gap, which shifts every layer alike) at the raw
     value that d gives on average."""
     own = calibration_table(pool_size, sizes, n_repeats, alpha, family)
 
-    def interval(d):
+    def interval(d: float) -> tuple[float, float]:
         _, low, high = _invert(own, float(_belt(own, np.array([d]))[0][0]), 0.0, 0.0)
         return low, high
 
@@ -219,7 +242,7 @@ def calibrate(result: "PHDimResult", family: str = "gaussian") -> Calibration:
     z = np.log(result.alpha) - np.log1p(-result.slope) if result.slope < 1 else np.inf
     down, up = result.log_spread if result.log_spread is not None else (0.0, 0.0)
 
-    def read(f):
+    def read(f: str) -> tuple[Any, ...]:
         if not np.isfinite(z):
             return None, float(tables[f]["dims"][-1]), np.inf
         return _invert(tables[f], float(z), down, up)
@@ -233,26 +256,38 @@ def calibrate(result: "PHDimResult", family: str = "gaussian") -> Calibration:
     censored = point is None or not np.isfinite(high)
     why = None
     if censored:
-        why = ("the slope is 1 or more" if not np.isfinite(z) else
-               "the raw value lies beyond the top of the table" if point is None else
-               "the layer's bootstrap reaches a slope of 1" if not np.isfinite(up) else
-               "the interval reaches the top of the table")
+        why = (
+            "the slope is 1 or more"
+            if not np.isfinite(z)
+            else "the raw value lies beyond the top of the table"
+            if point is None
+            else "the layer's bootstrap reaches a slope of 1"
+            if not np.isfinite(up)
+            else "the interval reaches the top of the table"
+        )
     gap = None
     if not censored and other[0] is not None:
         gap = (other[0] - point) if family == "gaussian" else (point - other[0])
     return Calibration(
-        family=family, dimension=None if censored else point, ci_low=low, ci_high=None if censored else high,
-        censored=censored, lower_bound=low if censored else None, family_gap=gap,
-        resolution_limit=resolution_limit(*key, family), table_top=float(tables[family]["dims"][-1]), why=why,
+        family=family,
+        dimension=None if censored else point,
+        ci_low=low,
+        ci_high=None if censored else high,
+        censored=censored,
+        lower_bound=low if censored else None,
+        family_gap=gap,
+        resolution_limit=resolution_limit(*key, family),
+        table_top=float(tables[family]["dims"][-1]),
+        why=why,
     )
 
 
 @dataclass
 class PHDimResult:
-    dimension: float
+    dimension: float | None
     r2: float
-    ci_low: float
-    ci_high: float
+    ci_low: float | None
+    ci_high: float | None
     slope: float
     alpha: float
     sizes: list[int]
@@ -268,10 +303,10 @@ class PHDimResult:
     # the layer's own 95% spread of log raw PHdim below and above its value (bootstrap; inf
     # when a resample's slope reaches 1), and the fits on the schedule's halves
     log_spread: tuple[float, float] | None = field(default=None, repr=False)
-    halves: dict | None = None
+    halves: dict[str, Any] | None = None
     calibrated: Calibration | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in ("log_spread", "halves", "calibrated")}
         if self.ceiling is None:  # protocol v1's record, which had no ceiling
             for key in ("ceiling", "censored", "bound", "fit_dimension"):
@@ -299,7 +334,7 @@ class PHDimResult:
         return f"{self.dimension:.3g}"
 
 
-def rank_key(record: dict) -> tuple[int, float]:
+def rank_key(record: dict[str, Any]) -> tuple[int, float]:
     """A sort key for a PHdim record (``PHDimResult.to_dict()``) that ranks a censored value
     above every measured one and ties censored values among themselves (their order is unknown).
 
@@ -312,6 +347,11 @@ def rank_key(record: dict) -> tuple[int, float]:
     return (0, float(record["dimension"]))
 
 
+def _raw(result: PHDimResult) -> float:
+    """The raw fit of a result not yet censored (NaN where there is none)."""
+    return float("nan") if result.dimension is None else result.dimension
+
+
 def censor(result: PHDimResult, ceiling: str | None) -> PHDimResult:
     """Apply the resolution ceiling to a fit (see the module docstring)."""
     if ceiling is None:
@@ -320,7 +360,7 @@ def censor(result: PHDimResult, ceiling: str | None) -> PHDimResult:
         raise ValueError(f"unknown PHdim ceiling {ceiling!r}; choose one of {CEILINGS} or None")
     if ceiling == "calibrated":
         result.ceiling = ceiling
-        fit = result.dimension
+        fit = _raw(result)
         result.fit_dimension = fit if np.isfinite(fit) else None
         result.dimension = result.fit_dimension
         try:
@@ -331,7 +371,7 @@ def censor(result: PHDimResult, ceiling: str | None) -> PHDimResult:
         result.bound = result.calibrated.lower_bound if result.calibrated is not None else None
         return result
     bound = eckmann_ruelle_bound(result.sizes[-1])
-    fit = result.dimension
+    fit = _raw(result)
     result.ceiling, result.bound = ceiling, bound
     result.fit_dimension = fit if np.isfinite(fit) else None
     if not (np.isfinite(fit) and fit <= bound):
@@ -353,7 +393,19 @@ def _dimension(alpha: float, slope: float) -> float:
     return alpha / (1.0 - slope) if slope < 1 else float("inf")
 
 
-def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstrap, ci, layer, dup=None):
+def _estimate(
+    cloud: GramCloud,
+    *,
+    alpha: float,
+    sizes: Sequence[int] | np.ndarray | None,
+    n_repeats: int,
+    seed: int,
+    rng: np.random.Generator,
+    n_bootstrap: int,
+    ci: float,
+    layer: str | None,
+    dup: float | None = None,
+) -> PHDimResult:
     """PHdim of all the points of ``cloud``, the pool that the subsamples are drawn from
     (``dup``: its duplicate fraction, when already measured)."""
     pool = cloud.n
@@ -407,22 +459,29 @@ def _estimate(cloud: GramCloud, *, alpha, sizes, n_repeats, seed, rng, n_bootstr
     )
 
 
-def _halves(log_n, log_e_median, medians, alpha, tail) -> dict:
+def _halves(
+    log_n: np.ndarray, log_e_median: np.ndarray, medians: np.ndarray, alpha: float, tail: float
+) -> dict[str, Any]:
     """The fits on the schedule's lower and upper halves of sizes, with bootstrap intervals of
     their slopes; ``drift`` when the intervals are disjoint (the dimension changes with scale)."""
     half = len(log_n) // 2
-    out = {}
+    out: dict[str, Any] = {}
     for name, part in (("lower", slice(0, half + 1)), ("upper", slice(half, None))):
         x = log_n[part]
         xc = x - x.mean()
         point = float(np.polyfit(x, log_e_median[part], 1)[0])
         boot = (medians[:, part] - medians[:, part].mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
         lo, hi = np.percentile(boot, [tail, 100 - tail])
-        out[name] = {"sizes": [int(round(np.exp(x[0]))), int(round(np.exp(x[-1])))], "slope": point,
-                     "slope_low": float(lo), "slope_high": float(hi),
-                     "dimension": _dimension(alpha, point) if point < 1 else None}
-    out["drift"] = bool(out["lower"]["slope_high"] < out["upper"]["slope_low"]
-                        or out["upper"]["slope_high"] < out["lower"]["slope_low"])
+        out[name] = {
+            "sizes": [int(round(np.exp(x[0]))), int(round(np.exp(x[-1])))],
+            "slope": point,
+            "slope_low": float(lo),
+            "slope_high": float(hi),
+            "dimension": _dimension(alpha, point) if point < 1 else None,
+        }
+    out["drift"] = bool(
+        out["lower"]["slope_high"] < out["upper"]["slope_low"] or out["upper"]["slope_high"] < out["lower"]["slope_low"]
+    )
     return out
 
 
@@ -432,7 +491,7 @@ def _halves(log_n, log_e_median, medians, alpha, tail) -> dict:
 # on the cores that the parallel tree loop needs.
 
 
-def _check_params(alpha, n_repeats):
+def _check_params(alpha: float, n_repeats: int) -> None:
     if alpha <= 0:
         raise ValueError("alpha must be > 0")
     if n_repeats < 1:
@@ -440,11 +499,11 @@ def _check_params(alpha, n_repeats):
 
 
 def phdim(
-    points,
+    points: ArrayLike,
     *,
     alpha: float = 1.0,
     pool_size: int = 2000,
-    sizes=None,
+    sizes: Sequence[int] | np.ndarray | None = None,
     n_repeats: int = 7,
     seed: int = 0,
     n_bootstrap: int = 200,
@@ -488,16 +547,30 @@ def phdim(
     threads = blas_threads()
     with single_threaded_blas():  # see the note above _check_params
         pts, dup = checked_cloud(points, layer=layer, min_points=20)
+        dup_fraction: float | None = dup
         rng = np.random.default_rng(seed)
         if len(pts) > pool_size:
-            pts, dup = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))], None
-        return censor(_estimate(GramCloud(pts, threads), alpha=alpha, sizes=sizes, n_repeats=n_repeats,
-                                seed=seed, rng=rng, n_bootstrap=n_bootstrap, ci=ci, layer=layer, dup=dup), ceiling)
+            pts, dup_fraction = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))], None
+        return censor(
+            _estimate(
+                GramCloud(pts, threads),
+                alpha=alpha,
+                sizes=sizes,
+                n_repeats=n_repeats,
+                seed=seed,
+                rng=rng,
+                n_bootstrap=n_bootstrap,
+                ci=ci,
+                layer=layer,
+                dup=dup_fraction,
+            ),
+            ceiling,
+        )
 
 
 def phdim_per_class(
-    points,
-    labels,
+    points: ArrayLike,
+    labels: ArrayLike,
     *,
     min_class_points: int = 100,
     alpha: float = 1.0,
@@ -508,7 +581,7 @@ def phdim_per_class(
     ci: float = 0.95,
     ceiling: str | None = "calibrated",
     layer: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """PHdim of each class's cloud: the class's points are its pool, with the default schedule.
 
     Parameters are those of :func:`phdim`, plus ``labels`` (shape (n,)) and
@@ -531,16 +604,27 @@ def phdim_per_class(
         if len(pts) > pool_size:
             keep = np.sort(rng.choice(len(pts), pool_size, replace=False))
             pts, lab = pts[keep], lab[keep]
-        out: dict = {"classes": {}, "skipped": []}
+        out: dict[str, Any] = {"classes": {}, "skipped": []}
         for c in np.unique(lab):
             members = pts[lab == c]
             if len(members) < min_class_points:
                 out["skipped"].append(str(c))
                 continue
             # each class centred on its own mean: far-apart classes would cost the Gram form precision
-            out["classes"][str(c)] = censor(_estimate(GramCloud(members, threads), alpha=alpha, sizes=None,
-                                                      n_repeats=n_repeats, seed=seed, rng=rng,
-                                                      n_bootstrap=n_bootstrap, ci=ci, layer=layer), ceiling)
+            out["classes"][str(c)] = censor(
+                _estimate(
+                    GramCloud(members, threads),
+                    alpha=alpha,
+                    sizes=None,
+                    n_repeats=n_repeats,
+                    seed=seed,
+                    rng=rng,
+                    n_bootstrap=n_bootstrap,
+                    ci=ci,
+                    layer=layer,
+                ),
+                ceiling,
+            )
     dims = [r.dimension for r in out["classes"].values()]
     if ceiling is None:
         out["mean"] = float(np.mean(dims)) if dims else float("nan")

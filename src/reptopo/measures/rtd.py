@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from ripser import ripser
 from scipy.spatial.distance import pdist, squareform
 
@@ -15,7 +16,7 @@ def _normalised_distances(points: np.ndarray, quantile: float) -> np.ndarray:
     scale = np.quantile(d[np.triu_indices_from(d, 1)], quantile)
     if scale <= 0:
         raise CloudError(f"the {quantile:.0%} quantile of pairwise distances is 0")
-    return d / scale
+    return np.asarray(d / scale)
 
 
 def _rtd_one_way(r1: np.ndarray, r2: np.ndarray) -> float:
@@ -31,8 +32,8 @@ def _rtd_one_way(r1: np.ndarray, r2: np.ndarray) -> float:
 
 
 def rtd(
-    p,
-    q,
+    p: ArrayLike,
+    q: ArrayLike,
     *,
     batch_size: int = 500,
     n_batches: int = 10,

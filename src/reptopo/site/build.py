@@ -32,8 +32,8 @@ def build_site(store_root, out, *, strict: bool = True) -> Path:
     store.require_records()  # a missing or empty store is one clear error, not a traceback
     tables = tables_of(store)
     out = Path(out).resolve()
-    with tempfile.TemporaryDirectory(prefix="reptopo-site-") as work:
-        work = Path(work)
+    with tempfile.TemporaryDirectory(prefix="reptopo-site-") as tmp:
+        work = Path(tmp)
         shutil.copy(project_root() / "mkdocs.yml", work / "mkdocs.yml")
         docs = work / "docs"
         shutil.copytree(project_root() / "static", docs)

@@ -6,9 +6,12 @@ Every string that comes from a registry entry or a record goes through ``esc`` (
 
 from __future__ import annotations
 
+from typing import Any
+
 import html
 import json
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,7 +111,7 @@ class Plots:
             if "z" in t:  # a heatmap's rows
                 t["z"] = [_clean(list(row)) for row in t["z"]]
         # the title sits left, the mode bar stands vertically at the right: they never overlap
-        spec = {"data": traces, "layout": {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+        spec: dict[str, Any] = {"data": traces, "layout": {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
                                            "modebar": {"orientation": "v"},
                                            "height": height, "margin": {"t": 40, "l": 50, "r": 40, "b": 40},
                                            "xaxis": {"title": {"text": xaxis}}, "yaxis": {"title": {"text": yaxis}},
@@ -120,8 +123,8 @@ class Plots:
                 f'<script type="application/json" id="{pid}-data">{json_script(spec)}</script>\n')
 
 
-def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, *, filters: list[str] = (),
-               link: tuple[str, str] | None = None, optional: list[str] = (), values: dict[str, str] | None = None) -> str:
+def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, *, filters: Sequence[str] = (),
+               link: tuple[str, str] | None = None, optional: Sequence[str] = (), values: dict[str, str] | None = None) -> str:
     """A sortable table; ``filters`` names columns offered as select filters (plus text search).
 
     ``optional`` columns are hidden until chosen in the table's column chooser; ``values`` maps a

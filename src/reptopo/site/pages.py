@@ -283,8 +283,8 @@ def dynamics_maps(plots: Plots, t, task: str, model: str) -> str:
         return ""
     controls = _control_layers(t, task, model)
     maps = [_dynamics_heatmap(plots, job, controls, m, label, f"{label} — {model}") for m, label in DYNAMICS_PANELS]
-    maps = [m for m in maps if m]
-    return ('<div class="rt-grid">\n' + "\n".join(maps) + "</div>\n") if maps else ""
+    drawn = [m for m in maps if m]
+    return ('<div class="rt-grid">\n' + "\n".join(drawn) + "</div>\n") if drawn else ""
 
 
 def page_architectures(t) -> str:
