@@ -101,3 +101,22 @@ def test_input_checks(rng):
     with pytest.raises(CloudError, match="shape"):
         phdim_per_class(rng.normal(size=(100, 2)), np.zeros(99))
     assert check_cloud(rng.normal(size=(5, 2))).flags.c_contiguous
+
+
+def test_a_bad_parameter_is_named_with_its_value():
+    """scikit-learn's habit: the message shows the value given and what it must be."""
+    import numpy as np
+    import pytest
+
+    from reptopo.measures import DTMRule, mle, persistence, phdim
+
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    for call, message in (
+        (lambda: phdim(x, alpha=-1), r"alpha == -1, must be > 0"),
+        (lambda: phdim(x, n_repeats=0), r"n_repeats == 0, must be >= 1"),
+        (lambda: mle(x, k=2), r"k == 2, must be >= 3"),
+        (lambda: persistence(x, maxdim=3), r"maxdim == 3, must be 0, 1 or 2"),
+        (lambda: DTMRule(mass=1.5), r"DTMRule.mass == 1.5, must be in \(0, 1\)"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()

@@ -1,16 +1,10 @@
-import json
+"""The versioned protocol: published versions frozen, and what measure_layer gives a layer."""
 
 import numpy as np
 import pytest
-import torch
-from helpers import tiny_registry
 from pydantic import ValidationError
 
-from reptopo.jobs import Job, run_job
-from reptopo.probe import extract, pool
 from reptopo.protocol import PROTOCOLS, measure_layer, protocol
-from reptopo.registry import LayerSpec
-from reptopo.store import ResultStore, collect
 
 # A published protocol never changes: a new parameter value is a new version.
 PUBLISHED_DIGESTS = {1: "27397f4170eb2752", 2: "69ad7def83166298", 3: "caeb80c9db92adfb"}
@@ -106,121 +100,25 @@ def test_version_2_flags_a_small_class_and_measures_the_rest():
     assert classes["0"]["betti_hops"] == [1, 0] and out["class_topology"]["n_classes_measured"] == 2
 
 
-def test_checkpoints_only_for_the_dynamics_runs():
-    from reptopo.jobs import at_default_hyperparameters
-    from reptopo.registry import Registry
+def test_a_measure_whose_result_leaves_the_records_shape_fails_where_it_is_computed(monkeypatch):
+    """One definition of each result shape: every measure's dict is validated against the
+    record's LayerMeasures inside measure_layer, so a drift fails at the measure, naming the
+    layer and the field."""
+    from reptopo import measures as M
+    from reptopo.errors import MeasureShapeError
+    from reptopo.record import LayerMeasures
 
-    task = Registry().task("digits")
-    v1, v2 = protocol(1), protocol(2)
-    assert at_default_hyperparameters({}, task) and at_default_hyperparameters({"width": 1.0, "train_size": 1197}, task)
-    assert not at_default_hyperparameters({"width": 0.5}, task) and not at_default_hyperparameters(
-        {"train_size": 400}, task
-    )
-    assert not at_default_hyperparameters({"label_noise": 0.2}, task) and not at_default_hyperparameters(
-        {"lr": 0.1}, task
-    )
-    assert not v1.measures_checkpoints(seed=0, at_defaults=True, control=None, frozen=False)  # v1 has no epochs
-    assert v2.measures_checkpoints(seed=0, at_defaults=True, control=None, frozen=False)
-    for kwargs in ({"seed": 1}, {"at_defaults": False}, {"control": "random_init"}, {"frozen": True}):
-        assert not v2.measures_checkpoints(
-            **{"seed": 0, "at_defaults": True, "control": None, "frozen": False, **kwargs}
-        )
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 5)), np.arange(200) % 2
+    out, _ = measure_layer(x, y, protocol(3), "ok")  # every field of a real layer fits
+    assert LayerMeasures.model_validate(out).twonn.dimension == out["twonn"]["dimension"]
+    bad, _ = measure_layer(np.full((40, 3), np.nan), np.zeros(40, int), protocol(3), "nan")
+    assert "error" in bad  # the flagged cloud fits too
+    original = M.IDResult.to_dict
 
+    def drifted(self):
+        return {**original(self), "surprise": 1}
 
-def test_pooling_of_each_layout():
-    t = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)
-    conv = pool(t, "conv1d", None)
-    assert conv["flat"].shape == (2, 12) and torch.allclose(conv["gap"], t.mean(-1))
-    mask = torch.tensor([[True, True, False], [True, False, False]])
-    tok = pool(t, "tokens", mask)
-    assert torch.allclose(tok["mean"][1], t[1, 0]) and torch.allclose(tok["mean"][0], t[0, :2].mean(0))
-    assert torch.allclose(tok["cls"], t[:, 0])
-
-
-def test_extract_streams_each_layer_to_disk(tmp_path):
-    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
-    x = torch.randn(300, 4)
-    layers = [
-        LayerSpec(name="input", depth=0, role="input"),
-        LayerSpec(name="1", depth=0.5, role="block"),
-        LayerSpec(name="2", depth=1, role="head"),
-    ]
-    paths = extract(model, x, layers, tmp_path, is_text=False, batch_size=64)
-    assert set(paths) == {("input", "flat"), ("1", "raw"), ("2", "raw")}
-    hidden = np.load(paths[("1", "raw")])
-    assert hidden.dtype == np.float32
-    np.testing.assert_allclose(hidden, torch.relu(model[0](x)).detach().numpy(), rtol=1e-6)
-
-
-@pytest.mark.slow
-def test_a_job_writes_a_complete_record_and_a_rerun_skips_it(tmp_path):
-    reg = tiny_registry(tmp_path / "reg", seeds=(0,))
-    store_dir = tmp_path / "store"
-    first = run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))
-    assert first["status"] == "done"
-    rec = ResultStore(store_dir).records()[0].to_dict()
-    assert rec["protocol"]["version"] == 3 and rec["probe"]["size"] == 600 and len(rec["probe"]["hash"]) == 64
-    # seed 0 at default hyperparameters: the learning dynamics, measured at epochs 0, 1, 2, 5 and the last
-    assert sorted({l["epoch"] for l in rec["layers"]}) == [0, 1, 2, 5, 30]
-    assert rec["status"] == "trained" and rec["train"]["test_accuracy"] > 0.8
-    assert {l["name"] for l in rec["layers"]} == {"input", "hidden.0", "hidden.1", "hidden.2", "head"}
-    assert rec["versions"]["torch"] and rec["times"]["train_seconds"] > 0 and rec["peak_rss_mb"] > 0
-    assert len(rec["checkpoint_sha256"]) == 64 and rec["entry_hash"]["model"]
-    assert not (store_dir / "scratch" / rec["job_id"]).exists()
-    assert run_job(Job("mlp", "digits", 0), str(reg), str(store_dir))["status"] == "skipped"
-    models, layers = collect(ResultStore(store_dir))
-    assert len(models) == 1 and len(layers) == 25 and (store_dir / "tables" / "layers.parquet").is_file()
-
-
-@pytest.mark.slow
-def test_training_is_deterministic_on_cpu(tmp_path):
-    reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=3)
-    a = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "a"))
-    b = run_job(Job("mlp", "digits", 5), str(reg), str(tmp_path / "b"))
-    ra, rb = ResultStore(tmp_path / "a").records()[0].to_dict(), ResultStore(tmp_path / "b").records()[0].to_dict()
-    assert a["status"] == b["status"] == "done"
-    assert ra["checkpoint_sha256"] == rb["checkpoint_sha256"]
-    assert ra["train"] == rb["train"]
-
-    def numbers(rec):  # every measured value, without the timings
-        return json.dumps(
-            [{k: v for k, v in l["measures"].items() if k != "seconds"} for l in rec["layers"]], sort_keys=True
-        )
-
-    assert numbers(ra) == numbers(rb)
-
-
-@pytest.mark.slow
-def test_a_failing_job_is_recorded_with_its_traceback(tmp_path):
-    reg = tiny_registry(tmp_path / "reg", seeds=(0,))
-    text = (reg / "models" / "mlp.yaml").read_text().replace("name: hidden.2,", "name: hidden.9,")
-    (reg / "models" / "mlp.yaml").write_text(text)
-    res = run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / "s"))
-    assert res["status"] == "failed" and "hidden.9" in res["error"]
-    failure = ResultStore(tmp_path / "s").failures()[0]
-    assert "Traceback" in failure["traceback"] and failure["job"]["model"] == "mlp"
-    assert ResultStore(tmp_path / "s").records() == []
-
-
-@pytest.mark.slow
-def test_measures_at_training_checkpoints(tmp_path, monkeypatch):
-    from reptopo.protocol import ProtocolConfig
-
-    monkeypatch.setitem(PROTOCOLS, 99, ProtocolConfig(version=99, checkpoint_epochs=(0, 2)))
-    reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=4)
-    assert run_job(Job("mlp", "digits", 0), str(reg), str(tmp_path / "s"), protocol_version=99)["status"] == "done"
-    rec = ResultStore(tmp_path / "s").records()[0].to_dict()
-    epochs = sorted({l["epoch"] for l in rec["layers"]})
-    assert epochs == [0, 2, 4] and rec["job_id"].endswith("__p99")
-    _, layers = collect(ResultStore(tmp_path / "s"))
-    assert sorted(layers["epoch"].unique()) == [0, 2, 4]
-
-
-def test_token_cloud_of_one_text():
-    from reptopo.models import TaskFacts, bert_small, tokenize
-    from reptopo.probe import token_cloud
-
-    model = bert_small(TaskFacts((64,), 2, "text"))
-    ids = tokenize(["a short review of a film"], 32)[0]
-    cloud = token_cloud(model, ids, "encoder.encoder.layer.1")
-    assert cloud.shape == (int((ids != 0).sum()), 64)
+    monkeypatch.setattr(M.IDResult, "to_dict", drifted)
+    with pytest.raises(MeasureShapeError, match=r"layer 'drift': the measures do not fit the record: twonn"):
+        measure_layer(x, y, protocol(3), "drift", measures=("twonn",))

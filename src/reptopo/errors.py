@@ -68,3 +68,7 @@ class SlurmOptionsError(ReptopoError, ValueError):
 
 class SubmissionError(ReptopoError, RuntimeError):
     """A refused submission or bundle; the message names the file and field."""
+
+
+class MeasureShapeError(RuntimeError):
+    """A measure's result that does not fit the record's model: a bug, not a user's mistake."""

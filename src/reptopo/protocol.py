@@ -14,7 +14,7 @@ import warnings
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -23,7 +23,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from . import measures as M
-from .errors import UnknownName
+from .errors import MeasureShapeError, UnknownName
+from .record import LayerMeasures
 
 
 class ResolutionParams(BaseModel):
@@ -269,7 +270,21 @@ def measure_layer(
     if unknown:
         raise ValueError(f"measures: {unknown} are not measures of the protocol; known: {list(MEASURES)}")
     with threadpool_limits(limits=1, user_api="blas"):
-        return _measure_layer(x, y, cfg, layer, MEASURES if measures is None else tuple(measures))
+        out, diagrams = _measure_layer(x, y, cfg, layer, MEASURES if measures is None else tuple(measures))
+    _check_shape(out, layer)
+    return out, diagrams
+
+
+def _check_shape(out: dict, layer: str) -> None:
+    """The measures' dict against the record's :class:`reptopo.record.LayerMeasures`, where they
+    are computed: a measure whose result no longer fits the record fails here, naming the layer
+    and the field, not later in the store."""
+    try:
+        LayerMeasures.model_validate(out)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise MeasureShapeError(f"layer {layer!r}: the measures do not fit the record: {field}: {err['msg']}") from exc
 
 
 def _measure_layer(

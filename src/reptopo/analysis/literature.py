@@ -118,21 +118,9 @@ def _halfway_depth(curve: pd.Series) -> float:
     return float(below.index[0]) if len(below) else np.nan
 
 
-def naitzat_check(t: Tables, final: pd.DataFrame | None = None, facts: RegistryFacts | None = None) -> Finding | None:
-    """Naitzat et al. 2020: each class's Betti numbers fall to (1, 0) through a well-trained
-    network, faster with ReLU than with tanh.
-
-    Per class, the reach depth is the relative depth from which it reads (1, 0) on the hop metric
-    at every deeper layer; a class that never does ranks after every one that does (Mann-Whitney
-    U between the activations' reach depths, "not reached" as +inf). The per-class complexity
-    b0 + b1, averaged over classes and runs, gives the depth at which it halves."""
-    layers = _final_layers(t) if final is None else final
-    if layers.empty or "trivial_classes" not in layers:
-        return None
-    facts = facts or RegistryFacts.of()
-    syn = layers[facts.is_naitzat(layers["task"]) & (layers["status"] == "trained")]
-    if syn.empty:
-        return None
+def _reach_depths(syn: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, class) of Naitzat's tasks: the run's test accuracy and the class's reach
+    depth (:func:`reach_depth`; NaN when it never reads (1, 0))."""
     rows = []
     for (task, model, job), grp in syn.groupby(["task", "model", "job_id"]):
         named = set().union(*[set(str(v).split(",")) for v in grp["trivial_classes"].dropna()]) - {""}
@@ -148,31 +136,13 @@ def naitzat_check(t: Tables, final: pd.DataFrame | None = None, facts: RegistryF
                     "depth": reach_depth(grp, c),
                 }
             )
-    df = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
-    activation = facts.activation
-    df["activation"] = df["model"].map(activation)
-    well = df[df["test_accuracy"] >= 0.95]
-    well_jobs = set(well["job_id"])
-    curve = syn[syn["job_id"].isin(well_jobs)].assign(activation=lambda d: d["model"].map(activation))
-    complexity = curve.groupby(["activation", "depth"])["class_betti_sum"].mean()
-    acts = sorted(set(well["activation"]))
-    numbers: dict[str, Any] = {"share_reached": float(well["depth"].notna().mean()) if len(well) else np.nan}
-    parts = []
-    for a in acts:
-        d = well[well["activation"] == a]["depth"]
-        c = complexity.loc[a]
-        numbers[f"{a}_reached"] = f"{int(d.notna().sum())} of {len(d)}"
-        numbers[f"{a}_depth"] = float(d.fillna(np.inf).median())
-        numbers[f"{a}_halfway"] = _halfway_depth(c)
-        parts.append(
-            f"{a}: {int(d.notna().sum())} of {len(d)} classes reach (1, 0), median reach depth "
-            f"{'not reached' if not np.isfinite(numbers[f'{a}_depth']) else format(numbers[f'{a}_depth'], '.2f')}; "
-            f"mean per-class b0 + b1 {c.iloc[0]:.1f} at the input, {c.iloc[-1]:.1f} at the head, halved by depth "
-            f"{fmt_value(numbers[f'{a}_halfway'])}"
-        )
-    acc = df.drop_duplicates("job_id").groupby(["task", "activation"])["test_accuracy"].mean()
-    acc_parts = [f"{task} {a} {v:.3f}" for (task, a), v in acc.items()]
+
+def _naitzat_verdict(well: pd.DataFrame, curve: pd.DataFrame, acts: list[str], numbers: dict[str, Any]) -> str:
+    """Whether the classes of well-trained runs end at (1, 0), and whether ReLU gets there faster
+    than tanh (the halfway depth of the complexity curve and a one-sided Mann-Whitney test of
+    the reach depths); the test's p-value is added to ``numbers``."""
     if not len(well):
         verdict = "not tested: no synthetic model reached 95% test accuracy"
     else:
@@ -214,6 +184,50 @@ def naitzat_check(t: Tables, final: pd.DataFrame | None = None, facts: RegistryF
         else:
             second = "ReLU against tanh not testable"
         verdict = f"{first}; {second}"
+    return verdict
+
+
+def naitzat_check(t: Tables, final: pd.DataFrame | None = None, facts: RegistryFacts | None = None) -> Finding | None:
+    """Naitzat et al. 2020: each class's Betti numbers fall to (1, 0) through a well-trained
+    network, faster with ReLU than with tanh.
+
+    Per class, the reach depth is the relative depth from which it reads (1, 0) on the hop metric
+    at every deeper layer; a class that never does ranks after every one that does (Mann-Whitney
+    U between the activations' reach depths, "not reached" as +inf). The per-class complexity
+    b0 + b1, averaged over classes and runs, gives the depth at which it halves."""
+    layers = _final_layers(t) if final is None else final
+    if layers.empty or "trivial_classes" not in layers:
+        return None
+    facts = facts or RegistryFacts.of()
+    syn = layers[facts.is_naitzat(layers["task"]) & (layers["status"] == "trained")]
+    if syn.empty:
+        return None
+    df = _reach_depths(syn)
+
+    activation = facts.activation
+    df["activation"] = df["model"].map(activation)
+    well = df[df["test_accuracy"] >= 0.95]
+    well_jobs = set(well["job_id"])
+    curve = syn[syn["job_id"].isin(well_jobs)].assign(activation=lambda d: d["model"].map(activation))
+    complexity = curve.groupby(["activation", "depth"])["class_betti_sum"].mean()
+    acts = sorted(set(well["activation"]))
+    numbers: dict[str, Any] = {"share_reached": float(well["depth"].notna().mean()) if len(well) else np.nan}
+    parts = []
+    for a in acts:
+        d = well[well["activation"] == a]["depth"]
+        c = complexity.loc[a]
+        numbers[f"{a}_reached"] = f"{int(d.notna().sum())} of {len(d)}"
+        numbers[f"{a}_depth"] = float(d.fillna(np.inf).median())
+        numbers[f"{a}_halfway"] = _halfway_depth(c)
+        parts.append(
+            f"{a}: {int(d.notna().sum())} of {len(d)} classes reach (1, 0), median reach depth "
+            f"{'not reached' if not np.isfinite(numbers[f'{a}_depth']) else format(numbers[f'{a}_depth'], '.2f')}; "
+            f"mean per-class b0 + b1 {c.iloc[0]:.1f} at the input, {c.iloc[-1]:.1f} at the head, halved by depth "
+            f"{fmt_value(numbers[f'{a}_halfway'])}"
+        )
+    acc = df.drop_duplicates("job_id").groupby(["task", "activation"])["test_accuracy"].mean()
+    acc_parts = [f"{task} {a} {v:.3f}" for (task, a), v in acc.items()]
+    verdict = _naitzat_verdict(well, curve, acts, numbers)
     return Finding(
         title="Naitzat et al. 2020: each class's Betti numbers fall to (1, 0) through the layers, faster with ReLU than tanh",
         finding=f"Per-class Betti numbers on the k-NN hop metric of the synthetic two-class tasks, trained networks of "

@@ -61,9 +61,12 @@ def hop_betti(points: ArrayLike, *, k: int = 14, hops: int = 2, maxdim: int = 1)
     Parameters
     ----------
     points : array of shape (n, d), one class's cloud.
-    k : neighbours of each point (the point itself not counted); capped at n - 1.
-    hops : the scale, in hops.
-    maxdim : highest homology dimension.
+    k : int, default=14
+        Neighbours of each point (the point itself not counted); capped at n - 1.
+    hops : int, default=2
+        The scale, in hops.
+    maxdim : int, default=1
+        Highest homology dimension.
 
     Returns
     -------
@@ -155,20 +158,29 @@ def class_topology(
     ----------
     points : array of shape (n, d)
     labels : array of shape (n,)
-    k, hops : the hop metric of Naitzat et al. (k nearest neighbours; the scale in hops).
-    maxdim : highest homology dimension of the per-class Betti numbers.
-    min_class_points : smaller classes are flagged, not measured.
-    n_landmarks : maxmin landmarks for H1 of the Euclidean barcodes (per class and whole).
-    min_component_fraction : a whole-cloud component counts in ``b0_large`` when it holds at
-        least this fraction of the points.
-    rule : the Euclidean Betti rule (default :class:`ResolutionRule`).
-    seed : draws the first landmark.
-    layer : named in every error.
-    whole : the whole cloud's :func:`persistence` with this ``rule``, ``n_landmarks`` and
-        ``seed``, when the caller has it already (it is reused, not recomputed; one made
-        otherwise is ignored).
-    robust : a :class:`DTMRule` adds the robust counts (the DTM filtration, a bootstrap band)
-        for the whole cloud and each class; None (protocol v2) leaves them out.
+    k, hops : int, default=14
+        The hop metric of Naitzat et al. (k nearest neighbours; the scale in hops).
+    maxdim : int, default=1
+        Highest homology dimension of the per-class Betti numbers.
+    min_class_points : int, default=20
+        Smaller classes are flagged, not measured.
+    n_landmarks : int, default=300
+        Maxmin landmarks for H1 of the Euclidean barcodes (per class and whole).
+    min_component_fraction : float, default=0.01
+        A whole-cloud component counts in ``b0_large`` when it holds at least this fraction of the
+        points.
+    rule : ResolutionRule or None, default=None
+        The Euclidean Betti rule (default :class:`ResolutionRule`).
+    seed : int, default=0
+        Draws the first landmark.
+    layer : str or None, default=None
+        Named in every error.
+    whole : PersistenceResult or None, default=None
+        The whole cloud's :func:`persistence` with this ``rule``, ``n_landmarks`` and ``seed``, when
+        the caller has it already (it is reused, not recomputed; one made otherwise is ignored).
+    robust : DTMRule or None, default=None
+        A :class:`DTMRule` adds the robust counts (the DTM filtration, a bootstrap band) for the
+        whole cloud and each class; None (protocol v2) leaves them out.
 
     Returns
     -------
@@ -178,6 +190,16 @@ def class_topology(
     ------
     CloudError
         A bad cloud (NaN, constant, mostly duplicates) or labels of the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import class_topology
+    >>> rng = np.random.default_rng(0)
+    >>> blobs = np.r_[rng.normal(size=(100, 3)), rng.normal(size=(100, 3)) + 20]
+    >>> top = class_topology(blobs, np.repeat([0, 1], 100))
+    >>> top.whole["b0"], top.classes["0"]["betti_hops"]
+    (2, [1, 0])
     """
     rule = rule or ResolutionRule()
     pts = check_cloud(points, layer=layer, min_points=4).astype(np.float64)

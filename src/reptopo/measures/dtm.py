@@ -67,13 +67,15 @@ class DTMRule:
         if self.name != DTM_RULE:
             raise ValueError(f"DTMRule.name must be {DTM_RULE!r}, got {self.name!r}")
         if not 0 < self.mass < 1:
-            raise ValueError("DTMRule.mass must be in (0, 1)")
+            raise ValueError(f"DTMRule.mass == {self.mass!r}, must be in (0, 1)")
         if self.min_k < 1:
-            raise ValueError("DTMRule.min_k must be >= 1")
+            raise ValueError(f"DTMRule.min_k == {self.min_k!r}, must be >= 1")
         if not 0 < self.level < 1:
-            raise ValueError("DTMRule.level must be in (0, 1)")
+            raise ValueError(f"DTMRule.level == {self.level!r}, must be in (0, 1)")
         if self.n_bootstrap < 20:
-            raise ValueError("DTMRule.n_bootstrap must be >= 20 for a quantile at the stated level")
+            raise ValueError(
+                f"DTMRule.n_bootstrap == {self.n_bootstrap!r}, must be >= 20 for a quantile at the stated level"
+            )
 
     def neighbours(self, n: int) -> int:
         """k for a cloud of n points: ceil(mass n), at least ``min_k``, at most n."""
@@ -450,12 +452,18 @@ def dtm_persistence(
     Parameters
     ----------
     points : array of shape (n, d)
-    maxdim : 0 or 1 (H1 on maxmin landmarks).
-    n_landmarks : landmarks for H1 (every point when >= n).
-    rule : :class:`DTMRule` (mass, level, resamples); the default when None.
-    seed : draws the resamples and the first landmark.
-    layer : named in every error.
-    dist : the cloud's distance matrix, when the caller has it (:func:`pairwise_distances64`).
+    maxdim : int, default=1
+        0 or 1 (H1 on maxmin landmarks).
+    n_landmarks : int, default=300
+        Landmarks for H1 (every point when >= n).
+    rule : DTMRule or None, default=None
+        :class:`DTMRule` (mass, level, resamples); the default when None.
+    seed : int, default=0
+        Draws the resamples and the first landmark.
+    layer : str or None, default=None
+        Named in every error.
+    dist : ndarray or None, default=None
+        The cloud's distance matrix, when the caller has it (:func:`pairwise_distances64`).
 
     Returns
     -------
@@ -468,9 +476,19 @@ def dtm_persistence(
         of 0 (more than k copies of one point).
     ValueError
         ``maxdim`` outside 0..1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import dtm_persistence
+    >>> rng = np.random.default_rng(0)
+    >>> t = rng.uniform(0, 2 * np.pi, 300)
+    >>> circle = np.c_[np.cos(t), np.sin(t)] + rng.normal(scale=0.05, size=(300, 2))
+    >>> dtm_persistence(circle, n_landmarks=100).betti
+    [1, 1]
     """
     if maxdim not in (0, 1):
-        raise ValueError("maxdim must be 0 or 1")
+        raise ValueError(f"maxdim == {maxdim!r}, must be 0 or 1")
     rule = rule or DTMRule()
     pts = check_cloud(points, layer=layer, min_points=4)
     n = len(pts)

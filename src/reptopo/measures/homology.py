@@ -89,11 +89,13 @@ class ResolutionRule:
         for field_name in ("band", "h0_band"):
             lo, hi = getattr(self, field_name)
             if not 0 < lo <= hi:
-                raise ValueError(f"ResolutionRule.{field_name} must be (low, high) with 0 < low <= high")
+                raise ValueError(
+                    f"ResolutionRule.{field_name} == {(lo, hi)!r}, must be (low, high) with 0 < low <= high"
+                )
         if self.landmark_weight < 0:
-            raise ValueError("ResolutionRule.landmark_weight must be >= 0")
+            raise ValueError(f"ResolutionRule.landmark_weight == {self.landmark_weight!r}, must be >= 0")
         if self.k is not None and self.k < 1:
-            raise ValueError("ResolutionRule.k must be >= 1")
+            raise ValueError(f"ResolutionRule.k == {self.k!r}, must be >= 1")
 
 
 def resolution_rank(n: int) -> int:
@@ -160,7 +162,7 @@ class BettiRule:
         if self.name not in BETTI_RULES:
             raise ValueError(f"unknown Betti rule {self.name!r}; choose one of {BETTI_RULES}")
         if self.factor < 0:
-            raise ValueError("BettiRule.factor must be >= 0")
+            raise ValueError(f"BettiRule.factor == {self.factor!r}, must be >= 0")
 
 
 @dataclass
@@ -321,17 +323,25 @@ def persistence(
     Parameters
     ----------
     points : array of shape (n, d)
-    maxdim : highest homology dimension (0, 1 or 2).
-    n_landmarks : maxmin landmarks for H1 and up (all points when >= n).
-    metric : ``"euclidean"``, or ``"knn_geodesic"`` (distances along a symmetrised
-        k-nearest-neighbour graph with Euclidean edge weights; legacy rules only).
-    k : neighbours of the ``knn_geodesic`` graph.
-    rule : :class:`ResolutionRule` (default) or a legacy :class:`BettiRule`.
-    seed : draws the first landmark.
-    layer : named in every error.
-    max_scale : with :class:`ResolutionRule`, stop the filtration at this multiple of the H1
-        scale (cheaper for thousands of landmarks; the diagrams are then truncated and a bar
-        alive at the end that cannot be shown to outlive the band counts as ambiguous).
+    maxdim : int, default=1
+        Highest homology dimension (0, 1 or 2).
+    n_landmarks : int, default=300
+        Maxmin landmarks for H1 and up (all points when >= n).
+    metric : str, default='euclidean'
+        ``"euclidean"``, or ``"knn_geodesic"`` (distances along a symmetrised k-nearest-neighbour
+        graph with Euclidean edge weights; legacy rules only).
+    k : int, default=14
+        Neighbours of the ``knn_geodesic`` graph.
+    rule : BettiRule or ResolutionRule or None, default=None
+        :class:`ResolutionRule` (default) or a legacy :class:`BettiRule`.
+    seed : int, default=0
+        Draws the first landmark.
+    layer : str or None, default=None
+        Named in every error.
+    max_scale : float or None, default=None
+        With :class:`ResolutionRule`, stop the filtration at this multiple of the H1 scale (cheaper
+        for thousands of landmarks; the diagrams are then truncated and a bar alive at the end that
+        cannot be shown to outlive the band counts as ambiguous).
 
     Returns
     -------
@@ -343,11 +353,21 @@ def persistence(
         NaN or infinite values, too few points, a constant or mostly duplicated cloud.
     ValueError
         An unknown metric or rule, or ``maxdim`` outside 0..2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import persistence
+    >>> rng = np.random.default_rng(0)
+    >>> t = rng.uniform(0, 2 * np.pi, 300)
+    >>> circle = np.c_[np.cos(t), np.sin(t)] + rng.normal(scale=0.05, size=(300, 2))
+    >>> persistence(circle, n_landmarks=100).betti
+    [1, 1]
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if maxdim not in (0, 1, 2):
-        raise ValueError("maxdim must be 0, 1 or 2")
+        raise ValueError(f"maxdim == {maxdim!r}, must be 0, 1 or 2")
     rule = rule or ResolutionRule()
     pts = check_cloud(points, layer=layer, min_points=max(3, maxdim + 2)).astype(np.float64)
     if isinstance(rule, ResolutionRule):

@@ -41,8 +41,10 @@ def twonn(points: ArrayLike, *, discard_fraction: float = 0.1, layer: str | None
     Parameters
     ----------
     points : array of shape (n, d), n >= 10
-    discard_fraction : the largest ratios left out of the fit.
-    layer : named in every error.
+    discard_fraction : float, default=0.1
+        The largest ratios left out of the fit.
+    layer : str or None, default=None
+        Named in every error.
 
     Returns
     -------
@@ -53,6 +55,14 @@ def twonn(points: ArrayLike, *, discard_fraction: float = 0.1, layer: str | None
     ------
     CloudError
         A bad cloud, or fewer than 10 points left after dropping duplicates and ties.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import twonn
+    >>> plane = np.c_[np.random.default_rng(0).normal(size=(1000, 2)), np.zeros(1000)]
+    >>> round(twonn(plane).dimension)
+    2
     """
     pts = check_cloud(points, layer=layer, min_points=10).astype(np.float64)
     r = _neighbour_distances(pts, 2)
@@ -79,8 +89,10 @@ def mle(points: ArrayLike, *, k: int = 20, layer: str | None = None) -> IDResult
     Parameters
     ----------
     points : array of shape (n, d), n >= k + 2
-    k : neighbours per point (>= 3).
-    layer : named in every error.
+    k : int, default=20
+        Neighbours per point (>= 3).
+    layer : str or None, default=None
+        Named in every error.
 
     Returns
     -------
@@ -92,9 +104,17 @@ def mle(points: ArrayLike, *, k: int = 20, layer: str | None = None) -> IDResult
         A bad cloud.
     ValueError
         k < 3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import mle
+    >>> plane = np.c_[np.random.default_rng(0).normal(size=(1000, 2)), np.zeros(1000)]
+    >>> round(mle(plane).dimension)
+    2
     """
     if k < 3:
-        raise ValueError("k must be >= 3")
+        raise ValueError(f"k == {k!r}, must be >= 3")
     pts = check_cloud(points, layer=layer, min_points=k + 2).astype(np.float64)
     t = _neighbour_distances(pts, k)
     keep = t[:, 0] > 0

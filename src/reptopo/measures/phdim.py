@@ -411,7 +411,7 @@ def _estimate(
     pool = cloud.n
     sizes = default_schedule(pool) if sizes is None else np.asarray(sorted(set(int(s) for s in sizes)))
     if len(sizes) < 3:
-        raise ValueError("PHdim needs at least 3 distinct subsample sizes")
+        raise ValueError(f"sizes has {len(sizes)} distinct values, PHdim needs at least 3")
     if sizes[0] < 2 or sizes[-1] > pool:
         raise CloudError(f"subsample sizes {sizes[0]}..{sizes[-1]} do not fit a pool of {pool} points", layer=layer)
     index_sets = subsample_index_sets(rng, pool, sizes, n_repeats)
@@ -493,9 +493,9 @@ def _halves(
 
 def _check_params(alpha: float, n_repeats: int) -> None:
     if alpha <= 0:
-        raise ValueError("alpha must be > 0")
+        raise ValueError(f"alpha == {alpha!r}, must be > 0")
     if n_repeats < 1:
-        raise ValueError("n_repeats must be >= 1")
+        raise ValueError(f"n_repeats == {n_repeats!r}, must be >= 1")
 
 
 def phdim(
@@ -517,17 +517,25 @@ def phdim(
     Parameters
     ----------
     points : array of shape (n, d), n >= 20
-    alpha : the power of the edge lengths (valid below the true dimension).
-    pool_size : at most this many points, drawn by ``seed``, form the pool.
-    sizes : subsample sizes (default: :func:`default_schedule` of the pool).
-    n_repeats : subsamples per size; the median of their sums is fitted.
-    seed : draws the pool and the subsamples.
-    n_bootstrap, ci : bootstrap resamples and the interval's coverage.
-    ceiling : ``"calibrated"`` (default) reads the fit through the reference table of its
-        settings and censors only where the interval has no finite upper end (see the module
-        docstring; without a table for these settings ``calibrated`` is None); ``"eckmann_ruelle"``
-        censors estimates above 2 log10 N (protocol v2); None keeps the bare fit (protocol v1).
-    layer : named in every error.
+    alpha : float, default=1.0
+        The power of the edge lengths (valid below the true dimension).
+    pool_size : int, default=2000
+        At most this many points, drawn by ``seed``, form the pool.
+    sizes : sequence of int or None, default=None
+        Subsample sizes (default: :func:`default_schedule` of the pool).
+    n_repeats : int, default=7
+        Subsamples per size; the median of their sums is fitted.
+    seed : int, default=0
+        Draws the pool and the subsamples.
+    n_bootstrap, ci : int, default=200
+        Bootstrap resamples and the interval's coverage.
+    ceiling : str or None, default='calibrated'
+        ``"calibrated"`` (default) reads the fit through the reference table of its settings and
+        censors only where the interval has no finite upper end (see the module docstring; without a
+        table for these settings ``calibrated`` is None); ``"eckmann_ruelle"`` censors estimates
+        above 2 log10 N (protocol v2); None keeps the bare fit (protocol v1).
+    layer : str or None, default=None
+        Named in every error.
 
     Returns
     -------
@@ -542,6 +550,14 @@ def phdim(
         A bad cloud, or a schedule that does not fit the pool.
     ValueError
         alpha <= 0, n_repeats < 1, fewer than 3 sizes, or an unknown ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import phdim
+    >>> d = phdim(np.random.default_rng(0).normal(size=(300, 4)), n_bootstrap=20)
+    >>> d.calibrated.ci_low < 4 < d.calibrated.ci_high   # a 95% interval around the true dimension
+    True
     """
     _check_params(alpha, n_repeats)
     threads = blas_threads()

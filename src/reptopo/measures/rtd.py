@@ -50,10 +50,14 @@ def rtd(
     Parameters
     ----------
     p, q : arrays of shapes (n, d1) and (n, d2), the same n inputs in the same order.
-    batch_size, n_batches : shared indices per batch, and batches.
-    quantile : each distance matrix is divided by this quantile of its entries.
-    seed : draws the batches.
-    layers : the two layers' names, for errors.
+    batch_size, n_batches : int, default=500
+        Shared indices per batch, and batches.
+    quantile : float, default=0.9
+        Each distance matrix is divided by this quantile of its entries.
+    seed : int, default=0
+        Draws the batches.
+    layers : tuple[str, str] or None, default=None
+        The two layers' names, for errors.
 
     Returns
     -------
@@ -64,6 +68,14 @@ def rtd(
     ------
     CloudError
         A bad cloud, P and Q of different lengths, or a 0 distance quantile.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reptopo.measures import rtd
+    >>> x = np.random.default_rng(0).normal(size=(300, 4))
+    >>> rtd(x, 2 * x, batch_size=100, n_batches=2)
+    0.0
     """
     names = layers or (None, None)
     a = check_cloud(p, layer=names[0]).astype(np.float64)
