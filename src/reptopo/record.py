@@ -26,15 +26,18 @@ promise of bits: on another CPU the same job gives other last bits and another d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import RecordError
+from .measures import Calibration, PHDimResult
+from .measures.homology import DiagramSummary as DiagramSummaryResult
 from .registry import Name
 
 SCHEMA_VERSION = 2
@@ -58,18 +61,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _model_of(result: type, *, exclude: tuple[str, ...] = (), **types: Any) -> Any:
+    """The strict record model of a measure's result dataclass: one definition of its fields (the
+    dataclass's, with their types and defaults), ``exclude``-d fields left out and ``types``
+    replacing a field's type where the record nests a model of its own."""
+    hints = get_type_hints(result)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(result):
+        if f.name in exclude:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else ...
+        fields[f.name] = (types.get(f.name, hints[f.name]), default)
+    return create_model(f"{result.__name__}Fields", __base__=_Strict, __module__=__name__, **fields)
+
+
 class MeasureError(_Strict):
     """A measure that could not answer for this layer; the message names the layer."""
 
     error: str
 
 
-class DiagramSummary(_Strict):
-    n_bars: int
-    n_infinite: int
-    total_persistence: float
-    max_persistence: float
-    persistent_entropy: float
+# the measures' own result types, read as record models (one definition of each shape; mypy
+# cannot see a base made at import, hence the ignores)
+class DiagramSummary(_model_of(DiagramSummaryResult)):  # type: ignore[misc]
+    """A persistence diagram's summary (reptopo.measures.homology.DiagramSummary)."""
 
 
 class LegacyBettiRule(_Strict):
@@ -112,21 +127,9 @@ class Persistence(_Strict):
     resolution: Resolution | None = None
 
 
-class PHDimCalibration(_Strict):
+class PHDimCalibration(_model_of(Calibration)):  # type: ignore[misc]
     """PHdim read through the reference table of its settings (protocol v3;
     :class:`reptopo.measures.Calibration`)."""
-
-    family: str
-    dimension: float | None
-    ci_low: float
-    ci_high: float | None
-    censored: bool
-    lower_bound: float | None
-    family_gap: float | None
-    resolution_limit: float | None
-    table_top: float
-    level: float
-    why: str | None
 
 
 class PHDimHalf(_Strict):
@@ -145,25 +148,19 @@ class PHDimHalves(_Strict):
     drift: bool
 
 
-class PHDim(_Strict):
-    dimension: float | None
-    r2: float
-    ci_low: float | None
-    ci_high: float | None
-    slope: float
-    alpha: float
-    sizes: list[int]
-    n_repeats: int
-    seed: int
-    pool_size: int
-    duplicate_fraction: float
-    log_e_median: list[float]
-    ceiling: str | None = None
-    censored: bool | None = None
-    bound: float | None = None
-    fit_dimension: float | None = None
-    calibrated: PHDimCalibration | None = None
-    halves: PHDimHalves | None = None
+# typed Any: mypy cannot see a base made at import
+_PHDimFields: Any = _model_of(
+    PHDimResult,
+    exclude=("log_spread",),
+    censored=bool | None,
+    halves=PHDimHalves | None,
+    calibrated=PHDimCalibration | None,
+)
+
+
+class PHDim(_PHDimFields):
+    """PHdim of a layer (:class:`reptopo.measures.PHDimResult`, as its ``to_dict()`` writes it):
+    the raw fit, its ceiling and, from protocol v3, its calibration and the scale-drift halves."""
 
 
 class PHDimPerClass(_Strict):

@@ -23,10 +23,6 @@ class TrainResult:
     seconds: float
     history: list[dict]
 
-    @property
-    def generalization_gap(self) -> float:
-        return self.train_accuracy - self.test_accuracy
-
 
 def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
