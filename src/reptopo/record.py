@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import RecordError
-from .measures import Calibration, PHDimResult
+from .measures import BettiRule, Calibration, PHDimResult, ResolutionRule
 from .measures.homology import DiagramSummary as DiagramSummaryResult
 from .registry import Name
 
@@ -61,16 +61,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _model_of(result: type, *, exclude: tuple[str, ...] = (), **types: Any) -> Any:
+def _model_of(result: type, *, exclude: tuple[str, ...] = (), defaults: bool = True, **types: Any) -> Any:
     """The strict record model of a measure's result dataclass: one definition of its fields (the
-    dataclass's, with their types and defaults), ``exclude``-d fields left out and ``types``
-    replacing a field's type where the record nests a model of its own."""
+    dataclass's, with their types and, unless ``defaults`` is False, their defaults),
+    ``exclude``-d fields left out and ``types`` replacing a field's type where the record nests a
+    model of its own or names a literal."""
     hints = get_type_hints(result)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(result):
         if f.name in exclude:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else ...
+        default = f.default if defaults and f.default is not dataclasses.MISSING else ...
         fields[f.name] = (types.get(f.name, hints[f.name]), default)
     return create_model(f"{result.__name__}Fields", __base__=_Strict, __module__=__name__, **fields)
 
@@ -87,19 +88,21 @@ class DiagramSummary(_model_of(DiagramSummaryResult)):  # type: ignore[misc]
     """A persistence diagram's summary (reptopo.measures.homology.DiagramSummary)."""
 
 
-class LegacyBettiRule(_Strict):
-    name: Literal["covering_radius", "largest_gap"]
-    factor: float
-    max_features: int
+class LegacyBettiRule(_model_of(BettiRule, defaults=False, name=Literal["covering_radius", "largest_gap"])):  # type: ignore[misc]
+    """Protocol v1's Betti rule as a record holds it (:class:`reptopo.measures.BettiRule`)."""
 
 
-class ResolutionBettiRule(_Strict):
-    name: Literal["sampling_resolution"]
-    band: tuple[float, float]
-    h0_band: tuple[float, float]
-    max_birth: float
-    landmark_weight: float
-    k: int | None
+_ResolutionFields: Any = _model_of(
+    ResolutionRule,
+    defaults=False,
+    name=Literal["sampling_resolution"],
+    band=tuple[float, float],
+    h0_band=tuple[float, float],
+)
+
+
+class ResolutionBettiRule(_ResolutionFields):
+    """The sampling-resolution Betti rule as a record holds it (:class:`reptopo.measures.ResolutionRule`)."""
 
 
 class Resolution(_Strict):
