@@ -24,6 +24,26 @@ from .store import ResultStore, sha256_file
 RECIPE_AXES = ("weight_decay", "lr")
 
 
+def job_id(
+    model: str,
+    task: str,
+    protocol_version: int,
+    *,
+    seed: int | None = None,
+    axes: tuple = (),
+    control: str | None = None,
+    kind: str | None = None,
+) -> str:
+    """The one spelling of a record's job id: model, task, seed, axes, control (or the record's
+    ``kind``: submitted ``activations``, a ``profile``) and protocol version, joined by ``__``,
+    with any character a file name should not hold replaced by ``-``."""
+    parts = [model, task] + ([f"s{seed}"] if seed is not None else [])
+    parts += [f"{k}-{v}" for k, v in axes]
+    parts += [p for p in (control, kind) if p]
+    parts.append(f"p{protocol_version}")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(parts))
+
+
 @dataclass(frozen=True)
 class Job:
     model: str
@@ -33,12 +53,7 @@ class Job:
     control: str | None = None
 
     def job_id(self, protocol_version: int) -> str:
-        parts = [self.model, self.task, f"s{self.seed}"]
-        parts += [f"{k}-{v}" for k, v in self.axes]
-        if self.control:
-            parts.append(self.control)
-        parts.append(f"p{protocol_version}")
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(parts))
+        return job_id(self.model, self.task, protocol_version, seed=self.seed, axes=self.axes, control=self.control)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "axes": dict(self.axes)}

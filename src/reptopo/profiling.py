@@ -452,7 +452,7 @@ class Profile:
 
         The probe is the kept inputs (their hash and positions); the entry hashes are of the
         profiled layers' specs and of the inputs. Accuracies are NaN unless given."""
-        from .jobs import library_versions, where_this_runs
+        from .jobs import job_id, library_versions, where_this_runs
         from .record import SCHEMA_VERSION, finalize
 
         name = model or _record_name(self.model)
@@ -460,7 +460,7 @@ class Profile:
         layers_hash = hashlib.sha256(repr([s.model_dump(mode="json") for s in self.layers]).encode()).hexdigest()
         data = {
             "schema": SCHEMA_VERSION,
-            "job_id": f"{name}__{task}__profile__p{cfg.version}",
+            "job_id": job_id(name, task, cfg.version, kind="profile"),
             "model": name,
             "model_version": 1,
             "task": task,

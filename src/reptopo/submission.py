@@ -684,7 +684,7 @@ def _measure_activations(
 
     ``keep``: a dict that receives the activations by (layer, pooling), the probe labels and the
     protocol (``activations``, ``y_probe``, ``cfg``), for the sensitivity probe."""
-    from .jobs import build_record, cached_task_data
+    from .jobs import build_record, cached_task_data, job_id
     from .protocol import CURRENT_VERSION, measure_layer, protocol
     from .registry import Registry
 
@@ -734,7 +734,7 @@ def _measure_activations(
     task = registry.task(task_name)
     train_acc, test_acc = float(arrays["train_accuracy"]), float(arrays["test_accuracy"])
     record = build_record(
-        job_id=f"{entry.name}__{task_name}__activations__p{cfg.version}",
+        job_id=job_id(entry.name, task_name, cfg.version, kind="activations"),
         entry=entry,
         task_entry=task,
         cfg=cfg,
