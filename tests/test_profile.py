@@ -3,6 +3,7 @@ numbers for the same inputs, leaving the model as it was, and one line for each 
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -377,12 +378,16 @@ def test_cli_profile_writes_the_table_figures_and_record(tmp_path, digits, monke
     from reptopo.record import Record
 
     x, y = digits
-    (tmp_path / "my_models.py").write_text(USER_MODULE)
+    (tmp_path / "profiled_models.py").write_text(USER_MODULE)
     np.savez(tmp_path / "data.npz", x=x.numpy(), y=y)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "profiled_models", raising=False)  # imported fresh, forgotten after
     assert (
-        main(["profile", "my_models:my_net", "--data", "data.npz", "--measures", "twonn,phdim", "--out", "report"]) == 0
+        main(
+            ["profile", "profiled_models:my_net", "--data", "data.npz", "--measures", "twonn,phdim", "--out", "report"]
+        )
+        == 0
     )
     out = tmp_path / "report"
     assert {p.name for p in out.iterdir()} == {
@@ -393,21 +398,27 @@ def test_cli_profile_writes_the_table_figures_and_record(tmp_path, digits, monke
         "record.json",
     }
     rec = Record.from_disk(out / "record.json")
-    assert rec.model == "my_models-my_net" and rec.provenance == "self_reported" and len(rec.layers) == 2
+    assert rec.model == "profiled_models-my_net" and rec.provenance == "self_reported" and len(rec.layers) == 2
     html = (out / "profile.html").read_text()
     # plotly.js inside the page: no script comes from elsewhere
     assert "<script" in html and not re.search(r"<script[^>]*\bsrc=", html)
     capsys.readouterr()
     # bad input: one line, exit 2, nothing written
     for args, message in (
-        (["profile", "my_models:my_net", "--data", "missing.npz", "--out", "r2"], "--data: missing.npz: no such file"),
         (
-            ["profile", "my_models:my_net", "--data", "data.npz", "--layers", "1,9", "--out", "r2"],
+            ["profile", "profiled_models:my_net", "--data", "missing.npz", "--out", "r2"],
+            "--data: missing.npz: no such file",
+        ),
+        (
+            ["profile", "profiled_models:my_net", "--data", "data.npz", "--layers", "1,9", "--out", "r2"],
             "layers: '9' is not a module of the model",
         ),
-        (["profile", "my_models:nope", "--data", "data.npz", "--out", "r2"], "cannot import 'my_models:nope'"),
         (
-            ["profile", "my_models:my_net", "--data", "data.npz", "--labels", "z", "--out", "r2"],
+            ["profile", "profiled_models:nope", "--data", "data.npz", "--out", "r2"],
+            "cannot import 'profiled_models:nope'",
+        ),
+        (
+            ["profile", "profiled_models:my_net", "--data", "data.npz", "--labels", "z", "--out", "r2"],
             "--labels: z: neither a file nor an array of data.npz",
         ),
     ):
