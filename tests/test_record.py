@@ -97,3 +97,27 @@ def test_citation_cff_readme_and_cite_agree():
     assert cff["title"] == TITLE and cff["version"] == __version__ and cff["authors"] == [{"name": AUTHOR}]
     assert str(YEAR) == cff["date-released"][:4]
     assert BENCHMARK_BIBTEX in (root / "README.md").read_text()
+
+
+def test_the_accessors_read_the_final_layers_and_the_primary_pooling():
+    """Record.layer, final_layers and generalization_gap against the record's own JSON, read by hand."""
+    from reptopo.errors import UnknownName
+
+    path = next(p for p in sorted(REFERENCE.glob("*.json")) if "lenet__digits__s0" in p.name)
+    data = json.loads(path.read_text())
+    rec = Record.from_disk(path)
+    final = data["train"]["epochs_run"]
+    assert rec.final_epoch == final and {la.epoch for la in rec.final_layers()} == {final}
+    assert len(rec.final_layers()) == sum(la["epoch"] == final for la in data["layers"])
+    assert rec.generalization_gap == pytest.approx(data["train"]["train_accuracy"] - data["train"]["test_accuracy"])
+    # conv1 has 'flat' and 'gap': the primary is 'flat' (flattened maps first, as Ansuini et al.)
+    assert {la["pooling"] for la in data["layers"] if la["name"] == "conv1" and la["epoch"] == final} == {"flat", "gap"}
+    assert rec.layer("conv1").pooling == "flat" and rec.layer("conv1", "gap").pooling == "gap"
+    raw = next(
+        la for la in data["layers"] if la["name"] == "conv1" and la["pooling"] == "flat" and la["epoch"] == final
+    )
+    assert rec.layer("conv1").measures.twonn.dimension == raw["measures"]["twonn"]["dimension"]
+    if any(la["epoch"] == 0 for la in data["layers"]):
+        assert rec.layer("conv1", epoch=0).epoch == 0
+    with pytest.raises(UnknownName, match=r"no layer 'conv9' at epoch .*; it has \[.*'conv1'"):
+        rec.layer("conv9")

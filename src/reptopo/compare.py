@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UnknownName
-from .record import COMPARISON_SCHEMA_VERSION, POOLING_ORDER, TRAINED_STATUSES, Record, latest_version
+from .record import COMPARISON_SCHEMA_VERSION, TRAINED_STATUSES, Record, latest_version, primary_pooling
 from .registry import Registry
 
 KINDS = ("architectures", "seeds", "random_init")
@@ -163,11 +163,11 @@ def _side_activations(record: Record, registry_spec: str, store, scratch) -> tup
     paths = extract(model, x_probe, entry.layers, scratch, is_text=is_text)
     refs, arrays = [], []
     for spec in sorted(entry.layers, key=lambda s: s.depth):
-        poolings = [p for p in POOLING_ORDER if (spec.name, p) in paths]
-        if not poolings:
+        pooling = primary_pooling(p for name, p in paths if name == spec.name)
+        if pooling is None:
             continue
-        path = paths[(spec.name, poolings[0])]
-        refs.append({"name": spec.name, "pooling": poolings[0], "depth": spec.depth, "role": spec.role})
+        path = paths[(spec.name, pooling)]
+        refs.append({"name": spec.name, "pooling": pooling, "depth": spec.depth, "role": spec.role})
         arrays.append(np.load(path))
     for path in paths.values():
         path.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ from torch import nn
 from .errors import LayerError, ProfileError
 from .probe import capture, pooled_outputs
 from .protocol import CURRENT_VERSION, LABELLED_MEASURES, MEASURES, MIN_POINTS, ProtocolConfig, measure_layer, protocol
-from .record import POOLING_ORDER, Layer, Record
+from .record import Layer, Record, pooling_rank, primary_pooling
 from .registry import LayerSpec
 
 # modules that only hold others: never a "block" of the default choice
@@ -360,7 +360,7 @@ class Profile:
                 f"layer {name!r}" + (f" pooling {pooling!r}" if pooling else "") + " was not profiled; "
                 f"profiled: {', '.join(dict.fromkeys(m.name for m in self.measurements))}"
             )
-        return min(found, key=lambda m: POOLING_ORDER.index(m.pooling))
+        return min(found, key=lambda m: pooling_rank(m.pooling))
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per (layer, pooling): relative depth, role, the layer's scalar measures (the
@@ -369,11 +369,9 @@ class Profile:
         from .store import flatten_layer
 
         rows = []
-        primary: dict[str, str] = {}
-        for m in self.measurements:
-            best = primary.get(m.name)
-            if best is None or POOLING_ORDER.index(m.pooling) < POOLING_ORDER.index(best):
-                primary[m.name] = m.pooling
+        primary = {
+            m.name: primary_pooling(n.pooling for n in self.measurements if n.name == m.name) for m in self.measurements
+        }
         for m in self.measurements:
             measures = m.measures.model_dump(mode="python", exclude_unset=True)
             rows.append(
@@ -530,10 +528,9 @@ class Profile:
     def _primary(self) -> list[tuple[str, np.ndarray]]:
         out = []
         for spec in sorted(self.layers, key=lambda s: s.depth):
-            for pooling in POOLING_ORDER:
-                if (spec.name, pooling) in self.activations:
-                    out.append((spec.name, self.activations[(spec.name, pooling)]))
-                    break
+            pooling = primary_pooling(p for name, p in self.activations if name == spec.name)
+            if pooling is not None:
+                out.append((spec.name, self.activations[(spec.name, pooling)]))
         return out
 
     def save(self, out: str | Path, **record_fields) -> list[Path]:
@@ -854,7 +851,7 @@ def profile(
     asked, skipped = _measures_asked(measures, y is not None)
     measurements, diagrams = [], {}
     depth_of = {s.name: s for s in specs}
-    keys = sorted(acts, key=lambda k: (depth_of[k[0]].depth, POOLING_ORDER.index(k[1])))
+    keys = sorted(acts, key=lambda k: (depth_of[k[0]].depth, pooling_rank(k[1])))
     show = _interactive() if progress is None else progress
     for key in track(keys, description="measuring layers", transient=True) if show else keys:
         lname, pooling = key

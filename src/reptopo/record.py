@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from .errors import RecordError
+from .errors import RecordError, UnknownName
 from .measures import BettiRule, Calibration, PHDimResult, ResolutionRule
 from .measures.homology import DiagramSummary as DiagramSummaryResult
 from .registry import Name
@@ -44,6 +44,18 @@ SCHEMA_VERSION = 2
 # a layer's primary pooling, when it was measured under several: the first present of these
 # (flattened conv maps as Ansuini et al.; mean-pooled tokens); the analysis and comparisons use it
 POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
+
+
+def pooling_rank(pooling: str) -> int:
+    """A pooling's place in :data:`POOLING_ORDER` (one not in it comes last)."""
+    return POOLING_ORDER.index(pooling) if pooling in POOLING_ORDER else len(POOLING_ORDER)
+
+
+def primary_pooling(poolings: Iterable[str]) -> str | None:
+    """The primary one of a layer's ``poolings`` (None when there are none)."""
+    return min(poolings, key=pooling_rank, default=None)
+
+
 COMPARISON_SCHEMA_VERSION = 1
 PROVENANCES = ("benchmark", "verified_submission", "self_reported")
 Provenance = Literal["benchmark", "verified_submission", "self_reported"]
@@ -386,17 +398,16 @@ class Record(_Strict):
         """Layer ``name`` at ``epoch`` (default the final one) under ``pooling`` (default its
         primary pooling, the first of :data:`POOLING_ORDER` measured).
 
-        Raises ``KeyError`` naming what the record has when there is no such layer."""
+        Raises :class:`UnknownName` (a ``KeyError``) naming what the record has when there is no such layer."""
         epoch = self.final_epoch if epoch is None else epoch
         found = [la for la in self.layers if la.name == name and la.epoch == epoch and pooling in (None, la.pooling)]
         if not found:
-            raise KeyError(
+            raise UnknownName(
                 f"record {self.job_id}: no layer {name!r}"
                 + (f" pooling {pooling!r}" if pooling else "")
                 + f" at epoch {epoch}; it has {sorted({la.name for la in self.layers})}"
             )
-        order = {p: i for i, p in enumerate(POOLING_ORDER)}
-        return min(found, key=lambda la: order.get(la.pooling, len(order)))
+        return min(found, key=lambda la: pooling_rank(la.pooling))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "record") -> Record:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..record import POOLING_ORDER, TRAINED_STATUSES
+from ..record import TRAINED_STATUSES, pooling_rank
 from .stats import bootstrap_ci, cmi_score, constant_note, granulated_kendall, kendall_tau, spearman_rho
 
 SCORES_VERSION = 2
@@ -32,7 +32,7 @@ def primary_layers(layers: pd.DataFrame, *, final_only: bool = True) -> pd.DataF
         final = layers.groupby("job_id")["epoch"].transform("max")
         df = layers[layers["epoch"] == final]
     df = df.copy()
-    df["_order"] = df["pooling"].map({p: i for i, p in enumerate(POOLING_ORDER)})
+    df["_order"] = df["pooling"].map(pooling_rank)
     keys = ["job_id", "layer"] + ([] if final_only else ["epoch"])
     # dropna=False keeps each group's first row whole (a censored PHdim stays empty, not filled)
     first = df.sort_values("_order").groupby(keys, as_index=False).nth(0)
