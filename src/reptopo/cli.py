@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .limits import VERIFY_BUDGET_SECONDS
 from .protocol import CURRENT_VERSION
 
 
@@ -255,7 +256,13 @@ def _cmd_verify(args) -> int:
     from .submission import verify, verify_record
 
     if Path(args.bundle).is_file():
-        result = verify_record(args.bundle, registry_spec=args.registry, retrain=args.retrain)
+        result = verify_record(
+            args.bundle,
+            registry_spec=args.registry,
+            retrain=args.retrain,
+            trust_builder=args.trust_builder,
+            budget=args.budget,
+        )
     else:
         result = verify(
             args.bundle,
@@ -263,6 +270,7 @@ def _cmd_verify(args) -> int:
             retrain=args.retrain,
             reference=args.reference,
             trust_builder=args.trust_builder,
+            budget=args.budget,
         )
     print(f"verified by {' and '.join(result.kinds)}")
     for line in result.describe():
@@ -302,7 +310,13 @@ def _cmd_publish(args) -> int:
     from .submission import publish
 
     rec = publish(
-        args.bundle, args.store, registry_spec=args.registry, retrain=args.retrain, trust_builder=args.trust_builder
+        args.bundle,
+        args.store,
+        submitter=args.submitter,
+        registry_spec=args.registry,
+        retrain=args.retrain,
+        trust_builder=args.trust_builder,
+        budget=args.budget,
     )
     print(
         f"published {rec.job_id} ({rec.provenance}, digest {rec.digest[:16]}) to {args.store}; "
@@ -320,9 +334,11 @@ def _cmd_plot(args) -> int:
 
 
 TRUST_BUILDER_HELP = (
-    "run a bundle's 'module:function' builder whose top-level package is exactly PACKAGE, after you "
-    "have reviewed and installed it (never implied by the bundle)"
+    "run a bundle's (or a published entry's) 'module:function' builder whose top-level package is exactly "
+    "PACKAGE, after you have reviewed and installed it (never implied by the bundle; never reptopo, a package "
+    "that ships registered builders, or the standard library)"
 )
+BUDGET_HELP = "seconds for the whole check, measuring and retraining (default %(default)g); past it, it stops and says where"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -441,13 +457,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="a bundle's training check: the result store whose seeds of the same entry it is judged against",
     )
     s.add_argument("--trust-builder", metavar="PACKAGE", help=TRUST_BUILDER_HELP)
+    s.add_argument("--budget", type=float, default=VERIFY_BUDGET_SECONDS, metavar="SECONDS", help=BUDGET_HELP)
     s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("publish", help="verify a submission bundle and add its record and entry to a result store")
     s.add_argument("bundle")
     s.add_argument("--store", required=True, help="the result store of the leaderboard")
     s.add_argument("--retrain", action="store_true", help="also retrain and judge against the store's seeds")
+    s.add_argument(
+        "--submitter",
+        required=True,
+        help="who submitted it (the pull request's author): the entry is published as SUBMITTER.NAME",
+    )
     s.add_argument("--trust-builder", metavar="PACKAGE", help=TRUST_BUILDER_HELP)
+    s.add_argument("--budget", type=float, default=VERIFY_BUDGET_SECONDS, metavar="SECONDS", help=BUDGET_HELP)
     s.set_defaults(func=_cmd_publish)
 
     s = sub.add_parser(

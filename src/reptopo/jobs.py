@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .limits import Deadline
 from .protocol import CURRENT_VERSION, ProtocolConfig, protocol
 from .record import SCHEMA_VERSION, Record
 from .registry import Registry, entry_hash
@@ -109,17 +110,28 @@ def library_versions() -> dict:
 
 
 def run_job(
-    job: Job, registry_spec: str, store_root: str, protocol_version: int = CURRENT_VERSION, device: str = "cpu"
+    job: Job,
+    registry_spec: str,
+    store_root: str,
+    protocol_version: int = CURRENT_VERSION,
+    device: str = "cpu",
+    *,
+    trust_builder: str | None = None,
+    deadline: Deadline | None = None,
 ) -> dict:
     """Run ``job`` unless its record exists. A job that raises is written to failed/ with its
-    traceback and reported, not raised, so that one bad job does not stop a grid."""
+    traceback and reported, not raised, so that one bad job does not stop a grid.
+
+    ``trust_builder``: the package whose 'module:function' builders a published entry may run
+    (:func:`reptopo.models.create_model`). ``deadline``: a time budget (``verify --retrain``);
+    a run that reaches it stops where it is and is reported failed, saying where."""
     cfg = protocol(protocol_version)
     store = ResultStore(store_root)
     job_id = job.job_id(cfg.version)
     if store.has(job_id):
         return {"job_id": job_id, "status": "skipped"}
     try:
-        record, diagrams = _execute(job, job_id, str(registry_spec), store, cfg, device)
+        record, diagrams = _execute(job, job_id, str(registry_spec), store, cfg, device, trust_builder, deadline)
         store.write(record, diagrams)
         return {
             "job_id": job_id,
@@ -194,24 +206,45 @@ def job_of(record: Record) -> Job:
     return Job(record.model, record.task, record.seed, tuple(sorted(record.axes.items())), record.control)
 
 
-def _trained(record: Record, registry_spec: str, path: Path, device: str = "cpu"):
-    """(model with the checkpoint's weights, in eval mode, the job's inputs) of a stored job."""
+def checkpoint_model(
+    job: Job, protocol_version: int, registry_spec: str, path: Path, *, device: str = "cpu", trust_builder=None
+):
+    """(model with the safetensors checkpoint ``path``'s weights, in eval mode, the job's inputs)."""
     from safetensors.torch import load_file
 
     from .models import create_model
 
+    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, protocol(protocol_version))
+    model = create_model(entry, task_entry, trust_builder=trust_builder, **model_overrides(entry, axes))
+    try:
+        state = load_file(str(path))  # tensors only: nothing is unpickled
+    except Exception as exc:  # noqa: BLE001 - a malformed header is the file's fault: one line
+        raise ValueError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    target = model.state_dict()
+    wrong = [k for k in target if k not in state or tuple(state[k].shape) != tuple(target[k].shape)]
+    if wrong or set(state) - set(target):
+        raise ValueError(
+            f"{path}: the checkpoint's tensors do not match model {job.model!r}: "
+            f"{(wrong or sorted(set(state) - set(target)))[:3]}"
+        )
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return model, inputs
+
+
+def _trained(record: Record, registry_spec: str, path: Path, device: str = "cpu", trust_builder: str | None = None):
+    """(model with the checkpoint's weights, in eval mode, the job's inputs) of a stored job."""
     job_id = record.job_id
     if not path.is_file():
         raise ValueError(f"{path}: no checkpoint for {job_id}; re-run the job (`reptopo run`) to compare it")
     if record.checkpoint_sha256 and sha256_file(path) != record.checkpoint_sha256:
         raise ValueError(f"{path}: the checkpoint's sha256 is not the one record {job_id} quotes; re-run the job")
     job = job_of(record)
-    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, protocol(record.protocol.version))
+    model, inputs = checkpoint_model(
+        job, record.protocol.version, registry_spec, path, device=device, trust_builder=trust_builder
+    )
     if inputs.probe_hash != record.probe.hash or len(inputs.y_probe) != record.probe.size:
         raise ValueError(f"task {job.task!r}: the probe set is not the one record {job_id} was measured on")
-    model = create_model(entry, task_entry, **model_overrides(entry, axes))
-    model.load_state_dict(load_file(str(path)))
-    model.to(device).eval()
     return model, inputs
 
 
@@ -229,9 +262,10 @@ def load_trained(record: Record, registry_spec: str, store: ResultStore, device:
 
 @dataclass
 class Remeasured:
-    """A record's final checkpoint measured again: the final epoch's layer records, their
-    diagrams, each layer's activations by (name, pooling), the probe labels, the protocol, and
-    the accuracies and losses of the checkpoint on the job's training and test splits."""
+    """A final checkpoint measured again: the final epoch's layer records, their diagrams, each
+    layer's activations by (name, pooling), the probe labels, the protocol, the accuracies and
+    losses of the checkpoint on the job's training and test splits, and what the weights
+    themselves give (``weights``: n_parameters and weight_l2; empty for submitted activations)."""
 
     layers: list[dict]
     diagrams: dict
@@ -239,26 +273,51 @@ class Remeasured:
     y_probe: np.ndarray
     cfg: ProtocolConfig
     train: dict
+    weights: dict = field(default_factory=dict)
+    inputs: JobInputs | None = None
+    seconds: float = 0.0
 
 
-def measure_checkpoint(
-    record: Record, registry_spec: str, checkpoint: Path, scratch: Path, *, threads: int = 1
+def weight_stats(model) -> dict:
+    """``n_parameters`` and ``weight_l2`` (the L2 norm of every parameter, summed in order as the
+    published records were) of a model: the one definition, for jobs and re-measured checkpoints."""
+    import torch
+
+    with torch.no_grad():
+        l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))  # type: ignore[arg-type]
+    return {"n_parameters": int(sum(p.numel() for p in model.parameters())), "weight_l2": l2}
+
+
+def remeasure(
+    job: Job,
+    protocol_version: int,
+    registry_spec: str,
+    checkpoint: Path,
+    scratch: Path,
+    *,
+    epoch: int,
+    threads: int = 1,
+    trust_builder: str | None = None,
+    deadline: Deadline | None = None,
 ) -> Remeasured:
-    """Re-measure a record's final checkpoint on its probe set under the record's protocol, and
-    evaluate it on the job's splits. Nothing is trained; the checkpoint's hash must be the
-    record's. ``threads``: torch's threads for the forward pass (the runner's workers use one)."""
+    """Measure ``job``'s checkpoint on its probe set under protocol ``protocol_version`` (layers
+    tagged ``epoch``), evaluate it on the job's splits and compute its weight statistics. Nothing
+    is trained. ``threads``: torch's threads for the forward pass (the runner's workers use one)."""
     import torch
 
     from .train import as_tensor, evaluate
 
+    started = time.perf_counter()
     torch.set_num_threads(threads)
-    model, inputs = _trained(record, registry_spec, Path(checkpoint))
-    entry = cached_registry(registry_spec).model(record.model)
-    cfg = protocol(record.protocol.version)
+    model, inputs = checkpoint_model(
+        job, protocol_version, registry_spec, Path(checkpoint), trust_builder=trust_builder
+    )
+    entry = cached_registry(registry_spec).model(job.model)
+    cfg = protocol(protocol_version)
     kept: dict = {}
     x_probe = as_tensor(inputs.x_probe, inputs.is_text)
     layers, dgms = _measure_all(
-        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, record.final_epoch, keep=kept
+        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, keep=kept, deadline=deadline
     )
     with torch.inference_mode():
         train_acc, train_loss = evaluate(
@@ -272,10 +331,40 @@ def measure_checkpoint(
         inputs.y_probe,
         cfg,
         {"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": train_loss, "test_loss": test_loss},
+        weight_stats(model),
+        inputs,
+        time.perf_counter() - started,
     )
 
 
-def _status(job: Job, entry) -> str:
+def measure_checkpoint(
+    record: Record,
+    registry_spec: str,
+    checkpoint: Path,
+    scratch: Path,
+    *,
+    threads: int = 1,
+    trust_builder: str | None = None,
+    deadline: Deadline | None = None,
+) -> Remeasured:
+    """Re-measure a record's final checkpoint on its probe set under the record's protocol (see
+    :func:`remeasure`); the checkpoint's hash and the probe set must be the record's."""
+    _trained(record, registry_spec, Path(checkpoint), trust_builder=trust_builder)  # the record's checks first
+    return remeasure(
+        job_of(record),
+        record.protocol.version,
+        registry_spec,
+        checkpoint,
+        scratch,
+        epoch=record.final_epoch,
+        threads=threads,
+        trust_builder=trust_builder,
+        deadline=deadline,
+    )
+
+
+def job_status(job: Job, entry) -> str:
+    """The record status of ``job`` of ``entry``: its control, pretrained_MODE, or trained."""
     if job.control:
         return job.control
     if entry.pretrained is not None:
@@ -283,12 +372,59 @@ def _status(job: Job, entry) -> str:
     return "trained"
 
 
+def job_recipe(job: Job, registry_spec: str):
+    """The training recipe of ``job``: the task's, with the entry's overrides and the job's recipe
+    axes (no epochs for a random-init control)."""
+    registry = cached_registry(registry_spec)
+    entry, task_entry = registry.model(job.model), registry.task(job.task)
+    axes = dict(job.axes)
+    recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})
+    if job_status(job, entry) == "random_init":
+        recipe = recipe.model_copy(update={"epochs": 0})
+    return recipe
+
+
+def checkpoint_record(
+    job: Job, registry_spec: str, again: Remeasured, *, checkpoint_sha256: str, protocol_version: int
+) -> dict:
+    """The record of ``job``'s checkpoint as :func:`remeasure` measured it: every field computed
+    here from the entry, the task, the checkpoint and the measurement. Its training is not
+    re-derived: ``epochs_run`` is the recipe's, the history is empty and no time was spent training."""
+    registry = cached_registry(registry_spec)
+    entry, task_entry = registry.model(job.model), registry.task(job.task)
+    cfg = protocol(protocol_version)
+    recipe = job_recipe(job, registry_spec)
+    inputs = again.inputs
+    assert inputs is not None, "remeasure() keeps the job's inputs"
+    return build_record(
+        job_id=job.job_id(cfg.version),
+        entry=entry,
+        task_entry=task_entry,
+        cfg=cfg,
+        seed=job.seed,
+        axes=dict(job.axes),
+        control=job.control,
+        status=job_status(job, entry),
+        probe=(len(inputs.y_probe), inputs.probe_hash, inputs.probe_ids),
+        recipe=recipe.model_dump(mode="json"),
+        train={**again.train, "epochs_run": recipe.epochs, "history": []},
+        checkpoint_sha256=checkpoint_sha256,
+        n_parameters=again.weights["n_parameters"],
+        weight_l2=again.weights["weight_l2"],
+        times={"train_seconds": 0.0, "measure_seconds": again.seconds},
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        device="cpu",
+        layers=again.layers,
+    )
+
+
 def _measure_all(
-    model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag, keep: dict | None = None
+    model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag, keep: dict | None = None, deadline=None
 ) -> tuple[list[dict], dict]:
     """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams).
 
-    ``keep``: a dict that receives each layer's activations, keyed by (name, pooling)."""
+    ``keep``: a dict that receives each layer's activations, keyed by (name, pooling).
+    ``deadline``: checked before each layer, saying which one it stopped at."""
     from .probe import extract
     from .protocol import measure_layer
 
@@ -296,6 +432,8 @@ def _measure_all(
     paths = extract(model, x_probe, entry.layers, scratch / str(tag), is_text=is_text)
     specs = {s.name: s for s in entry.layers}
     for (name, pooling), path in paths.items():
+        if deadline is not None:
+            deadline.check(f"before measuring layer {name!r} ({pooling}) at epoch {tag}")
         acts = np.load(path, mmap_mode="r")
         measures, diagrams = measure_layer(np.asarray(acts), y_probe, cfg, name)
         if keep is not None:
@@ -317,7 +455,9 @@ def _measure_all(
     return out, dgms
 
 
-def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg, device: str):
+def _execute(
+    job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg, device: str, trust_builder=None, deadline=None
+):
     """Build, train, save and measure one job; returns (record, diagrams)."""
     import torch
     from safetensors.torch import save_file
@@ -328,11 +468,9 @@ def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg,
     torch.set_num_threads(1)
     entry, task_entry, axes, inputs = _job_setup(job, registry_spec, cfg)
     seed_everything(job.seed)
-    model = create_model(entry, task_entry, **model_overrides(entry, axes)).to(device)
-    recipe = task_entry.training.model_copy(update={**entry.training, **{k: axes[k] for k in RECIPE_AXES if k in axes}})
-    status = _status(job, entry)
-    if status == "random_init":
-        recipe = recipe.model_copy(update={"epochs": 0})
+    model = create_model(entry, task_entry, trust_builder=trust_builder, **model_overrides(entry, axes)).to(device)
+    recipe = job_recipe(job, registry_spec)
+    status = job_status(job, entry)
 
     def tensor(x):
         return as_tensor(x, inputs.is_text).to(device)
@@ -346,7 +484,9 @@ def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg,
 
     def on_checkpoint(epoch, _model):
         started = time.perf_counter()
-        layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch)
+        layers, dgms = _measure_all(
+            model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, deadline=deadline
+        )
         checkpoints.extend(layers)
         all_diagrams.update(dgms)
         model.train()
@@ -369,19 +509,19 @@ def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg,
         frozen_backbone=frozen,
         checkpoint_epochs=epochs,
         on_checkpoint=on_checkpoint,
+        deadline=deadline,
     )
     ckpt = store.checkpoint_path(job_id)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(ckpt))
 
     start = time.perf_counter()
-    layers, dgms = _measure_all(model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, result.epochs_run)
+    layers, dgms = _measure_all(
+        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, result.epochs_run, deadline=deadline
+    )
     # the checkpoints were measured inside the training loop: their time is measuring, not training
     measure_seconds = time.perf_counter() - start + checkpoint_seconds[0]
     all_diagrams.update(dgms)
-    with torch.no_grad():
-        # summed in order, as the published records were
-        weight_l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))  # type: ignore[arg-type]
     record = build_record(
         job_id=job_id,
         entry=entry,
@@ -395,8 +535,7 @@ def _execute(job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg,
         recipe=recipe.model_dump(mode="json"),
         train={k: v for k, v in asdict(result).items() if k != "seconds"},
         checkpoint_sha256=sha256_file(ckpt),
-        n_parameters=int(sum(p.numel() for p in model.parameters())),
-        weight_l2=weight_l2,
+        **weight_stats(model),
         times={"train_seconds": result.seconds - checkpoint_seconds[0], "measure_seconds": measure_seconds},
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         device=device,

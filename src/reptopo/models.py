@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from ._resources import package_file
-from .errors import ModelBuildError
+from .errors import ModelBuildError, ReptopoError
+from .limits import MAX_LAYER_BYTES, MAX_PARAMETERS, MAX_PROBE_ACTIVATION_BYTES, human, short
 from .registry import ModelEntry, TaskEntry
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
@@ -558,7 +559,7 @@ def param_problems(builder_name: str, params: dict) -> list[str]:
     sig = inspect.signature(BUILDERS[builder_name])
     accepted = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     problems = [
-        f"params.{n}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
+        f"params.{short(n)}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
         for n in params
         if n not in accepted
     ]
@@ -570,25 +571,25 @@ def param_problems(builder_name: str, params: dict) -> list[str]:
         v = params[name]
         kind = p.annotation if p.annotation is not inspect.Parameter.empty else type(p.default)
         if kind in ("int", int) and (isinstance(v, bool) or not isinstance(v, int)):
-            problems.append(f"params.{name}: expected an integer, got {v!r}")
+            problems.append(f"params.{name}: expected an integer, got {short(v)}")
         elif kind in ("str", str, "str | None") and not isinstance(v, str):
-            problems.append(f"params.{name}: expected a string, got {v!r}")
+            problems.append(f"params.{name}: expected a string, got {short(v)}")
         elif name in PARAM_BOUNDS and not PARAM_BOUNDS[name][0] <= v <= PARAM_BOUNDS[name][1]:
             lo, hi = PARAM_BOUNDS[name]
-            problems.append(f"params.{name}: {v!r} is outside [{lo}, {hi}]")
+            problems.append(f"params.{name}: {short(v)} is outside [{lo}, {hi}]")
         elif name in PARAM_CHOICES and v not in PARAM_CHOICES[name]:
-            problems.append(f"params.{name}: {v!r} is not one of {list(PARAM_CHOICES[name])}")
+            problems.append(f"params.{name}: {short(v)} is not one of {list(PARAM_CHOICES[name])}")
         elif name == "path" and v and not PACKAGE_RESOURCE.match(v):
-            problems.append(f"params.path: {v!r} is not a package resource 'package:relative/path' (no '..')")
+            problems.append(f"params.path: {short(v)} is not a package resource 'package:relative/path' (no '..')")
         elif name == "model_name" and not TIMM_NAME.match(v):
-            problems.append(f"params.model_name: {v!r} is not a timm model name")
+            problems.append(f"params.model_name: {short(v)} is not a timm model name")
         elif name == "layers" and not (
             isinstance(v, (list, tuple))
             and 1 <= len(v) <= MAX_STAGES
             and all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BLOCKS_PER_STAGE for b in v)
         ):
             problems.append(
-                f"params.layers: expected 1 to {MAX_STAGES} stages of 1 to {MAX_BLOCKS_PER_STAGE} blocks, got {v!r}"
+                f"params.layers: expected 1 to {MAX_STAGES} stages of 1 to {MAX_BLOCKS_PER_STAGE} blocks, got {short(v)}"
             )
     return problems
 
@@ -617,8 +618,142 @@ def builder_params(entry: ModelEntry, overrides: dict | None = None) -> dict:
     return params
 
 
-def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
-    """Build ``entry`` for ``task``; ``overrides`` replace entry parameters (a suite's axes)."""
+def builder_package(name: str) -> str:
+    """The top-level package of a 'module:function' builder ('' for a registered one)."""
+    return name.split(":", 1)[0].split(".", 1)[0] if ":" in name else ""
+
+
+def untrustable_packages() -> set[str]:
+    """Packages that ``--trust-builder`` never accepts: those that ship registered builders
+    (trusting one would run its builders outside their bounds) and the standard library."""
+    import sys
+
+    shipped = {fn.__module__.split(".", 1)[0] for fn in BUILDERS.values()}
+    return shipped | set(sys.stdlib_module_names)
+
+
+def trust_problem(builder_name: str, trust_builder: str | None) -> str | None:
+    """Why ``builder_name`` may not run under ``--trust-builder trust_builder``; None when it may.
+
+    A registered name always may (its parameters are bounded). A 'module:function' builder may
+    only where the maintainer named exactly its top-level package, and never when that package
+    ships registered builders or is the standard library: those are refused without suggesting
+    the flag."""
+    if ":" not in builder_name:
+        return None
+    package = builder_package(builder_name)
+    if package in untrustable_packages():
+        hint = (
+            f"use a registered builder by name (known: {sorted(BUILDERS)})"
+            if package in {fn.__module__.split(".", 1)[0] for fn in BUILDERS.values()}
+            else "a builder is a function of the submitter's own reviewed package"
+        )
+        return f"builder: {short(builder_name)} names code of {package!r}, which is never trusted; {hint}"
+    if package != trust_builder:
+        return (
+            f"builder: {short(builder_name)} is not a registered builder; a maintainer who has reviewed and "
+            f"installed the submitter's package can pass --trust-builder {package}"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """What building and probing a model would take, counted on the meta device (no memory, no
+    weights): its parameters (-1 for pretrained weights from a package or the hub that cannot be
+    built on the meta device: counted once built), and the features per input of each declared
+    layer's output (``None`` for a layer the meta forward pass could not size: the probe sizes it
+    on the first real batch, before any buffer for it is allocated)."""
+
+    parameters: int
+    layer_features: dict[str, int | None]
+
+    def problems(self, probe_size: int) -> list[str]:
+        """Each ceiling this model would pass on a probe set of ``probe_size`` inputs."""
+        out = []
+        if self.parameters > MAX_PARAMETERS:
+            out.append(f"{self.parameters:,} parameters; a model has at most {MAX_PARAMETERS:,}")
+        total = 0
+        for name, features in self.layer_features.items():
+            if features is None:
+                continue
+            size = 4 * probe_size * features
+            total += size
+            if size > MAX_LAYER_BYTES:
+                out.append(
+                    f"layers: {name!r} outputs {features:,} features per input, {human(size)} on the probe set of "
+                    f"{probe_size}; a layer takes at most {human(MAX_LAYER_BYTES)}"
+                )
+        if total > MAX_PROBE_ACTIVATION_BYTES:
+            out.append(
+                f"layers: {human(total)} of activations on the probe set; a model takes at most "
+                f"{human(MAX_PROBE_ACTIVATION_BYTES)}"
+            )
+        return out
+
+
+def model_cost(entry: ModelEntry, task: TaskEntry, **overrides) -> ModelCost:
+    """The cost of ``entry`` on ``task`` (see :class:`ModelCost`), from a build on the meta device
+    and one meta input through it. Raises ModelBuildError when the builder cannot build there."""
+    import warnings
+
+    params = builder_params(entry, overrides)
+    facts = TaskFacts.of(task)
+    try:
+        # package weights loaded into meta tensors are dropped (torch warns once per tensor)
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = _resolve(entry.builder)(facts, **params)
+    except ReptopoError:  # a hub that cannot be reached, a missing package: the builder's own words
+        raise
+    except TypeError as exc:
+        raise ModelBuildError(f"model {entry.name!r}: params: {short(str(exc))}") from None
+    except Exception as exc:  # noqa: BLE001 - a builder that cannot be sized is not built either
+        if entry.pretrained is not None and entry.pretrained.source in ("package", "hub"):
+            # transformers' from_pretrained refuses the meta device; the weights' own file fixes
+            # the size, which create_model counts once built
+            return ModelCost(-1, {})
+        raise ModelBuildError(
+            f"model {entry.name!r}: cannot be sized on the meta device before it is built "
+            f"({type(exc).__name__}: {short(str(exc))})"
+        ) from None
+    parameters = int(sum(p.numel() for p in net.parameters()))
+    wanted = {layer.name for layer in entry.layers if layer.name != "input"}
+    modules = dict(net.named_modules())
+    features: dict[str, int | None] = {name: None for name in wanted}
+    features["input"] = int(torch.Size(facts.input_shape).numel())
+
+    def hook(name):
+        def record(_module, _args, out):
+            if isinstance(out, (tuple, list)):
+                out = next((o for o in out if isinstance(o, torch.Tensor)), None)
+            out = getattr(out, "last_hidden_state", out)
+            if isinstance(out, torch.Tensor):
+                features[name] = int(out[0].numel()) if out.dim() else 1
+
+        return record
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in wanted if n in modules]
+    try:
+        with torch.device("meta"), torch.no_grad():
+            dtype = torch.long if task.modality == "text" else torch.float32
+            net(torch.zeros((1, *facts.input_shape), dtype=dtype))
+    except Exception:  # noqa: BLE001 - a forward pass meta tensors cannot take: sized on the first real batch
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return ModelCost(parameters, {k: v for k, v in features.items() if k == "input" or k in wanted})
+
+
+def create_model(entry: ModelEntry, task: TaskEntry, *, trust_builder: str | None = None, **overrides) -> nn.Module:
+    """Build ``entry`` for ``task``; ``overrides`` replace entry parameters (a suite's axes).
+
+    Before anything is built: the parameters are checked against the builder (registered
+    builders), an entry published from a submission (``submitted_by``) runs a 'module:function'
+    builder only under ``trust_builder``, and the model's cost is counted on the meta device and
+    refused above :data:`reptopo.limits.MAX_PARAMETERS` and the activation ceilings, for every
+    builder, trusted or not."""
     if entry.modality not in ("any", task.modality) and not (
         entry.modality == "vision" and task.modality == "synthetic"
     ):
@@ -629,6 +764,11 @@ def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
     problems = param_problems(entry.builder, params)
     if problems:
         raise ModelBuildError(f"model {entry.name!r}: {problems[0]}")
+    if entry.submitted_by is not None and (why := trust_problem(entry.builder, trust_builder)):
+        raise ModelBuildError(f"model {entry.name!r} (published by {entry.submitted_by}): {why}")
+    cost = model_cost(entry, task, **overrides)
+    if too_big := cost.problems(task.probe.size):
+        raise ModelBuildError(f"model {entry.name!r}: {too_big[0]} (counted on the meta device, nothing was built)")
     pre = entry.pretrained
     try:
         model = _resolve(entry.builder)(TaskFacts.of(task), **params)
@@ -641,7 +781,13 @@ def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
 
         if not Path(pre.path).is_file():
             raise ModelBuildError(f"model {entry.name!r}: pretrained.path: no checkpoint at {pre.path}")
-        state = load_file(pre.path)  # safetensors: tensors only, nothing is unpickled
+        try:
+            state = load_file(pre.path)  # safetensors: tensors only, nothing is unpickled
+        except Exception as exc:  # noqa: BLE001 - a malformed header is the file's fault: one line
+            raise ModelBuildError(
+                f"model {entry.name!r}: pretrained.path: {pre.path} is not a readable safetensors file "
+                f"({type(exc).__name__}: {short(str(exc))})"
+            ) from None
         target = model.state_dict()
         bad = [k for k in target if k not in state or tuple(state[k].shape) != tuple(target[k].shape)]
         if bad or set(state) - set(target):
@@ -649,6 +795,8 @@ def create_model(entry: ModelEntry, task: TaskEntry, **overrides) -> nn.Module:
                 f"model {entry.name!r}: pretrained.path: checkpoint {pre.path} does not match the model at {bad[:5] or sorted(set(state) - set(target))[:5]}"
             )
         model.load_state_dict(state)
+    if cost.parameters < 0 and (n := sum(p.numel() for p in model.parameters())) > MAX_PARAMETERS:
+        raise ModelBuildError(f"model {entry.name!r}: {n:,} parameters; a model has at most {MAX_PARAMETERS:,}")
     names = dict(model.named_modules())
     missing = [layer.name for layer in entry.layers if layer.name != "input" and layer.name not in names]
     if missing:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import LayerError
+from .limits import MAX_LAYER_BYTES, human
 from .registry import LayerSpec
 
 POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
@@ -115,7 +116,9 @@ def extract(
     batch_size: int = 128,
 ) -> dict[tuple[str, str], Path]:
     """Write each (layer, pooling) activation matrix of the probe inputs ``x`` to ``out_dir``
-    as float32 .npy, filled batch by batch (memory-mapped), and return their paths."""
+    as float32 .npy, filled batch by batch (memory-mapped), and return their paths. A layer
+    larger than :data:`reptopo.limits.MAX_LAYER_BYTES` on the probe set is refused (LayerError)
+    on the first batch, before its file is made."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
     files: dict[tuple[str, str], np.memmap] = {}
@@ -130,6 +133,11 @@ def extract(
                     for kind, arr in pooled_outputs(spec, xb, captured, is_text=is_text).items():
                         key = (spec.name, kind)
                         if key not in files:
+                            if (size := 4 * len(x) * arr.shape[1]) > MAX_LAYER_BYTES:
+                                raise LayerError(
+                                    f"layer {spec.name!r} ({kind}): {arr.shape[1]:,} features on {len(x)} inputs "
+                                    f"take {human(size)}; a layer takes at most {human(MAX_LAYER_BYTES)}"
+                                )
                             paths[key] = out_dir / f"{spec.name.replace('.', '_')}__{kind}.npy"
                             files[key] = np.lib.format.open_memmap(
                                 paths[key], mode="w+", dtype=np.float32, shape=(len(x), arr.shape[1])

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from .errors import RecordError, UnknownName
 from .measures import BettiRule, Calibration, PHDimResult, ResolutionRule
 from .measures.homology import DiagramSummary as DiagramSummaryResult
-from .registry import Name
+from .registry import LAYER_NAME, Name
 
 SCHEMA_VERSION = 2
 # a layer's primary pooling, when it was measured under several: the first present of these
@@ -284,8 +284,8 @@ class LayerMeasures(_Strict):
 
 
 class Layer(_Strict):
-    name: str
-    pooling: str
+    name: str = Field(pattern=LAYER_NAME, description="the module's name in the model, or 'input'")
+    pooling: Literal["raw", "flat", "gap", "mean", "cls"]
     depth: float
     role: str
     epoch: int

@@ -24,6 +24,17 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import RegistryError, UnknownName
+from .limits import (
+    MAX_BATCH_SIZE,
+    MAX_ENTRY_BYTES,
+    MAX_EPOCHS,
+    MAX_TRAIN_SECONDS,
+    MAX_YAML_DEPTH,
+    LimitError,
+    clip,
+    read_text,
+    short,
+)
 
 BUILTIN = "builtin"
 # Names are shown in page titles, headings, links and file names: letters, digits, '_', '-' and
@@ -42,6 +53,12 @@ def check_name(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(check_name)]
+# a module's name in a built model (``named_modules``: 'layer1.0.conv', 'blocks.3'), or 'input': it
+# reaches file names, diagram keys and figures, so nothing else is accepted
+LAYER_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
+# who published an entry (publish's --submitter): a handle without '.', so that a published name
+# SUBMITTER.NAME can never be a shipped entry's name or another submitter's
+SUBMITTER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}")
 # the control runs a suite may add beside each trained model (the record's status says which)
 Control = Literal["random_init", "shuffled_labels"]
 CONTROLS: tuple[str, ...] = get_args(Control)
@@ -76,13 +93,13 @@ class TrainRecipe(Strict):
     """The standard, seeded training recipe; tasks set it, entries and suites override fields."""
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    epochs: int = Field(5, ge=0)
-    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(0.0, ge=0, le=10)
+    epochs: int = Field(5, ge=0, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH_SIZE)
     schedule: Literal["constant", "cosine"] = "cosine"
     augmentation: bool = False
-    max_seconds: float = Field(120.0, gt=0, description="abort training past this wall time")
+    max_seconds: float = Field(120.0, gt=0, le=MAX_TRAIN_SECONDS, description="abort training past this wall time")
 
 
 class SourceSpec(Strict):
@@ -122,7 +139,7 @@ class TaskEntry(Strict):
 
 
 class LayerSpec(Strict):
-    name: str = Field(description="module name in the built model (named_modules), or 'input'")
+    name: str = Field(pattern=LAYER_NAME, description="module name in the built model (named_modules), or 'input'")
     depth: float = Field(ge=0, le=1, description="relative depth in [0, 1]")
     role: Literal["input", "stem", "block", "attention_block", "pooling", "head"]
     layout: Literal["vector", "conv1d", "conv2d", "tokens"] | None = Field(
@@ -153,13 +170,26 @@ class ModelEntry(Strict):
     training: dict[str, Any] = Field({}, description="overrides of the task's training recipe")
     license: str
     citation: str | None = None
+    submitted_by: str | None = Field(
+        None,
+        pattern=SUBMITTER_PATTERN.pattern,
+        description="set by `reptopo publish` (never by a submitter): the entry is a stranger's, stored as data; "
+        "its 'module:function' builder runs only under --trust-builder",
+    )
 
     @field_validator("training")
     @classmethod
     def _known_recipe_fields(cls, v):
         unknown = set(v) - set(TrainRecipe.model_fields)
         if unknown:
-            raise ValueError(f"unknown training field(s) {sorted(unknown)}; known: {sorted(TrainRecipe.model_fields)}")
+            raise ValueError(
+                f"unknown training field(s) {short(sorted(unknown))}; known: {sorted(TrainRecipe.model_fields)}"
+            )
+        try:  # the overrides are held to the recipe's own types and ceilings
+            TrainRecipe.model_validate(v)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
         return v
 
     @model_validator(mode="after")
@@ -207,23 +237,61 @@ def _node_line(node, loc: tuple) -> int:
     return line
 
 
+class EntryLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases (an alias bomb of a few hundred bytes
+    expands to gigabytes), nesting at most :data:`MAX_YAML_DEPTH` levels deep."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted in an entry", event.start_mark
+            )
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&name) are not accepted in an entry", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def load_entry(path: str | Path):
-    """Parse and validate one YAML entry (safe loader only). Raises RegistryError."""
+    """Parse and validate one YAML entry (safe loader, no anchors or aliases, at most
+    :data:`MAX_ENTRY_BYTES`). Raises RegistryError."""
     path = Path(path)
-    text = path.read_text()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        text = read_text(path, MAX_ENTRY_BYTES, "an entry")
+    except LimitError as exc:
+        raise RegistryError([str(exc)]) from None
+    loader = EntryLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise RegistryError([f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise RegistryError(
+            [f"{path}:{line}: not valid YAML: {clip(str(getattr(exc, 'problem', None) or exc))}"]
+        ) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise RegistryError([f"{path}:1: an entry is a mapping with a 'kind' field"])
     kind = data.get("kind")
     if kind not in ENTRY_TYPES:
         raise RegistryError(
-            [f"{path}:{_node_line(node, ('kind',))}: kind: expected one of {sorted(ENTRY_TYPES)}, got {kind!r}"]
+            [f"{path}:{_node_line(node, ('kind',))}: kind: expected one of {sorted(ENTRY_TYPES)}, got {short(kind)}"]
         )
     try:
         return ENTRY_TYPES[kind].model_validate(data)  # type: ignore[attr-defined]  # each is a pydantic model
@@ -231,8 +299,8 @@ def load_entry(path: str | Path):
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            field = ".".join(str(p) for p in loc) or "(entry)"
-            problems.append(f"{path}:{_node_line(node, loc)}: {field}: {err['msg']}")
+            field = ".".join(short(p) if not isinstance(p, (str, int)) else str(p)[:60] for p in loc) or "(entry)"
+            problems.append(f"{path}:{_node_line(node, loc)}: {field}: {clip(err['msg'])}")
         raise RegistryError(problems) from None
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import StoreError
+from .limits import MAX_DIAGRAMS_BYTES, load_npz_members, npz_members
 from .record import ComparisonRecord, Provenance, Record, finalize
 
 
@@ -205,11 +206,15 @@ class ResultStore:
         return [json.loads(p.read_text()) for p in sorted((self.root / "failed").glob("*.json"))]
 
     def diagrams(self, job_id: str) -> dict[str, np.ndarray]:
+        """The record's persistence diagrams by key; the archive is checked from its zip headers
+        first (at most :data:`reptopo.limits.MAX_DIAGRAMS_BYTES` inflated, each member once)."""
         path = self.diagrams_path(job_id)
         if not path.is_file():
             return {}
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        members = npz_members(
+            path, max_inflated=MAX_DIAGRAMS_BYTES, max_members=100_000, what="a diagrams archive", error=StoreError
+        )
+        return load_npz_members(path, [m.name for m in members], StoreError)
 
 
 def flatten_layer(measures: dict[str, Any]) -> dict[str, Any]:

@@ -87,10 +87,13 @@ def train(
     frozen_backbone: bool = False,
     checkpoint_epochs: tuple[int, ...] = (),
     on_checkpoint=None,
+    deadline=None,
 ) -> TrainResult:
     """Train with ``recipe``; ``on_checkpoint(epoch, model)`` is called after each listed epoch.
 
     With ``frozen_backbone`` only the classifier head learns (a fitted linear head).
+    ``deadline`` (a :class:`reptopo.limits.Deadline`): checked after every epoch; when it is spent
+    training stops with :class:`reptopo.limits.BudgetExceeded` naming the epoch.
     """
     gen = seed_everything(seed)
     start = time.perf_counter()
@@ -141,6 +144,8 @@ def train(
         history.append({"epoch": epoch, "train_loss_running": total / len(order)})
         if epoch in checkpoint_epochs and on_checkpoint:
             checkpoint(epoch)
+        if deadline is not None and epoch < recipe.epochs:
+            deadline.check(f"training after epoch {epoch} of {recipe.epochs}")
         if time.perf_counter() - start - measuring > recipe.max_seconds:
             break
     seconds = time.perf_counter() - start

@@ -104,7 +104,12 @@ class Plots:
         """A Plotly figure's div and its JSON; ``layout`` entries update the default layout's (one level deep)."""
         self.n += 1
         pid = f"plot-{self.page}-{self.n}"
+        # Plotly renders titles, axis titles and trace names as pseudo-HTML (links, styles): every
+        # one is escaped here, once, so that no name from a record or an entry becomes markup
+        title, xaxis, yaxis = esc(title), esc(xaxis), esc(yaxis)
         for t in traces:
+            if "name" in t:
+                t["name"] = esc(t["name"])
             for k in ("x", "y"):
                 if k in t:
                     t[k] = _clean(list(t[k]))
