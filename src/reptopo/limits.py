@@ -187,7 +187,7 @@ def npz_members(
         names = [i.filename for i in infos]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise error(f"{path}: {short(repeated[0])}: the member appears more than once")
+            raise error(f"{path}: {clip(repeated[0], 80)}: the member appears more than once")
         total = sum(i.file_size for i in infos)
         if total > max_inflated:
             raise error(f"{path}: the members declare {human(total)} inflated; {what} is at most {human(max_inflated)}")
@@ -195,7 +195,7 @@ def npz_members(
         for info in infos:
             key = info.filename.removesuffix(".npy")
             if not info.filename.endswith(".npy"):
-                raise error(f"{path}: {short(info.filename)}: not a .npy member")
+                raise error(f"{path}: {clip(info.filename, 80)}: not a .npy member")
             try:
                 with archive.open(info) as f:
                     version = npformat.read_magic(f)
@@ -205,17 +205,17 @@ def npz_members(
                         shape, _, dtype = npformat.read_array_header_2_0(f)
                     header = f.tell()
             except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
-                raise error(f"{path}: {short(key)}: not a .npy array ({short(str(exc))})") from None
+                raise error(f"{path}: {clip(key, 80)}: not a .npy array ({clip(str(exc), 120)})") from None
             except Exception as exc:  # noqa: BLE001 - zlib.error and friends from a corrupt stream
-                raise error(f"{path}: {short(key)}: unreadable ({type(exc).__name__})") from None
+                raise error(f"{path}: {clip(key, 80)}: unreadable ({type(exc).__name__})") from None
             if dtype.hasobject:
-                raise error(f"{path}: {short(key)}: an object array; only numbers and strings are read")
+                raise error(f"{path}: {clip(key, 80)}: an object array; only numbers and strings are read")
             if any((not isinstance(s, int)) or s < 0 for s in shape):
-                raise error(f"{path}: {short(key)}: declares shape {short(shape)}; dimensions must be >= 0")
+                raise error(f"{path}: {clip(key, 80)}: declares shape {short(shape)}; dimensions must be >= 0")
             nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if header + nbytes != info.file_size:
                 raise error(
-                    f"{path}: {short(key)}: its header declares {human(nbytes)} of data, the archive "
+                    f"{path}: {clip(key, 80)}: its header declares {human(nbytes)} of data, the archive "
                     f"{human(max(info.file_size - header, 0))}"
                 )
             out.append(Member(key, tuple(shape), dtype, info.file_size))
@@ -237,7 +237,7 @@ def load_npz_members(path: Path, names: list[str], error: Callable[[str], Except
             for name in names:
                 out[name] = z[name]
     except Exception as exc:  # noqa: BLE001 - a corrupt deflate stream, a short member: one line
-        raise error(f"{path}: {short(name)}: unreadable ({type(exc).__name__}: {short(str(exc))})") from None
+        raise error(f"{path}: {clip(name, 80)}: unreadable ({type(exc).__name__}: {clip(str(exc), 120)})") from None
     return out
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from ._resources import package_file
 from .errors import ModelBuildError, ReptopoError
-from .limits import MAX_LAYER_BYTES, MAX_PARAMETERS, MAX_PROBE_ACTIVATION_BYTES, human, short
+from .limits import MAX_LAYER_BYTES, MAX_PARAMETERS, MAX_PROBE_ACTIVATION_BYTES, clip, human, short
 from .registry import ModelEntry, TaskEntry
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
@@ -559,7 +559,7 @@ def param_problems(builder_name: str, params: dict) -> list[str]:
     sig = inspect.signature(BUILDERS[builder_name])
     accepted = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     problems = [
-        f"params.{short(n)}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
+        f"params.{clip(str(n), 60)}: not a parameter of builder {builder_name!r} (it takes {sorted(accepted)})"
         for n in params
         if n not in accepted
     ]

@@ -274,12 +274,12 @@ def check_manifest(bundle: Path) -> dict:
                 f"{manifest_path}: {short(name)}: not a bundle file (a bundle holds {sorted(FILE_LIMITS)} and "
                 "a pretrained .safetensors checkpoint)"
             )
+    paths = {name: _plain_file_inside(bundle, name, manifest_path, "file name") for name in manifest}
     extra = tuple(name for name in (ACTIVATIONS_FILE, WEIGHTS_FILE) if (bundle / name).exists() or name in manifest)
     for name in BUNDLE_FILES + extra:
         if name not in manifest:
             raise SubmissionError(f"{manifest_path}: {name}: not listed")
-    for name in manifest:
-        path = _plain_file_inside(bundle, name, manifest_path, "file name")
+    for name, path in paths.items():
         if not path.is_file():
             raise SubmissionError(f"{path}: missing")
         digest = sha256_capped(path, _file_limit(name), f"the bundle's {name}", SubmissionError)
@@ -428,10 +428,10 @@ def check_activations_file(path: Path, n_rows: int, entry) -> list[Member]:
             continue
         name, _, pooling = m.name.partition("__")
         if name not in expected:
-            raise SubmissionError(f"{path}: {short(m.name)}: layer {short(name)} is not declared in the entry's layers")
+            raise SubmissionError(f"{path}: {clip(m.name, 80)}: layer {short(name)} is not declared in the entry's layers")
         if pooling not in expected[name]:
             raise SubmissionError(
-                f"{path}: {short(m.name)}: pooling {short(pooling)} is not one of layer {name!r}'s {list(expected[name])}"
+                f"{path}: {clip(m.name, 80)}: pooling {short(pooling)} is not one of layer {name!r}'s {list(expected[name])}"
             )
         if m.dtype.kind != "f":
             raise SubmissionError(f"{path}: {m.name}: dtype {m.dtype}; activations are floats")
@@ -660,7 +660,9 @@ def verify(
             return _verify_weights(
                 bundle, manifest, claimed, entry_copy, env, overlaid, work, retrain, reference, trust_builder, deadline
             )
-        except (BudgetExceeded, ModelBuildError, LayerError, SubmissionError):
+        except BudgetExceeded as exc:
+            raise BudgetExceeded(f"{bundle}: {exc}") from None
+        except (ModelBuildError, LayerError, SubmissionError):
             raise
         except ValueError as exc:  # a checkpoint that does not fit its model, a probe set that moved
             raise SubmissionError(f"{bundle}: {clip(str(exc))}") from None
