@@ -245,18 +245,26 @@ def _huge_params(params: str):
 
 
 def _timm_7b(b, s, t):
-    edit_entry(b, "builder: mlp\nparams: {width: 32, depth: 2}", "builder: timm\nparams: {model_name: vit_7b_patch16_dinov3}")
+    edit_entry(
+        b, "builder: mlp\nparams: {width: 32, depth: 2}", "builder: timm\nparams: {model_name: vit_7b_patch16_dinov3}"
+    )
     return [publish(b, s)]
 
 
 def _training_ceiling(b, s, t):
-    (b / "entry.yaml").write_text((b / "entry.yaml").read_text() + "training: {epochs: 100000000, max_seconds: 1.0e+12}\n")
+    (b / "entry.yaml").write_text(
+        (b / "entry.yaml").read_text() + "training: {epochs: 100000000, max_seconds: 1.0e+12}\n"
+    )
     rehash(b)
     return [publish(b, s, "--retrain")]
 
 
 def _trust_reptopo(b, s, t):
-    edit_entry(b, "builder: mlp\nparams: {width: 32, depth: 2}", 'builder: "reptopo.models:mlp"\nparams: {width: 1000000000, depth: 2}')
+    edit_entry(
+        b,
+        "builder: mlp\nparams: {width: 32, depth: 2}",
+        'builder: "reptopo.models:mlp"\nparams: {width: 1000000000, depth: 2}',
+    )
     return [publish(b, s, "--trust-builder", "reptopo")]
 
 
@@ -270,7 +278,9 @@ def _trust_escape(b, s, t):
 
 
 def _stdlib_builder(b, s, t):
-    edit_entry(b, "builder: mlp\nparams: {width: 32, depth: 2}", 'builder: "os:system"\nparams: {command: "touch CANARY"}')
+    edit_entry(
+        b, "builder: mlp\nparams: {width: 32, depth: 2}", 'builder: "os:system"\nparams: {command: "touch CANARY"}'
+    )
     return [publish(b, s, "--trust-builder", "os")]
 
 
@@ -284,7 +294,9 @@ def _nul_name(b, s, t):
 def _bad_safetensors(b, s, t):
     import struct
 
-    (b / "weights.safetensors").write_bytes(struct.pack("<Q", 40) + b'{"w": {"dtype": "F32", "shape": [99' + b"\x00" * 64)
+    (b / "weights.safetensors").write_bytes(
+        struct.pack("<Q", 40) + b'{"w": {"dtype": "F32", "shape": [99' + b"\x00" * 64
+    )
     rehash(b)
     return [publish(b, s)]
 
@@ -441,33 +453,107 @@ def _activations_naming_code(b, s, t):
 
 
 VARIANTS = [
-    Variant("forged n_parameters", "forged numbers", _forge_numbers("n_parameters", 1), "refused", "n_parameters: claimed 1"),
-    Variant("forged weight_l2", "forged numbers", _forge_numbers("weight_l2", 0.001), "refused", "weight_l2: claimed 0.001"),
-    Variant("other job's seed and id", "names and ids", _other_job, "refused", "record.json: seed: 1, but the bundle is of 0"),
+    Variant(
+        "forged n_parameters", "forged numbers", _forge_numbers("n_parameters", 1), "refused", "n_parameters: claimed 1"
+    ),
+    Variant(
+        "forged weight_l2", "forged numbers", _forge_numbers("weight_l2", 0.001), "refused", "weight_l2: claimed 0.001"
+    ),
+    Variant(
+        "other job's seed and id",
+        "names and ids",
+        _other_job,
+        "refused",
+        "record.json: seed: 1, but the bundle is of 0",
+    ),
     Variant("shipped name 'mlp'", "names and ids", _shipped_name, "refused", "name: 'mlp' is the registry's entry"),
-    Variant("name another submitter holds", "names and ids", _squat, "refused", "already published 'mymlp' with another entry"),
-    Variant("entry sets submitted_by", "names and ids", _submitted_by, "refused", "submitted_by: set by `reptopo publish`"),
+    Variant(
+        "name another submitter holds",
+        "names and ids",
+        _squat,
+        "refused",
+        "already published 'mymlp' with another entry",
+    ),
+    Variant(
+        "entry sets submitted_by", "names and ids", _submitted_by, "refused", "submitted_by: set by `reptopo publish`"
+    ),
     Variant("submitter 'a.b'", "names and ids", _dotted_submitter, "refused", "--submitter: 'a.b' is not a handle"),
     Variant("YAML alias bomb in params", "resources", _alias_bomb, "refused", "anchors (&name) are not accepted"),
-    Variant("200 MB entry", "resources", _big_entry, "refused", "entry.yaml: 200 MiB; the bundle's entry.yaml is at most"),
+    Variant(
+        "200 MB entry", "resources", _big_entry, "refused", "entry.yaml: 200 MiB; the bundle's entry.yaml is at most"
+    ),
     Variant("sparse 3 GiB weights", "resources", _sparse_weights, "refused", "weights.safetensors: 3 GiB"),
-    Variant("repeated member, negative dimension", "resources", _repeated_member, "refused", "the member appears more than once"),
-    Variant("500 extra members", "resources", _extra_members, "refused", "members; an activations archive holds at most"),
-    Variant("header declares 600 x 2^20 over no data", "resources", _lying_header, "refused", "its header declares 2.34 GiB of data"),
+    Variant(
+        "repeated member, negative dimension",
+        "resources",
+        _repeated_member,
+        "refused",
+        "the member appears more than once",
+    ),
+    Variant(
+        "500 extra members", "resources", _extra_members, "refused", "members; an activations archive holds at most"
+    ),
+    Variant(
+        "header declares 600 x 2^20 over no data",
+        "resources",
+        _lying_header,
+        "refused",
+        "its header declares 2.34 GiB of data",
+    ),
     Variant("timm ViT-7B", "resources", _timm_7b, "refused", "parameters; a model has at most 500,000,000"),
-    Variant("MLP 4096 wide, 64 deep", "resources", _huge_params("params: {width: 4096, depth: 64}"), "refused", "1,057,529,866 parameters"),
-    Variant("epochs 1e8, max_seconds 1e12", "resources", _training_ceiling, "refused", "epochs: Input should be less than or equal to 2000"),
-    Variant("20 MB record.json", "resources", _big_record, "refused", "record.json: 20.1 MiB; the bundle's record.json is at most 16 MiB"),
+    Variant(
+        "MLP 4096 wide, 64 deep",
+        "resources",
+        _huge_params("params: {width: 4096, depth: 64}"),
+        "refused",
+        "1,057,529,866 parameters",
+    ),
+    Variant(
+        "epochs 1e8, max_seconds 1e12",
+        "resources",
+        _training_ceiling,
+        "refused",
+        "epochs: Input should be less than or equal to 2000",
+    ),
+    Variant(
+        "20 MB record.json",
+        "resources",
+        _big_record,
+        "refused",
+        "record.json: 20.1 MiB; the bundle's record.json is at most 16 MiB",
+    ),
     Variant("500 files in the manifest", "resources", _many_files, "refused", "a bundle has at most 8"),
-    Variant("--trust-builder reptopo, width 1e9", "trust", _trust_reptopo, "refused", "--trust-builder 'reptopo': never trusted"),
-    Variant("reptopo builder, path escaping its package", "trust", _trust_escape, "refused", "names code of 'reptopo', which is never trusted"),
-    Variant("os:system under --trust-builder os", "trust", _stdlib_builder, "refused", "--trust-builder 'os': never trusted"),
+    Variant(
+        "--trust-builder reptopo, width 1e9",
+        "trust",
+        _trust_reptopo,
+        "refused",
+        "--trust-builder 'reptopo': never trusted",
+    ),
+    Variant(
+        "reptopo builder, path escaping its package",
+        "trust",
+        _trust_escape,
+        "refused",
+        "names code of 'reptopo', which is never trusted",
+    ),
+    Variant(
+        "os:system under --trust-builder os", "trust", _stdlib_builder, "refused", "--trust-builder 'os': never trusted"
+    ),
     Variant("markup as a layer name", "markup", _markup_layer, "refused", "layers.1.name: String should match pattern"),
     Variant("NUL byte in a file name", "internal errors", _nul_name, "refused", "is not a usable file name"),
-    Variant("malformed safetensors header", "internal errors", _bad_safetensors, "refused", "not a readable safetensors file"),
+    Variant(
+        "malformed safetensors header",
+        "internal errors",
+        _bad_safetensors,
+        "refused",
+        "not a readable safetensors file",
+    ),
     Variant("nesting 200,000 deep", "internal errors", _deep_json, "refused", "nested deeper than 32 levels"),
     Variant("corrupt deflate stream", "internal errors", _corrupt_deflate, "refused", "probe_hash: unreadable"),
-    Variant("seed 10^30", "resources", _bad_seed, "refused", "environment.json: seed: Input should be less than or equal to"),
+    Variant(
+        "seed 10^30", "resources", _bad_seed, "refused", "environment.json: seed: Input should be less than or equal to"
+    ),
     Variant(
         "history, checkpoint layers, digest, job id",
         "forged numbers",
@@ -477,7 +563,9 @@ VARIANTS = [
         slow=True,
     ),
     Variant("diagrams: 2 GiB bomb, markup key", "markup", _forge_diagrams, "stored", check=_check_diagrams, slow=True),
-    Variant("final TwoNN +3", "forged numbers", _forge_final, "refused", "verification failed, not published", slow=True),
+    Variant(
+        "final TwoNN +3", "forged numbers", _forge_final, "refused", "verification failed, not published", slow=True
+    ),
     Variant(
         "activations naming code, then --retrain",
         "stored entries",
@@ -576,7 +664,9 @@ def run(variants: list[Variant], root: Path) -> list[Outcome]:
                 os._exit(code)
         os.waitpid(pid, 0)
         if not made.is_file():
-            out.append(Outcome(v.name, v.category, v.expect, None, (work / "make-error.txt").read_text(), 0, 0, ["make"]))
+            out.append(
+                Outcome(v.name, v.category, v.expect, None, (work / "make-error.txt").read_text(), 0, 0, ["make"])
+            )
             continue
         steps = json.loads(made.read_text())
         for argv in steps[:-1]:
@@ -625,8 +715,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slow", action="store_true", help="also the variants that measure a checkpoint")
     p.add_argument("--only-slow", action="store_true")
     p.add_argument("--json", help="write the outcomes here")
+    p.add_argument("--shard", default="0/1", help="K/N: run every N-th variant from the K-th (helpers in parallel)")
     args = p.parse_args(argv)
-    chosen = [v for v in VARIANTS if (v.slow if args.only_slow else (args.slow or not v.slow))]
+    k, n = map(int, args.shard.split("/"))
+    chosen = [v for v in VARIANTS if (v.slow if args.only_slow else (args.slow or not v.slow))][k::n]
     with tempfile.TemporaryDirectory() as tmp:
         outcomes = run(chosen, Path(tmp))
     if args.json:

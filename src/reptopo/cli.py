@@ -338,7 +338,9 @@ TRUST_BUILDER_HELP = (
     "PACKAGE, after you have reviewed and installed it (never implied by the bundle; never reptopo, a package "
     "that ships registered builders, or the standard library)"
 )
-BUDGET_HELP = "seconds for the whole check, measuring and retraining (default %(default)g); past it, it stops and says where"
+BUDGET_HELP = (
+    "seconds for the whole check, measuring and retraining (default %(default)g); past it, it stops and says where"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -284,7 +284,7 @@ def weight_stats(model) -> dict:
     import torch
 
     with torch.no_grad():
-        l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))  # type: ignore[arg-type]
+        l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
     return {"n_parameters": int(sum(p.numel() for p in model.parameters())), "weight_l2": l2}
 
 
