@@ -46,9 +46,10 @@ def _serve(folder: Path):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The reference store plus a published model whose free-text fields are attacks: the entry's
-    description, and a layer name in its record (names themselves are refused unless they match
-    the registry's pattern, tests/test_registry.py)."""
+    """The reference store plus a published model whose free-text field is an attack: the entry's
+    description (names, layer names included, are refused unless they match the registry's
+    pattern: tests/test_registry.py and tests/test_bundle_security.py; a figure escapes every
+    title and name it shows all the same)."""
     import yaml
 
     store = tmp_path_factory.mktemp("store")
@@ -57,7 +58,6 @@ def site(tmp_path_factory):
     rec_path = sorted((store / "records").glob("lenet__mnist__*.json"))[0]
     rec = json.loads(rec_path.read_text())
     rec["model"], rec["job_id"] = "evil_model", "evil_model__p1"
-    rec["layers"][1]["name"] = EVIL_TEXT
     (store / "records" / "evil_model__p1.json").write_text(json.dumps(rec))
     entry = yaml.safe_load((ROOT / "registry" / "models" / "lenet.yaml").read_text())
     entry.update(name="evil_model", description=EVIL_TEXT)

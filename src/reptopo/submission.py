@@ -589,14 +589,16 @@ def _check_claim(claimed: Record, entry, env: BundleEnvironment, where: Path) ->
             )
 
 
-def check_measurement(claimed: Record, again: Remeasured, rederived: Record) -> list[Finding]:
-    """The claimed record's final layers, accuracies and losses against the checkpoint measured
-    again (``rederived``, built from ``again``). Its weight statistics were checked before
-    measuring (:func:`_verify_weights`)."""
-    findings = compare_measurement(
-        _leaves(claimed.to_dict()), _leaves(rederived.to_dict()), **_sensitivity(again, rederived.final_epoch)
-    )
-    return findings
+def check_measurement(claimed: Record, again: Remeasured) -> tuple[list[Finding], dict]:
+    """The claimed record against its checkpoint measured again: (findings, the claimed record's
+    dict with its final layers, accuracies and losses replaced by the re-measurement's)."""
+    data = claimed.to_dict()
+    final = claimed.final_epoch
+    measured = {(l["name"], l["pooling"]): l for l in again.layers}
+    layers = [measured.pop((l["name"], l["pooling"]), l) if l["epoch"] == final else l for l in data["layers"]]
+    rederived = {**data, "train": {**data["train"], **again.train}, "layers": layers + list(measured.values())}
+    findings = compare_measurement(_leaves(data), _leaves(rederived), **_sensitivity(again, final))
+    return findings, rederived
 
 
 def _dynamics_note(record: Record) -> list[str]:
@@ -731,7 +733,7 @@ def _verify_weights(
             deadline=deadline,
         )
         data = checkpoint_record(job, registry_spec, again, checkpoint_sha256=sha, protocol_version=version)
-        findings = check_measurement(claimed, again, finalize(data, "verified_submission"))
+        findings, _ = check_measurement(claimed, again)
         diagrams = dict(again.diagrams)
         notes = _dynamics_note(claimed)
         kinds.append("measurement")
@@ -809,8 +811,8 @@ def verify_record(
 ) -> Verification:
     """Verify a stored record: by measurement, from its checkpoint in the store (or ``checkpoint``);
     with ``retrain``, by training as well: the job run again from its seed and judged against the
-    seeds of its population in the same store. A published entry's 'module:function' builder
-    runs only under ``trust_builder``.
+    seeds of its population in the same store. The store's published entries (``STORE/entries``)
+    join the registry; their 'module:function' builders run only under ``trust_builder``.
 
     Raises SubmissionError when there is no checkpoint to measure and ``retrain`` is not set."""
     from .jobs import measure_checkpoint
@@ -819,7 +821,8 @@ def verify_record(
     deadline = Deadline(budget)
     rec = Record.from_disk(record_path)
     store = _record_store(record_path)
-    registry_spec = str(registry_spec or "")
+    published = store.root / "entries"  # the store's published entries: data, their code runs only when trusted
+    registry_spec = os.pathsep.join(p for p in (str(registry_spec or ""), str(published) * published.is_dir()) if p)
     path = Path(checkpoint) if checkpoint else store.checkpoint_path(rec.job_id)
     kinds: list[str] = []
     findings: list[Finding] = []
@@ -834,13 +837,7 @@ def verify_record(
             )
         except ValueError as exc:
             raise SubmissionError(clip(str(exc))) from None
-        final = rec.final_epoch
-        layers = {(l["name"], l["pooling"]): l for l in again.layers}
-        data = rec.to_dict()
-        kept = [layers.pop((l["name"], l["pooling"]), l) if l["epoch"] == final else l for l in data["layers"]]
-        out = {**data, "train": {**data["train"], **again.train}, "layers": kept + list(layers.values())}
-        found = compare_measurement(_leaves(data), _leaves(out), **_sensitivity(again, final))
-        return found, out
+        return check_measurement(rec, again)
 
     with tempfile.TemporaryDirectory() as tmp:
         if path.is_file():
