@@ -634,12 +634,18 @@ def run(variants: list[Variant], root: Path) -> list[Outcome]:
     import torch  # noqa: F401
 
     import reptopo.cli  # noqa: F401
-    import reptopo.jobs  # noqa: F401
-    import reptopo.models  # noqa: F401
+    import reptopo.jobs
+    import reptopo.models
     import reptopo.probe  # noqa: F401
     import reptopo.protocol  # noqa: F401
     import reptopo.submission  # noqa: F401
     import reptopo.tasks  # noqa: F401
+
+    # warm what every child would do first (one thread: no pool of threads exists to be forked)
+    torch.set_num_threads(1)
+    registry = reptopo.jobs.cached_registry("")
+    reptopo.models.create_model(registry.model("mlp"), registry.task("digits"))
+    reptopo.jobs.cached_task_data("", "digits").probe()
 
     out = []
     for n, v in enumerate(variants):

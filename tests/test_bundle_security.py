@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 
 
-def _corpus(tmp_path_factory, *flags, shards: int = 2) -> dict[str, dict]:
-    """The outcomes of the corpus, run by ``shards`` helper processes side by side."""
+def _corpus(tmp_path_factory, *flags, shards: int = 1) -> dict[str, dict]:
+    """The outcomes of the corpus, run by ``shards`` helper processes side by side (one: the fast
+    tier's other tests and mypy keep the second core busy)."""
     root = tmp_path_factory.mktemp("corpus")
     procs = [
         subprocess.Popen(

@@ -91,12 +91,19 @@ def cached_registry(registry_spec: str) -> Registry:
     return Registry(registry_spec)
 
 
-@lru_cache(maxsize=8)
 def cached_task_data(registry_spec: str, name: str):
-    """Task ``name`` of the registry ``registry_spec``, loaded once per worker process."""
+    """Task ``name`` of the registry ``registry_spec``, loaded once per worker process (keyed on
+    the entry's content, so that a registry with one more folder, a verification's, reuses it)."""
+    entry = cached_registry(registry_spec).task(name)
+    return _task_data(entry.model_dump_json())
+
+
+@lru_cache(maxsize=8)
+def _task_data(entry_json: str):
+    from .registry import TaskEntry
     from .tasks import load_task
 
-    return load_task(cached_registry(registry_spec).task(name))
+    return load_task(TaskEntry.model_validate_json(entry_json))
 
 
 def library_versions() -> dict:

@@ -73,6 +73,12 @@ def clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _kind(exc: BaseException) -> str:
+    """An exception's qualified type name ('zlib.error', 'ValueError')."""
+    module = type(exc).__module__
+    return type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
+
+
 class LimitError(ReptopoError, ValueError):
     """A file, archive or value over one of this module's ceilings; names the file and the ceiling."""
 
@@ -207,7 +213,7 @@ def npz_members(
             except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
                 raise error(f"{path}: {clip(key, 80)}: not a .npy array ({clip(str(exc), 120)})") from None
             except Exception as exc:  # noqa: BLE001 - zlib.error and friends from a corrupt stream
-                raise error(f"{path}: {clip(key, 80)}: unreadable ({type(exc).__name__})") from None
+                raise error(f"{path}: {clip(key, 80)}: unreadable ({_kind(exc)}: {clip(str(exc), 120)})") from None
             if dtype.hasobject:
                 raise error(f"{path}: {clip(key, 80)}: an object array; only numbers and strings are read")
             if any((not isinstance(s, int)) or s < 0 for s in shape):
@@ -237,7 +243,7 @@ def load_npz_members(path: Path, names: list[str], error: Callable[[str], Except
             for name in names:
                 out[name] = z[name]
     except Exception as exc:  # noqa: BLE001 - a corrupt deflate stream, a short member: one line
-        raise error(f"{path}: {clip(name, 80)}: unreadable ({type(exc).__name__}: {clip(str(exc), 120)})") from None
+        raise error(f"{path}: {clip(name, 80)}: unreadable ({_kind(exc)}: {clip(str(exc), 120)})") from None
     return out
 
 

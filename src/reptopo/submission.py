@@ -315,9 +315,9 @@ def read_environment(bundle: Path) -> BundleEnvironment:
 
 def _registry_models(registry_spec: str) -> dict[str, Path]:
     """Every model entry the maintainer's registry holds (shipped ones included), by name, with its file."""
-    from .registry import Registry
+    from .jobs import cached_registry
 
-    reg = Registry(registry_spec or None)
+    reg = cached_registry(registry_spec)
     return {name: reg.paths[("model", name)] for name in reg.models}
 
 
@@ -999,12 +999,11 @@ def _measure_activations(
     Returns (record dict, diagrams, kept), where ``kept`` holds the activations by (layer,
     pooling), the probe labels and the protocol (``activations``, ``y_probe``, ``cfg``), for the
     sensitivity probe."""
-    from .jobs import build_record, cached_task_data, job_id
+    from .jobs import build_record, cached_registry, cached_task_data, job_id
     from .protocol import CURRENT_VERSION, measure_layer, protocol
-    from .registry import Registry
 
     cfg = protocol(CURRENT_VERSION)
-    registry = Registry(registry_spec)
+    registry = cached_registry(registry_spec)
     data = cached_task_data(registry_spec, task_name)
     _, y_probe = data.probe()
     members = check_activations_file(acts_path, len(y_probe), entry)
