@@ -59,3 +59,26 @@ def test_no_import_circle_between_modules():
         list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         raise AssertionError(f"import circle: {' -> '.join(exc.args[1])}") from None
+
+
+def _loaded_after(statement: str) -> set[str]:
+    """The top-level modules a fresh interpreter holds after ``statement``."""
+    import subprocess
+    import sys
+
+    code = f"import sys; {statement}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return set(out.stdout.split())
+
+
+HEAVY = {"torch", "ripser", "sklearn", "numba", "scipy"}
+
+
+def test_the_record_and_the_measures_package_import_without_the_estimators_libraries():
+    """Reading a record (the analysis, the site, cite) never loads the estimators: the record's
+    result types live in reptopo.measures.results and the package loads its modules on first use."""
+    assert not _loaded_after("import reptopo.record") & HEAVY
+    assert not _loaded_after("import reptopo.measures") & HEAVY
+    assert not _loaded_after("from reptopo.cli import build_parser; build_parser()") & HEAVY
+    loaded = _loaded_after("from reptopo.measures import twonn")  # a name loads its module, and only then
+    assert {"sklearn", "scipy"} <= loaded and "torch" not in loaded

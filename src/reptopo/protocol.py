@@ -15,11 +15,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from . import measures as M
@@ -241,6 +236,14 @@ def protocol(version: int = CURRENT_VERSION) -> ProtocolConfig:
 
 
 def linear_probe_accuracy(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig) -> float:
+    # scikit-learn loads here, not with the module: the command line and the record's readers
+    # import the protocol's versions without measuring anything
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=cfg.linear_probe_holdout, random_state=cfg.seed, stratify=y)
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.linear_probe_c, max_iter=cfg.linear_probe_max_iter))
     with warnings.catch_warnings():

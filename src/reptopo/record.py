@@ -36,8 +36,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import RecordError, UnknownName
-from .measures import BettiRule, Calibration, PHDimResult, ResolutionRule
-from .measures.homology import DiagramSummary as DiagramSummaryResult
+from .measures.results import BettiRule, Calibration, PHDimResult, ResolutionRule
+from .measures.results import DiagramSummary as DiagramSummaryResult
 from .registry import LAYER_NAME, Name
 
 SCHEMA_VERSION = 2

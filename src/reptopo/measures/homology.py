@@ -57,45 +57,9 @@ from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 from ..errors import CloudError
 from ._mst import GramCloud
 from ._validate import check_cloud
+from .results import BettiRule, DiagramSummary, ResolutionRule
 
-BETTI_RULES = ("covering_radius", "largest_gap")
 METRICS = ("euclidean", "knn_geodesic")
-
-
-@dataclass(frozen=True)
-class ResolutionRule:
-    """Betti numbers at the cloud's own sampling resolution (see the module docstring).
-
-    ``band`` and ``h0_band`` are (ambiguous from, counts above) in units of the scale;
-    ``max_birth``: an H1+ bar born later than this multiple of the scale is a feature of how
-    the shape's parts are arranged at a coarser scale (four far clusters in a ring), not of the
-    shape at its resolution, and is not counted;
-    ``landmark_weight`` weighs the landmarks' covering radius against the cloud's resolution
-    (maxmin landmarks are evenly spread, so their own noise bars are shorter than a random
-    sample's at the same covering radius); ``k`` is the neighbour rank of the resolution
-    (None: ``ceil(ln n)``).
-    """
-
-    name: str = "sampling_resolution"
-    band: tuple[float, float] = (1.7, 2.1)
-    h0_band: tuple[float, float] = (4.5, 6.0)
-    max_birth: float = 5.0
-    landmark_weight: float = 0.8
-    k: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.name != "sampling_resolution":
-            raise ValueError(f"ResolutionRule.name must be 'sampling_resolution', got {self.name!r}")
-        for field_name in ("band", "h0_band"):
-            lo, hi = getattr(self, field_name)
-            if not 0 < lo <= hi:
-                raise ValueError(
-                    f"ResolutionRule.{field_name} == {(lo, hi)!r}, must be (low, high) with 0 < low <= high"
-                )
-        if self.landmark_weight < 0:
-            raise ValueError(f"ResolutionRule.landmark_weight == {self.landmark_weight!r}, must be >= 0")
-        if self.k is not None and self.k < 1:
-            raise ValueError(f"ResolutionRule.k == {self.k!r}, must be >= 1")
 
 
 def resolution_rank(n: int) -> int:
@@ -150,28 +114,6 @@ def snap_to_distances(values: np.ndarray, distances: np.ndarray) -> np.ndarray:
     left, right = distances[pos - 1], distances[pos]
     out[finite] = np.where(np.abs(v - left) <= np.abs(right - v), left, right)
     return out
-
-
-@dataclass(frozen=True)
-class BettiRule:
-    name: str = "covering_radius"
-    factor: float = 2.0
-    max_features: int = 10
-
-    def __post_init__(self) -> None:
-        if self.name not in BETTI_RULES:
-            raise ValueError(f"unknown Betti rule {self.name!r}; choose one of {BETTI_RULES}")
-        if self.factor < 0:
-            raise ValueError(f"BettiRule.factor == {self.factor!r}, must be >= 0")
-
-
-@dataclass
-class DiagramSummary:
-    n_bars: int
-    n_infinite: int
-    total_persistence: float
-    max_persistence: float
-    persistent_entropy: float
 
 
 @dataclass

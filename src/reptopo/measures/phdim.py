@@ -43,7 +43,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -54,11 +53,11 @@ from ..errors import CalibrationMismatch, CloudError
 from ._gram import blas_threads, single_threaded_blas
 from ._mst import GramCloud
 from ._validate import check_cloud, check_labels, checked_cloud, duplicate_fraction
+from .results import Calibration, PHDimResult
 
 DEFAULT_N_SIZES = 16
 CEILINGS = ("eckmann_ruelle", "calibrated")
 CALIBRATION_FAMILIES = ("gaussian", "ball")
-CALIBRATION_LEVEL = 0.95
 _Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: the belt's half-width in spreads
 CALIBRATION_FILE = "phdim_calibration.json"
 
@@ -144,35 +143,6 @@ def calibration_table(
         f"({len(sizes)} sizes), {n_repeats} repeats, alpha {alpha}; tables exist for (pool, repeats, alpha) "
         f"{built} with the default schedule (scripts/phdim_calibration.py builds more)"
     )
-
-
-@dataclass
-class Calibration:
-    """PHdim read through a reference table (see the module docstring).
-
-    ``dimension`` and the interval ``ci_low``..``ci_high`` (level ``level``); when the interval
-    has no finite upper end, ``censored`` is True, ``dimension`` and ``ci_high`` are None, and
-    ``lower_bound`` holds the measured bound ("at least"). ``family_gap``: the ball table's
-    value minus the Gaussian table's (None when either is censored); ``resolution_limit``: the
-    smallest d whose interval (from the table alone) overlaps that of 1.25 d at this pool.
-    """
-
-    family: str
-    dimension: float | None
-    ci_low: float
-    ci_high: float | None
-    censored: bool
-    lower_bound: float | None
-    family_gap: float | None
-    resolution_limit: float | None
-    table_top: float
-    level: float = CALIBRATION_LEVEL
-    why: str | None = None
-
-    def describe(self) -> str:
-        if self.censored:
-            return f">= {self.lower_bound:.3g}"
-        return f"{self.dimension:.3g} [{self.ci_low:.3g}, {self.ci_high:.3g}]"
 
 
 def _belt(table: dict[str, Any], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,58 +250,6 @@ def calibrate(result: "PHDimResult", family: str = "gaussian") -> Calibration:
         table_top=float(tables[family]["dims"][-1]),
         why=why,
     )
-
-
-@dataclass
-class PHDimResult:
-    dimension: float | None
-    r2: float
-    ci_low: float | None
-    ci_high: float | None
-    slope: float
-    alpha: float
-    sizes: list[int]
-    n_repeats: int
-    seed: int
-    pool_size: int
-    duplicate_fraction: float
-    log_e_median: list[float] = field(repr=False)
-    ceiling: str | None = None
-    censored: bool = False
-    bound: float | None = None
-    fit_dimension: float | None = None
-    # the layer's own 95% spread of log raw PHdim below and above its value (bootstrap; inf
-    # when a resample's slope reaches 1), and the fits on the schedule's halves
-    log_spread: tuple[float, float] | None = field(default=None, repr=False)
-    halves: dict[str, Any] | None = None
-    calibrated: Calibration | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("log_spread", "halves", "calibrated")}
-        if self.ceiling is None:  # protocol v1's record, which had no ceiling
-            for key in ("ceiling", "censored", "bound", "fit_dimension"):
-                out.pop(key)
-        if self.ceiling == "calibrated":
-            for key in ("ci_low", "ci_high", "dimension", "fit_dimension"):
-                v = out[key]
-                out[key] = None if v is None or not np.isfinite(v) else float(v)
-            out["calibrated"] = asdict(self.calibrated) if self.calibrated is not None else None
-            out["halves"] = self.halves
-        return out
-
-    @property
-    def scale_drift(self) -> bool | None:
-        """True when the fits on the schedule's lower and upper halves disagree beyond their
-        bootstrap intervals (None without a bootstrap)."""
-        return None if self.halves is None else self.halves["drift"]
-
-    def describe(self) -> str:
-        """The value as a reader should see it: a number, "at least L", or "above B (N points)"."""
-        if self.calibrated is not None:
-            return self.calibrated.describe()
-        if self.censored:
-            return f"above {self.bound:.1f} ({self.sizes[-1]} points)"
-        return f"{self.dimension:.3g}"
 
 
 def rank_key(record: dict[str, Any]) -> tuple[int, float]:
