@@ -82,3 +82,19 @@ def test_the_record_and_the_measures_package_import_without_the_estimators_libra
     assert not _loaded_after("from reptopo.cli import build_parser; build_parser()") & HEAVY
     loaded = _loaded_after("from reptopo.measures import twonn")  # a name loads its module, and only then
     assert {"sklearn", "scipy"} <= loaded and "torch" not in loaded
+
+
+def test_the_estimators_named_like_their_modules_stay_functions_whatever_imported_first():
+    """phdim and rtd are each a module and its function: importing the module first by another
+    route (as the record's readers do) must not leave the package exporting the module."""
+    code = (
+        "import reptopo.measures.phdim, reptopo.measures.rtd\n"
+        "from reptopo.measures import phdim, rtd\n"
+        "import reptopo.measures as M\n"
+        "assert callable(phdim) and callable(rtd) and callable(M.phdim) and callable(M.rtd)\n"
+        "assert phdim.__module__ == 'reptopo.measures.phdim' and M.rtd.__module__ == 'reptopo.measures.rtd'\n"
+    )
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

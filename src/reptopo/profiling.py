@@ -536,7 +536,6 @@ class Profile:
     def save(self, out: str | Path, **record_fields) -> list[Path]:
         """The table (``profile.parquet``, ``profile.csv``), the figure (``profile.html``, with
         plotly.js inside it, and ``profile.png``) and the record (``record.json``) in ``out``."""
-        import json
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -552,8 +551,7 @@ class Profile:
         table.to_csv(paths[1], index=False)
         self.plot().write_html(paths[2], include_plotlyjs=True, full_html=True)
         self.plot(backend="matplotlib").savefig(paths[3], dpi=120, bbox_inches="tight")
-        record = self.to_record(**record_fields).to_dict()
-        paths[4].write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=True, default=float))
+        paths[4].write_bytes(self.to_record(**record_fields).to_json())
         return paths
 
 

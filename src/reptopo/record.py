@@ -434,6 +434,29 @@ class Record(_Strict):
         """The record as stored: the fields it was given (optional ones left out stay out), with ``schema``."""
         return self.model_dump(mode="python", by_alias=True, exclude_unset=True)
 
+    def to_json(self) -> bytes:
+        """The record's file: the one way a record is written (the store, bundles, profiles)."""
+        return dump_json(self.to_dict())
+
+
+def json_default(o: object) -> object:
+    """numpy scalars and arrays, and paths, as JSON has them."""
+    import numpy as np  # loaded already by the measures' result types
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def dump_json(data: dict[str, Any]) -> bytes:
+    """A record's (or a comparison record's) JSON, as every record file is written: keys sorted,
+    one-space indent, NaN kept."""
+    return json.dumps(data, indent=1, sort_keys=True, default=json_default, allow_nan=True).encode()
+
 
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:
     """The JSON object in ``path``; a :class:`RecordError` naming the file (and line) otherwise."""
@@ -574,3 +597,7 @@ class ComparisonRecord(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="python", by_alias=True)
+
+    def to_json(self) -> bytes:
+        """The comparison record's file (written as records are: :func:`dump_json`)."""
+        return dump_json(self.to_dict())

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .errors import StoreError
 from .limits import MAX_DIAGRAMS_BYTES, load_npz_members, npz_members
-from .record import ComparisonRecord, Provenance, Record, finalize
+from .record import ComparisonRecord, Provenance, Record, finalize, json_default
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -41,16 +41,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _json_default(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
 def sha256_file(path: Path) -> str:
@@ -122,15 +112,14 @@ class ResultStore:
             rec = Record.from_dict({**data, **({"provenance": provenance} if provenance else {})}, source=job_id)
         else:
             rec = finalize(data, provenance or "benchmark")
-        payload = json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
-        atomic_write_bytes(self.record_path(job_id), payload)
+        atomic_write_bytes(self.record_path(job_id), rec.to_json())
         (self.root / "failed" / f"{job_id}.json").unlink(missing_ok=True)
         self._records = None
         return self.record_path(job_id)
 
     def write_failure(self, job_id: str, info: dict[str, Any]) -> None:
         atomic_write_bytes(
-            self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=_json_default).encode()
+            self.root / "failed" / f"{job_id}.json", json.dumps(info, indent=1, default=json_default).encode()
         )
 
     def records(self) -> list[Record]:
@@ -192,9 +181,8 @@ class ResultStore:
     def write_comparison(self, data: dict[str, Any]) -> Path:
         """Validate a comparison record and write it atomically."""
         rec = ComparisonRecord.from_dict(data, source=f"comparison {data.get('comparison_id', '?')}")
-        payload = json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default, allow_nan=True).encode()
         path = self.comparison_path(rec.comparison_id)
-        atomic_write_bytes(path, payload)
+        atomic_write_bytes(path, rec.to_json())
         (self.root / "failed" / f"{rec.comparison_id}.json").unlink(missing_ok=True)
         return path
 

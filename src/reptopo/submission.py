@@ -210,7 +210,7 @@ def submit(
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         shutil.copy(entry_path, staging / "entry.yaml")
-        (staging / "record.json").write_text(json.dumps(rec.to_dict(), indent=1, sort_keys=True, allow_nan=True))
+        (staging / "record.json").write_bytes(rec.to_json())
         if diagrams.is_file():
             shutil.copy(diagrams, staging / "record.diagrams.npz")
         else:
@@ -1081,13 +1081,13 @@ def submit_activations(
     except RegistryError as exc:
         raise SubmissionError(str(exc)) from None
     data, diagrams, _ = _measure_activations(entry, task, activations, registry_spec)
-    record = finalize(data, "self_reported").to_dict()
+    record = finalize(data, "self_reported")
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         shutil.copy(entry_path, staging / "entry.yaml")
         shutil.copy(activations, staging / ACTIVATIONS_FILE)
-        (staging / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=True))
+        (staging / "record.json").write_bytes(record.to_json())
         np.savez(staging / "record.diagrams.npz", **diagrams)
         (staging / "environment.json").write_text(
             json.dumps(

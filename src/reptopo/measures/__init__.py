@@ -7,6 +7,8 @@ and their libraries (ripser, scikit-learn, numba)."""
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -81,6 +83,18 @@ _WHERE = {
 }
 
 
+class _Package(types.ModuleType):
+    """The package's module type. ``phdim`` and ``rtd`` are both a module and the function it
+    defines; when another module imports the submodule first, the import system binds the
+    package's attribute to the module. The package exports the function (as the eager imports
+    did), so that binding is not kept: the name resolves through :func:`__getattr__`."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == f".{name}":
+            return
+        super().__setattr__(name, value)
+
+
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'reptopo.measures' has no attribute {name!r}")
@@ -91,6 +105,9 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -6,33 +6,52 @@ Every string that comes from a registry entry or a record goes through ``esc`` (
 
 from __future__ import annotations
 
-from typing import Any
-
 import html
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..analysis.board import ALL_TASKS
 
-STATUS_LABELS = {"trained": "trained", "pretrained_frozen": "pretrained", "pretrained_finetune": "pretrained",
-                 "random_init": "random-init", "shuffled_labels": "shuffled labels"}
+STATUS_LABELS = {
+    "trained": "trained",
+    "pretrained_frozen": "pretrained",
+    "pretrained_finetune": "pretrained",
+    "random_init": "random-init",
+    "shuffled_labels": "shuffled labels",
+}
 # who produced a record's numbers (reptopo.record.PROVENANCES), as the leaderboard's badges say it
-PROVENANCE_LABELS = {"benchmark": "benchmark run", "verified_submission": "verified submission",
-                     "self_reported": "self-reported"}
+PROVENANCE_LABELS = {
+    "benchmark": "benchmark run",
+    "verified_submission": "verified submission",
+    "self_reported": "self-reported",
+}
 # the per-layer measures every page (and `reptopo plot`) draws, in this order
-CURVE_PANELS = [("phdim", "PHdim"), ("twonn", "TwoNN dimension"), ("class_betti_sum", "per-class b0 + b1 (hops)"),
-                ("whole_b0", "whole-cloud b0"), ("class_tp_h0", "per-class total persistence H0"),
-                ("betti_1", "Betti 1"), ("linear_probe_accuracy", "linear-probe accuracy"),
-                # protocol v3 (drawn where the records have them)
-                ("whole_b0_dtm", "components (DTM)"), ("class_betti_dtm_sum", "per-class b0 + b1 (DTM)")]
+CURVE_PANELS = [
+    ("phdim", "PHdim"),
+    ("twonn", "TwoNN dimension"),
+    ("class_betti_sum", "per-class b0 + b1 (hops)"),
+    ("whole_b0", "whole-cloud b0"),
+    ("class_tp_h0", "per-class total persistence H0"),
+    ("betti_1", "Betti 1"),
+    ("linear_probe_accuracy", "linear-probe accuracy"),
+    # protocol v3 (drawn where the records have them)
+    ("whole_b0_dtm", "components (DTM)"),
+    ("class_betti_dtm_sum", "per-class b0 + b1 (DTM)"),
+]
 # the measures of the learning-dynamics maps (layer x epoch), in this order
-DYNAMICS_PANELS = [("class_betti_sum", "per-class b0 + b1 (hops)"), ("twonn", "TwoNN dimension"), ("phdim", "PHdim"),
-                   ("class_tp_h0", "per-class total persistence H0"), ("linear_probe_accuracy", "linear-probe accuracy"),
-                   ("whole_b0_dtm", "components (DTM)")]
+DYNAMICS_PANELS = [
+    ("class_betti_sum", "per-class b0 + b1 (hops)"),
+    ("twonn", "TwoNN dimension"),
+    ("phdim", "PHdim"),
+    ("class_tp_h0", "per-class total persistence H0"),
+    ("linear_probe_accuracy", "linear-probe accuracy"),
+    ("whole_b0_dtm", "components (DTM)"),
+]
 CONTROL_NAMES = {"random_init": "random-init control", "shuffled_labels": "shuffled-label control"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -99,8 +118,9 @@ class Plots:
         self.page = slug(page)
         self.n = 0
 
-    def figure(self, traces: list[dict], title: str, xaxis: str, yaxis: str, height: int = 380,
-               layout: dict | None = None) -> str:
+    def figure(
+        self, traces: list[dict], title: str, xaxis: str, yaxis: str, height: int = 380, layout: dict | None = None
+    ) -> str:
         """A Plotly figure's div and its JSON; ``layout`` entries update the default layout's (one level deep)."""
         self.n += 1
         pid = f"plot-{self.page}-{self.n}"
@@ -116,20 +136,37 @@ class Plots:
             if "z" in t:  # a heatmap's rows
                 t["z"] = [_clean(list(row)) for row in t["z"]]
         # the title sits left, the mode bar stands vertically at the right: they never overlap
-        spec: dict[str, Any] = {"data": traces, "layout": {"title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
-                                           "modebar": {"orientation": "v"},
-                                           "height": height, "margin": {"t": 40, "l": 50, "r": 40, "b": 40},
-                                           "xaxis": {"title": {"text": xaxis}}, "yaxis": {"title": {"text": yaxis}},
-                                           "legend": {"font": {"size": 10}}}}
+        spec: dict[str, Any] = {
+            "data": traces,
+            "layout": {
+                "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+                "modebar": {"orientation": "v"},
+                "height": height,
+                "margin": {"t": 40, "l": 50, "r": 40, "b": 40},
+                "xaxis": {"title": {"text": xaxis}},
+                "yaxis": {"title": {"text": yaxis}},
+                "legend": {"font": {"size": 10}},
+            },
+        }
         for key, value in (layout or {}).items():
             base = spec["layout"].get(key)
             spec["layout"][key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
-        return (f'<div class="rt-plot" id="{pid}" data-spec="{pid}-data"></div>\n'
-                f'<script type="application/json" id="{pid}-data">{json_script(spec)}</script>\n')
+        return (
+            f'<div class="rt-plot" id="{pid}" data-spec="{pid}-data"></div>\n'
+            f'<script type="application/json" id="{pid}-data">{json_script(spec)}</script>\n'
+        )
 
 
-def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, *, filters: Sequence[str] = (),
-               link: tuple[str, str] | None = None, optional: Sequence[str] = (), values: dict[str, str] | None = None) -> str:
+def html_table(
+    df: pd.DataFrame,
+    columns: list[tuple[str, str]],
+    table_id: str,
+    *,
+    filters: Sequence[str] = (),
+    link: tuple[str, str] | None = None,
+    optional: Sequence[str] = (),
+    values: dict[str, str] | None = None,
+) -> str:
     """A sortable table; ``filters`` names columns offered as select filters (plus text search).
 
     ``optional`` columns are hidden until chosen in the table's column chooser; ``values`` maps a
@@ -143,13 +180,20 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
         choices = sorted({str(v) for v in df[col].dropna()})
         opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in choices)
         label = col.removesuffix("_label").replace("_", " ")
-        out.append(f'<select data-filter="{esc(col)}" aria-label="{esc(label)}"><option value="">all {esc(label)}</option>{opts}</select>')
+        out.append(
+            f'<select data-filter="{esc(col)}" aria-label="{esc(label)}"><option value="">all {esc(label)}</option>{opts}</select>'
+        )
     if optional:
-        boxes = "".join(f'<label><input type="checkbox" data-column="{esc(col)}"> {esc(label)}</label>'
-                        for col, label in columns if col in optional)
+        boxes = "".join(
+            f'<label><input type="checkbox" data-column="{esc(col)}"> {esc(label)}</label>'
+            for col, label in columns
+            if col in optional
+        )
         out.append(f'<details class="rt-columns"><summary>more columns</summary>{boxes}</details>')
     out.append('<span class="rt-count"></span></div>')
-    out.append(f'<div class="rt-scroll"><table class="rt-table" id="{table_id}" data-controls="{table_id}-controls"><thead><tr>')
+    out.append(
+        f'<div class="rt-scroll"><table class="rt-table" id="{table_id}" data-controls="{table_id}-controls"><thead><tr>'
+    )
 
     def col_attrs(col):
         return f' data-col="{esc(col)}"' + (' class="rt-hidden"' if col in optional else "")
@@ -165,8 +209,11 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str, 
             if link and col == link[0]:
                 text = f'<a href="{esc(link[1].format(slug=slug(v)))}">{esc(v)}</a>'
             key = row.get(sort_by[col]) if col in sort_by else v
-            num = (f' data-value="{key}"' if isinstance(key, (float, int, np.number)) and not isinstance(key, bool)
-                   and np.isfinite(key) else "")
+            num = (
+                f' data-value="{key}"'
+                if isinstance(key, (float, int, np.number)) and not isinstance(key, bool) and np.isfinite(key)
+                else ""
+            )
             cells.append(f"<td{col_attrs(col)}{num}>{text}</td>")
         out.append(f"<tr{attrs}>{''.join(cells)}</tr>")
     out.append("</tbody></table></div>")
@@ -188,14 +235,21 @@ def measures_matrix(board: pd.DataFrame) -> dict:
     tasks = sorted(set(board["task"]) - {ALL_TASKS})
     columns = [(tg, task) for tg in targets for task in [ALL_TASKS] + tasks]
     cell = {(r.score, r.target, r.task): r for r in board.itertuples()}
-    overall = {r.score: abs(r.kendall_tau) for r in board.itertuples()
-               if targets and r.task == ALL_TASKS and r.target == targets[0] and np.isfinite(r.kendall_tau)}
+    overall = {
+        r.score: abs(r.kendall_tau)
+        for r in board.itertuples()
+        if targets and r.task == ALL_TASKS and r.target == targets[0] and np.isfinite(r.kendall_tau)
+    }
     scores = sorted(set(board["score"]), key=lambda sc: (-overall.get(sc, -1.0), sc))
     cells = [[cell.get((sc, tg, task)) for tg, task in columns] for sc in scores]
-    tau = [[float(r.kendall_tau) if r is not None and np.isfinite(r.kendall_tau) else None for r in row] for row in cells]
+    tau = [
+        [float(r.kendall_tau) if r is not None and np.isfinite(r.kendall_tau) else None for r in row] for row in cells
+    ]
     return {"scores": scores, "columns": columns, "tau": tau, "cells": cells}
 
 
 def matrix_mark(row) -> str:
     """``*`` where the interval excludes 0, ``†`` where a measure beats the best baseline."""
-    return ("*" if row.tau_ci_low > 0 or row.tau_ci_high < 0 else "") + ("†" if row.beats_baselines and not row.is_baseline else "")
+    return ("*" if row.tau_ci_low > 0 or row.tau_ci_high < 0 else "") + (
+        "†" if row.beats_baselines and not row.is_baseline else ""
+    )
