@@ -153,10 +153,6 @@ FILE_LIMITS = {
 }
 
 
-def _sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 def _overlay_registry(entry_path: Path, registry_spec: str, workdir: Path) -> str:
     """The registry ``registry_spec`` plus a folder holding only the submitted entry, so nothing else
     is touched (a registry spec: folders joined by ``os.pathsep``)."""
@@ -221,7 +217,7 @@ def submit(
                 {"versions": library_versions(), "platform": platform.platform(), "task": task, "seed": seed}, indent=1
             )
         )
-        manifest = {name: _sha256(staging / name) for name in BUNDLE_FILES + (WEIGHTS_FILE,)}
+        manifest = {name: sha256_file(staging / name) for name in BUNDLE_FILES + (WEIGHTS_FILE,)}
         atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         shutil.copytree(staging, out)
     return out
@@ -711,7 +707,7 @@ def _verify_weights(
     diagrams: dict[str, np.ndarray] = {}
     if WEIGHTS_FILE in manifest:
         weights = bundle / WEIGHTS_FILE
-        sha = sha256_capped(weights, MAX_WEIGHTS_BYTES, "the bundle's weights", SubmissionError)
+        sha = manifest[WEIGHTS_FILE]  # check_manifest hashed the weights and found this digest
         model, _ = checkpoint_model(job, version, registry_spec, weights, trust_builder=trust_builder)
         stats = weight_stats(model)
         del model
@@ -1102,7 +1098,7 @@ def submit_activations(
             )
         )
         names = BUNDLE_FILES + (ACTIVATIONS_FILE,)
-        manifest = {name: _sha256(staging / name) for name in names}
+        manifest = {name: sha256_file(staging / name) for name in names}
         atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         shutil.copytree(staging, out)
     return out
