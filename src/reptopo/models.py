@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._resources import package_file
-from .errors import ModelBuildError, ReptopoError
+from .errors import LayerError, ModelBuildError, ReptopoError
 from .limits import MAX_LAYER_BYTES, MAX_PARAMETERS, MAX_PROBE_ACTIVATION_BYTES, clip, human, short
 from .registry import ModelEntry, TaskEntry
 
@@ -623,13 +623,17 @@ def builder_package(name: str) -> str:
     return name.split(":", 1)[0].split(".", 1)[0] if ":" in name else ""
 
 
+def builder_packages() -> set[str]:
+    """The top-level packages that ship registered builders."""
+    return {fn.__module__.split(".", 1)[0] for fn in BUILDERS.values()}
+
+
 def untrustable_packages() -> set[str]:
     """Packages that ``--trust-builder`` never accepts: those that ship registered builders
     (trusting one would run its builders outside their bounds) and the standard library."""
     import sys
 
-    shipped = {fn.__module__.split(".", 1)[0] for fn in BUILDERS.values()}
-    return shipped | set(sys.stdlib_module_names)
+    return builder_packages() | set(sys.stdlib_module_names)
 
 
 def trust_problem(builder_name: str, trust_builder: str | None) -> str | None:
@@ -645,7 +649,7 @@ def trust_problem(builder_name: str, trust_builder: str | None) -> str | None:
     if package in untrustable_packages():
         hint = (
             f"use a registered builder by name (known: {sorted(BUILDERS)})"
-            if package in {fn.__module__.split(".", 1)[0] for fn in BUILDERS.values()}
+            if package in builder_packages()
             else "a builder is a function of the submitter's own reviewed package"
         )
         return f"builder: {short(builder_name)} names code of {package!r}, which is never trusted; {hint}"
@@ -723,13 +727,15 @@ def model_cost(entry: ModelEntry, task: TaskEntry, **overrides) -> ModelCost:
     features: dict[str, int | None] = {name: None for name in wanted}
     features["input"] = int(torch.Size(facts.input_shape).numel())
 
+    from .probe import output_tensor  # the probe's own reading of a module's output
+
     def hook(name):
         def record(_module, _args, out):
-            if isinstance(out, (tuple, list)):
-                out = next((o for o in out if isinstance(o, torch.Tensor)), None)
-            out = getattr(out, "last_hidden_state", out)
-            if isinstance(out, torch.Tensor):
-                features[name] = int(out[0].numel()) if out.dim() else 1
+            try:
+                t = output_tensor(out, name)
+            except LayerError:  # not a tensor: the probe refuses it on the first real batch
+                return
+            features[name] = int(t[0].numel()) if t.dim() else 1
 
         return record
 

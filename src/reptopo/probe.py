@@ -24,7 +24,9 @@ from .registry import LayerSpec
 POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
 
 
-def _output_tensor(out, layer: str) -> torch.Tensor:
+def output_tensor(out, layer: str) -> torch.Tensor:
+    """The tensor a module's output holds (itself, a tuple's first, a transformers output's last
+    hidden state); LayerError naming the layer otherwise."""
     if isinstance(out, torch.Tensor):
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
@@ -73,7 +75,7 @@ def capture(model: nn.Module, names: Iterable[str]) -> Iterator[dict[str, torch.
                 raise LayerError(f"layer {name!r}: the model has no module of that name")
             handles.append(
                 modules[name].register_forward_hook(
-                    lambda _m, _i, o, name=name: captured.__setitem__(name, _output_tensor(o, name))
+                    lambda _m, _i, o, name=name: captured.__setitem__(name, output_tensor(o, name))
                 )
             )
         yield captured
@@ -156,7 +158,7 @@ def token_cloud(model: nn.Module, ids: torch.Tensor, layer: str) -> np.ndarray:
     as Tulchinskii et al. 2023 measure it."""
     module = dict(model.named_modules())[layer]
     box: dict[str, torch.Tensor] = {}
-    h = module.register_forward_hook(lambda _m, _i, o: box.__setitem__("t", _output_tensor(o, layer)))
+    h = module.register_forward_hook(lambda _m, _i, o: box.__setitem__("t", output_tensor(o, layer)))
     try:
         model.eval()
         model(ids[None])
