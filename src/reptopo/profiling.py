@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from .errors import LayerError, ProfileError
+from .measures.measure import registered as registered_measures
 from .probe import capture, pooled_outputs
-from .protocol import CURRENT_VERSION, LABELLED_MEASURES, MEASURES, MIN_POINTS, ProtocolConfig, measure_layer, protocol
+from .protocol import CURRENT_VERSION, MIN_POINTS, ProtocolConfig, measure_layer, protocol
 from .record import Layer, Record, pooling_rank, primary_pooling
 from .registry import LayerSpec
 
@@ -51,10 +52,9 @@ _ACTIVATIONS = (
     nn.Hardswish,
 )
 _WEIGHTED_LEAVES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 # short names of the measures a caller may ask for
-MEASURE_ALIASES = {"linear_probe": "linear_probe_accuracy", "betti": "persistence"}
-
-
 def _has_parameters(module: nn.Module) -> bool:
     return next(module.parameters(), None) is not None
 
@@ -192,22 +192,26 @@ def _given_layers(model: nn.Module, layers: Sequence[str | LayerSpec]) -> list[L
     return specs
 
 
-def _measures_asked(measures: Iterable[str] | None, have_labels: bool) -> tuple[tuple[str, ...], dict[str, str]]:
+def _measures_asked(
+    measures: Iterable[str] | None, have_labels: bool, cfg: ProtocolConfig
+) -> tuple[tuple[str, ...], dict[str, str]]:
     """(the measures to run, in the protocol's order; the ones left out and why)."""
-    asked = list(MEASURES) if measures is None else [MEASURE_ALIASES.get(m, m) for m in measures]
-    unknown = sorted(set(asked) - set(MEASURES))
+    known = cfg.measures()
+    names = [m.name for m in known]
+    alias = {a: m.name for m in known for a in m.aliases}
+    asked = names if measures is None else [alias.get(m, m) for m in measures]
+    unknown = sorted(set(asked) - set(names))
     if unknown:
         raise ProfileError(
-            f"measures: {unknown} are not measures of the protocol; known: "
-            f"{', '.join(list(MEASURES) + sorted(MEASURE_ALIASES))}"
+            f"measures: {unknown} are not measures of protocol {cfg.version}; known: {', '.join(names + sorted(alias))}"
         )
-    skipped = {m: "not asked for" for m in MEASURES if m not in asked}
+    skipped = {m: "not asked for" for m in names if m not in asked}
     if not have_labels:
-        for m in LABELLED_MEASURES:
-            if m in asked:
-                skipped[m] = "needs labels (pass labels=, or a loader that yields (inputs, labels))"
-        asked = [m for m in asked if m not in LABELLED_MEASURES]
-    return tuple(m for m in MEASURES if m in asked), skipped
+        for m in known:
+            if m.needs_labels and m.name in asked:
+                skipped[m.name] = "needs labels (pass labels=, or a loader that yields (inputs, labels))"
+        asked = [name for name, m in zip(names, known) if name in asked and not m.needs_labels]
+    return tuple(m for m in names if m in asked), skipped
 
 
 # --- the inputs ----------------------------------------------------------------------------
@@ -591,32 +595,18 @@ def _record_name(model: str) -> str:
 
 
 def _flags(measures: dict) -> str:
-    """What could not be answered in one layer's measures, in words ('' when nothing)."""
+    """What could not be answered in one layer's measures, in words ('' when nothing): each
+    measure's own flags (a range, a bound), then the measures that failed."""
     if measures.get("error"):
         return measures["error"]
-    flags = []
-    ph = measures.get("persistence") or {}
-    if ph.get("resolved") is False:
-        flags.append("Betti numbers unresolved (a range)")
-    phd = measures.get("phdim") or {}
-    cal = phd.get("calibrated")
-    if cal and cal.get("censored"):
-        flags.append(
-            f"PHdim censored (at least {cal['lower_bound']:.3g})"
-            if cal.get("lower_bound") is not None
-            else "PHdim censored"
-        )
-    elif phd.get("censored"):
-        flags.append("PHdim censored")
-    if "calibrated" in phd and cal is None:
-        flags.append("PHdim uncalibrated (no table for this pool)")
-    if (phd.get("halves") or {}).get("drift"):
-        flags.append("PHdim scale drift")
-    for name in MEASURES:
-        value = measures.get(name)
+    flags, failed = [], []
+    for m in registered_measures():
+        value = measures.get(m.name)
         if isinstance(value, dict) and "error" in value:
-            flags.append(f"{name}: {value['error']}")
-    return "; ".join(flags)
+            failed.append(f"{m.name}: {value['error']}")
+        elif value is not None:
+            flags.extend(m.flags(value))
+    return "; ".join(flags + failed)
 
 
 # --- the entry point -----------------------------------------------------------------------
@@ -684,7 +674,8 @@ def profile(
     protocol_version : int, default=CURRENT_VERSION
         The protocol whose measures and parameters are used.
     measures : iterable of str, default=None
-        A subset of :data:`reptopo.protocol.MEASURES` (also ``"linear_probe"``); None: all.
+        A subset of the protocol's measures (``ProtocolConfig.measure_names()``; also an alias such
+        as ``"linear_probe"`` or ``"betti"``); None: all.
     device : str, default="cpu"
         Where the inputs are sent; the model must already be there.
     batch_size : int, default=128
@@ -717,7 +708,7 @@ def profile(
         raise ProfileError(f"probe_size: {size}; the measures need at least {MIN_POINTS} inputs")
     seed = cfg.probe_seed if seed is None else seed
     measures = None if measures is None else tuple(measures)
-    _measures_asked(measures, True)  # an unknown measure is named before any forward pass
+    _measures_asked(measures, True, cfg)  # an unknown measure is named before any forward pass
     is_text, pad_id, name = False, 0, type(model).__name__
     if isinstance(model, str):
         from .models import load_named
@@ -846,7 +837,7 @@ def profile(
     acts = buffers
     inputs_hash = hashlib.sha256(np.ascontiguousarray(kept_inputs).tobytes()).hexdigest()
     del kept_inputs
-    asked, skipped = _measures_asked(measures, y is not None)
+    asked, skipped = _measures_asked(measures, y is not None, cfg)
     measurements, diagrams = [], {}
     depth_of = {s.name: s for s in specs}
     keys = sorted(acts, key=lambda k: (depth_of[k[0]].depth, pooling_rank(k[1])))

@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from . import measures as M
 from .errors import MeasureShapeError, UnknownName
-from .record import LayerMeasures
+from .measures.measure import Context, Measure, registered
+from .measures.measure import get as registered_measure
 
 
 class ResolutionParams(BaseModel):
@@ -124,6 +124,33 @@ class ProtocolConfig(BaseModel):
         "checkpoint_epochs; None: every job (v1)",
     )
 
+    measure_params: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="v4: the measures defined after v3 (reptopo.measures.catalog) that this version runs, "
+        "each with its parameters (its own model validates them)",
+    )
+
+    @field_validator("measure_params")
+    @classmethod
+    def _known_measures(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        if value is None:
+            return None
+        known = {m.name: m for m in registered()}
+        out = {}
+        for name, params in value.items():
+            if name not in known:
+                raise ValueError(f"measure_params: no measure {name!r}; known: {', '.join(known)}")
+            # stored as the validated model's dump, defaults spelled out: the digest pins them
+            out[name] = known[name].Params.model_validate(params).model_dump(mode="json")
+        return out
+
+    def measures(self) -> tuple[Measure, ...]:
+        """The measures this version runs on a layer, in their order."""
+        return tuple(m for m in registered() if m.in_protocol(self))
+
+    def measure_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.measures())
+
     def digest(self) -> str:
         dumped = self.model_dump(mode="json", exclude_none=True)
         return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
@@ -141,12 +168,7 @@ class ProtocolConfig(BaseModel):
         else:
             parts.append(f"Betti rule `{self.betti_rule}` (factor {self.betti_factor})")
         if self.class_topology is not None:
-            c = self.class_topology
-            parts.append(
-                f"per-class Betti numbers on the {c.k}-NN hop metric at {c.hops} hops (Naitzat et al.) and on "
-                "the Euclidean metric, the whole cloud's components and total persistence normalised by the "
-                "layer's RMS radius"
-            )
+            parts.append(registered_measure("class_topology").describe(self))
         if self.robust is not None:
             robust = self.robust
             parts.append(
@@ -165,6 +187,9 @@ class ProtocolConfig(BaseModel):
             + ceiling
         )
         parts.append(f"TwoNN and MLE (k = {self.mle_k}) intrinsic dimensions, a linear probe")
+        for m in self.measures():
+            if m.name in (self.measure_params or {}):
+                parts.append(m.describe(m.params(self)))
         if self.checkpoint_epochs:
             who = (
                 "every job"
@@ -226,6 +251,11 @@ PROTOCOLS = {
         checkpoint_seeds=(0,),
     ),
 }
+# v4 (a draft: not yet the benchmark's version, and its records are not the reference results):
+# v3 plus GRIDE, intrinsic dimension across scales (reptopo/measures/catalog/gride.py)
+PROTOCOLS[4] = ProtocolConfig.model_validate(
+    {**PROTOCOLS[3].model_dump(), "version": 4, "measure_params": {"gride": {}}}
+)
 CURRENT_VERSION = 3
 
 
@@ -235,27 +265,6 @@ def protocol(version: int = CURRENT_VERSION) -> ProtocolConfig:
     return PROTOCOLS[version]
 
 
-def linear_probe_accuracy(x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig) -> float:
-    # scikit-learn loads here, not with the module: the command line and the record's readers
-    # import the protocol's versions without measuring anything
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=cfg.linear_probe_holdout, random_state=cfg.seed, stratify=y)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.linear_probe_c, max_iter=cfg.linear_probe_max_iter))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(xtr, ytr)
-    return float(clf.score(xte, yte))
-
-
-# the measures of one layer, in the order they run, by the record's field names
-MEASURES = ("persistence", "class_topology", "phdim", "phdim_per_class", "twonn", "mle", "linear_probe_accuracy")
-# the ones that need class labels
-LABELLED_MEASURES = ("class_topology", "phdim_per_class", "linear_probe_accuracy")
 # the fewest points a layer's cloud may have: below it no measure answers
 MIN_POINTS = 30
 
@@ -263,40 +272,30 @@ MIN_POINTS = 30
 def measure_layer(
     x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, *, measures: tuple[str, ...] | None = None
 ) -> tuple[dict, list[np.ndarray]]:
-    """Every measure of one layer's cloud (or the named subset of :data:`MEASURES`, in their own
-    order): (JSON-ready dict, persistence diagrams).
+    """Every measure the protocol ``cfg`` runs on one layer's cloud (or the named subset of
+    them, in their own order): (JSON-ready dict, persistence diagrams).
+
+    A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
+    result ``{"error": ...}`` naming the layer and the problem, never a silent number; a single
+    measure that fails is flagged in its own field and the others are kept. Each result is
+    checked against the record's shape of it where it is computed, so a measure whose result
+    no longer fits fails here, naming the layer and the field, not later in the store.
 
     BLAS runs on one thread here, as in the runner's workers: the linear probe's solver stops
     at an iteration limit, and its answer must not depend on how many threads summed it.
     """
-    unknown = sorted(set(measures or ()) - set(MEASURES))
+    run = cfg.measure_names()
+    unknown = sorted(set(measures or ()) - set(run))
     if unknown:
-        raise ValueError(f"measures: {unknown} are not measures of the protocol; known: {list(MEASURES)}")
+        raise ValueError(f"measures: {unknown} are not measures of protocol {cfg.version}; known: {list(run)}")
+    chosen = [m for m in cfg.measures() if measures is None or m.name in measures]
     with threadpool_limits(limits=1, user_api="blas"):
-        out, diagrams = _measure_layer(x, y, cfg, layer, MEASURES if measures is None else tuple(measures))
-    _check_shape(out, layer)
-    return out, diagrams
-
-
-def _check_shape(out: dict, layer: str) -> None:
-    """The measures' dict against the record's :class:`reptopo.record.LayerMeasures`, where they
-    are computed: a measure whose result no longer fits the record fails here, naming the layer
-    and the field, not later in the store."""
-    try:
-        LayerMeasures.model_validate(out)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise MeasureShapeError(f"layer {layer!r}: the measures do not fit the record: {field}: {err['msg']}") from exc
+        return _measure_layer(x, y, cfg, layer, chosen)
 
 
 def _measure_layer(
-    x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, measures: tuple[str, ...]
+    x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, chosen: list[Measure]
 ) -> tuple[dict, list[np.ndarray]]:
-    """A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
-    result ``{"error": ...}`` naming the layer and the problem, never a silent number; a single
-    measure that fails is flagged in its own field and the others are kept.
-    """
     out: dict = {"n_points": int(x.shape[0]), "n_features": int(x.shape[1])}
     start = time.perf_counter()
     try:
@@ -305,92 +304,20 @@ def _measure_layer(
         out["error"] = str(exc)
         return out, []
     out["duplicate_fraction"] = M.duplicate_fraction(x)
-    diagrams: list[np.ndarray] = []
-    whole: list = []  # the whole cloud's persistence, reused by the per-class measure
-
-    def attempt(name, fn):
-        if name not in measures:
-            return
+    ctx = Context(cfg=cfg, layer=layer)
+    for measure in chosen:
         try:
-            out[name] = fn()
+            value = measure.run(x, y, measure.params(cfg), ctx)
         except (M.CloudError, ValueError, np.linalg.LinAlgError) as exc:
-            out[name] = {"error": f"layer {layer!r}: {exc}" if layer not in str(exc) else str(exc)}
-
-    def ph():
-        res = M.persistence(
-            x,
-            maxdim=cfg.maxdim,
-            n_landmarks=cfg.n_landmarks,
-            metric=cfg.metric,
-            rule=cfg.betti_rule_object(),
-            seed=cfg.seed,
-            layer=layer,
-        )
-        diagrams.extend(res.diagrams)
-        whole.append(res)
-        return res.to_dict()
-
-    def ph_dim():
-        pool = min(cfg.phdim_pool, len(x))
-        return M.phdim(
-            x,
-            alpha=cfg.phdim_alpha,
-            pool_size=pool,
-            sizes=M.default_schedule(pool, cfg.phdim_n_sizes),
-            n_repeats=cfg.phdim_repeats,
-            seed=cfg.seed,
-            n_bootstrap=cfg.phdim_bootstrap,
-            layer=layer,
-            ceiling=cfg.phdim_ceiling,
-        ).to_dict()
-
-    def ph_dim_classes():
-        res = M.phdim_per_class(
-            x,
-            y,
-            min_class_points=cfg.phdim_class_min_points,
-            alpha=cfg.phdim_alpha,
-            n_repeats=cfg.phdim_repeats,
-            seed=cfg.seed,
-            n_bootstrap=0,
-            layer=layer,
-            ceiling=cfg.phdim_ceiling,
-        )
-        out = {
-            "mean": res["mean"],
-            "skipped": res["skipped"],
-            "classes": {c: r.dimension for c, r in res["classes"].items()},
-        }
-        if cfg.phdim_ceiling is not None:
-            out["censored"] = res["censored"]
-        return out
-
-    def class_topo():
-        ct = cfg.class_topology
-        assert ct is not None  # attempted only when the protocol measures it
-        return M.class_topology(
-            x,
-            y,
-            k=ct.k,
-            hops=ct.hops,
-            maxdim=ct.maxdim,
-            min_class_points=ct.min_class_points,
-            n_landmarks=cfg.n_landmarks,
-            min_component_fraction=ct.min_component_fraction,
-            rule=cfg.betti_rule_object(),
-            seed=cfg.seed,
-            layer=layer,
-            whole=whole[0] if whole else None,
-            robust=cfg.robust.rule() if cfg.robust is not None else None,
-        ).to_dict()
-
-    attempt("persistence", ph)
-    if cfg.class_topology is not None:
-        attempt("class_topology", class_topo)
-    attempt("phdim", ph_dim)
-    attempt("phdim_per_class", ph_dim_classes)
-    attempt("twonn", lambda: M.twonn(x, discard_fraction=cfg.twonn_discard, layer=layer).to_dict())
-    attempt("mle", lambda: M.mle(x, k=cfg.mle_k, layer=layer).to_dict())
-    attempt("linear_probe_accuracy", lambda: linear_probe_accuracy(x, y, cfg))
+            value = {"error": f"layer {layer!r}: {exc}" if layer not in str(exc) else str(exc)}
+        try:
+            measure.check(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in (measure.name, *err["loc"][1:]))
+            raise MeasureShapeError(
+                f"layer {layer!r}: the measures do not fit the record: {field}: {err['msg']}"
+            ) from exc
+        out[measure.name] = value
     out["seconds"] = time.perf_counter() - start
-    return out, diagrams
+    return out, ctx.diagrams

@@ -26,18 +26,16 @@ promise of bits: on another CPU the same job gives other last bits and another d
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_type_hints
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import Field, ValidationError, create_model
 
 from .errors import RecordError, UnknownName
-from .measures.results import BettiRule, Calibration, PHDimResult, ResolutionRule
-from .measures.results import DiagramSummary as DiagramSummaryResult
+from .measures.measure import MeasureError, Strict, registered
 from .registry import LAYER_NAME, Name
 
 SCHEMA_VERSION = 2
@@ -69,221 +67,27 @@ STATUSES: tuple[str, ...] = get_args(Status)
 TRAINED_STATUSES: tuple[str, ...] = ("trained", "pretrained_frozen", "pretrained_finetune")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+def _layer_measures_model() -> Any:
+    """The record's model of one layer's measures: the layer's size and error, then one field per
+    registered measure (:mod:`reptopo.measures.catalog`, in their order) holding its result, a
+    :class:`MeasureError`, or nothing, then the timing."""
+    fields: dict[str, Any] = {
+        "n_points": (int, ...),
+        "n_features": (int, ...),
+        "error": (str | None, None),
+        "duplicate_fraction": (float | None, None),
+    }
+    for m in registered():
+        fields[m.name] = (m.Result | MeasureError | None, None)
+    fields["seconds"] = (float | None, None)
+    return create_model("LayerMeasuresFields", __base__=Strict, __module__=__name__, **fields)
 
 
-def _model_of(result: type, *, exclude: tuple[str, ...] = (), defaults: bool = True, **types: Any) -> Any:
-    """The strict record model of a measure's result dataclass: one definition of its fields (the
-    dataclass's, with their types and, unless ``defaults`` is False, their defaults),
-    ``exclude``-d fields left out and ``types`` replacing a field's type where the record nests a
-    model of its own or names a literal."""
-    hints = get_type_hints(result)
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(result):
-        if f.name in exclude:
-            continue
-        default = f.default if defaults and f.default is not dataclasses.MISSING else ...
-        fields[f.name] = (types.get(f.name, hints[f.name]), default)
-    return create_model(f"{result.__name__}Fields", __base__=_Strict, __module__=__name__, **fields)
-
-
-class MeasureError(_Strict):
-    """A measure that could not answer for this layer; the message names the layer."""
-
-    error: str
-
-
-# the measures' own result types, read as record models (one definition of each shape; mypy
-# cannot see a base made at import, hence the ignores)
-class DiagramSummary(_model_of(DiagramSummaryResult)):  # type: ignore[misc]
-    """A persistence diagram's summary (reptopo.measures.homology.DiagramSummary)."""
-
-
-class LegacyBettiRule(_model_of(BettiRule, defaults=False, name=Literal["covering_radius", "largest_gap"])):  # type: ignore[misc]
-    """Protocol v1's Betti rule as a record holds it (:class:`reptopo.measures.BettiRule`)."""
-
-
-_ResolutionFields: Any = _model_of(
-    ResolutionRule,
-    defaults=False,
-    name=Literal["sampling_resolution"],
-    band=tuple[float, float],
-    h0_band=tuple[float, float],
-)
-
-
-class ResolutionBettiRule(_ResolutionFields):
-    """The sampling-resolution Betti rule as a record holds it (:class:`reptopo.measures.ResolutionRule`)."""
-
-
-class Resolution(_Strict):
-    eps_cloud: float
-    eps_landmarks: float
-    scale_h1: float
-    neighbour_rank: int
-    max_scale: float | None
-    why: str
-
-
-class Persistence(_Strict):
-    betti: list[int | None]
-    summaries: list[DiagramSummary]
-    betti_rule: Annotated[Union[LegacyBettiRule, ResolutionBettiRule], Field(discriminator="name")]
-    thresholds: list[float]
-    covering_radius: float
-    metric: str
-    n_landmarks: int
-    maxdim: int
-    k: int | None
-    seed: int
-    betti_range: list[tuple[int, int]] | None = None
-    resolved: bool | None = None
-    resolution: Resolution | None = None
-
-
-class PHDimCalibration(_model_of(Calibration)):  # type: ignore[misc]
-    """PHdim read through the reference table of its settings (protocol v3;
-    :class:`reptopo.measures.Calibration`)."""
-
-
-class PHDimHalf(_Strict):
-    sizes: list[int]
-    slope: float
-    slope_low: float
-    slope_high: float
-    dimension: float | None
-
-
-class PHDimHalves(_Strict):
-    """The fits on the schedule's lower and upper halves; ``drift`` when they disagree."""
-
-    lower: PHDimHalf
-    upper: PHDimHalf
-    drift: bool
-
-
-# typed Any: mypy cannot see a base made at import
-_PHDimFields: Any = _model_of(
-    PHDimResult,
-    exclude=("log_spread",),
-    censored=bool | None,
-    halves=PHDimHalves | None,
-    calibrated=PHDimCalibration | None,
-)
-
-
-class PHDim(_PHDimFields):
-    """PHdim of a layer (:class:`reptopo.measures.PHDimResult`, as its ``to_dict()`` writes it):
-    the raw fit, its ceiling and, from protocol v3, its calibration and the scale-drift halves."""
-
-
-class PHDimPerClass(_Strict):
-    mean: float | None
-    skipped: list[str]
-    classes: dict[str, float | None]
-    censored: list[str] | None = None
-
-
-class ClassHomology(_Strict):
-    n_points: int
-    betti_hops: list[int]
-    betti_euclidean: list[int | None]
-    betti_euclidean_range: list[list[int]]
-    total_persistence: list[float]
-    betti_dtm: list[int] | None = None
-    dtm_near_band: list[int] | None = None
-    dtm_error: str | None = None
-
-
-class ClassTooSmall(_Strict):
-    """A class that per-class homology could not measure; the message names it and its count."""
-
-    n_points: int
-    error: str
-
-
-class RobustCounts(_Strict):
-    """The whole cloud's components and loops of the DTM filtration above a bootstrap band
-    (protocol v3; lengths in units of the layer's RMS radius)."""
-
-    b0: int
-    b1: int | None
-    bands: list[float]
-    near_band: list[int]
-    largest_below: list[float]
-    component_sizes: list[int]
-    k: int
-
-
-class RobustRule(_Strict):
-    name: Literal["dtm_bootstrap"]
-    mass: float
-    min_k: int
-    level: float
-    n_bootstrap: int
-
-
-class WholeCloud(_Strict):
-    b0: int | None
-    b0_range: list[int]
-    b0_large: int
-    component_sizes: list[int]
-    resolution: float
-    total_persistence: list[float]
-    dtm: RobustCounts | None = None
-
-
-class ClassTopology(_Strict):
-    """Per-class homology (hop and Euclidean), the whole cloud's components and normalised total
-    persistence (:func:`reptopo.measures.class_topology`)."""
-
-    classes: dict[str, Union[ClassHomology, ClassTooSmall]]
-    mean_betti_hops: list[float] | None
-    mean_betti_euclidean: list[float] | None
-    mean_total_persistence: list[float] | None
-    whole: WholeCloud
-    unit: float
-    normalisation: str
-    k: int
-    hops: int
-    maxdim: int
-    min_class_points: int
-    n_landmarks: int
-    min_component_fraction: float
-    n_classes_measured: int
-    n_classes_resolved: int
-    seed: int
-    robust: RobustRule | None = None
-    mean_betti_dtm: list[float] | None = None
-
-
-class IntrinsicDimension(_Strict):
-    dimension: float
-    method: str
-    n_dropped: int
-    n_used: int
-    params: dict[str, float | int]
-
-
-class LayerMeasures(_Strict):
+class LayerMeasures(_layer_measures_model()):  # type: ignore[misc]
     """Every measure of one layer's cloud; ``error`` alone when no measure could describe it."""
 
-    n_points: int
-    n_features: int
-    error: str | None = None
-    duplicate_fraction: float | None = None
-    persistence: Persistence | MeasureError | None = None
-    class_topology: ClassTopology | MeasureError | None = None
-    phdim: PHDim | MeasureError | None = None
-    phdim_per_class: PHDimPerClass | MeasureError | None = None
-    twonn: IntrinsicDimension | MeasureError | None = None
-    mle: IntrinsicDimension | MeasureError | None = None
-    linear_probe_accuracy: float | MeasureError | None = None
-    seconds: float | None = None
 
-
-class Layer(_Strict):
+class Layer(Strict):
     name: str = Field(pattern=LAYER_NAME, description="the module's name in the model, or 'input'")
     pooling: Literal["raw", "flat", "gap", "mean", "cls"]
     depth: float
@@ -292,7 +96,7 @@ class Layer(_Strict):
     measures: LayerMeasures
 
 
-class TrainSummary(_Strict):
+class TrainSummary(Strict):
     train_accuracy: float
     test_accuracy: float
     train_loss: float
@@ -305,29 +109,29 @@ class TrainSummary(_Strict):
         return self.train_accuracy - self.test_accuracy
 
 
-class ProtocolStamp(_Strict):
+class ProtocolStamp(Strict):
     version: int
     digest: str
     config: dict[str, Any]
 
 
-class EntryHashes(_Strict):
+class EntryHashes(Strict):
     model: str
     task: str
 
 
-class Probe(_Strict):
+class Probe(Strict):
     size: int
     hash: str
     ids: list[int | str]
 
 
-class Times(_Strict):
+class Times(Strict):
     train_seconds: float
     measure_seconds: float
 
 
-class RanOn(_Strict):
+class RanOn(Strict):
     """Where a job ran: its host, Dask worker and Slurm job id (not part of the digest)."""
 
     host: str
@@ -335,7 +139,7 @@ class RanOn(_Strict):
     slurm_job_id: str | None = None
 
 
-class Record(_Strict):
+class Record(Strict):
     """One published record (schema version :data:`SCHEMA_VERSION`)."""
 
     schema_version: int = Field(alias="schema", description="the record schema version (migrated on load)")
@@ -533,7 +337,7 @@ def finalize(data: dict[str, Any], provenance: Provenance) -> Record:
 # --- comparison records: layer-by-layer similarity of two stored models -------------------------
 
 
-class ComparedSide(_Strict):
+class ComparedSide(Strict):
     """One side of a comparison: the stored job, and the hashes that pin what was compared."""
 
     job_id: str
@@ -546,14 +350,14 @@ class ComparedSide(_Strict):
     record_digest: str = Field(description="the content digest of the side's record")
 
 
-class LayerRef(_Strict):
+class LayerRef(Strict):
     name: str
     pooling: str
     depth: float
     role: str
 
 
-class ComparisonRecord(_Strict):
+class ComparisonRecord(Strict):
     """Linear CKA (plain and debiased) and RTD between every layer of two models of one task,
     on the task's probe set (schema version :data:`COMPARISON_SCHEMA_VERSION`)."""
 

@@ -35,26 +35,36 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .measures.measure import LeafKind
+from .measures.measure import get as get_measure
+
 # --- the scores of a record, as flat leaves -----------------------------------------------------
 
-# leaves that are parameters or bookkeeping, not scores: never compared
-_NOT_SCORES = re.compile(
-    r"(^|\.)(seconds|seed|sizes|params|alpha|pool_size|n_repeats|n_landmarks|maxdim|k|hops|"
-    r"min_class_points|min_component_fraction|metric|method|thresholds_rule|band|h0_band|"
-    r"max_birth|landmark_weight|neighbour_rank|discard_fraction|normalisation|"
-    # protocol v3: the DTM rule's and the calibration's settings, and diagnostics
-    # derived from a score (the fits on the schedule's halves, the features just
-    # below the band), which would count one measurement several times
-    r"robust|mass|min_k|level|n_bootstrap|table_top|resolution_limit|near_band|dtm_near_band|"
-    r"largest_below|halves)(\.|$)"
-)
-# leaves whose value is a count: they move in steps, so a difference is judged by the sensitivity rule alone
-_DISCRETE = re.compile(
-    r"(^|\.)(betti|betti_range|betti_hops|betti_euclidean|betti_euclidean_range|b0|b0_range|"
-    r"b0_large|component_sizes|n_bars|n_infinite|n_dropped|n_used|n_classes_measured|"
-    r"n_classes_resolved|n_points|n_features|epochs_run|resolved|censored|"
-    r"betti_dtm|b1)(\.|$)"
-)
+# the kinds of a layer's own leaves and of the training summary's (a measure's leaves are its
+# own business: reptopo.measures.measure.Measure.leaves)
+LAYER_LEAVES: dict[str, LeafKind] = {
+    "seconds": "parameter",
+    "n_points": "count",
+    "n_features": "count",
+    "duplicate_fraction": "score",
+}
+TRAIN_LEAVES: dict[str, LeafKind] = {"epochs_run": "count"}
+
+
+def leaf_kind(key: str) -> LeafKind:
+    """Whether a leaf (a key of :func:`score_leaves`) is a score, a parameter or bookkeeping
+    (never compared), or a count (moves in steps: judged by the sensitivity rule alone), as the
+    measure it belongs to declares."""
+    parts = [p for p in measure_path(key).split(".") if p != "*"]
+    if parts[0] == "train":
+        return TRAIN_LEAVES.get(parts[-1], "score")
+    if parts[0] in LAYER_LEAVES:
+        return LAYER_LEAVES[parts[0]]
+    try:
+        measure = get_measure(parts[0])
+    except KeyError:
+        return "score"
+    return measure.leaf_kind(tuple(parts[1:]))
 
 
 def score_leaves(record: dict, *, final_epoch_only: bool = False) -> dict[str, float]:
@@ -89,7 +99,7 @@ def score_leaves(record: dict, *, final_epoch_only: bool = False) -> dict[str, f
         epoch = "final" if layer["epoch"] == final else f"e{layer['epoch']}"
         for name, value in layer["measures"].items():
             walk(f"{layer['name']}/{layer['pooling']}/{epoch}/{name}", value)
-    return {k: v for k, v in out.items() if not _NOT_SCORES.search(measure_path(k))}
+    return {k: v for k, v in out.items() if leaf_kind(k) != "parameter"}
 
 
 def measure_path(key: str) -> str:
@@ -100,7 +110,7 @@ def measure_path(key: str) -> str:
 
 
 def is_discrete(key: str) -> bool:
-    return bool(_DISCRETE.search(measure_path(key)))
+    return leaf_kind(key) == "count"
 
 
 def relative_difference(a: float, b: float) -> float:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import StoreError
 from .limits import MAX_DIAGRAMS_BYTES, load_npz_members, npz_members
+from .measures.measure import registered as registered_measures
 from .record import ComparisonRecord, Provenance, Record, finalize, json_default
 
 
@@ -206,140 +207,18 @@ class ResultStore:
 
 
 def flatten_layer(measures: dict[str, Any]) -> dict[str, Any]:
-    """The scalar columns of one layer's measures."""
+    """The scalar columns of one layer's measures: its size and error, then each registered
+    measure's own columns (:meth:`reptopo.measures.measure.Measure.columns`), in their order: a
+    measure's when the layer has its field, and protocol v1-v3's always (their tables had them)."""
     row = {
         "n_points": measures.get("n_points"),
         "n_features": measures.get("n_features"),
         "duplicate_fraction": measures.get("duplicate_fraction"),
         "error": measures.get("error"),
     }
-    ph = measures.get("persistence") or {}
-    for dim, b in enumerate(ph.get("betti", [])):
-        row[f"betti_{dim}"] = b
-    for dim, s in enumerate(ph.get("summaries", [])):
-        row[f"total_persistence_{dim}"] = s["total_persistence"]
-        row[f"max_persistence_{dim}"] = s["max_persistence"]
-        row[f"persistent_entropy_{dim}"] = s["persistent_entropy"]
-    for key in ("phdim", "twonn", "mle"):
-        val = measures.get(key) or {}
-        row[key] = val.get("dimension")
-    phd = measures.get("phdim") or {}
-    row["phdim_r2"], row["phdim_ci_low"], row["phdim_ci_high"] = phd.get("r2"), phd.get("ci_low"), phd.get("ci_high")
-    # a censored PHdim is a bound, not a value: "phdim" stays empty and these say so
-    row["phdim_censored"], row["phdim_bound"] = bool(phd.get("censored")), phd.get("bound")
-    row.update(phdim_calibrated_columns(phd))
-    per_class = measures.get("phdim_per_class") or {}
-    row["phdim_per_class"] = per_class.get("mean")
-    row["phdim_per_class_censored"] = bool(per_class.get("censored"))
-    row.update(class_topology_columns(measures.get("class_topology") or {}))
-    lp = measures.get("linear_probe_accuracy")
-    row["linear_probe_accuracy"] = lp if isinstance(lp, float) else None
-    return row
-
-
-PHDIM_CALIBRATED_COLUMNS = (
-    "phdim_raw",
-    "phdim_slope",
-    "phdim_raw_ci_low",
-    "phdim_raw_ci_high",
-    "phdim_family_gap",
-    "phdim_resolution_limit",
-    "phdim_scale_drift",
-    "phdim_calibrated",
-)
-
-
-def phdim_calibrated_columns(phd: dict[str, Any]) -> dict[str, Any]:
-    """Protocol v3's calibrated PHdim: ``phdim`` becomes the calibrated value (None when
-    censored; ``phdim_bound`` then holds the measured lower bound) and ``phdim_ci_*`` its
-    interval; the raw fit and its bootstrap interval move to ``phdim_raw*``. Empty for earlier
-    versions and for a fit no table matched (``phdim_calibrated`` False)."""
-    row = dict.fromkeys(PHDIM_CALIBRATED_COLUMNS)
-    if "calibrated" not in phd:
-        return row
-    row["phdim_raw"], row["phdim_slope"] = phd.get("dimension"), phd.get("slope")
-    row["phdim_raw_ci_low"], row["phdim_raw_ci_high"] = phd.get("ci_low"), phd.get("ci_high")
-    halves = phd.get("halves") or {}
-    row["phdim_scale_drift"] = halves.get("drift")
-    cal = phd.get("calibrated")
-    row["phdim_calibrated"] = cal is not None
-    if cal is None:  # no table for this pool: no calibrated value, said so
-        row.update(phdim=None, phdim_ci_low=None, phdim_ci_high=None)
-        return row
-    row.update(
-        phdim=cal["dimension"],
-        phdim_ci_low=cal["ci_low"],
-        phdim_ci_high=cal["ci_high"],
-        phdim_censored=bool(cal["censored"]),
-        phdim_bound=cal["lower_bound"],
-        phdim_family_gap=cal["family_gap"],
-        phdim_resolution_limit=cal["resolution_limit"],
-    )
-    return row
-
-
-CLASS_TOPOLOGY_COLUMNS = (
-    "class_betti_hops_0",
-    "class_betti_hops_1",
-    "class_betti_sum",
-    "class_trivial_fraction",
-    "class_betti_euclidean_0",
-    "class_betti_euclidean_1",
-    "class_tp_h0",
-    "class_tp_h1",
-    "whole_b0",
-    "whole_b0_large",
-    "whole_tp_h0",
-    "whole_tp_h1",
-    "n_classes_measured",
-    "trivial_classes",
-    "whole_b0_dtm",
-    "whole_b1_dtm",
-    "whole_b0_dtm_near",
-    "class_betti_dtm_0",
-    "class_betti_dtm_1",
-    "class_betti_dtm_sum",
-)
-
-
-def class_topology_columns(ct: dict[str, Any]) -> dict[str, Any]:
-    """The scalar columns of a layer's per-class topology (all None when it was not measured).
-
-    ``class_betti_sum`` is the mean over classes of b0 + b1 on the hop metric (Naitzat et al.'s
-    topological complexity); ``class_trivial_fraction`` the share of measured classes whose hop
-    Betti numbers are those of a point, (1, 0)."""
-    row = dict.fromkeys(CLASS_TOPOLOGY_COLUMNS)
-    if not ct or "error" in ct:
-        return row
-    measured = [c for c in ct["classes"].values() if "error" not in c]
-    hops, euclid, tp = ct.get("mean_betti_hops"), ct.get("mean_betti_euclidean"), ct.get("mean_total_persistence")
-    if hops:
-        row["class_betti_hops_0"], row["class_betti_hops_1"] = hops[0], hops[1] if len(hops) > 1 else None
-        row["class_betti_sum"] = float(sum(hops[:2]))
-    if measured:
-        trivial = [c["betti_hops"][0] == 1 and not any(c["betti_hops"][1:]) for c in measured]
-        row["class_trivial_fraction"] = float(np.mean(trivial))
-        names = [name for name, c in ct["classes"].items() if "error" not in c]
-        row["trivial_classes"] = ",".join(n for n, t in zip(names, trivial) if t)
-    if euclid:
-        row["class_betti_euclidean_0"], row["class_betti_euclidean_1"] = (
-            euclid[0],
-            euclid[1] if len(euclid) > 1 else None,
-        )
-    if tp:
-        row["class_tp_h0"], row["class_tp_h1"] = tp[0], tp[1]
-    whole = ct["whole"]
-    row["whole_b0"], row["whole_b0_large"] = whole["b0"], whole["b0_large"]
-    row["whole_tp_h0"], row["whole_tp_h1"] = whole["total_persistence"][:2]
-    row["n_classes_measured"] = ct.get("n_classes_measured")
-    dtm = whole.get("dtm")
-    if dtm:  # protocol v3: the DTM filtration's significant counts
-        row["whole_b0_dtm"], row["whole_b1_dtm"], row["whole_b0_dtm_near"] = dtm["b0"], dtm["b1"], dtm["near_band"][0]
-    mean_dtm = ct.get("mean_betti_dtm")
-    if mean_dtm:
-        row["class_betti_dtm_0"] = mean_dtm[0]
-        row["class_betti_dtm_1"] = mean_dtm[1] if len(mean_dtm) > 1 else None
-        row["class_betti_dtm_sum"] = float(sum(mean_dtm[:2]))
+    for m in registered_measures():
+        if m.always_tabled or m.name in measures:
+            row.update(m.columns(measures.get(m.name)))
     return row
 
 

@@ -761,7 +761,8 @@ def schema_rows(model) -> list[dict]:
 
     def type_name(annotation) -> str:
         text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-        return re.sub(r"\b(typing|reptopo\.record|reptopo\.registry)\.", "", text)
+        # a type by its own name: typing's, the record's and the measures' models are documented here
+        return re.sub(r"\b(typing|reptopo(\.\w+)*)\.(?=\w+\b(?!\.))", "", text)
 
     return [
         {
