@@ -117,3 +117,101 @@ def test_every_measure_round_trips_through_record_store_profile_and_verify(tmp_p
             assert frame[columns].notna().any().any(), (m.name, columns)
         assert any(k.split("/", 3)[-1].split(".")[0] == m.name for k in leaves), m.name
         assert m.name in verified, m.name
+
+
+NEW_MEASURE = '''
+"""The mean distance of a point to the cloud's centroid: a measure added by one file."""
+import numpy as np
+from pydantic import Field
+
+from ..measure import Measure, Strict, register
+
+
+class SpreadParams(Strict):
+    trim: float = Field(0.0, ge=0, lt=0.5)
+
+
+class Spread(Strict):
+    mean_radius: float
+    n_used: int
+
+
+@register
+class SpreadMeasure(Measure):
+    name = "spread"
+    order = 90
+    Params = SpreadParams
+    Result = Spread
+    leaves = {"n_used": "count"}
+    column_names = ("spread",)
+
+    def run(self, x, y, params, ctx):
+        r = np.sort(np.linalg.norm(x - x.mean(0), axis=1))
+        keep = r[: len(r) - int(params.trim * len(r))]
+        return {"mean_radius": float(keep.mean()), "n_used": len(keep)}
+
+    def columns(self, value):
+        return {"spread": None if not value or "error" in value else value["mean_radius"]}
+
+    def describe(self, params):
+        return f"the mean radius (trim {params.trim})"
+'''
+
+CHECK_NEW_MEASURE = """
+import json, numpy as np
+from reptopo.protocol import PROTOCOLS, measure_layer
+from reptopo.record import LayerMeasures
+from reptopo.reproduce import leaf_kind, score_leaves
+from reptopo.store import flatten_layer
+cfg = PROTOCOLS[max(PROTOCOLS)]
+x = np.random.default_rng(0).normal(size=(200, 3)); y = np.arange(200) % 2
+out, _ = measure_layer(x, y, cfg, "fc", measures=("spread",))  # the others have tests of their own
+record = {"train": {"epochs_run": 1}, "layers": [{"name": "fc", "pooling": "raw", "epoch": 1, "measures": out}]}
+print(json.dumps({
+    "record": LayerMeasures.model_validate(out).spread.n_used,
+    "column": flatten_layer(out)["spread"],
+    "leaves": sorted(k for k in score_leaves(record) if ".spread" in k or "/spread" in k),
+    "kind": leaf_kind("fc/raw/final/spread.n_used"),
+    "described": "the mean radius (trim 0.1)" in cfg.describe(),
+}))
+"""
+
+
+def test_a_new_measure_is_one_file_and_a_protocol_entry(tmp_path):
+    """The acceptance of issue 35, run: a copy of the package gains catalog/spread.py and one line
+    of protocol.py, and the new measure reaches the record, the store's columns, verify's leaves
+    and the protocol's description, with no other file touched."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "reptopo"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "measures" / "catalog" / "spread.py").write_text(NEW_MEASURE)
+    with open(copy / "protocol.py", "a") as f:
+        f.write(
+            "PROTOCOLS[max(PROTOCOLS) + 1] = ProtocolConfig.model_validate({**PROTOCOLS[max(PROTOCOLS)].model_dump(), "
+            '"version": max(PROTOCOLS) + 1, "measure_params": {**(PROTOCOLS[max(PROTOCOLS)].measure_params or {}), '
+            '"spread": {"trim": 0.1}}})\n'
+        )
+    changed = sorted(
+        str(p.relative_to(copy))
+        for p in copy.rglob("*.py")
+        if not (PACKAGE / p.relative_to(copy)).exists()
+        or (PACKAGE / p.relative_to(copy)).read_bytes() != p.read_bytes()
+    )
+    assert changed == ["measures/catalog/spread.py", "protocol.py"]
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK_NEW_MEASURE],
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["record"] == 180 and got["kind"] == "count" and got["described"]
+    assert got["leaves"] == ["fc/raw/final/spread.mean_radius", "fc/raw/final/spread.n_used"]
+    assert 1.0 < got["column"] < 2.0  # the mean radius of a 3-d standard normal, trimmed (about 1.5)
