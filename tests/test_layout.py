@@ -98,3 +98,61 @@ def test_the_estimators_named_like_their_modules_stay_functions_whatever_importe
     import sys
 
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# The pipeline's stages, lowest first: a module imports only from its own stage or an earlier
+# one (at module level or inside a function alike). Data flows one way: registry -> tasks and
+# models -> training -> probe -> measures -> store -> analysis -> site; the measures and the
+# record sit low because every stage reads them.
+STAGES = [
+    {"errors", "_resources", "limits"},
+    {"registry"},
+    {"measures"},
+    {"record"},
+    {"protocol"},
+    {"tasks", "probe"},
+    {"models"},
+    {"train"},
+    {"store"},
+    {"jobs"},
+    {"compare", "runner"},
+    {"analysis"},
+    {"reproduce"},
+    {"figures"},
+    {"submission", "profiling"},
+    {"cite"},
+    {"site"},
+    {"plots"},
+    {"cli"},
+]
+
+
+def _stage(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return None  # the package's own __init__: the public names, loaded lazily
+    return next(i for i, names in enumerate(STAGES) if parts[1] in names)
+
+
+def test_every_module_imports_only_its_own_or_earlier_stages():
+    modules = {_module(p) for p in SRC.rglob("*.py")}
+    bad = []
+    for importer, target, names, _ in _imports():
+        for n in names:
+            dep = f"{target}.{n}" if f"{target}.{n}" in modules else target
+            have, need = _stage(importer), _stage(dep)
+            if have is not None and need is not None and need > have:
+                bad.append(f"{importer} imports {dep}")
+    assert not bad, bad
+
+
+def test_profiling_and_the_figures_never_load_the_site():
+    """The notebook API draws with the shared figures module, not the leaderboard's pages."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, reptopo.profiling, reptopo.figures; print(sorted(m for m in sys.modules if 'reptopo.site' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

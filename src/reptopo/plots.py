@@ -17,11 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .analysis import tables_of
+from .figures import CURVE_PANELS, colours_for, draw_curves
 from .record import TRAINED_STATUSES
-from .site.html import CURVE_PANELS, colours_for, matrix_mark, measures_matrix, series_name
+from .site.html import matrix_mark, measures_matrix
 from .store import ResultStore
-
-MARKERS = ["o", "s", "D", "^", "x", "*"]
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -29,38 +28,6 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     for p in paths:
         fig.savefig(p, dpi=150, bbox_inches="tight")
     return paths
-
-
-def draw_curves(sub: pd.DataFrame, colours: dict, panels: list[tuple[str, str]], title: str) -> Figure:
-    """Small multiples of a curves table (one panel per measure in ``panels``): every model and
-    control on relative depth, a band over seeds, a censored PHdim an open triangle at its bound."""
-    markers = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(sorted(set(sub["model"])))}
-    fig = Figure(figsize=(3.6 * len(panels), 3.2))
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (measure, label) in zip(axes, panels):
-        for (model, status), grp in sub.groupby(["model", "status"]):
-            grp = grp.sort_values("depth")
-            colour = colours.get(grp["family"].iloc[0], "#1f77b4")
-            ax.plot(
-                grp["depth"],
-                grp[f"{measure}_mean"],
-                marker=markers[model],
-                ms=3,
-                color=colour,
-                linestyle="-" if status in TRAINED_STATUSES else ":",
-                label=series_name(model, status),
-            )
-            ax.fill_between(grp["depth"], grp[f"{measure}_min"], grp[f"{measure}_max"], color=colour, alpha=0.12)
-            if measure == "phdim" and "phdim_n_censored" in grp and "phdim_bound" in grp:
-                cens = grp[grp["phdim_n_censored"] > 0]  # censored: an open triangle at the bound, not a value
-                ax.scatter(cens["depth"], cens["phdim_bound"], marker="^", facecolors="none", edgecolors=colour, s=25)
-        ax.set_xlabel("relative depth")
-        ax.set_title(label, fontsize=10)
-    fig.legend(
-        *axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02)
-    )
-    fig.suptitle(title)
-    return fig
 
 
 def curves_figure(curves: pd.DataFrame, task: str, out: Path, colours: dict) -> list[Path]:

@@ -416,7 +416,7 @@ class Profile:
         notebook), ``"matplotlib"`` a ``matplotlib.figure.Figure``. ``measures`` names the
         panels (the curves' column names, e.g. ``("phdim", "twonn")``); default every panel the
         profile has values for."""
-        from .site.html import CURVE_PANELS, colours_for
+        from .figures import CURVE_PANELS, colours_for, curve_figure, draw_curves
 
         table = self._curves()
         panels = [
@@ -430,13 +430,9 @@ class Profile:
             raise ProfileError("plot: no measure to draw" + (f" among {list(measures)}" if measures else ""))
         colours = colours_for([self.model])
         if backend == "matplotlib":
-            from .plots import draw_curves
-
             return draw_curves(table, colours, panels, title=self.model)
         if backend != "plotly":
             raise ProfileError(f"plot: backend {backend!r}; use 'plotly' or 'matplotlib'")
-        from .site.pages import curve_figure
-
         return curve_figure(table, colours, panels, title=self.model)
 
     def to_record(

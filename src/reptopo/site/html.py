@@ -17,53 +17,12 @@ import pandas as pd
 
 from ..analysis.board import ALL_TASKS
 
-STATUS_LABELS = {
-    "trained": "trained",
-    "pretrained_frozen": "pretrained",
-    "pretrained_finetune": "pretrained",
-    "random_init": "random-init",
-    "shuffled_labels": "shuffled labels",
-}
 # who produced a record's numbers (reptopo.record.PROVENANCES), as the leaderboard's badges say it
 PROVENANCE_LABELS = {
     "benchmark": "benchmark run",
     "verified_submission": "verified submission",
     "self_reported": "self-reported",
 }
-# the per-layer measures every page (and `reptopo plot`) draws, in this order
-CURVE_PANELS = [
-    ("phdim", "PHdim"),
-    ("twonn", "TwoNN dimension"),
-    ("class_betti_sum", "per-class b0 + b1 (hops)"),
-    ("whole_b0", "whole-cloud b0"),
-    ("class_tp_h0", "per-class total persistence H0"),
-    ("betti_1", "Betti 1"),
-    ("linear_probe_accuracy", "linear-probe accuracy"),
-    # protocol v3 (drawn where the records have them)
-    ("whole_b0_dtm", "components (DTM)"),
-    ("class_betti_dtm_sum", "per-class b0 + b1 (DTM)"),
-]
-# the measures of the learning-dynamics maps (layer x epoch), in this order
-DYNAMICS_PANELS = [
-    ("class_betti_sum", "per-class b0 + b1 (hops)"),
-    ("twonn", "TwoNN dimension"),
-    ("phdim", "PHdim"),
-    ("class_tp_h0", "per-class total persistence H0"),
-    ("linear_probe_accuracy", "linear-probe accuracy"),
-    ("whole_b0_dtm", "components (DTM)"),
-]
-CONTROL_NAMES = {"random_init": "random-init control", "shuffled_labels": "shuffled-label control"}
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-
-
-def colours_for(keys) -> dict:
-    """One palette colour per key (families), assigned in sorted order so every figure agrees."""
-    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
-
-
-def series_name(model: str, status: str) -> str:
-    """A curve's legend name: the model and its status, controls named as controls."""
-    return f"{model} ({CONTROL_NAMES.get(status) or STATUS_LABELS.get(status, status)})"
 
 
 def esc(value) -> str:

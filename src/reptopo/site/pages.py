@@ -22,28 +22,31 @@ from markupsafe import Markup
 
 from ..analysis import comparison_findings, headline_findings, literature_checks, primary_layers
 from ..cite import BENCHMARK_BIBTEX, model_citations
+from ..figures import (
+    CONTROL_NAMES,
+    CURVE_PANELS,
+    DYNAMICS_PANELS,
+    PALETTE,
+    STATUS_LABELS,
+    SYMBOLS,
+    colours_for,
+    panel_traces,
+)
 from ..protocol import CURRENT_VERSION, protocol
 from ..record import SCHEMA_VERSION, TRAINED_STATUSES, LayerMeasures, Record, TrainSummary, latest_version
 from ..record import Layer as RecordLayer
 from ..registry import NAME_PATTERN, LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import TABLES, ResultStore
 from .html import (
-    CONTROL_NAMES,
-    CURVE_PANELS,
-    DYNAMICS_PANELS,
-    PALETTE,
     PROVENANCE_LABELS,
-    STATUS_LABELS,
     Plots,
     badge,
-    colours_for,
     esc,
     fmt,
     fmt_pm,
     html_table,
     matrix_mark,
     measures_matrix,
-    series_name,
     slug,
 )
 
@@ -69,89 +72,10 @@ def family_colours(t) -> dict:
     return colours_for(t["models"]["family"]) if len(t["models"]) else {}
 
 
-SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"]
-
-
-def _band_traces(df: pd.DataFrame, measure: str, name: str, colour: str, dash: str = "solid") -> list[dict]:
-    df = df.sort_values("depth")
-    x = df["depth"].tolist()
-    traces = [
-        {
-            "x": x,
-            "y": df[f"{measure}_mean"].tolist(),
-            "mode": "lines+markers",
-            "name": name,
-            "line": {"color": colour, "dash": dash},
-            "legendgroup": name,
-        }
-    ]
-    if measure == "phdim" and "phdim_ci_low_mean" in df and df["phdim_ci_low_mean"].notna().any():
-        # each layer's interval (calibrated under protocol v3; the raw fit's bootstrap before),
-        # the mean of its runs' ends
-        mean = df["phdim_mean"].to_numpy(float)
-        traces[0]["error_y"] = {
-            "type": "data",
-            "symmetric": False,
-            "thickness": 1,
-            "width": 3,
-            "color": colour,
-            "array": np.nan_to_num(df["phdim_ci_high_mean"].to_numpy(float) - mean).tolist(),
-            "arrayminus": np.nan_to_num(mean - df["phdim_ci_low_mean"].to_numpy(float)).tolist(),
-        }
-    if df["n_seeds"].max() > 1:
-        traces.append(
-            {
-                "x": x + x[::-1],
-                "y": df[f"{measure}_max"].tolist() + df[f"{measure}_min"].tolist()[::-1],
-                "fill": "toself",
-                "fillcolor": colour,
-                "opacity": 0.15,
-                "line": {"width": 0},
-                "hoverinfo": "skip",
-                "showlegend": False,
-                "legendgroup": name,
-                "mode": "lines",
-            }
-        )
-    return traces
-
-
 def site_protocol(t):
     """The protocol of the records the site shows (the analysis never mixes versions)."""
     models = t["models"]
     return protocol(latest_version(models["protocol_version"]) or CURRENT_VERSION)
-
-
-def _censored_markers(grp: pd.DataFrame, colour: str, name: str) -> list[dict]:
-    """Open triangles at the bound where a layer's PHdim is censored in some run: the curve has no
-    value there, and the reader sees why instead of a gap."""
-    if "phdim_n_censored" not in grp or "phdim_bound" not in grp:
-        return []
-    cens = grp[grp["phdim_n_censored"] > 0].sort_values("depth")
-    if cens.empty:
-        return []
-    # the hover names the series and the depth, not the layer: a layer name is a record's free text
-    # under calibration the bound is measured ("at least"); under protocol v2 it is 2 log10 N
-    calibrated = "phdim_ci_low_mean" in grp and "whole_b0_dtm_mean" in grp
-    text = [
-        f"{name} · depth {d:.2f}: PHdim censored in {int(n)} of {int(k)} runs, "
-        + (f"at least {b:.3g} (its interval has no finite upper end)" if calibrated else f"above {b:.1f} (2 log10 N)")
-        for d, n, k, b in zip(cens["depth"], cens["phdim_n_censored"], cens["n_seeds"], cens["phdim_bound"])
-    ]
-    return [
-        {
-            "x": cens["depth"].tolist(),
-            "y": cens["phdim_bound"].tolist(),
-            "mode": "markers",
-            "type": "scatter",
-            "name": f"{name}: censored",
-            "showlegend": False,
-            "legendgroup": name,
-            "hovertext": text,
-            "hoverinfo": "text",
-            "marker": {"symbol": "triangle-up-open", "size": 9, "color": colour},
-        }
-    ]
 
 
 def page_home(t, notes) -> str:
@@ -254,41 +178,6 @@ def page_leaderboard(t) -> str:
         values=values,
     )
     return render("leaderboard.md.j2", table=Markup(table), calibrated=calibrated)
-
-
-def panel_traces(
-    curves: pd.DataFrame, measure: str, key: str, colours: dict, symbols: dict, *, show_legend: bool
-) -> list[dict]:
-    """One curve panel's Plotly traces: a line per (``key``, status), coloured by family, a band
-    over seeds, controls dotted, a censored PHdim an open triangle at its bound."""
-    traces = []
-    for (name, status), grp in curves.groupby([key, "status"]):
-        dash = "solid" if status in TRAINED_STATUSES else "dot"
-        family = grp["family"].iloc[0] if "family" in grp else name
-        band = _band_traces(grp, measure, series_name(name, status), colours.get(family, PALETTE[0]), dash)
-        band[0]["marker"] = {"symbol": symbols[name]}
-        band[0]["showlegend"] = show_legend  # one legend, under the first panel, for the whole grid
-        traces += band
-        if measure == "phdim":
-            traces += _censored_markers(grp, colours.get(family, PALETTE[0]), series_name(name, status))
-    return traces
-
-
-def curve_figure(curves: pd.DataFrame, colours: dict, panels: list[tuple[str, str]], title: str):
-    """The curve panels of the site's pages as one ``plotly.graph_objects.Figure`` (a grid of
-    subplots, two across), for a notebook."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    symbols = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(sorted(set(curves["model"])))}
-    rows = (len(panels) + 1) // 2
-    fig = make_subplots(rows=rows, cols=2 if len(panels) > 1 else 1, subplot_titles=[label for _, label in panels])
-    for i, (measure, _) in enumerate(panels):
-        for trace in panel_traces(curves, measure, "model", colours, symbols, show_legend=i == 0):
-            fig.add_trace(go.Scatter(**trace), row=i // 2 + 1, col=i % 2 + 1)
-        fig.update_xaxes(title_text="relative depth", row=i // 2 + 1, col=i % 2 + 1)
-    fig.update_layout(title_text=title, height=300 * rows + 80, legend={"orientation": "h", "y": -0.08})
-    return fig
 
 
 def _curve_figures(
