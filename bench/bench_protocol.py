@@ -5,8 +5,8 @@ import time
 import numpy as np
 import torch
 
-from reptopo.models import LeNet
-from reptopo.probe import extract
+from reptopo.pipeline.models import LeNet
+from reptopo.pipeline.probe import extract
 from reptopo.protocol import measure_layer, protocol
 from reptopo.registry import LayerSpec
 

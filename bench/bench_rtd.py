@@ -5,9 +5,9 @@ batch size, that it replaces on this CPU. Also the CKA maps of one model pair, f
 import numpy as np
 from conftest import best_time
 
-from reptopo.compare import comparison_config
 from reptopo.measures import rtd
 from reptopo.measures.cka import cka_matrix
+from reptopo.pipeline.compare import comparison_config
 
 N = 1000
 

@@ -17,7 +17,8 @@ HONEST = ROOT / "tests" / "data" / "honest_bundle"
 
 
 def _floor() -> float:
-    from reptopo.jobs import Job, remeasure
+    from reptopo.pipeline.checkpoints import remeasure
+    from reptopo.pipeline.jobs import Job
 
     with tempfile.TemporaryDirectory() as tmp:
         entry_dir = Path(tmp) / "registry" / "models"

@@ -1,6 +1,6 @@
 """How far float noise moves each measure: the same checkpoints re-measured under other instruction sets.
 
-Not a pytest benchmark: a study whose figures set ``reptopo.reproduce.MEASUREMENT_TOLERANCES``.
+Not a pytest benchmark: a study whose figures set ``reptopo.submission.reproduce.MEASUREMENT_TOLERANCES``.
 
     python bench/isa_spread.py train STORE            # train the study's jobs natively (checkpoints kept)
     python bench/isa_spread.py measure STORE OUT      # re-measure every checkpoint under this process's settings
@@ -59,7 +59,7 @@ SETTINGS = {
 
 
 def train(store: str) -> None:
-    from reptopo.jobs import Job, run_job
+    from reptopo.pipeline.jobs import Job, run_job
 
     for model, task in JOBS:
         print(model, task, run_job(Job(model, task, 0), REGISTRY, store), flush=True)
@@ -68,7 +68,7 @@ def train(store: str) -> None:
 def measure(store: str, out: str) -> None:
     """Re-measure every checkpoint of ``store``; the records' measured layers and each layer's
     activations go to ``out`` (JSON) and ``out``.npz."""
-    from reptopo.jobs import measure_checkpoint
+    from reptopo.pipeline.checkpoints import measure_checkpoint
     from reptopo.store import ResultStore
     from reptopo.submission import check_measurement
 
@@ -110,7 +110,7 @@ def report(store: str) -> dict:
     """Per setting and measure: the largest relative deviation from the native re-measurement
     (continuous leaves) and how many discrete leaves changed; per setting, the largest relative
     deviation of the activations themselves (max |a - b| / the layer's RMS)."""
-    from reptopo.reproduce import is_discrete, measure_path, relative_difference, score_leaves
+    from reptopo.submission.reproduce import is_discrete, measure_path, relative_difference, score_leaves
 
     def leaves(path):
         recs = json.loads(Path(path).read_text())

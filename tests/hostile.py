@@ -263,7 +263,7 @@ def _trust_reptopo(b, s, t):
     edit_entry(
         b,
         "builder: mlp\nparams: {width: 32, depth: 2}",
-        'builder: "reptopo.models:mlp"\nparams: {width: 1000000000, depth: 2}',
+        'builder: "reptopo.pipeline.models:mlp"\nparams: {width: 1000000000, depth: 2}',
     )
     return [publish(b, s, "--trust-builder", "reptopo")]
 
@@ -272,7 +272,7 @@ def _trust_escape(b, s, t):
     edit_entry(
         b,
         "builder: mlp\nparams: {width: 32, depth: 2}",
-        'builder: "reptopo.models:timm_pretrained"\nparams: {model_name: resnet18, source: package, path: "x:../../../etc/passwd"}',
+        'builder: "reptopo.pipeline.models:timm_pretrained"\nparams: {model_name: resnet18, source: package, path: "x:../../../etc/passwd"}',
     )
     return [publish(b, s)]
 
@@ -418,10 +418,10 @@ def _activations_naming_code(b, s, t):
     import torch
     from safetensors.torch import load_file
 
-    from reptopo.models import create_model
-    from reptopo.probe import extract
+    from reptopo.pipeline.models import create_model
+    from reptopo.pipeline.probe import extract
+    from reptopo.pipeline.tasks import load_task
     from reptopo.registry import Registry, load_entry
-    from reptopo.tasks import load_task
 
     reg = Registry()
     entry, task = load_entry(b / "entry.yaml"), reg.task("digits")
@@ -654,18 +654,18 @@ def run(variants: list[Variant], root: Path) -> list[Outcome]:
     import torch  # noqa: F401
 
     import reptopo.cli  # noqa: F401
-    import reptopo.jobs
-    import reptopo.models
-    import reptopo.probe  # noqa: F401
+    import reptopo.pipeline.jobs
+    import reptopo.pipeline.models
+    import reptopo.pipeline.probe  # noqa: F401
+    import reptopo.pipeline.tasks  # noqa: F401
     import reptopo.protocol  # noqa: F401
     import reptopo.submission  # noqa: F401
-    import reptopo.tasks  # noqa: F401
 
     # warm what every child would do first (one thread: no pool of threads exists to be forked)
     torch.set_num_threads(1)
-    registry = reptopo.jobs.cached_registry("")
-    reptopo.models.create_model(registry.model("mlp"), registry.task("digits"))
-    reptopo.jobs.cached_task_data("", "digits").probe()
+    registry = reptopo.pipeline.jobs.cached_registry("")
+    reptopo.pipeline.models.create_model(registry.model("mlp"), registry.task("digits"))
+    reptopo.pipeline.jobs.cached_task_data("", "digits").probe()
 
     if any(v.slow for v in variants):
         _warm_compiled_kernels()

@@ -16,8 +16,8 @@ import pytest
 from hostile import HONEST, SUBMITTER, VARIANTS, as_activations_bundle, edit_entry, honest_members, npy_bytes
 
 from reptopo.cli import main
-from reptopo.errors import ModelBuildError
-from reptopo.submission import WEIGHTS_FILE, SubmissionError, check_bundle_entry
+from reptopo.errors import ModelBuildError, SubmissionError
+from reptopo.submission import WEIGHTS_FILE, check_bundle_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -127,7 +127,7 @@ CODE_BUILDERS = [
     ("subprocess:getoutput", "{cmd: 'touch CANARY'}"),
     ("builtins:exec", '{source: \'open("CANARY", "w")\'}'),
     ("importlib:import_module", "{name: this}"),
-    ("reptopo.models:mlp", "{width: 1000000000, depth: 3}"),
+    ("reptopo.pipeline.models:mlp", "{width: 1000000000, depth: 3}"),
 ]
 
 
@@ -231,7 +231,7 @@ def test_an_activations_bundle_may_name_its_own_builder_which_is_never_imported(
 
 
 def test_a_published_entry_runs_its_code_only_under_trust_and_every_builder_is_bounded():
-    from reptopo.models import create_model, model_cost
+    from reptopo.pipeline.models import create_model, model_cost
     from reptopo.registry import ModelEntry, Registry
 
     reg = Registry()
@@ -256,7 +256,7 @@ def test_a_published_entry_runs_its_code_only_under_trust_and_every_builder_is_b
 def test_every_shipped_entry_is_sized_before_it_is_built():
     """Every shipped entry can be sized on the meta device (or, with package or hub weights that
     transformers will not load there, once built), and none passes a ceiling."""
-    from reptopo.models import model_cost
+    from reptopo.pipeline.models import model_cost
     from reptopo.registry import Registry
 
     reg = Registry()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from reptopo.analysis import cka_rtd_agreement, matched_similarity, seeds_against_architectures
-from reptopo.compare import COMPARISONS, Pair, plan, spread
+from reptopo.pipeline.compare import COMPARISONS, Pair, plan, spread
 from reptopo.registry import Registry
 
 # the published comparison config never changes: a new parameter value is a new version
@@ -151,8 +151,8 @@ def test_the_stage_compares_stored_checkpoints_and_resumes(tmp_path):
     diagonal; a changed checkpoint is refused; a second run skips what is stored."""
     from helpers import tiny_registry
 
-    from reptopo.compare import compare_pair, run_comparison
-    from reptopo.jobs import Job, run_job
+    from reptopo.pipeline.compare import compare_pair, run_comparison
+    from reptopo.pipeline.jobs import Job, run_job
     from reptopo.record import ComparisonRecord
     from reptopo.registry import Registry
     from reptopo.store import ResultStore

@@ -1,17 +1,17 @@
-"""One job from entry to stored record: training, checkpoints, failures (reptopo.jobs)."""
+"""One job from entry to stored record: training, checkpoints, failures (reptopo.pipeline.jobs)."""
 
 import json
 
 import pytest
 from helpers import tiny_registry
 
-from reptopo.jobs import Job, run_job
+from reptopo.pipeline.jobs import Job, run_job
 from reptopo.protocol import PROTOCOLS, protocol
 from reptopo.store import ResultStore, collect
 
 
 def test_checkpoints_only_for_the_dynamics_runs():
-    from reptopo.jobs import at_default_hyperparameters
+    from reptopo.pipeline.jobs import at_default_hyperparameters
     from reptopo.registry import Registry
 
     task = Registry().task("digits")

@@ -80,12 +80,13 @@ def test_every_measure_round_trips_through_record_store_profile_and_verify(tmp_p
     """A LeNet trained and measured under the latest protocol: each registered measure is in its
     record, in the store's layers table, in the profile of the same checkpoint, and among the
     leaves that `verify` re-measured and found to agree."""
-    from reptopo.jobs import Job, load_trained, run_job
+    from reptopo.pipeline.checkpoints import load_trained
+    from reptopo.pipeline.jobs import Job, run_job
     from reptopo.record import Record
     from reptopo.registry import Registry
-    from reptopo.reproduce import score_leaves
     from reptopo.store import ResultStore, collect
     from reptopo.submission import verify_record
+    from reptopo.submission.reproduce import score_leaves
 
     job = Job("lenet", "digits", 0, (("train_size", 400), ("width", 0.5)))
     assert run_job(job, str(REGISTRY), str(tmp_path / "store"), protocol_version=LATEST)["status"] == "done"
@@ -161,7 +162,7 @@ CHECK_NEW_MEASURE = """
 import json, numpy as np
 from reptopo.protocol import PROTOCOLS, measure_layer
 from reptopo.record import LayerMeasures
-from reptopo.reproduce import leaf_kind, score_leaves
+from reptopo.submission.reproduce import leaf_kind, score_leaves
 from reptopo.store import flatten_layer
 cfg = PROTOCOLS[max(PROTOCOLS)]
 x = np.random.default_rng(0).normal(size=(200, 3)); y = np.arange(200) % 2

@@ -138,7 +138,7 @@ def test_snapping_restores_float64_filtration_values(rng):
 @pytest.mark.parametrize("variant", ["D-I", "D-II"])
 def test_per_class_betti_of_naitzats_data_sets(variant):
     # D-I: nine disks (9, 0) against the square around nine holes (1, 9); D-II: nine rings per class
-    from reptopo.tasks import NAITZAT_BETTI, naitzat_sample
+    from reptopo.pipeline.tasks import NAITZAT_BETTI, naitzat_sample
 
     pts, labels = naitzat_sample(variant, 1000, np.random.default_rng(3))
     res = class_topology(pts, labels)
@@ -147,7 +147,7 @@ def test_per_class_betti_of_naitzats_data_sets(variant):
 
 
 def test_per_class_betti_of_nine_disks_against_a_square_with_nine_holes():
-    from reptopo.tasks import naitzat_sample
+    from reptopo.pipeline.tasks import naitzat_sample
 
     pts, labels = naitzat_sample("D-I", 1000, np.random.default_rng(3))
     res = class_topology(pts, labels)

@@ -1,9 +1,9 @@
-"""Per-layer activations through forward hooks, pooled per layout (reptopo.probe)."""
+"""Per-layer activations through forward hooks, pooled per layout (reptopo.pipeline.probe)."""
 
 import numpy as np
 import torch
 
-from reptopo.probe import extract, pool
+from reptopo.pipeline.probe import extract, pool
 from reptopo.registry import LayerSpec
 
 
@@ -33,8 +33,8 @@ def test_extract_streams_each_layer_to_disk(tmp_path):
 
 
 def test_token_cloud_of_one_text():
-    from reptopo.models import TaskFacts, bert_small, tokenize
-    from reptopo.probe import token_cloud
+    from reptopo.pipeline.models import TaskFacts, bert_small, tokenize
+    from reptopo.pipeline.probe import token_cloud
 
     model = bert_small(TaskFacts((64,), 2, "text"))
     ids = tokenize(["a short review of a film"], 32)[0]

@@ -14,7 +14,7 @@ from torch import nn
 
 import reptopo
 from reptopo.errors import ProfileError
-from reptopo.models import create_model
+from reptopo.pipeline.models import create_model
 from reptopo.profiling import default_layers
 from reptopo.protocol import measure_layer, protocol
 from reptopo.registry import Registry
@@ -30,7 +30,7 @@ def reg():
 
 @pytest.fixture(scope="module")
 def digits(reg):
-    from reptopo.tasks import load_task
+    from reptopo.pipeline.tasks import load_task
 
     x, y = load_task(reg.task("digits")).probe()
     return torch.as_tensor(x), y
@@ -92,7 +92,7 @@ def test_default_layers_of_plain_networks(reg):
 def test_profile_equals_the_benchmarks_extraction_and_measures(reg, digits, tmp_path):
     """The same model and probe inputs: activations bit for bit those the jobs extract, and every
     measure the one ``measure_layer`` gives them."""
-    from reptopo.probe import extract
+    from reptopo.pipeline.probe import extract
 
     entry = reg.model("lenet")
     torch.manual_seed(0)
@@ -172,11 +172,11 @@ def test_a_loader_is_sampled_as_it_streams_the_same_rows_for_every_layer():
         expected = model[:3](x[torch.as_tensor(pos)]).numpy()
     np.testing.assert_allclose(prof.activations[("2", "raw")], expected, rtol=1e-6, atol=1e-6)
     # every input is equally likely to be kept: inclusion counts over seeds within 4.5 sd of 60%
-    from reptopo.profiling import _Reservoir
+    from reptopo.profiling.inputs import Reservoir
 
     counts = np.zeros(500)
     for seed in range(300):
-        r = _Reservoir(300, seed)
+        r = Reservoir(300, seed)
         for start in range(0, 500, 64):
             r.slots(min(64, 500 - start))
         counts[r.positions] += 1
@@ -333,7 +333,7 @@ def test_plot_draws_the_sites_curves_in_one_figure(digits):
 
 
 def test_hub_names_offline_use_shipped_weights_or_fail_at_once(monkeypatch):
-    from reptopo.models import ModelBuildError
+    from reptopo.pipeline.models import ModelBuildError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     texts = [
@@ -435,11 +435,12 @@ def test_cli_profile_writes_the_table_figures_and_record(tmp_path, digits, monke
 def test_profile_of_a_trained_checkpoint_equals_its_benchmark_record(tmp_path):
     """A job trained and recorded by the runner; its checkpoint profiled on the probe set: every
     value agrees within the verify tolerance (on the same machine, bit for bit)."""
-    from reptopo.jobs import Job, load_trained, run_job
+    from reptopo.pipeline.checkpoints import load_trained
+    from reptopo.pipeline.jobs import Job, run_job
     from reptopo.protocol import CURRENT_VERSION
     from reptopo.record import Record
-    from reptopo.reproduce import compare_measurement, score_leaves
     from reptopo.store import ResultStore
+    from reptopo.submission.reproduce import compare_measurement, score_leaves
 
     job = Job("lenet", "digits", 1, (("train_size", 400), ("width", 0.5)))
     assert run_job(job, str(REGISTRY), str(tmp_path / "store"))["status"] == "done"

@@ -73,7 +73,7 @@ def test_a_bad_record_names_its_file_and_field(tmp_path):
 def test_rerunning_a_job_gives_the_same_digest(tmp_path):
     from helpers import tiny_registry
 
-    from reptopo.jobs import Job, run_job
+    from reptopo.pipeline.jobs import Job, run_job
     from reptopo.store import ResultStore
 
     reg = tiny_registry(tmp_path / "reg", seeds=(0,), epochs=3)

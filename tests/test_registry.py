@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reptopo.models import ModelBuildError, create_model, load_by_position
+from reptopo.pipeline.models import ModelBuildError, create_model, load_by_position
+from reptopo.pipeline.tasks import TaskUnavailable, load_task
 from reptopo.registry import Registry, RegistryError, load_entry, validate_paths
-from reptopo.tasks import TaskUnavailable, load_task
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "registry"
@@ -67,7 +67,7 @@ def test_every_offline_model_builds_with_its_declared_layers(registry, name):
 
 @pytest.mark.slow
 def test_pretrained_weights_are_the_files_by_position(registry):
-    from reptopo._resources import package_file
+    from reptopo.resources import package_file
 
     model = create_model(registry.model("mobilenetv2_imagenet"), registry.task("mnist"))
     state = torch.load(

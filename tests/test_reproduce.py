@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from reptopo.measures import mle, twonn
-from reptopo.reproduce import (
+from reptopo.submission.reproduce import (
     ACTIVATION_NOISE,
     HEADLINE_LEVEL,
     MIN_REFERENCE_SEEDS,

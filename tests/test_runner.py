@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import tiny_registry
 
-from reptopo.jobs import Job
+from reptopo.pipeline.jobs import Job
+from reptopo.pipeline.runner import expand, run_jobs
 from reptopo.registry import Registry
-from reptopo.runner import expand, run_jobs
 from reptopo.store import ResultStore
 
 pytestmark = pytest.mark.slow
@@ -166,8 +166,8 @@ def test_measuring_at_a_checkpoint_never_counts_against_the_training_budget():
     import torch
     from torch import nn
 
+    from reptopo.pipeline.train import train
     from reptopo.registry import TrainRecipe
-    from reptopo.train import train
 
     x = torch.randn(64, 4)
     y = (x[:, 0] > 0).long()

@@ -13,7 +13,7 @@ import pytest
 from clusters import dask_cluster, slurm_cluster, slurm_jobs, wait_until
 from helpers import tiny_registry
 
-from reptopo.runner import SLURM_OWN_KEYS, SlurmOptionsError, slurm_cluster_keys, slurm_options
+from reptopo.pipeline.runner import SLURM_OWN_KEYS, SlurmOptionsError, slurm_cluster_keys, slurm_options
 
 
 def reptopo(*args, env=None, cwd=None, timeout=900) -> subprocess.CompletedProcess:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from helpers import other_cpu
 
+from reptopo.errors import SubmissionError
 from reptopo.protocol import CURRENT_VERSION
-from reptopo.submission import SubmissionError, submit, verify, verify_record
+from reptopo.submission import submit, verify, verify_record
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "registry"
@@ -135,7 +136,7 @@ def test_measurement_verification_passes_on_another_cpu_where_the_exact_check_fa
     """A LeNet trained here, its checkpoint re-measured on the emulated CPU: every value agrees
     within the measured tolerances or is float noise the estimator amplifies, while a 1e-9 check
     of the same numbers, the old same-environment rule, fails."""
-    from reptopo.jobs import Job, run_job
+    from reptopo.pipeline.jobs import Job, run_job
 
     job = Job("lenet", "digits", 1, (("label_noise", 0.0), ("train_size", 400), ("width", 0.5)))
     assert run_job(job, str(REGISTRY), str(tmp_path / "store"))["status"] == "done"
@@ -183,11 +184,11 @@ def test_submit_and_verify_activations_without_weights(tmp_path):
     import numpy as np
     import torch
 
-    from reptopo.models import create_model
-    from reptopo.probe import extract
+    from reptopo.pipeline.models import create_model
+    from reptopo.pipeline.probe import extract
+    from reptopo.pipeline.tasks import load_task
     from reptopo.registry import Registry
     from reptopo.submission import submit_activations
-    from reptopo.tasks import load_task
 
     reg = Registry(REGISTRY)
     entry, task = reg.model("mlp"), reg.task("digits")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from reptopo import measures as M
+from reptopo.pipeline.tasks import load_task, probe_positions
 from reptopo.registry import Registry
-from reptopo.tasks import load_task, probe_positions
 
 REGISTRY = Path(__file__).resolve().parents[1] / "registry"
 
@@ -52,7 +52,7 @@ def test_text_tasks_load_offline(registry, name, n_total, classes):
     x, y = data.arrays("train")
     assert isinstance(x[0], str) and len(set(y.tolist())) == classes
     if n_total:
-        from reptopo.tasks import LOADERS
+        from reptopo.pipeline.tasks import LOADERS
 
         full = LOADERS[entry.source.loader](
             entry.splits.model_copy(update={"train_size": n_total - 10, "test_size": 10})
@@ -78,7 +78,7 @@ def test_synthetic_tasks_carry_their_ground_truth(registry):
 
 
 def test_naitzat_tasks_load_with_their_ground_truth(registry):
-    from reptopo.tasks import NAITZAT_BETTI, naitzat_sample
+    from reptopo.pipeline.tasks import NAITZAT_BETTI, naitzat_sample
 
     for name, variant, dim in (("naitzat_d1", "D-I", 2), ("naitzat_d2", "D-II", 2), ("naitzat_d3", "D-III", 3)):
         entry = registry.task(name)
@@ -86,7 +86,7 @@ def test_naitzat_tasks_load_with_their_ground_truth(registry):
         assert truth == NAITZAT_BETTI[variant] and entry.input_shape == [dim]
     # D-III's pieces: class 0 on nine spheres of radius 0.1, class 1 on shells (0.15) and inner spheres (0.05)
     x, y = naitzat_sample("D-III", 900, np.random.default_rng(0))
-    from reptopo.tasks import NAITZAT_CENTRES_2D
+    from reptopo.pipeline.tasks import NAITZAT_CENTRES_2D
 
     centres = np.c_[NAITZAT_CENTRES_2D, np.full(9, 0.5)]
     dist = np.min(np.linalg.norm(x[:, None] - centres[None], axis=2), axis=1)

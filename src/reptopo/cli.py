@@ -49,7 +49,7 @@ def _cmd_list(args) -> int:
                 registry.sources[("task", t.name)],
             )
     else:
-        from .runner import expand
+        from .pipeline.runner import expand
 
         for col in ("name", "v", "jobs", "description", "source"):
             table.add_column(col)
@@ -65,7 +65,7 @@ def _param_problems(paths) -> list[str]:
     """The builder-parameter problems of every valid model entry under ``paths`` (the schema's
     problems are validate_paths' to report)."""
     from .errors import RegistryError
-    from .models import builder_params, param_problems
+    from .pipeline.models import builder_params, param_problems
     from .registry import load_entry
 
     out = []
@@ -94,7 +94,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .runner import run_suite, slurm_options
+    from .pipeline.runner import run_suite, slurm_options
 
     if args.device.startswith("cuda"):
         import torch
@@ -299,7 +299,7 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_compare_runs(args) -> int:
-    from .reproduce import compare_runs
+    from .submission.reproduce import compare_runs
 
     result = compare_runs(args.run, args.reference, n_boot=args.n_boot)
     print(result.describe())

@@ -66,6 +66,14 @@ class SlurmOptionsError(ReptopoError, ValueError):
     """A ``--slurm`` value that is not a mapping of known keys; names the key or file."""
 
 
+class CheckpointError(ReptopoError, ValueError):
+    """A stored checkpoint that is missing, unreadable, or not the one its record quotes; names the file."""
+
+
+class ComparisonError(ReptopoError, ValueError):
+    """Two stored models that cannot be compared (other probe sets or inputs); names both and what to do."""
+
+
 class SubmissionError(ReptopoError, RuntimeError):
     """A refused submission or bundle; the message names the file and field."""
 

@@ -5,7 +5,7 @@ A bundle, an entry or a record from a stranger is hostile data: its files are si
 are read, its JSON and YAML are bounded in depth and refuse YAML's anchors and aliases, its
 archives are checked member by member from the zip's own headers before anything is inflated,
 its hashes are streamed, and a value quoted in an error message is cut to a short prefix. A
-model's size is computed on the meta device before it is built (:mod:`reptopo.models`), training
+model's size is computed on the meta device before it is built (:mod:`reptopo.pipeline.models`), training
 has ceilings (:class:`reptopo.registry.TrainRecipe`), and ``verify`` and ``publish`` run under a
 time budget (:class:`Deadline`) that says where it stopped.
 

@@ -90,7 +90,7 @@ class ProtocolConfig(BaseModel):
     n_landmarks: int = 200
     maxdim: int = 1
     metric: Literal["euclidean", "knn_geodesic"] = "euclidean"
-    betti_rule: str = "covering_radius"
+    betti_rule: Literal["covering_radius", "largest_gap", "sampling_resolution"] = "covering_radius"
     betti_factor: float | None = Field(2.0, description="the legacy rules' factor (v1)")
     betti_resolution: ResolutionParams | None = Field(None, description="the sampling-resolution rule (v2)")
     # PHdim
@@ -201,7 +201,7 @@ class ProtocolConfig(BaseModel):
             parts.append(f"measured at epochs {', '.join(map(str, self.checkpoint_epochs))} and the last for {who}")
         return "; ".join(parts) + "."
 
-    def betti_rule_object(self):
+    def betti_rule_object(self) -> M.ResolutionRule | M.BettiRule:
         """The Betti rule of this version: the sampling-resolution rule, or v1's legacy rule."""
         if self.betti_resolution is not None:
             return self.betti_resolution.rule()
@@ -271,7 +271,7 @@ MIN_POINTS = 30
 
 def measure_layer(
     x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, *, measures: tuple[str, ...] | None = None
-) -> tuple[dict, list[np.ndarray]]:
+) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Every measure the protocol ``cfg`` runs on one layer's cloud (or the named subset of
     them, in their own order): (JSON-ready dict, persistence diagrams).
 
@@ -287,7 +287,7 @@ def measure_layer(
     run = cfg.measure_names()
     unknown = sorted(set(measures or ()) - set(run))
     if unknown:
-        raise ValueError(f"measures: {unknown} are not measures of protocol {cfg.version}; known: {list(run)}")
+        raise UnknownName(f"measures: {unknown} are not measures of protocol {cfg.version}; known: {list(run)}")
     chosen = [m for m in cfg.measures() if measures is None or m.name in measures]
     with threadpool_limits(limits=1, user_api="blas"):
         return _measure_layer(x, y, cfg, layer, chosen)
@@ -295,8 +295,8 @@ def measure_layer(
 
 def _measure_layer(
     x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, chosen: list[Measure]
-) -> tuple[dict, list[np.ndarray]]:
-    out: dict = {"n_points": int(x.shape[0]), "n_features": int(x.shape[1])}
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    out: dict[str, Any] = {"n_points": int(x.shape[0]), "n_features": int(x.shape[1])}
     start = time.perf_counter()
     try:
         x = M.check_cloud(x, layer=layer, min_points=MIN_POINTS, max_duplicate_fraction=cfg.max_duplicate_fraction)

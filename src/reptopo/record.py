@@ -21,7 +21,7 @@ checkpoint's hash. Timings, memory, library versions, the device, the diagrams f
 the provenance are left out, so re-running a job on the same machine type with the same libraries
 gives the same digest. The digest identifies a record (a citation names exactly one); it is not a
 promise of bits: on another CPU the same job gives other last bits and another digest, and
-``reptopo verify`` judges the values within measured tolerances (:mod:`reptopo.reproduce`).
+``reptopo verify`` judges the values within measured tolerances (:mod:`reptopo.submission.reproduce`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pydantic import Field, ValidationError, create_model
 
 from .errors import RecordError, UnknownName
 from .measures.measure import MeasureError, Strict, registered
-from .registry import LAYER_NAME, Name
+from .registry import LAYER_NAME, Name, Role
 
 SCHEMA_VERSION = 2
 # a layer's primary pooling, when it was measured under several: the first present of these
@@ -91,7 +91,7 @@ class Layer(Strict):
     name: str = Field(pattern=LAYER_NAME, description="the module's name in the model, or 'input'")
     pooling: Literal["raw", "flat", "gap", "mean", "cls"]
     depth: float
-    role: str
+    role: Role
     epoch: int
     measures: LayerMeasures
 
@@ -354,7 +354,7 @@ class LayerRef(Strict):
     name: str
     pooling: str
     depth: float
-    role: str
+    role: Role
 
 
 class ComparisonRecord(Strict):

@@ -85,8 +85,12 @@ def registry_roots(extra: str | Path | None = None) -> list[Path]:
     return out
 
 
+# what a layer is in its model: the record, the site and the analysis read it
+Role = Literal["input", "stem", "block", "attention_block", "pooling", "head"]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # validators built on first use
 
 
 class TrainRecipe(Strict):
@@ -103,7 +107,7 @@ class TrainRecipe(Strict):
 
 
 class SourceSpec(Strict):
-    loader: str = Field(description="name of a data loader in reptopo.tasks")
+    loader: str = Field(description="name of a data loader in reptopo.pipeline.tasks")
     params: dict[str, Any] = {}
     hub_id: str | None = Field(None, description="Hugging Face data set id, for users with a hub")
     local_alternative: str | None = Field(None, description="offline task to use instead of a hub task")
@@ -141,7 +145,7 @@ class TaskEntry(Strict):
 class LayerSpec(Strict):
     name: str = Field(pattern=LAYER_NAME, description="module name in the built model (named_modules), or 'input'")
     depth: float = Field(ge=0, le=1, description="relative depth in [0, 1]")
-    role: Literal["input", "stem", "block", "attention_block", "pooling", "head"]
+    role: Role
     layout: Literal["vector", "conv1d", "conv2d", "tokens"] | None = Field(
         None, description="how the output is pooled; inferred for 2-D (vector) and 4-D (conv2d) outputs"
     )
@@ -163,7 +167,7 @@ class ModelEntry(Strict):
     family: Name
     modality: Literal["vision", "text", "any"]
     description: str
-    builder: str = Field(description="a builder in reptopo.models, or 'module:function'")
+    builder: str = Field(description="a builder in reptopo.pipeline.models, or 'module:function'")
     params: dict[str, Any] = {}
     pretrained: PretrainedSpec | None = None
     layers: list[LayerSpec] = Field(min_length=1)

@@ -171,7 +171,7 @@ class ResultStore:
         path = self.tables_dir() / "analysis.json"
         return json.loads(path.read_text()).get("notes", []) if path.is_file() else []
 
-    # comparison records: layer-by-layer similarity of two stored jobs (reptopo.compare)
+    # comparison records: layer-by-layer similarity of two stored jobs (reptopo.pipeline.compare)
 
     def comparison_path(self, comparison_id: str) -> Path:
         return self.root / "comparisons" / f"{comparison_id}.json"

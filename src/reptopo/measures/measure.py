@@ -31,7 +31,8 @@ LeafKind = Literal["score", "parameter", "count"]
 class Strict(BaseModel):
     """The base of the record's models: unknown fields refused, values frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: the validators are built on first use, not at import (the record loads fast)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class MeasureError(Strict):

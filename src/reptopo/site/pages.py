@@ -724,7 +724,7 @@ KIND_CAPTIONS = {
 
 def page_compare(task: str, comp: pd.DataFrame) -> str:
     """The Compare page of one task: the similarity maps of every pair, chosen with two selectors."""
-    from ..compare import comparison_config
+    from ..pipeline.compare import comparison_config
 
     plots = Plots(f"compare-{task}")
     pairs, rows = [], []
@@ -773,7 +773,7 @@ def page_compare(task: str, comp: pd.DataFrame) -> str:
 
 
 def page_compare_index(t, tasks: list[tuple[str, int]]) -> str:
-    from ..compare import comparison_config
+    from ..pipeline.compare import comparison_config
 
     return render(
         "compare_index.md.j2",
@@ -793,7 +793,7 @@ def page_submit() -> str:
         "measures": LayerMeasures,
         "train": TrainSummary,
     }
-    from .. import reproduce as R
+    from ..submission import reproduce as R
 
     return render(
         "submit.md.j2",

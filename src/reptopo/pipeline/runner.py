@@ -6,14 +6,15 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-from .errors import SlurmOptionsError
+from ..errors import SlurmOptionsError
+from ..protocol import CURRENT_VERSION
+from ..registry import Registry, SuiteEntry
 from .jobs import Job, run_job
-from .protocol import CURRENT_VERSION
-from .registry import Registry, SuiteEntry
 
 
 def expand(suite: SuiteEntry) -> list[Job]:
@@ -159,7 +160,11 @@ def progress_line(done: int, total: int, result: dict, elapsed: float) -> str:
 
 
 def _drain(
-    client, tasks: Sequence[tuple[str, Callable[..., dict], tuple]], summary: RunSummary, progress: bool, label: str
+    client,
+    tasks: Sequence[tuple[str, Callable[..., Mapping[str, Any]], tuple]],
+    summary: RunSummary,
+    progress: bool,
+    label: str,
 ) -> None:
     """Submit ``(key, function, args)`` tasks to ``client`` and collect their results into
     ``summary`` as they finish, with a progress bar on a terminal or one line per task in a log."""
@@ -207,7 +212,11 @@ def dask_client(address: str | None = None, n_workers: int = 2, slurm: tuple[dic
 
 
 def _run_pending(
-    tasks: Sequence[tuple[str, Callable[..., dict], tuple]], skipped: list[str], client, progress: bool, label: str
+    tasks: Sequence[tuple[str, Callable[..., Mapping[str, Any]], tuple]],
+    skipped: list[str],
+    client,
+    progress: bool,
+    label: str,
 ) -> RunSummary:
     """Run ``tasks`` (key, function, args) on ``client`` (a LocalCluster of its own when None and
     there is work), with ``skipped`` already stored."""
@@ -234,7 +243,7 @@ def run_jobs(
 ) -> RunSummary:
     """Submit every job whose record is missing; a worker's death retries the job elsewhere
     (Dask reschedules it up to ``distributed.scheduler.allowed-failures`` times)."""
-    from .store import ResultStore
+    from ..store import ResultStore
 
     store = ResultStore(store_root)
     ids = [j.job_id(protocol_version) for j in jobs]
@@ -249,9 +258,9 @@ def run_jobs(
 def run_comparisons(
     pairs: list, registry_spec: str, store_root: str, *, client=None, progress: bool = True
 ) -> RunSummary:
-    """The comparison stage (:mod:`reptopo.compare`): every pair whose comparison record is missing."""
+    """The comparison stage (:mod:`reptopo.pipeline.compare`): every pair whose comparison record is missing."""
+    from ..store import ResultStore
     from .compare import run_comparison
-    from .store import ResultStore
 
     store = ResultStore(store_root)
     ids = [p.comparison_id() for p in pairs]
@@ -295,8 +304,8 @@ def run_suite(
     ``address``, ``workers`` and ``slurm`` (the pair :func:`slurm_options` returns) choose the
     cluster as :func:`make_client` does; ``limit`` runs only the first jobs; ``say`` receives
     one line per stage."""
+    from ..store import ResultStore
     from .compare import plan
-    from .store import ResultStore
 
     registry = Registry(registry_spec)
     jobs = expand(registry.suite(suite))

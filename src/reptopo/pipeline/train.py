@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..registry import TrainRecipe
 from .models import tokenize
-from .registry import TrainRecipe
 
 
 @dataclass

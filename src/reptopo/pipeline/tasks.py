@@ -21,9 +21,9 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ._resources import package_file
-from .errors import TaskUnavailable
-from .registry import TaskEntry
+from ..errors import TaskUnavailable
+from ..registry import TaskEntry
+from ..resources import package_file
 
 LOADERS: dict[str, Callable] = {}
 

@@ -32,9 +32,9 @@ from functools import lru_cache
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import UnknownName
-from .record import COMPARISON_SCHEMA_VERSION, TRAINED_STATUSES, Record, latest_version, primary_pooling
-from .registry import Registry
+from ..errors import ComparisonError, UnknownName
+from ..record import COMPARISON_SCHEMA_VERSION, TRAINED_STATUSES, Record, latest_version, primary_pooling
+from ..registry import Registry
 
 KINDS = ("architectures", "seeds", "random_init")
 
@@ -136,7 +136,7 @@ def _cached_side(
 ) -> tuple[tuple[dict, ...], tuple[np.ndarray, ...]]:
     """:func:`_side_activations` of a stored job, kept for the next pairs a worker compares (a job
     is in several pairs; its record's digest and its checkpoint file's size and time are the key)."""
-    from .store import ResultStore
+    from ..store import ResultStore
 
     store = ResultStore(store_root)
     scratch = store.scratch(f"side-{job_id}-{os.getpid()}")  # two workers may extract one job at once
@@ -154,7 +154,8 @@ def _side_activations(record: Record, registry_spec: str, store, scratch) -> tup
     one), as float32 arrays."""
     import torch
 
-    from .jobs import cached_registry, load_trained
+    from .checkpoints import load_trained
+    from .jobs import cached_registry
     from .probe import extract
 
     torch.set_num_threads(1)
@@ -197,7 +198,9 @@ def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_C
     start = time.perf_counter()
     left, right = store.record(pair.left), store.record(pair.right)
     if left.probe.hash != right.probe.hash or left.probe.size != right.probe.size:
-        raise ValueError(f"{pair.left} and {pair.right} were measured on different probe sets")
+        raise ComparisonError(
+            f"{pair.left} and {pair.right} were measured on different probe sets; compare models of one task"
+        )
 
     def side(rec):
         path = store.checkpoint_path(rec.job_id)
@@ -215,7 +218,7 @@ def compare_pair(pair: Pair, registry_spec: str, store, version: int = CURRENT_C
         if ra["role"] == rb["role"] == "input" and ra["pooling"] == rb["pooling"]
     ]
     if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in inputs):
-        raise ValueError(
+        raise ComparisonError(
             f"{pair.left} and {pair.right}: the input layers' activations differ, so the two sides were not "
             "extracted from the same probe inputs; remove the store's scratch/ folder and compare again"
         )
@@ -248,8 +251,8 @@ def similarity_maps(
     """Linear CKA (plain, debiased) between every layer of ``left`` and of ``right`` (activations
     of the same inputs, in depth order), and RTD between up to ``cfg.rtd_max_layers`` of each
     spread evenly (None elsewhere)."""
-    from .measures import rtd
-    from .measures.cka import cka_matrix
+    from ..measures import rtd
+    from ..measures.cka import cka_matrix
 
     cka = cka_matrix(left, right, names=names)
     cka_debiased = cka_matrix(left, right, debiased=True, names=names)
@@ -270,7 +273,7 @@ def similarity_maps(
 
 def run_comparison(pair: Pair, registry_spec: str, store_root: str, version: int = CURRENT_COMPARISON) -> dict:
     """Compare ``pair`` unless its record exists; a failure is written to failed/ and reported."""
-    from .store import ResultStore
+    from ..store import ResultStore
 
     store = ResultStore(store_root)
     cid = pair.comparison_id(version)

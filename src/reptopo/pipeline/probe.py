@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import LayerError
-from .limits import MAX_LAYER_BYTES, human
-from .registry import LayerSpec
+from ..errors import LayerError
+from ..limits import MAX_LAYER_BYTES, human
+from ..registry import LayerSpec
 
 POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
 

@@ -30,13 +30,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 import pandas as pd
 
-from .measures.measure import LeafKind
-from .measures.measure import get as get_measure
+from ..measures.measure import LeafKind
+from ..measures.measure import get as get_measure
 
 # --- the scores of a record, as flat leaves -----------------------------------------------------
 
@@ -193,6 +193,9 @@ def perturb_rows(
     return (x64 * (1.0 + size * noise)).astype(x.dtype)
 
 
+Verdict = Literal["agrees", "float noise", "differs", "missing"]
+
+
 @dataclass(frozen=True)
 class Finding:
     """One leaf compared: ``verdict`` is ``agrees`` (within its tolerance), ``float noise`` (the
@@ -202,7 +205,7 @@ class Finding:
     key: str
     claimed: float
     rederived: float
-    verdict: str
+    verdict: Verdict
     detail: str = ""
 
     def __str__(self) -> str:
@@ -489,15 +492,15 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
     import pandas as pd
     from scipy.stats import kendalltau, pearsonr
 
-    from .analysis import correlate, model_scores
-    from .record import TRAINED_STATUSES, latest_version
-    from .store import ResultStore, collect
+    from ..analysis import correlate, model_scores
+    from ..record import TRAINED_STATUSES, latest_version
+    from ..store import ResultStore, collect
 
     run, ref = ResultStore(run_store), ResultStore(reference_store)
     run_records, ref_records = run.require_records(), ref.require_records()
     version = latest_version({r.protocol.version for r in run_records} & {r.protocol.version for r in ref_records})
     if version is None:
-        from .errors import StoreError
+        from ..errors import StoreError
 
         raise StoreError(f"{run_store} and {reference_store} share no protocol version: nothing to compare")
     population: dict = {}
