@@ -36,7 +36,7 @@ from pydantic import Field, ValidationError, create_model
 
 from .errors import RecordError, UnknownName
 from .measures.measure import MeasureError, Strict, registered
-from .registry import LAYER_NAME, Name, Role
+from .names import LAYER_NAME, Name, Role
 
 SCHEMA_VERSION = 2
 # a layer's primary pooling, when it was measured under several: the first present of these

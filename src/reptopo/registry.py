@@ -18,10 +18,10 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import RegistryError, UnknownName
 from .limits import (
@@ -35,27 +35,9 @@ from .limits import (
     read_text,
     short,
 )
+from .names import LAYER_NAME, Name, Role
 
 BUILTIN = "builtin"
-# Names are shown in page titles, headings, links and file names: letters, digits, '_', '-' and
-# '.', starting with a letter or digit, at most 100 characters. Anything else is refused.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-def check_name(value: str) -> str:
-    """``value`` if it is a valid name (:data:`NAME_PATTERN`); a ValueError saying why otherwise."""
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use letters, digits, '_', '-' and '.' only "
-            "(starting with a letter or digit, at most 100 characters)"
-        )
-    return value
-
-
-Name = Annotated[str, AfterValidator(check_name)]
-# a module's name in a built model (``named_modules``: 'layer1.0.conv', 'blocks.3'), or 'input': it
-# reaches file names, diagram keys and figures, so nothing else is accepted
-LAYER_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
 # who published an entry (publish's --submitter): a handle without '.', so that a published name
 # SUBMITTER.NAME can never be a shipped entry's name or another submitter's
 SUBMITTER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}")
@@ -83,10 +65,6 @@ def registry_roots(extra: str | Path | None = None) -> list[Path]:
             seen.add(key)
             out.append(root)
     return out
-
-
-# what a layer is in its model: the record, the site and the analysis read it
-Role = Literal["input", "stem", "block", "attention_block", "pooling", "head"]
 
 
 class Strict(BaseModel):

@@ -26,6 +26,7 @@ from .jobs import (
     job_status,
     measure_all,
     model_overrides,
+    record_identity,
     weight_stats,
 )
 
@@ -196,8 +197,7 @@ def checkpoint_record(
     assert inputs is not None, "remeasure() keeps the job's inputs"
     return build_record(
         job_id=job.job_id(cfg.version),
-        entry=entry,
-        task_entry=task_entry,
+        identity=record_identity(entry, task_entry),
         cfg=cfg,
         seed=job.seed,
         axes=dict(job.axes),

@@ -387,8 +387,7 @@ def _execute(
     all_diagrams.update(dgms)
     record = build_record(
         job_id=job_id,
-        entry=entry,
-        task_entry=task_entry,
+        identity=record_identity(entry, task_entry),
         cfg=cfg,
         seed=job.seed,
         axes=axes,
@@ -407,11 +406,24 @@ def _execute(
     return record, all_diagrams
 
 
+def record_identity(entry: ModelEntry, task_entry: TaskEntry) -> dict[str, Any]:
+    """What a record says it is of: the model and task entries' names, versions, family,
+    modality and content hashes (:func:`build_record`'s ``identity``)."""
+    return {
+        "model": entry.name,
+        "model_version": entry.version,
+        "task": task_entry.name,
+        "task_version": task_entry.version,
+        "family": entry.family,
+        "modality": task_entry.modality,
+        "entry_hash": {"model": entry_hash(entry), "task": entry_hash(task_entry)},
+    }
+
+
 def build_record(
     *,
     job_id: str,
-    entry: ModelEntry,
-    task_entry: TaskEntry,
+    identity: dict[str, Any],
     cfg: ProtocolConfig,
     seed: int,
     axes: dict[str, Any],
@@ -428,7 +440,9 @@ def build_record(
     device: str,
     layers: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """A record's fields: the one place they are written (jobs and submitted activations).
+    """A record's fields: the one place they are written (jobs, re-measured checkpoints, submitted
+    activations and profiles). ``identity``: :func:`record_identity` of the entries, or a
+    profile's own.
 
     ``probe`` is (size, hash, ids) of the probe set the layers were measured on. The store
     validates the dict against :class:`reptopo.record.Record` and adds the provenance and the
@@ -438,18 +452,12 @@ def build_record(
     return {
         "schema": SCHEMA_VERSION,
         "job_id": job_id,
-        "model": entry.name,
-        "model_version": entry.version,
-        "task": task_entry.name,
-        "task_version": task_entry.version,
+        **identity,
         "seed": seed,
         "axes": axes,
         "control": control,
         "status": status,
-        "family": entry.family,
-        "modality": task_entry.modality,
         "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
-        "entry_hash": {"model": entry_hash(entry), "task": entry_hash(task_entry)},
         "probe": {"size": int(size), "hash": probe_hash, "ids": np.asarray(ids).tolist()},
         "recipe": recipe,
         "train": train,

@@ -163,30 +163,32 @@ class Profile:
 
         The probe is the kept inputs (their hash and positions); the entry hashes are of the
         profiled layers' specs and of the inputs. Accuracies are NaN unless given."""
-        from ..pipeline.jobs import job_id, library_versions, where_this_runs
-        from ..record import SCHEMA_VERSION, finalize
+        from ..pipeline.jobs import build_record, job_id
+        from ..record import finalize
 
         name = model or _record_name(self.model)
         cfg = self.protocol
         layers_hash = hashlib.sha256(repr([s.model_dump(mode="json") for s in self.layers]).encode()).hexdigest()
-        data = {
-            "schema": SCHEMA_VERSION,
-            "job_id": job_id(name, task, cfg.version, kind="profile"),
+        identity = {
             "model": name,
             "model_version": 1,
             "task": task,
             "task_version": 1,
-            "seed": 0,
-            "axes": {},
-            "control": None,
-            "status": "submitted_activations",
             "family": family,
             "modality": modality,
-            "protocol": {"version": cfg.version, "digest": cfg.digest(), "config": cfg.model_dump(mode="json")},
             "entry_hash": {"model": layers_hash, "task": self.inputs_hash},
-            "probe": {"size": len(self.positions), "hash": self.inputs_hash, "ids": self.positions.tolist()},
-            "recipe": None,
-            "train": {
+        }
+        data = build_record(
+            job_id=job_id(name, task, cfg.version, kind="profile"),
+            identity=identity,
+            cfg=cfg,
+            seed=0,
+            axes={},
+            control=None,
+            status="submitted_activations",
+            probe=(len(self.positions), self.inputs_hash, self.positions),
+            recipe=None,
+            train={
                 "train_accuracy": float(train_accuracy),
                 "test_accuracy": float(test_accuracy),
                 "train_loss": math.nan,
@@ -194,19 +196,17 @@ class Profile:
                 "epochs_run": 0,
                 "history": [],
             },
-            "checkpoint_sha256": None,
-            "n_parameters": None,
-            "weight_l2": None,
-            "times": {
+            checkpoint_sha256=None,
+            n_parameters=None,
+            weight_l2=None,
+            times={
                 "train_seconds": 0.0,
                 "measure_seconds": sum(m.measures.seconds or 0.0 for m in self.measurements),
             },
-            "peak_rss_mb": None,
-            "versions": library_versions(),
-            "device": self.device,
-            "ran_on": where_this_runs(),
-            "layers": [m.model_dump(mode="python", exclude_unset=True) for m in self.measurements],
-        }
+            peak_rss_mb=None,
+            device=self.device,
+            layers=[m.model_dump(mode="python", exclude_unset=True) for m in self.measurements],
+        )
         return finalize(data, "self_reported")
 
     def compare(self, other: Profile, *, layers: int | None = None) -> ProfileComparison:

@@ -32,10 +32,11 @@ from ..figures import (
     colours_for,
     panel_traces,
 )
+from ..names import NAME_PATTERN
 from ..protocol import CURRENT_VERSION, protocol
 from ..record import SCHEMA_VERSION, TRAINED_STATUSES, LayerMeasures, Record, TrainSummary, latest_version
 from ..record import Layer as RecordLayer
-from ..registry import NAME_PATTERN, LayerSpec, ModelEntry, PretrainedSpec, Registry
+from ..registry import LayerSpec, ModelEntry, PretrainedSpec, Registry
 from ..store import TABLES, ResultStore
 from .html import (
     PROVENANCE_LABELS,

@@ -48,7 +48,8 @@ from ..limits import (
     sha256_capped,
     short,
 )
-from ..registry import Name, load_entry
+from ..names import Name
+from ..registry import load_entry
 
 BUNDLE_FILES = ("entry.yaml", "record.json", "record.diagrams.npz", "environment.json")
 WEIGHTS_FILE = "weights.safetensors"  # the trained checkpoint: what the measurement check measures again

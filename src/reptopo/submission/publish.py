@@ -20,8 +20,8 @@ from ..limits import (
     clip,
     short,
 )
+from ..names import NAME_PATTERN
 from ..record import Record
-from ..registry import NAME_PATTERN
 from ..store import ResultStore, atomic_write_bytes
 from .bundle import WEIGHTS_FILE, check_bundle_entry, check_manifest, read_environment, registry_models
 from .verify import verify

@@ -111,7 +111,7 @@ def measure_activations(
     Returns (record dict, diagrams, kept), where ``kept`` holds the activations by (layer,
     pooling), the probe labels and the protocol (``activations``, ``y_probe``, ``cfg``), for the
     sensitivity probe."""
-    from ..pipeline.jobs import build_record, cached_registry, cached_task_data, job_id
+    from ..pipeline.jobs import build_record, cached_registry, cached_task_data, job_id, record_identity
     from ..protocol import CURRENT_VERSION, measure_layer, protocol
 
     cfg = protocol(CURRENT_VERSION)
@@ -154,8 +154,7 @@ def measure_activations(
     task = registry.task(task_name)
     record = build_record(
         job_id=job_id(entry.name, task_name, cfg.version, kind="activations"),
-        entry=entry,
-        task_entry=task,
+        identity=record_identity(entry, task),
         cfg=cfg,
         seed=0,
         axes={},
