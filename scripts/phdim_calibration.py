@@ -1,6 +1,7 @@
 """Build PHdim's calibration tables: raw PHdim of fresh clouds of known dimension.
 
     python scripts/phdim_calibration.py [--clouds 40] [--workers 2] [--out PATH]
+    python scripts/phdim_calibration.py --broad [--clouds 5] [--workers 2]
 
 For each pool size (300, 600, 1,000 and 2,000: a layer's pool is its probe, capped by the
 protocol), each family (isotropic Gaussians, the primary one, and
@@ -11,6 +12,13 @@ subsamples drawn by the cloud's own seed. The table keeps, per d, the empirical 
 raw dimension and the mean and standard deviation of its logarithm; then the smoothed belt that
 :mod:`reptopo.measures.phdim` inverts (see ``smooth_belt``). A family's table stops at the last
 d at which every cloud's slope was below 1 and the mean still rose.
+
+``--broad`` builds the *broad* family (protocol v4) and replaces only its tables in the file:
+``--clouds`` clouds of each kind of :data:`reptopo.measures.manifolds.CALIBRATION_KINDS`
+(Gaussians, balls, paraboloids, curved products of arcs, Beta(0.5, 0.5) and Student-t
+coordinates, an uneven mixture, a smooth random-feature embedding) at each d, so that the
+table's spread at d is the spread between kinds as well as between draws. The held-out kinds
+(:data:`reptopo.measures.manifolds.HELD_OUT_KINDS`) never enter it.
 
 The output is versioned data in the package (``src/reptopo/measures/data/``); the tests
 re-derive entries from fresh simulations and check that a table matches its schedule.
@@ -78,10 +86,12 @@ def cloud(family: str, n: int, d: int, seed: int) -> np.ndarray:
 
 def _one(job):
     from reptopo.measures import default_schedule, phdim
+    from reptopo.measures.manifolds import draw
 
     family, pool, d, seed = job
+    points = cloud(family, pool, d, seed) if family in FAMILIES else draw(family, pool, d, seed)
     res = phdim(
-        cloud(family, pool, d, seed),
+        points,
         pool_size=pool,
         sizes=default_schedule(pool),
         n_repeats=7,
@@ -167,13 +177,103 @@ def build(n_clouds: int, workers: int) -> dict:
     }
 
 
+BROAD_DIMS = tuple(d for d in DIMS if d <= 160)
+
+
+def broad_belt(rows: list[dict], n_kinds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The broad table's belt: a prediction belt for a kind that did not build it.
+
+    A new layer is a draw from a new kind, so its log raw value varies around the bank's mean by
+    the spread between kinds (estimated from ``n_kinds`` kind means, hence the factor 1 + 1/K)
+    and the spread within a kind. The spread stored is that standard deviation scaled by
+    t_{K-1, 0.975} / z_{0.975} (2.36 / 1.96 for 8 kinds), so that the estimator's belt of
+    +-1.96 spreads is the random-effects prediction interval with K - 1 degrees of freedom.
+    The centre is smoothed as the other families' (``smooth_belt``), the spread as well.
+    """
+    from scipy import stats
+
+    dims = [r["d"] for r in rows]
+    between = np.array([np.var(r["kind_means"], ddof=1) for r in rows])
+    within = np.maximum(np.array([r["log_sd"] ** 2 for r in rows]) - between, 0.0)
+    sd = np.sqrt(between * (1 + 1 / n_kinds) + within) * stats.t.ppf(0.975, n_kinds - 1) / stats.norm.ppf(0.975)
+    return smooth_belt(dims, np.array([r["log_mean"] for r in rows]), sd)
+
+
+def build_broad(n_clouds: int, workers: int, current: dict) -> dict:
+    """``current`` with its broad tables replaced by fresh ones (the other families untouched)."""
+    from reptopo import __version__
+    from reptopo.measures import default_schedule
+    from reptopo.measures.manifolds import CALIBRATION_KINDS
+
+    kinds = sorted(CALIBRATION_KINDS)
+    jobs = [(k, p, d, s) for p in POOLS for k in kinds for d in BROAD_DIMS for s in range(n_clouds)]
+    with multiprocessing.Pool(workers) as pool:
+        slopes = dict(pool.imap_unordered(_one, jobs, chunksize=8))
+    tables = [t for t in current["tables"] if t["family"] != "broad"]
+    for p in POOLS:
+        rows = []
+        for d in BROAD_DIMS:
+            s = np.array([slopes[(k, p, d, seed)] for k in kinds for seed in range(n_clouds)])
+            # a cloud whose slope reaches 1 has no raw value (an uneven mixture does, now and then,
+            # from d = 48): the table stops where more than 5% do, and spans the rest
+            if (s >= 1).mean() > 0.05:
+                break
+            finite = s < 1
+            z = -np.log1p(-s[finite])
+            if rows and z.mean() <= rows[-1]["log_mean"]:
+                break
+            z_all = np.where(finite, -np.log1p(-np.minimum(s, 1 - 1e-12)), np.nan)
+            by_kind = np.nanmean(z_all.reshape(len(kinds), n_clouds), axis=1)
+            rows.append(
+                {
+                    "d": d,
+                    "log_mean": float(z.mean()),
+                    "log_sd": float(z.std(ddof=1)),
+                    "kind_means": [float(v) for v in by_kind],
+                    "n_unresolved": int((~finite).sum()),
+                    "raw_quantiles": [float(v) for v in np.exp(np.quantile(z, QUANTILES))],
+                }
+            )
+        centre, spread = broad_belt(rows, len(kinds))
+        tables.append(
+            {
+                "family": "broad",
+                "pool_size": p,
+                "sizes": [int(v) for v in default_schedule(p)],
+                "n_repeats": 7,
+                "alpha": 1.0,
+                "n_clouds": n_clouds * len(kinds),
+                "kinds": kinds,
+                "quantiles": list(QUANTILES),
+                "dims": [r["d"] for r in rows],
+                "log_mean": [r["log_mean"] for r in rows],
+                "log_sd": [r["log_sd"] for r in rows],
+                "kind_means": [r["kind_means"] for r in rows],
+                "raw_quantiles": [r["raw_quantiles"] for r in rows],
+                "belt_centre": [float(v) for v in centre],
+                "belt_spread": [float(v) for v in spread],
+            }
+        )
+    return {
+        **current,
+        "description": current["description"] + "; family broad: the calibration bank of manifold kinds "
+        "(reptopo.measures.manifolds.CALIBRATION_KINDS), equal clouds per kind",
+        "built_with_broad": f"reptopo {__version__}, scripts/phdim_calibration.py --broad --clouds {n_clouds}",
+        "tables": tables,
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clouds", type=int, default=40)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--broad", action="store_true", help="rebuild only the broad family's tables")
     args = ap.parse_args(argv)
-    table = build(args.clouds, args.workers)
+    if args.broad:
+        table = build_broad(args.clouds, args.workers, json.loads(args.out.read_text()))
+    else:
+        table = build(args.clouds, args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(table, indent=1) + "\n")
     for t in table["tables"]:

@@ -100,10 +100,11 @@ class ProtocolConfig(BaseModel):
     phdim_repeats: int = 7
     phdim_bootstrap: int = 100
     phdim_class_min_points: int = 60
-    phdim_ceiling: Literal["eckmann_ruelle", "calibrated"] | None = Field(
+    phdim_ceiling: Literal["eckmann_ruelle", "calibrated", "calibrated_broad"] | None = Field(
         None,
         description="v2: censor estimates above 2 log10 N; v3: read the fit through the calibration table of "
-        "its pool and schedule, censored only where the interval has no finite upper end",
+        "its pool and schedule, censored only where the interval has no finite upper end; v4: the same through "
+        "the broad table, built from a bank of manifold kinds",
     )
     # per-class homology, the whole cloud's components, normalised total persistence (v2)
     class_topology: ClassTopologyParams | None = None
@@ -181,6 +182,10 @@ class ProtocolConfig(BaseModel):
             "calibrated": f", calibrated against tables of Gaussian and ball clouds on the same pool (at most "
             f"{self.phdim_pool} points) and schedule, with a 95% interval; censored (a lower bound) "
             "only where the interval has no finite upper end",
+            "calibrated_broad": f", calibrated against tables of a bank of manifold kinds (Gaussian, ball, curved, "
+            f"non-uniform, heavy-tailed, mixed and non-linearly embedded clouds) on the same pool (at most "
+            f"{self.phdim_pool} points) and schedule, with a 95% interval spanning the kinds' spread; censored "
+            "(a lower bound) only where the interval has no finite upper end",
         }.get(self.phdim_ceiling or "", "")
         parts.append(
             f"PHdim alpha {self.phdim_alpha} with {self.phdim_n_sizes} sizes x {self.phdim_repeats} subsamples"
@@ -252,7 +257,9 @@ PROTOCOLS = {
     ),
 }
 # v4 (a draft: not yet the benchmark's version, and its records are not the reference results):
-# v3 plus GRIDE, intrinsic dimension across scales (reptopo/measures/catalog/gride.py)
+# v3 with PHdim read through the broad calibration table (a bank of manifold kinds, whose
+# interval covers kinds that did not build it) and GRIDE, intrinsic dimension across scales
+# (reptopo/measures/catalog/gride.py)
 PROTOCOLS[4] = ProtocolConfig.model_validate(
     {**PROTOCOLS[3].model_dump(), "version": 4, "measure_params": {"gride": {}}}
 )

@@ -11,6 +11,10 @@ import numpy as np
 
 BETTI_RULES = ("covering_radius", "largest_gap")
 CALIBRATION_LEVEL = 0.95
+# the ceilings that read PHdim through a calibration table, and the table family each reads:
+# "calibrated" (protocol v3) the isotropic Gaussians' (its interval spanning the balls' too),
+# "calibrated_broad" (v4) the broad bank of manifold kinds' (reptopo.measures.manifolds)
+CALIBRATED_CEILINGS = {"calibrated": "gaussian", "calibrated_broad": "broad"}
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class PHDimResult:
         if self.ceiling is None:  # protocol v1's record, which had no ceiling
             for key in ("ceiling", "censored", "bound", "fit_dimension"):
                 out.pop(key)
-        if self.ceiling == "calibrated":
+        if self.ceiling in CALIBRATED_CEILINGS:
             for key in ("ci_low", "ci_high", "dimension", "fit_dimension"):
                 v = out[key]
                 out[key] = None if v is None or not np.isfinite(v) else float(v)

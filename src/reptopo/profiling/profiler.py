@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ProfileError
+from ..measures.results import CALIBRATED_CEILINGS
 from ..protocol import CURRENT_VERSION, MIN_POINTS, ProtocolConfig, measure_layer, protocol
 from ..record import Layer, pooling_rank
 from ..registry import LayerSpec
@@ -38,7 +39,7 @@ def _calibrated_size(n: int, cfg: ProtocolConfig) -> int:
     does not calibrate, when the pool is the protocol's own, or when no table is that small."""
     from ..measures import calibrated_pools
 
-    if cfg.phdim_ceiling != "calibrated" or n >= cfg.phdim_pool:
+    if cfg.phdim_ceiling not in CALIBRATED_CEILINGS or n >= cfg.phdim_pool:
         return n
     fits = [p for p in calibrated_pools(cfg.phdim_repeats, cfg.phdim_alpha) if p <= n]
     return max(fits) if fits else n

@@ -32,6 +32,7 @@ from ..figures import (
     colours_for,
     panel_traces,
 )
+from ..measures.results import CALIBRATED_CEILINGS
 from ..names import NAME_PATTERN
 from ..protocol import CURRENT_VERSION, protocol
 from ..record import SCHEMA_VERSION, TRAINED_STATUSES, LayerMeasures, Record, TrainSummary, latest_version
@@ -119,7 +120,7 @@ def page_leaderboard(t) -> str:
     ]
     for col in scored:
         arch[f"{col}_cell"] = [fmt_pm(m, s) for m, s in zip(arch[f"{col}_mean"], arch[f"{col}_std"])]
-    calibrated = site_protocol(t).phdim_ceiling == "calibrated"
+    calibrated = site_protocol(t).phdim_ceiling in CALIBRATED_CEILINGS
     if calibrated and "phdim_last_ci_low_mean" in arch:  # the value with its interval (mean of the runs' ends)
         arch["phdim_last_cell"] = [
             f"{cell} [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else cell

@@ -1,0 +1,62 @@
+"""The two banks of manifold kinds (reptopo.measures.manifolds): one builds PHdim's broad
+calibration table, the other, disjoint, checks the calibrated interval's coverage."""
+
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from reptopo.measures import phdim, twonn
+from reptopo.measures.manifolds import CALIBRATION_KINDS, HELD_OUT_KINDS, draw
+
+
+def _broad_tables():
+    text = resources.files("reptopo.measures").joinpath("data/phdim_calibration.json").read_text()
+    return [t for t in json.loads(text)["tables"] if t["family"] == "broad"]
+
+
+def test_the_banks_are_disjoint_and_the_broad_table_is_built_from_the_calibration_bank_only():
+    assert not set(CALIBRATION_KINDS) & set(HELD_OUT_KINDS)
+    assert not set(CALIBRATION_KINDS.values()) & set(HELD_OUT_KINDS.values())
+    tables = _broad_tables()
+    assert sorted(t["pool_size"] for t in tables) == [300, 600, 1000, 2000]
+    for t in tables:
+        assert t["kinds"] == sorted(CALIBRATION_KINDS)
+        assert t["n_clouds"] == 5 * len(CALIBRATION_KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(CALIBRATION_KINDS) + sorted(HELD_OUT_KINDS))
+def test_each_kind_has_the_dimension_it_claims(kind):
+    """The bank is only as good as its truths: TwoNN (a local estimator) reads each kind's d at
+    d = 1 and 3 within 25%, and a draw is reproducible by its seed."""
+    for d in (1, 3):
+        x = draw(kind, 1500, d, seed=0)
+        assert x.shape[0] == 1500 and x.shape[1] >= d and np.isfinite(x).all()
+        assert abs(twonn(x).dimension - d) <= 0.25 * d + 0.1, (kind, d, twonn(x).dimension)
+    np.testing.assert_array_equal(draw(kind, 200, 2, seed=3), draw(kind, 200, 2, seed=3))
+    with pytest.raises(KeyError, match="no manifold kind"):
+        draw("klein_bottle", 10, 2, seed=0)
+
+
+HELD_OUT_DIMS = (2, 3, 5, 8, 12, 18)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pool", [1000, 2000])
+def test_the_broad_interval_covers_the_held_out_bank(pool):
+    """Protocol v4's calibration on kinds that built no table, one draw of each (kind, d): 48
+    cells per pool. ``scripts/phdim_heldout.py`` (3 draws, 144 cells) measured 90% at 1,000
+    points and 92% at 2,000 (``docs/phdim_heldout.md``); this first draw gives 44 of 48 at both.
+    The bound here, 85%, leaves the binomial margin of a 48-cell sample (a run on another CPU may
+    move a cell across an interval's edge). The Gaussian table of v3 covers about 60% of the
+    same cells: the broad one must beat it by at least 20 points."""
+    broad, gaussian = [], []
+    for kind in HELD_OUT_KINDS:
+        for d in HELD_OUT_DIMS:
+            x = draw(kind, pool, d, seed=0)
+            for ceiling, hits in (("calibrated_broad", broad), ("calibrated", gaussian)):
+                c = phdim(x, pool_size=pool, ceiling=ceiling).calibrated
+                hits.append(c.ci_low <= d <= c.ci_high if not c.censored else c.ci_low <= d)
+    assert np.mean(broad) >= 0.85, np.mean(broad)
+    assert np.mean(gaussian) <= np.mean(broad) - 0.2, (np.mean(gaussian), np.mean(broad))
