@@ -60,3 +60,15 @@ def test_the_broad_interval_covers_the_held_out_bank(pool):
                 hits.append(c.ci_low <= d <= c.ci_high if not c.censored else c.ci_low <= d)
     assert np.mean(broad) >= 0.85, np.mean(broad)
     assert np.mean(gaussian) <= np.mean(broad) - 0.2, (np.mean(gaussian), np.mean(broad))
+
+
+def test_draft_protocol_v4_reads_phdim_through_the_broad_table_and_v3_does_not():
+    from reptopo.protocol import PROTOCOLS, measure_layer
+
+    x = draw("sphere", 1000, 5, seed=1)
+    families = {}
+    for version in (3, 4):
+        out, _ = measure_layer(x, np.arange(1000) % 2, PROTOCOLS[version], "fc", measures=("phdim",))
+        families[version] = out["phdim"]["calibrated"]["family"]
+    assert families == {3: "gaussian", 4: "broad"}
+    assert "a bank of manifold kinds" in PROTOCOLS[4].describe() and "bank" not in PROTOCOLS[3].describe()

@@ -261,7 +261,7 @@ PROTOCOLS = {
 # interval covers kinds that did not build it) and GRIDE, intrinsic dimension across scales
 # (reptopo/measures/catalog/gride.py)
 PROTOCOLS[4] = ProtocolConfig.model_validate(
-    {**PROTOCOLS[3].model_dump(), "version": 4, "measure_params": {"gride": {}}}
+    {**PROTOCOLS[3].model_dump(), "version": 4, "phdim_ceiling": "calibrated_broad", "measure_params": {"gride": {}}}
 )
 CURRENT_VERSION = 3
 
