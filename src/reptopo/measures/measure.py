@@ -71,10 +71,6 @@ class Context:
     earlier: dict[str, Any] = field(default_factory=dict)
     diagrams: list[np.ndarray] = field(default_factory=list)
 
-    @property
-    def seed(self) -> int:
-        return int(self.cfg.seed)
-
 
 class Measure:
     """One measure of a layer's cloud. Subclass it, set the class attributes, implement
@@ -200,9 +196,13 @@ def measure_names() -> tuple[str, ...]:
 
 
 def get(name: str) -> Measure:
-    """The measure called ``name`` (or one of its aliases); KeyError naming the known ones."""
-    for m in registered():
-        if name == m.name or name in m.aliases:
+    """The measure called ``name`` (or one of its aliases); KeyError naming the known ones.
+    A dictionary lookup: verify's leaf kinds call it for every leaf of a record."""
+    _load_catalog()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for m in _REGISTRY.values():
+        if name in m.aliases:
             return m
     raise KeyError(f"no measure {name!r}; known: {', '.join(measure_names())}")
 
