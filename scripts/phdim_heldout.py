@@ -1,6 +1,7 @@
 """Calibrated PHdim on the held-out bank: coverage, accuracy and width of its interval.
 
     python scripts/phdim_heldout.py [--draws 3] [--dims 2,3,5,8,12,18] [--danco] [--out docs/phdim_heldout.md]
+        [--figures src/reptopo/measures/data/phdim_heldout.json]
 
 Every kind of :data:`reptopo.measures.manifolds.HELD_OUT_KINDS` (none of them built a table) at
 each dimension, ``--draws`` clouds at pools of 1,000 and 2,000 points, measured as the protocol
@@ -8,12 +9,14 @@ measures a layer (16 sizes x 7 subsamples, alpha 1, 100 bootstrap resamples), re
 broad table (protocol v4) and the Gaussian table (protocol v3). Beside them TwoNN (the protocol's)
 and, with ``--danco``, scikit-dimension's DANCo on the first draw at 1,000 points. Writes a
 markdown report: a table per kind, then coverage, mean absolute relative error and median
-relative width per pool and rule.
+relative width per pool and rule; with ``--figures``, those figures as the JSON that
+:mod:`reptopo.measures.heldout` reads (the numbers the site and the README quote).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 from pathlib import Path
 
@@ -76,6 +79,24 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def figures(rows: list[dict], dims: list[int], draws: int, command: str) -> dict:
+    """The summary as :mod:`reptopo.measures.heldout` reads it, per rule (its ceiling) and pool."""
+    out: dict = {"source": command, "kinds": "reptopo.measures.manifolds.HELD_OUT_KINDS", "dims": dims, "draws": draws}
+    out["rules"] = {}
+    for label, ceiling in RULES.items():
+        for pool in POOLS:
+            sub = [r for r in rows if r["pool"] == pool]
+            vals = [r for r in sub if r[label][0] is not None]
+            out["rules"].setdefault(ceiling, {})[str(pool)] = {
+                "covered": int(sum(covered(r[label], r["d"]) for r in sub)),
+                "cells": len(sub),
+                "mare": round(float(np.mean([abs(r[label][0] - r["d"]) / r["d"] for r in vals])), 3),
+                "mare_twonn": round(float(np.mean([abs(r["twonn"] - r["d"]) / r["d"] for r in sub])), 3),
+                "median_width": round(float(np.median([(r[label][2] - r[label][1]) / r["d"] for r in vals])), 2),
+            }
+    return out
+
+
 def cell(c: tuple, d: int) -> str:
     """A calibrated value with its interval (or its lower bound), marked where it misses ``d``."""
     value, low, high, censored = c
@@ -105,8 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--danco", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("docs/phdim_heldout.md"))
+    ap.add_argument(
+        "--figures", type=Path, help="also write the summary as JSON (the package's data/phdim_heldout.json)"
+    )
     args = ap.parse_args(argv)
-    rows = evaluate([int(v) for v in args.dims.split(",")], args.draws, args.danco, args.workers)
+    dims = [int(v) for v in args.dims.split(",")]
+    rows = evaluate(dims, args.draws, args.danco, args.workers)
     text = [
         "# Calibrated PHdim on the held-out bank",
         "",
@@ -120,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         *per_kind(rows, args.danco),
     ]
     args.out.write_text("\n".join(text) + "\n")
+    if args.figures:
+        command = f"python scripts/phdim_heldout.py --draws {args.draws} --dims {args.dims} (docs/phdim_heldout.md)"
+        args.figures.write_text(json.dumps(figures(rows, dims, args.draws, command), indent=1) + "\n")
     print("\n".join(summary(rows)))
 
 

@@ -37,3 +37,16 @@ def other_cpu() -> dict:
     if torch.backends.cpu.get_cpu_capability() != "DEFAULT":
         return EMULATED_CPU
     return {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def grid_registry(root: Path, seeds=(0, 1, 2), epochs: int = 15) -> Path:
+    """digits x mlp over a complete width x label-noise grid (the population the literature checks
+    and the measures board need), ``len(seeds)`` seeds and a random-init control per seed: 15 jobs
+    of a few seconds each."""
+    tiny_registry(root, seeds=seeds, epochs=epochs)
+    (root / "suites" / "grid.yaml").write_text(
+        "kind: suite\nname: grid\nversion: 1\ndescription: test population\ngrids:\n"
+        f"  - {{models: [mlp], tasks: [digits], seeds: {list(seeds)}, axes: {{width: [0.5, 1.0], label_noise: [0.0, 0.2]}}}}\n"
+        f"  - {{models: [mlp], tasks: [digits], seeds: {list(seeds)}, controls: [random_init]}}\n"
+    )
+    return root

@@ -72,3 +72,28 @@ def test_draft_protocol_v4_reads_phdim_through_the_broad_table_and_v3_does_not()
         families[version] = out["phdim"]["calibrated"]["family"]
     assert families == {3: "gaussian", 4: "broad"}
     assert "a bank of manifold kinds" in PROTOCOLS[4].describe() and "bank" not in PROTOCOLS[3].describe()
+
+
+def test_the_quoted_held_out_figures_are_the_reports():
+    """The figures the site and the README quote (``data/phdim_heldout.json``) are those of the
+    held-out report's summary table (``docs/phdim_heldout.md``), rule by rule and pool by pool."""
+    import re
+    from pathlib import Path
+
+    from reptopo.measures.heldout import describe_coverage, heldout_figures
+
+    report = (Path(__file__).resolve().parents[1] / "docs" / "phdim_heldout.md").read_text()
+    summary = report.split("Beyond d = 18")[0]  # the d = 2 to 18 table
+    rows = re.findall(
+        r"\| (\d+) \| (v4 broad|v3 gaussian) \| \d+% \((\d+)/(\d+)\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", summary
+    )
+    assert len(rows) == 4
+    rules = {"v4 broad": "calibrated_broad", "v3 gaussian": "calibrated"}
+    for pool, rule, hit, cells, mare, mare_twonn, width in rows:
+        (fig,) = [f for f in heldout_figures(rules[rule]) if f.pool == int(pool)]
+        assert (fig.covered, fig.cells) == (int(hit), int(cells))
+        assert (fig.mare, fig.mare_twonn, fig.median_width) == (float(mare), float(mare_twonn), float(width))
+    assert "60% of 144 cells at 1,000 points and 56% of 144 cells at 2,000" in describe_coverage("calibrated")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for f in heldout_figures("calibrated_broad") + heldout_figures("calibrated"):
+        assert f"{f.coverage:.0%}" in readme

@@ -8,6 +8,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reptopo.site import build_site
@@ -232,10 +233,25 @@ def test_hostile_strings_stay_text(page, site):
     assert "evil_model" in page.inner_text("#rt-leaderboard")
 
 
-def test_home_cite_and_submit_pages(page):
+def test_home_cite_and_submit_pages(page, site):
     page.goto(page.base + "/")
     body = page.inner_text("body")
-    assert "Protocol version 3" in body and "Headline findings" in body
+    assert "Protocol version 3" in body and "Findings at a glance" in body
+    # one row per claim: a badge, the deciding number, the stability; fragile verdicts marked as the table says
+    verdicts = pd.read_parquet(site[0] / "downloads" / "verdicts.parquet")  # the site's own analysis
+    assert page.locator("table.rt-claims tbody tr").count() == len(verdicts)
+    assert page.locator("table.rt-claims .rt-badge").count() == len(verdicts)
+    fragile = page.locator("table.rt-claims tr.rt-fragile")
+    assert fragile.count() == int(verdicts["fragile"].sum()) > 0 and "fragile" in fragile.first.inner_text()
+    birdal = page.locator("table.rt-claims tbody tr", has_text="Birdal et al. 2021").inner_text()
+    assert "%" in birdal and "[" in birdal  # the stability's share and the deciding number's interval
+    # the sentences one click away
+    sentences = page.locator("details", has_text="The findings in sentences")
+    assert not sentences.locator("li").first.is_visible()
+    sentences.locator("summary").click()
+    assert sentences.locator("li").first.is_visible() and "Naitzat" in sentences.inner_text()
+    page.goto(page.base + "/measures/")
+    assert page.locator("table.rt-claims tbody tr").count() == int((verdicts["source"] == "measures").sum())
     page.goto(page.base + "/cite/")
     assert "@misc{reptopo2026" in page.inner_text("body")
     page.goto(page.base + "/submit/")

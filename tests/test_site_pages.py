@@ -84,6 +84,23 @@ def test_leaderboard_and_measures_pages_name_their_columns(tables):
     assert "Kendall" in page_measures(tables)
 
 
+def test_pages_quote_the_held_out_coverage_of_phdims_interval_and_each_verdicts_stability(tables):
+    """The reference (protocol v3, the Gaussian table) says what its 95% interval held on manifolds
+    of other kinds (60% and 56%), not on the families that built it; the Measures page gives each
+    claim its badge and stability, a fragile one said so."""
+    from reptopo.site.pages import page_home
+
+    board = page_leaderboard(tables)
+    assert "Gaussian and ball clouds" in board and "60% of 144 cells at 1,000 points" in board
+    home = page_home(tables, [])
+    assert "56% of 144 cells at 2,000 points" in home and "135 of 136" not in home
+    measures = page_measures(tables)
+    verdicts = tables["verdicts"]
+    assert measures.count('class="rt-badge rt-verdict-') == int((verdicts["source"] == "measures").sum())
+    birdal = verdicts[verdicts["title"].str.startswith("Birdal")].iloc[0]
+    assert birdal["fragile"] and f"fragile: {birdal['stability']:.0%} of 200 resamples" in measures
+
+
 @pytest.mark.slow
 def test_a_censored_phdim_is_drawn_at_its_bound_and_a_measured_one_with_its_interval(tables):
     """Under protocol v3, text_cnn's embedding and convolution layers have calibrated intervals

@@ -64,6 +64,7 @@ TABLES = (
     "architectures",
     "nulls",
     "comparisons",
+    "verdicts",
 )
 # the analysis tables by name, as read_tables returns them
 Tables = dict[str, pd.DataFrame]

@@ -4,7 +4,9 @@ One module per concern: :mod:`.stats` (rank correlations with intervals, granula
 CMI), :mod:`.scores` (per-model scores and their correlations, curves, dynamics), :mod:`.board`
 (the measures board), :mod:`.comparisons` (what the comparison maps say), :mod:`.literature`
 (published findings, each a typed :class:`~reptopo.analysis.literature.Finding`) and
-:mod:`.tables` (a store's analysis, written to its ``tables/``).
+:mod:`.stability` (each verdict re-derived on resamples of the population), :mod:`.headlines`
+(the verdicts table and the home page's sentences) and :mod:`.tables` (a store's analysis,
+written to its ``tables/``).
 
 Definitions (scores version 2):
 - A model's per-layer curve uses one pooling per layer, the first present of
@@ -34,11 +36,11 @@ Definitions (scores version 2):
 
 from .board import ALL_TASKS, measures_board
 from .comparisons import cka_rtd_agreement, comparison_findings, matched_similarity, seeds_against_architectures
-from .findings import Finding
+from .findings import Claim, Finding, findings_of, findings_table
+from .headlines import board_headlines, finding_sentences, headline_findings, source_findings, verdicts
 from .literature import (
     dynamics_check,
     head_components_check,
-    headline_findings,
     literature_checks,
     magai2023_check,
     reach_depth,
@@ -60,11 +62,13 @@ from .tables import AnalysisReport, analyze, analyze_store, tables_of
 __all__ = [
     "ALL_TASKS",
     "AnalysisReport",
+    "Claim",
     "Finding",
     "SCORES_VERSION",
     "analyze",
     "analyze_store",
     "architecture_table",
+    "board_headlines",
     "bootstrap_ci",
     "cka_rtd_agreement",
     "cmi_score",
@@ -74,6 +78,10 @@ __all__ = [
     "curves",
     "dynamics",
     "dynamics_check",
+    "source_findings",
+    "finding_sentences",
+    "findings_of",
+    "findings_table",
     "granulated_kendall",
     "head_components_check",
     "headline_findings",
@@ -88,4 +96,5 @@ __all__ = [
     "reach_depth",
     "seeds_against_architectures",
     "tables_of",
+    "verdicts",
 ]

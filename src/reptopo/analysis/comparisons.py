@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 
 from ..store import Tables
-from .findings import Finding
-from .stats import cluster_bootstrap, fmt_value, kendall_tau
+from .findings import Claim, Finding
+from .stability import Outcome, Population, assess
+from .stats import (
+    fmt_value,
+    grouped_kendall_matrices,
+    kendall_tau,
+    kendall_tau_counts,
+    percentile_interval,
+    resample_counts,
+)
 
 DEPTH_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -24,7 +32,7 @@ def cka_rtd_agreement(comparisons: pd.DataFrame, *, n_boot: int = 200) -> pd.Dat
         def tau(frame: pd.DataFrame) -> float:
             return kendall_tau(frame["cka"], 1 - frame["rtd"])
 
-        lo, hi = cluster_bootstrap(grp, tau, n=n_boot)
+        lo, hi = cluster_tau_interval(grp, np.ones(grp["comparison_id"].nunique()), n_boot)
         rows.append(
             {
                 "kind": kind,
@@ -38,6 +46,23 @@ def cka_rtd_agreement(comparisons: pd.DataFrame, *, n_boot: int = 200) -> pd.Dat
     return pd.DataFrame(
         rows, columns=["kind", "n_comparisons", "n_layer_pairs", "kendall_tau", "tau_ci_low", "tau_ci_high"]
     )
+
+
+def _comparison_codes(frame: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """Each row's comparison, numbered in order of first appearance (the order
+    :func:`~reptopo.analysis.stats.cluster_bootstrap` draws them in)."""
+    codes, ids = pd.factorize(frame["comparison_id"])
+    return codes, len(ids)
+
+
+def cluster_tau_interval(frame: pd.DataFrame, counts: np.ndarray, n_boot: int) -> tuple[float, float]:
+    """The 95% interval of Kendall's tau between CKA and 1 - RTD resampling whole comparisons (the
+    one :func:`cluster_bootstrap` gives, as quadratic forms), of the sample holding ``counts``
+    copies of each comparison."""
+    codes, n = _comparison_codes(frame)
+    matrices = grouped_kendall_matrices(frame["cka"], 1 - frame["rtd"], codes, n)
+    inner = resample_counts(int(counts.sum()), n_boot, np.random.default_rng(0), within=counts)
+    return percentile_interval(kendall_tau_counts(matrices, inner), n_boot)
 
 
 def matched_similarity(comparisons: pd.DataFrame) -> pd.DataFrame:
@@ -66,21 +91,52 @@ def seeds_against_architectures(comparisons: pd.DataFrame, *, n_boot: int = 200)
             sub = grp[grp["kind"] == kind]
             row[f"{kind}_cka"] = float(sub["cka"].mean()) if len(sub) else np.nan
             row[f"{kind}_n"] = int(sub["comparison_id"].nunique())
-        pair = grp[grp["kind"].isin(["seeds", "architectures"])]
-
-        def excess(frame: pd.DataFrame) -> float:
-            means = frame.groupby("kind")["cka"].mean()
-            return float(means.get("seeds", np.nan) - means.get("architectures", np.nan))
-
-        row["excess"] = excess(pair)
-        row["excess_ci_low"], row["excess_ci_high"] = (
-            cluster_bootstrap(pair, excess, n=n_boot) if pair["kind"].nunique() == 2 else (np.nan, np.nan)
-        )
+        sums = ExcessSums.of(grp[grp["kind"].isin(["seeds", "architectures"])])
+        ones = np.ones(len(sums.seeds))
+        row["excess"] = float(sums.excess(ones)[0])
+        row["excess_ci_low"], row["excess_ci_high"] = sums.interval(ones, n_boot)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 KINDS_ORDER = ("seeds", "architectures", "random_init")
+
+
+class ExcessSums:
+    """Seeds' mean CKA minus architectures' over the matched layers of one depth bin, for samples
+    of whole comparisons: per comparison (in order of first appearance), the sum of its CKA
+    values, their number and whether it is a seed pair."""
+
+    def __init__(self, ids: pd.Index, total: np.ndarray, n: np.ndarray, seeds: np.ndarray):
+        self.ids, self.total, self.n, self.seeds = ids, total, n, seeds
+
+    @classmethod
+    def of(cls, pair: pd.DataFrame) -> ExcessSums:
+        codes, ids = pd.factorize(pair["comparison_id"])
+        cka = pair["cka"].to_numpy(float)
+        finite = np.isfinite(cka)
+        total = np.bincount(codes, weights=np.where(finite, cka, 0.0), minlength=len(ids))
+        n = np.bincount(codes, weights=finite.astype(float), minlength=len(ids))
+        seeds = np.zeros(len(ids), bool)
+        seeds[codes[pair["kind"].to_numpy() == "seeds"]] = True
+        return cls(pd.Index(ids), total, n, seeds)
+
+    def excess(self, counts: np.ndarray) -> np.ndarray:
+        """The excess of each sample (``counts``: copies of each comparison, one row per sample)."""
+        c = np.atleast_2d(counts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            seeds = (c @ (self.total * self.seeds)) / (c @ (self.n * self.seeds))
+            archs = (c @ (self.total * ~self.seeds)) / (c @ (self.n * ~self.seeds))
+        excess: np.ndarray = seeds - archs
+        return excess
+
+    def interval(self, counts: np.ndarray, n_boot: int) -> tuple[float, float]:
+        """The excess's 95% interval over ``n_boot`` resamples of the sample's comparisons (the
+        one :func:`~reptopo.analysis.stats.cluster_bootstrap` gives): NaN unless both kinds are present."""
+        if not (counts * self.seeds).sum() or not (counts * ~self.seeds).sum():
+            return np.nan, np.nan
+        inner = resample_counts(int(counts.sum()), n_boot, np.random.default_rng(0), within=counts)
+        return percentile_interval(self.excess(inner), n_boot)
 
 
 def comparison_findings(t: Tables) -> list[Finding]:
@@ -100,6 +156,7 @@ def comparison_findings(t: Tables) -> list[Finding]:
         sig = overall["tau_ci_low"] > 0 or overall["tau_ci_high"] < 0
         out.append(
             Finding(
+                claims=_agreement_claims(comp),
                 title="Does topological similarity (1 − RTD) agree with CKA?",
                 finding="Kendall's tau between linear CKA and 1 − RTD over the layer pairs where both are measured: "
                 + "; ".join(parts)
@@ -125,6 +182,7 @@ def comparison_findings(t: Tables) -> list[Finding]:
         more = int((seeds["excess_ci_low"] > 0).sum())
         out.append(
             Finding(
+                claims=_seeds_claims(comp),
                 title="Are two seeds of one architecture more alike than two architectures?",
                 finding="Mean linear CKA between layers at matching relative depth: " + "; ".join(parts) + ".",
                 verdict=f"seed pairs are significantly more similar in {more} of {len(seeds)} depth bins",
@@ -132,3 +190,56 @@ def comparison_findings(t: Tables) -> list[Finding]:
             )
         )
     return out
+
+
+AGREEMENT_CLAIM = {
+    "topological similarity (1 - RTD) agrees with CKA": "Kendall tau between CKA and 1 - RTD over the layer pairs",
+}
+SEEDS_CLAIM = {
+    "two seeds of one architecture are more alike than two architectures, at every depth": "share of depth bins "
+    "where seed pairs' matched CKA is significantly above architecture pairs'",
+}
+
+
+def _comparison_population(comp: pd.DataFrame) -> tuple[pd.Index, Population]:
+    """The comparisons (each a unit, in order of first appearance), resampled within their kind."""
+    first = comp.drop_duplicates("comparison_id")
+    return pd.Index(first["comparison_id"]), Population(list(first["kind"]))
+
+
+def _agreement_claims(comp: pd.DataFrame, *, n_boot: int = 200) -> tuple[Claim, ...]:
+    """Whether CKA and 1 - RTD agree (tau's interval above 0: yes; below: the opposite; else no),
+    re-derived on resamples of the comparisons within their kind."""
+    ids, population = _comparison_population(comp)
+    both = comp.dropna(subset=["cka", "rtd"])
+    codes = ids.get_indexer(both["comparison_id"])
+    matrices = grouped_kendall_matrices(both["cka"], 1 - both["rtd"], codes, len(ids))
+    (claim,) = AGREEMENT_CLAIM
+
+    def decide(counts: np.ndarray) -> dict[str, Outcome]:
+        tau = float(kendall_tau_counts(matrices, counts)[0])
+        inner = resample_counts(int(counts.sum()), n_boot, np.random.default_rng(0), within=counts)
+        lo, hi = percentile_interval(kendall_tau_counts(matrices, inner), n_boot)
+        return {claim: Outcome("yes" if lo > 0 else "the opposite" if hi < 0 else "no", tau)}
+
+    return assess(AGREEMENT_CLAIM, decide, population)
+
+
+def _seeds_claims(comp: pd.DataFrame, *, n_boot: int = 200) -> tuple[Claim, ...]:
+    """Whether seed pairs are significantly more alike than architecture pairs in every depth bin
+    (yes), in some (in part) or in none (no), re-derived on resamples of the comparisons within
+    their kind."""
+    ids, population = _comparison_population(comp)
+    matched = matched_similarity(comp)
+    bins = []
+    for _, grp in matched.groupby("depth_bin"):
+        sums = ExcessSums.of(grp[grp["kind"].isin(["seeds", "architectures"])])
+        bins.append((ids.get_indexer(sums.ids), sums))
+    (claim,) = SEEDS_CLAIM
+
+    def decide(counts: np.ndarray) -> dict[str, Outcome]:
+        more = sum(bool(sums.interval(counts[where], n_boot)[0] > 0) for where, sums in bins)
+        share = more / len(bins) if bins else np.nan
+        return {claim: Outcome("yes" if bins and more == len(bins) else "in part" if more else "no", share)}
+
+    return assess(SEEDS_CLAIM, decide, population)

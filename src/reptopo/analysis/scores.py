@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..record import TRAINED_STATUSES, pooling_rank
-from .stats import bootstrap_ci, cmi_score, constant_note, granulated_kendall, kendall_tau, spearman_rho
+from .stats import cmi_score, constant_note, granulated_kendall, kendall_tau, kendall_tau_interval, spearman_rho
 
 SCORES_VERSION = 2
 
@@ -196,7 +196,7 @@ def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame,
             for target in TARGETS:
                 y = grp[target].to_numpy(float)
                 target_note = constant_note(y)
-                lo, hi = bootstrap_ci(kendall_tau, x, y, n=n_boot)
+                lo, hi = kendall_tau_interval(x, y, n=n_boot)
                 psi, per_axis = (
                     granulated_kendall(ranked, score, target, axes, ["model", "seed"]) if axes else (np.nan, {})
                 )

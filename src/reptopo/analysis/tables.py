@@ -11,6 +11,7 @@ import pandas as pd
 from ..record import latest_version
 from ..store import ResultStore, collect, collect_comparisons
 from .board import measures_board
+from .headlines import verdicts
 from .scores import SCORES_VERSION, architecture_table, correlate, curves, dynamics, model_scores, null_checks
 
 
@@ -70,9 +71,12 @@ def analyze_store(store: ResultStore | str | Path, *, n_boot: int = 500) -> str:
     models, layers = collect(store)
     report = analyze(models, layers, n_boot=n_boot)
     comparisons = collect_comparisons(store)
-    if len(models):  # the analysis never mixes protocol versions: nor do the comparisons
-        comparisons = comparisons[comparisons["protocol_version"] == latest_version(models["protocol_version"])]
+    if len(models):  # the analysis never mixes protocol versions: nor do the comparisons and verdicts
+        latest = latest_version(models["protocol_version"])
+        comparisons = comparisons[comparisons["protocol_version"] == latest]
+        models, layers = models[models["protocol_version"] == latest], layers[layers["protocol_version"] == latest]
     report.tables["comparisons"] = comparisons
+    report.tables["verdicts"] = verdicts({**report.tables, "models": models, "layers": layers})
     out = store.tables_dir()
     for name, table in report.tables.items():
         table.to_parquet(out / f"{name}.parquet", index=False)

@@ -20,7 +20,10 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..analysis import comparison_findings, headline_findings, literature_checks, primary_layers
+from ..analysis import board_headlines, finding_sentences, headline_findings, primary_layers, source_findings
+from ..analysis.findings import FRAGILE_BELOW, Finding
+from ..analysis.headlines import SOURCE_PAGES
+from ..analysis.stability import RESAMPLES
 from ..cite import BENCHMARK_BIBTEX, model_citations
 from ..figures import (
     CONTROL_NAMES,
@@ -32,6 +35,7 @@ from ..figures import (
     colours_for,
     panel_traces,
 )
+from ..measures.heldout import describe_coverage
 from ..measures.results import CALIBRATED_CEILINGS
 from ..names import NAME_PATTERN
 from ..protocol import CURRENT_VERSION, protocol
@@ -80,12 +84,52 @@ def site_protocol(t):
     return protocol(latest_version(models["protocol_version"]) or CURRENT_VERSION)
 
 
+def claim_rows(findings: list[Finding], *, with_source: bool = False) -> list[dict]:
+    """A row per claim for the claims table (``claims.md.j2``): the claim (under its finding's
+    source with ``with_source``), the verdict's badge, the deciding number with its interval and
+    the stability."""
+    return [
+        {
+            "source": f.title.split(":")[0] if with_source else "",
+            "claim": c.claim,
+            "outcome": c.outcome,
+            "badge": c.badge,
+            "value": c.describe_value(),
+            "statistic": c.statistic,
+            "stability": c.describe_stability(),
+            "fragile": c.fragile,
+        }
+        for f in findings
+        for c in f.claims
+    ]
+
+
+def finding_cards(findings: list[Finding]) -> list[dict]:
+    """Each finding with its claims' rows and its stability note, for the Measures and Compare pages."""
+    return [
+        {
+            "title": f.title,
+            "verdict": f.verdict,
+            "finding": f.finding,
+            "stability": f.stability_note(),
+            "claims": claim_rows([f]),
+        }
+        for f in findings
+    ]
+
+
 def page_home(t, notes) -> str:
     models = t["models"]
+    cfg = site_protocol(t)
     return render(
         "home.md.j2",
-        cfg=site_protocol(t),
-        findings=headline_findings(t),
+        cfg=cfg,
+        coverage=describe_coverage(cfg.phdim_ceiling) if cfg.phdim_ceiling in CALIBRATED_CEILINGS else "",
+        board=board_headlines(t),
+        claims=claim_rows([f for source in SOURCE_PAGES for f in source_findings(t, source)], with_source=True),
+        n_resamples=RESAMPLES,
+        fragile_below=f"{FRAGILE_BELOW:.0%}",
+        findings=finding_sentences(t) if len(t["models"]) else headline_findings(t),
         notes=notes,
         n_records=len(models),
         n_tasks=models["task"].nunique() if len(models) else 0,
@@ -179,7 +223,21 @@ def page_leaderboard(t) -> str:
         optional=optional,
         values=values,
     )
-    return render("leaderboard.md.j2", table=Markup(table), calibrated=calibrated)
+    ceiling = site_protocol(t).phdim_ceiling
+    return render(
+        "leaderboard.md.j2",
+        table=Markup(table),
+        calibrated=calibrated,
+        calibration=CALIBRATION_SOURCES.get(CALIBRATED_CEILINGS.get(ceiling, ""), "reference clouds"),
+        coverage=describe_coverage(ceiling),
+    )
+
+
+# what each calibration family's tables were built from, as the pages say it
+CALIBRATION_SOURCES = {
+    "gaussian": "Gaussian and ball clouds",
+    "broad": "a bank of eight manifold kinds (reptopo.measures.manifolds.CALIBRATION_KINDS)",
+}
 
 
 def _curve_figures(
@@ -472,7 +530,7 @@ def page_measures(t) -> str:
         matrix=Markup(matrix),
         board=Markup(table),
         correlation_plots=Markup("\n".join(correlation_plots)),
-        checks=literature_checks(t),
+        checks=finding_cards(source_findings(t, "measures")),
         check_figures=figures,
     )
 
@@ -780,7 +838,7 @@ def page_compare_index(t, tasks: list[tuple[str, int]]) -> str:
     return render(
         "compare_index.md.j2",
         cfg=comparison_config(),
-        findings=comparison_findings(t),
+        findings=finding_cards(source_findings(t, "compare")),
         tasks=[(task, f"{slug(task)}/", n) for task, n in tasks],
     )
 

@@ -464,6 +464,7 @@ class RunComparison:
     correlations: "object"  # pandas DataFrame, one row per (task, score, target) present in both
     not_consistent: list[str]
     summary: dict
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per claim: :func:`compare_verdicts`
 
     def describe(self) -> str:
         s = self.summary
@@ -482,7 +483,58 @@ class RunComparison:
                 f"(Kendall tau) {tau}"
             )
         lines += [f"  not consistent: {j}" for j in self.not_consistent]
+        lines += describe_verdicts(self.verdicts)
         return "\n".join(lines)
+
+
+def compare_verdicts(run: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """Two verdicts tables (``tables/verdicts.parquet``) claim by claim: each run's outcome and
+    stability, whether the outcomes agree, and whether a differing verdict is marked fragile in
+    both runs (the one honest way for a verdict to differ between two runs of one suite)."""
+    keys = ["title", "claim"]
+    cols = keys + ["outcome", "stability", "n_resamples", "fragile"]
+    both = run[cols].merge(reference[cols], on=keys, how="outer", suffixes=("_run", "_reference"), indicator=True)
+    both["agree"] = (both["_merge"] == "both") & (both["outcome_run"] == both["outcome_reference"])
+    fragile = both["fragile_run"].fillna(False).astype(bool) & both["fragile_reference"].fillna(False).astype(bool)
+    both["fragile_in_both"] = fragile
+    both["present"] = both["_merge"].map({"both": "both", "left_only": "run only", "right_only": "reference only"})
+    order: dict[tuple, int] = {}  # the run's order, then claims only the reference holds
+    for frame in (run, reference):
+        for key in zip(frame["title"], frame["claim"]):
+            order.setdefault(key, len(order))
+    both["order"] = [order[key] for key in zip(both["title"], both["claim"])]
+    return both.sort_values("order").drop(columns=["_merge", "order"]).reset_index(drop=True)
+
+
+def _stability(outcome: object, stability: object, fragile: object) -> str:
+    if not isinstance(outcome, str):
+        return "absent"
+    share = f"{float(stability):.0%}" if isinstance(stability, float) and np.isfinite(stability) else "n/a"
+    return f"{outcome} ({'fragile, ' if fragile else ''}{share} of resamples)"
+
+
+def describe_verdicts(verdicts: pd.DataFrame) -> list[str]:
+    """The verdicts' lines of :meth:`RunComparison.describe`: a summary, then each claim."""
+    if verdicts.empty:
+        return ["verdicts: neither run has a verdicts table (run `reptopo analyze`)"]
+    differ = verdicts[~verdicts["agree"]]
+    unexplained = differ[~differ["fragile_in_both"]]
+    lines = [
+        f"verdicts: {int(verdicts['agree'].sum())} of {len(verdicts)} agree; {len(differ)} differ"
+        + (
+            f", {len(differ) - len(unexplained)} of them marked fragile in both runs"
+            + (f", {len(unexplained)} NOT marked fragile in both" if len(unexplained) else "")
+            if len(differ)
+            else ""
+        )
+    ]
+    for r in verdicts.itertuples():
+        word = "agree" if r.agree else "differ (fragile in both)" if r.fragile_in_both else "DIFFER"
+        lines.append(
+            f"  {word}: {r.title.split(':')[0]}: {r.claim}: run {_stability(r.outcome_run, r.stability_run, r.fragile_run)}"
+            f"; reference {_stability(r.outcome_reference, r.stability_reference, r.fragile_reference)}"
+        )
+    return lines
 
 
 def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunComparison:
@@ -549,6 +601,9 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
             if len(g) >= 3
         ]
         board_tau[task] = float(np.nanmean(taus)) if taus else float("nan")
+    from ..analysis import tables_of
+
+    verdicts = compare_verdicts(tables_of(run)["verdicts"], tables_of(ref)["verdicts"])
     per_task = pd.DataFrame(sorted(rows.values(), key=lambda r: r["task"]), columns=["task", "judged", "consistent"])
     per_task["fraction_consistent"] = per_task["consistent"] / per_task["judged"]
     per_task["board_rank_tau"] = per_task["task"].map(board_tau)
@@ -564,5 +619,8 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
         "significance_agrees": float((sig_run == sig_ref).mean()) if len(both) else float("nan"),
         "significant_sign_flips": int(flips.sum()),
         "n_correlations": int(len(both)),
+        "verdicts_agree": int(verdicts["agree"].sum()),
+        "verdicts_differ": int((~verdicts["agree"]).sum()),
+        "verdicts_differ_not_fragile": int((~verdicts["agree"] & ~verdicts["fragile_in_both"]).sum()),
     }
-    return RunComparison(per_task, both, not_consistent, summary)
+    return RunComparison(per_task, both, not_consistent, summary, verdicts)
