@@ -1,7 +1,7 @@
 """Build PHdim's calibration tables: raw PHdim of fresh clouds of known dimension.
 
-    python scripts/phdim_calibration.py [--clouds 40] [--workers 2] [--out PATH]
-    python scripts/phdim_calibration.py --broad [--clouds 5] [--workers 2]
+    python scripts/phdim_calibration.py [--clouds 40] [--workers 2] [--out PATH] [--pools 300,600,1000,2000]
+    python scripts/phdim_calibration.py --broad [--clouds 5] [--workers 2] [--pools ...]
 
 For each pool size (300, 600, 1,000 and 2,000: a layer's pool is its probe, capped by the
 protocol), each family (isotropic Gaussians, the primary one, and
@@ -19,6 +19,10 @@ d at which every cloud's slope was below 1 and the mean still rose.
 coordinates, an uneven mixture, a smooth random-feature embedding) at each d, so that the
 table's spread at d is the spread between kinds as well as between draws. The held-out kinds
 (:data:`reptopo.measures.manifolds.HELD_OUT_KINDS`) never enter it.
+
+``--pools`` builds the tables of those pool sizes only and replaces just them in the file (the
+tables of the other pools are kept): ``--pools 5000,10000 --clouds 20`` then ``--broad --pools
+5000,10000 --clouds 3`` add the large pools.
 
 The output is versioned data in the package (``src/reptopo/measures/data/``); the tests
 re-derive entries from fresh simulations and check that a table matches its schedule.
@@ -121,15 +125,15 @@ def smooth_belt(dims, log_mean, log_sd):
     return centre, np.exp(np.polyval(coef, x))
 
 
-def build(n_clouds: int, workers: int) -> dict:
+def build(n_clouds: int, workers: int, pools: tuple[int, ...] = POOLS) -> dict:
     from reptopo import __version__
     from reptopo.measures import default_schedule
 
-    jobs = [(f, p, d, s) for p in POOLS for f in FAMILIES for d in DIMS for s in range(n_clouds)]
+    jobs = [(f, p, d, s) for p in pools for f in FAMILIES for d in DIMS for s in range(n_clouds)]
     with multiprocessing.Pool(workers) as pool:
         slopes = dict(pool.imap_unordered(_one, jobs, chunksize=8))
     tables = []
-    for p in POOLS:
+    for p in pools:
         for f in FAMILIES:
             rows = []
             for d in DIMS:
@@ -199,18 +203,19 @@ def broad_belt(rows: list[dict], n_kinds: int) -> tuple[np.ndarray, np.ndarray]:
     return smooth_belt(dims, np.array([r["log_mean"] for r in rows]), sd)
 
 
-def build_broad(n_clouds: int, workers: int, current: dict) -> dict:
-    """``current`` with its broad tables replaced by fresh ones (the other families untouched)."""
+def build_broad(n_clouds: int, workers: int, current: dict, pools: tuple[int, ...] = POOLS) -> dict:
+    """``current`` with its broad tables of ``pools`` replaced by fresh ones (the other families
+    and pools untouched)."""
     from reptopo import __version__
     from reptopo.measures import default_schedule
     from reptopo.measures.manifolds import CALIBRATION_KINDS
 
     kinds = sorted(CALIBRATION_KINDS)
-    jobs = [(k, p, d, s) for p in POOLS for k in kinds for d in BROAD_DIMS for s in range(n_clouds)]
+    jobs = [(k, p, d, s) for p in pools for k in kinds for d in BROAD_DIMS for s in range(n_clouds)]
     with multiprocessing.Pool(workers) as pool:
         slopes = dict(pool.imap_unordered(_one, jobs, chunksize=8))
-    tables = [t for t in current["tables"] if t["family"] != "broad"]
-    for p in POOLS:
+    tables = [t for t in current["tables"] if not (t["family"] == "broad" and t["pool_size"] in pools)]
+    for p in pools:
         rows = []
         for d in BROAD_DIMS:
             s = np.array([slopes[(k, p, d, seed)] for k in kinds for seed in range(n_clouds)])
@@ -258,8 +263,11 @@ def build_broad(n_clouds: int, workers: int, current: dict) -> dict:
         **current,
         "description": current["description"] + "; family broad: the calibration bank of manifold kinds "
         "(reptopo.measures.manifolds.CALIBRATION_KINDS), equal clouds per kind",
-        "built_with_broad": f"reptopo {__version__}, scripts/phdim_calibration.py --broad --clouds {n_clouds}",
-        "tables": tables,
+        "built_with_broad": current.get("built_with_broad", "")
+        + ("; " if pools != POOLS else "")
+        + f"reptopo {__version__}, scripts/phdim_calibration.py --broad --clouds {n_clouds}"
+        + (f" --pools {','.join(map(str, pools))}" if pools != POOLS else ""),
+        "tables": sorted(tables, key=lambda t: (t["family"], t["pool_size"])),
     }
 
 
@@ -269,9 +277,20 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--broad", action="store_true", help="rebuild only the broad family's tables")
+    ap.add_argument("--pools", default=",".join(map(str, POOLS)), help="the pool sizes to build (others are kept)")
     args = ap.parse_args(argv)
+    pools = tuple(int(v) for v in args.pools.split(","))
     if args.broad:
-        table = build_broad(args.clouds, args.workers, json.loads(args.out.read_text()))
+        table = build_broad(args.clouds, args.workers, json.loads(args.out.read_text()), pools)
+    elif pools != POOLS:  # add or replace these pools' Gaussian and ball tables, keep the rest
+        current = json.loads(args.out.read_text())
+        fresh = build(args.clouds, args.workers, pools)
+        kept = [t for t in current["tables"] if not (t["family"] in FAMILIES and t["pool_size"] in pools)]
+        table = {
+            **current,
+            "built_with": current["built_with"] + "; " + fresh["built_with"] + f" --pools {args.pools}",
+            "tables": sorted(kept + fresh["tables"], key=lambda t: (t["family"], t["pool_size"])),
+        }
     else:
         table = build(args.clouds, args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)

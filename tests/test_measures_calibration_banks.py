@@ -97,3 +97,25 @@ def test_the_quoted_held_out_figures_are_the_reports():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for f in heldout_figures("calibrated_broad") + heldout_figures("calibrated"):
         assert f"{f.coverage:.0%}" in readme
+
+
+def test_phdim_reads_through_the_largest_calibrated_pool_that_fits_or_says_it_is_uncalibrated():
+    """1,500 points have no table: they are measured on the 1,000-point pool, whose table reads
+    them; 250 points fit no table, and ``describe()`` says the raw fit is uncalibrated instead of
+    printing a bare number."""
+    from reptopo.measures.phdim import calibrated_pool, calibrated_pools
+
+    pools = calibrated_pools(7, 1.0)
+    assert calibrated_pool(1500, 7, 1.0) == 1000 and calibrated_pool(2000, 7, 1.0) == 2000
+    assert calibrated_pool(250, 7, 1.0) == 250 and min(pools) == 300
+    x = np.random.default_rng(0).normal(size=(1500, 6))
+    read = phdim(x, n_bootstrap=20)
+    assert read.pool_size == 1000 and read.calibrated is not None
+    assert read.describe() == read.calibrated.describe() and read.calibrated.ci_low < 6 < read.calibrated.ci_high
+    small = phdim(x[:250], n_bootstrap=20)
+    assert small.calibrated is None and small.describe().endswith("(raw fit, uncalibrated)")
+    # an explicit schedule is the caller's (the protocol's): its pool is kept
+    from reptopo.measures import default_schedule
+
+    kept = phdim(x, pool_size=1500, sizes=default_schedule(1500), n_bootstrap=20)
+    assert kept.pool_size == 1500 and kept.calibrated is None

@@ -374,3 +374,29 @@ def test_nearest_sorted_equals_a_stable_argsort_with_ties(n, width, rng):
     d = np.minimum(d, d.T)
     np.fill_diagonal(d, 0.0)
     np.testing.assert_array_equal(nearest_sorted(d, width), np.argsort(d, axis=1, kind="stable")[:, :width])
+
+
+def test_the_bootstrap_band_is_the_same_on_one_thread_and_on_many(rng):
+    """The resamples run in parallel on numba's threads: each is independent and seeded, so the
+    band does not depend on how many threads measured it; the spanning tree read twice gives the
+    bars and sizes of two separate reads."""
+    import numba
+
+    from reptopo.measures.dtm import bootstrap_bands, dtm_values, h0_dtm, pairwise_distances64, spanning_tree
+
+    x = np.r_[rng.normal(0, 1, (150, 5)), rng.normal(6, 1, (150, 5))]
+    dist = pairwise_distances64(x)
+    k = DTMRule().neighbours(len(x))
+    f = dtm_values(dist, k)
+    h0, _ = h0_dtm(dist, f)
+    tree = spanning_tree(dist, f)
+    np.testing.assert_array_equal(h0_dtm(dist, f, tree=tree)[0], h0)
+    np.testing.assert_array_equal(h0_dtm(dist, f, band=0.5, tree=tree)[1], h0_dtm(dist, f, band=0.5)[1])
+    many = bootstrap_bands(dist, k, f, h0, n_bootstrap=40, level=0.05, seed=3)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = bootstrap_bands(dist, k, f, h0, n_bootstrap=40, level=0.05, seed=3)
+    finally:
+        numba.set_num_threads(before)
+    assert one == many

@@ -127,39 +127,56 @@ def edge_values(dist: np.ndarray, f_rows: np.ndarray, f_cols: np.ndarray) -> np.
 
 
 @numba.njit(cache=True, nogil=True)
-def _h0_bars(
-    dist: np.ndarray, idx: np.ndarray, f: np.ndarray, band: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:  # pragma: no cover - compiled
-    """H0 of the DTM filtration on the points ``idx`` of a distance matrix, their values ``f``:
-    (births, deaths, sizes) of the finite bars of positive length, and the infinite bar's birth.
-
-    The merges are a minimum spanning tree's edges (Prim's, O(n^2), the edge values computed as
-    it scans, so no n x n matrix is built) in increasing order; at each, the component born
-    later dies (the elder rule) and its size at that moment is kept. An edge's value is never
-    below its vertices', so these are all the merges. A component that dies with a lifetime
-    above ``band`` keeps its points out of the survivor's count, so that each significant
-    component's size counts its own points only.
-    """
+def _spanning_tree(
+    dist: np.ndarray, idx: np.ndarray, f: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """A minimum spanning tree of the DTM filtration's edge values on the points ``idx`` of a
+    distance matrix, their values ``f`` (Prim's, O(n^2), the edge values computed as it scans, so
+    no n x n matrix is built): each vertex's parent and the weight of its edge (vertex 0 is the
+    root; its entries are unused)."""
     n = f.size
     best = np.full(n, np.inf)
     parent = np.full(n, -1, np.int64)
-    done = np.zeros(n, np.bool_)
+    # the vertices not yet in the tree, removed by swapping with the last: each step scans only
+    # these (half the n^2 scans of a loop over all), and the pick breaks ties by the smaller
+    # index, as a scan in index order would
+    rest = np.arange(1, n)
+    n_rest = n - 1
     cur = 0
-    done[0] = True
     for _ in range(n - 1):
-        pick, pick_best = -1, np.inf
-        for j in range(n):
-            if done[j]:
-                continue
-            w = _edge_value(dist[idx[cur], idx[j]], f[cur], f[j])
+        pick_at, pick, pick_best = -1, n, np.inf
+        row, f_cur = idx[cur], f[cur]
+        for p in range(n_rest):
+            j = rest[p]
+            w = _edge_value(dist[row, idx[j]], f_cur, f[j])
             if w < best[j]:
                 best[j] = w
                 parent[j] = cur
-            if best[j] < pick_best:
-                pick_best = best[j]
+            b = best[j]
+            if b < pick_best or (b == pick_best and j < pick):
+                pick_best = b
                 pick = j
-        done[pick] = True
+                pick_at = p
+        n_rest -= 1
+        rest[pick_at] = rest[n_rest]
         cur = pick
+    return parent, best
+
+
+@numba.njit(cache=True, nogil=True)
+def _tree_bars(
+    parent: np.ndarray, best: np.ndarray, f: np.ndarray, band: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:  # pragma: no cover - compiled
+    """H0 of the DTM filtration from its spanning tree (:func:`_spanning_tree`): (births, deaths,
+    sizes) of the finite bars of positive length, and the infinite bar's birth.
+
+    The tree's edges, in increasing order, are the merges: at each, the component born later
+    dies (the elder rule) and its size at that moment is kept. An edge's value is never below
+    its vertices', so these are all the merges. A component that dies with a lifetime above
+    ``band`` keeps its points out of the survivor's count, so that each significant component's
+    size counts its own points only.
+    """
+    n = f.size
     edge_w = best[1:].copy()
     order = np.argsort(edge_w, kind="mergesort")
     root = np.arange(n)
@@ -191,6 +208,16 @@ def _h0_bars(
     return births[:m], deaths[:m], sizes[:m], birth[0] if n == 1 else birth[_find_root(root, 0)]
 
 
+@numba.njit(cache=True, nogil=True)
+def _h0_bars(
+    dist: np.ndarray, idx: np.ndarray, f: np.ndarray, band: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:  # pragma: no cover - compiled
+    """H0 of the DTM filtration on the points ``idx`` of a distance matrix, their values ``f``:
+    :func:`_tree_bars` of :func:`_spanning_tree`."""
+    parent, best = _spanning_tree(dist, idx, f)
+    return _tree_bars(parent, best, f, band)
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _find_root(root: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     while root[i] != i:
@@ -198,19 +225,33 @@ def _find_root(root: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
     return i
 
 
+def spanning_tree(dist: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The DTM filtration's minimum spanning tree on every point of ``dist`` (values ``f``):
+    each vertex's parent and edge weight, for :func:`h0_dtm` to read more than once."""
+    idx = np.arange(len(dist))
+    return _spanning_tree(np.ascontiguousarray(dist, dtype=np.float64), idx, np.ascontiguousarray(f, dtype=np.float64))
+
+
 def h0_dtm(
-    dist: np.ndarray, f: np.ndarray, idx: np.ndarray | None = None, band: float = np.inf
+    dist: np.ndarray,
+    f: np.ndarray,
+    idx: np.ndarray | None = None,
+    band: float = np.inf,
+    tree: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """H0 of the DTM filtration on the points ``idx`` (default: all) of the distance matrix
     ``dist``, with vertex values ``f`` (one per point of ``idx``): (bars (birth, death), the
     infinite one last; the size of each component when it died, the infinite one's last).
     Bars of zero length are left out. With a finite ``band``, components that outlive it are
     counted apart: each size is then the component's own points, not those of the significant
-    components that merged into it before."""
-    idx = np.arange(len(dist)) if idx is None else np.asarray(idx, dtype=np.int64)
-    births, deaths, sizes, first = _h0_bars(
-        np.ascontiguousarray(dist, dtype=np.float64), idx, np.ascontiguousarray(f, dtype=np.float64), float(band)
-    )
+    components that merged into it before. ``tree``: the spanning tree of every point
+    (:func:`spanning_tree`), when the caller has it."""
+    f = np.ascontiguousarray(f, dtype=np.float64)
+    if tree is not None:
+        births, deaths, sizes, first = _tree_bars(tree[0], tree[1], f, float(band))
+    else:
+        idx = np.arange(len(dist)) if idx is None else np.asarray(idx, dtype=np.int64)
+        births, deaths, sizes, first = _h0_bars(np.ascontiguousarray(dist, dtype=np.float64), idx, f, float(band))
     bars = np.r_[np.c_[births, deaths], [[first, np.inf]]]
     significant = (deaths - births) > band
     return bars, np.r_[sizes, len(f) - sizes[significant].sum()]
@@ -264,15 +305,23 @@ def _weighted_dtm(
 def nearest_sorted(dist: np.ndarray, width: int) -> np.ndarray:
     """The first ``width`` columns of each row's stable argsort (ties by index), without sorting
     whole rows: a partition finds each row's ``width``-th smallest value, and only the entries up
-    to it are sorted (a full argsort of 2,000 rows of 2,000 costs ten times more)."""
+    to it are sorted (a full argsort of 2,000 rows of 2,000 costs ten times more); rows in
+    parallel on numba's threads."""
     n = dist.shape[1]
     if width >= n:
         return np.ascontiguousarray(np.argsort(dist, axis=1, kind="stable"))
-    cut = np.partition(dist, width - 1, axis=1)[:, width - 1]
-    out = np.empty((len(dist), width), np.int64)
-    for i, row in enumerate(dist):
-        cand = np.flatnonzero(row <= cut[i])  # increasing index: a stable sort keeps ties in index order
-        out[i] = cand[np.argsort(row[cand], kind="stable")[:width]]
+    return _nearest_sorted_rows(np.ascontiguousarray(dist, dtype=np.float64), width)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _nearest_sorted_rows(dist: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.empty((dist.shape[0], width), np.int64)
+    for i in numba.prange(dist.shape[0]):
+        row = dist[i]
+        cut = np.partition(row, width - 1)[width - 1]
+        cand = np.flatnonzero(row <= cut)  # increasing index: a stable sort keeps ties in index order
+        order = np.argsort(row[cand], kind="mergesort")
+        out[i] = cand[order[:width]]
     return out
 
 
@@ -323,7 +372,7 @@ def _bottleneck_upper_sorted(
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _bootstrap(
     dist: np.ndarray,
     order: np.ndarray,
@@ -338,9 +387,8 @@ def _bootstrap(
     c0 = np.empty(n_boot)
     c1 = np.empty(n_boot)
     rows = np.arange(n)
-    counts = np.zeros(n, np.int64)
-    for b in range(n_boot):
-        counts[:] = 0
+    for b in numba.prange(n_boot):  # the resamples are independent: one per thread at a time
+        counts = np.zeros(n, np.int64)
         for t in range(n):
             counts[draws[b, t]] += 1
         fb = _weighted_dtm(order, near2, counts, rows, k)
@@ -501,11 +549,12 @@ def dtm_persistence(
             f"remove duplicates or raise the mass",
             layer=layer,
         )
-    h0, _ = h0_dtm(dist, f)
+    tree = spanning_tree(dist, f)  # read twice: for the bars, then for the sizes beside the band
+    h0, _ = h0_dtm(dist, f, tree=tree)
     c0, c1 = bootstrap_bands(dist, k, f, h0, n_bootstrap=rule.n_bootstrap, level=rule.level, seed=seed)
     # H0's band holds the DTM's too: a fixed complex's diagrams move by at most the DTM's change
     bands = [2.0 * max(c0, c1), 2.0 * c1]
-    _, sizes = h0_dtm(dist, f, band=bands[0])  # the same bars; sizes counted apart
+    _, sizes = h0_dtm(dist, f, band=bands[0], tree=tree)  # the same bars; sizes counted apart
     finite = h0[:-1]
     counts = [_count(finite, bands[0])]
     order = np.argsort(finite[:, 0] - finite[:, 1], kind="stable")[: counts[0][0]]

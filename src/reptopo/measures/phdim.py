@@ -120,6 +120,17 @@ def calibrated_pools(n_repeats: int, alpha: float) -> tuple[int, ...]:
     )
 
 
+def calibrated_pool(n_points: int, n_repeats: int, alpha: float) -> int:
+    """The pool to measure ``n_points`` points on with the default schedule: ``n_points`` itself
+    when a table was built for it, else the largest calibrated pool below it (so that the fit is
+    read through a table), else ``n_points`` (then the result says it is uncalibrated)."""
+    pools = calibrated_pools(n_repeats, alpha)
+    if n_points in pools:
+        return n_points
+    below = [p for p in pools if p <= n_points]
+    return max(below) if below else n_points
+
+
 def calibration_table(
     pool_size: int, sizes: Sequence[int] | np.ndarray, n_repeats: int, alpha: float, family: str = "gaussian"
 ) -> dict[str, Any]:
@@ -457,7 +468,10 @@ def phdim(
     alpha : float, default=1.0
         The power of the edge lengths (valid below the true dimension).
     pool_size : int, default=2000
-        At most this many points, drawn by ``seed``, form the pool.
+        At most this many points, drawn by ``seed``, form the pool. With the default schedule and
+        a calibrated ceiling, the pool is the largest size with a calibration table that fits
+        (:func:`calibrated_pool`): 1,500 points are measured on a pool of 1,000, read through
+        its table, rather than on 1,500 without one.
     sizes : sequence of int or None, default=None
         Subsample sizes (default: :func:`default_schedule` of the pool).
     n_repeats : int, default=7
@@ -502,6 +516,8 @@ def phdim(
         pts, dup = checked_cloud(points, layer=layer, min_points=20)
         dup_fraction: float | None = dup
         rng = np.random.default_rng(seed)
+        if sizes is None and ceiling in CALIBRATED_CEILINGS:
+            pool_size = calibrated_pool(min(len(pts), pool_size), n_repeats, alpha)
         if len(pts) > pool_size:
             pts, dup_fraction = pts[np.sort(rng.choice(len(pts), pool_size, replace=False))], None
         return censor(

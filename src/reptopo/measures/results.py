@@ -148,9 +148,11 @@ class PHDimResult:
         return None if self.halves is None else self.halves["drift"]
 
     def describe(self) -> str:
-        """The value as a reader should see it: a number, "at least L", or "above B (N points)"."""
+        """The value as a reader should see it: the calibrated value with its interval or "at least
+        L"; without a calibration, "above B (N points)" or the raw fit marked uncalibrated."""
         if self.calibrated is not None:
             return self.calibrated.describe()
         if self.censored:
             return f"above {self.bound:.1f} ({self.sizes[-1]} points)"
-        return f"{self.dimension:.3g}"
+        # never a bare number that reads as calibrated: no table was read for these settings
+        return f"{self.dimension:.3g} (raw fit, uncalibrated)"

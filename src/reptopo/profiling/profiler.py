@@ -45,6 +45,19 @@ def _calibrated_size(n: int, cfg: ProtocolConfig) -> int:
     return max(fits) if fits else n
 
 
+def _larger_pool(n: int, cfg: ProtocolConfig) -> ProtocolConfig:
+    """The protocol with PHdim's pool raised to the largest calibrated pool that ``n`` kept
+    inputs fill, where that is above the protocol's own (a foundation model profiled on 10,000
+    inputs is measured on a pool of 10,000, whose resolution reaches higher dimensions); the
+    protocol itself otherwise."""
+    from ..measures import calibrated_pools
+
+    if cfg.phdim_ceiling not in CALIBRATED_CEILINGS or n <= cfg.phdim_pool:
+        return cfg
+    larger = [p for p in calibrated_pools(cfg.phdim_repeats, cfg.phdim_alpha) if cfg.phdim_pool < p <= n]
+    return cfg.model_copy(update={"phdim_pool": max(larger)}) if larger else cfg
+
+
 def _interactive() -> bool:
     return sys.stderr.isatty() or "ipykernel" in sys.modules
 
@@ -168,7 +181,10 @@ def profile(
         One class label per input; without labels the class measures are skipped (said so).
     probe_size : int, default=None
         Inputs kept: class-balanced with labels given up front (the benchmark's rule), else a
-        seeded uniform sample as they arrive; None: the protocol's probe size.
+        seeded uniform sample as they arrive; None: the protocol's probe size. Above the
+        protocol's PHdim pool, PHdim is measured on the largest calibrated pool the inputs fill
+        (5,000 or 10,000 points: ``prof.protocol.phdim_pool`` says which); such a profile is not
+        the protocol's own measurement, and ``to_record`` refuses it.
     protocol_version : int, default=CURRENT_VERSION
         The protocol whose measures and parameters are used.
     measures : iterable of str, default=None
@@ -225,6 +241,8 @@ def profile(
         chosen += f"; not called in the forward pass, so left out: {', '.join(kept.dropped)}"
     if probe_size is None:
         _cut_to_calibrated(kept, cfg, seed)
+    else:
+        cfg = _larger_pool(kept.n_kept, cfg)
     acts, inputs_hash = kept.in_input_order()
     asked, skipped = measures_asked(measures, kept.labels is not None, cfg)
     show = _interactive() if progress is None else progress

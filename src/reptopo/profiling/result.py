@@ -164,10 +164,17 @@ class Profile:
         The probe is the kept inputs (their hash and positions); the entry hashes are of the
         profiled layers' specs and of the inputs. Accuracies are NaN unless given."""
         from ..pipeline.jobs import build_record, job_id
+        from ..protocol import protocol
         from ..record import finalize
 
         name = model or _record_name(self.model)
         cfg = self.protocol
+        if cfg != protocol(cfg.version):
+            raise ProfileError(
+                f"protocol: this profile measured PHdim on a pool of {cfg.phdim_pool} points, not protocol "
+                f"v{cfg.version}'s {protocol(cfg.version).phdim_pool}; a record must be the protocol's own "
+                f"measurement: profile again with probe_size={protocol(cfg.version).probe_size} to submit it"
+            )
         layers_hash = hashlib.sha256(repr([s.model_dump(mode="json") for s in self.layers]).encode()).hexdigest()
         identity = {
             "model": name,
