@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-POOLS = (1000, 2000)
+POOLS = [1000, 2000]  # --pools replaces them
 RULES = {"v4 broad": "calibrated_broad", "v3 gaussian": "calibrated"}
 
 
@@ -125,19 +125,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dims", default="2,3,5,8,12,18")
     ap.add_argument("--danco", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pools", default="1000,2000", help="pool sizes, each with calibration tables")
     ap.add_argument("--out", type=Path, default=Path("docs/phdim_heldout.md"))
     ap.add_argument(
         "--figures", type=Path, help="also write the summary as JSON (the package's data/phdim_heldout.json)"
     )
     args = ap.parse_args(argv)
     dims = [int(v) for v in args.dims.split(",")]
+    POOLS[:] = [int(v) for v in args.pools.split(",")]
     rows = evaluate(dims, args.draws, args.danco, args.workers)
     text = [
         "# Calibrated PHdim on the held-out bank",
         "",
         "Made by `python scripts/phdim_heldout.py"
         + (" --danco" if args.danco else "")
-        + f" --draws {args.draws} --dims {args.dims}`: kinds of `reptopo.measures.manifolds.HELD_OUT_KINDS`, "
+        + f" --draws {args.draws} --dims {args.dims}"
+        + (f" --pools {args.pools}" if args.pools != "1000,2000" else "")
+        + "`: kinds of `reptopo.measures.manifolds.HELD_OUT_KINDS`, "
         "none of which built a table; ✗ marks an interval that misses the truth (first draw shown per cell).",
         "",
         *summary(rows),

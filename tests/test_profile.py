@@ -159,6 +159,23 @@ def test_the_kept_inputs_are_cut_to_a_calibrated_pool():
     assert "PHdim uncalibrated" in raw.to_pandas()["flags"].iloc[0]
 
 
+@pytest.mark.slow
+def test_more_inputs_than_the_protocols_pool_measure_phdim_on_a_larger_calibrated_pool():
+    """5,500 inputs: PHdim is measured on the 5,000-point pool (its table reads it), which the
+    profile's protocol says; such a profile is not protocol v3's own measurement, and to_record
+    refuses it by name."""
+    from reptopo.errors import ProfileError
+
+    torch.manual_seed(2)
+    x, y = torch.randn(5500, 10), np.arange(5500) % 3
+    prof = reptopo.profile(_mlp(), x, labels=y, progress=False, measures=("phdim",), probe_size=5500)
+    assert prof.protocol.phdim_pool == 5000 and len(prof.positions) == 5500
+    phd = prof.layer("5").measures.phdim
+    assert phd.pool_size == 5000 and phd.calibrated is not None
+    with pytest.raises(ProfileError, match="pool of 5000 points, not protocol v3's 2000"):
+        prof.to_record(task="mine")
+
+
 def test_a_loader_is_sampled_as_it_streams_the_same_rows_for_every_layer():
     torch.manual_seed(2)
     x, y = torch.randn(500, 10), torch.arange(500) % 4
