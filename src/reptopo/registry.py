@@ -28,6 +28,7 @@ from .limits import (
     MAX_BATCH_SIZE,
     MAX_ENTRY_BYTES,
     MAX_EPOCHS,
+    MAX_PARAMETERS,
     MAX_TRAIN_SECONDS,
     MAX_YAML_DEPTH,
     LimitError,
@@ -35,7 +36,7 @@ from .limits import (
     read_text,
     short,
 )
-from .names import LAYER_NAME, Name, Role
+from .names import LAYER_NAME, Name, Pooling, Role, nearest
 
 BUILTIN = "builtin"
 # who published an entry (publish's --submitter): a handle without '.', so that a published name
@@ -124,10 +125,12 @@ class LayerSpec(Strict):
     name: str = Field(pattern=LAYER_NAME, description="module name in the built model (named_modules), or 'input'")
     depth: float = Field(ge=0, le=1, description="relative depth in [0, 1]")
     role: Role
-    layout: Literal["vector", "conv1d", "conv2d", "tokens"] | None = Field(
-        None, description="how the output is pooled; inferred for 2-D (vector) and 4-D (conv2d) outputs"
+    layout: Literal["vector", "conv1d", "conv2d", "channels_last", "tokens"] | None = Field(
+        None,
+        description="how the output is pooled; inferred for 2-D (vector) and 4-D (conv2d) outputs; "
+        "channels_last: a (N, H, W, C) map (Swin's stages)",
     )
-    poolings: list[Literal["raw", "flat", "gap", "mean", "cls"]] | None = Field(
+    poolings: list[Pooling] | None = Field(
         None, description="measure only these poolings of the layer (default: every pooling of its layout)"
     )
 
@@ -136,6 +139,13 @@ class PretrainedSpec(Strict):
     source: Literal["package", "hub", "checkpoint"]
     path: str = Field(description="package resource 'pkg:relative/path', hub id, or local safetensors file")
     mode: Literal["frozen", "finetune"] = "frozen"
+    parameters: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_PARAMETERS,
+        description="the published model's parameter count (timm's with its ImageNet head, transformers' "
+        "AutoModel without one), as the leaderboard lists it; a record counts its own from the weights it ran",
+    )
 
 
 class ModelEntry(Strict):
@@ -344,17 +354,26 @@ class Registry:
 
     def task(self, name: str) -> TaskEntry:
         if name not in self.tasks:
-            raise UnknownName(f"no task named {name!r} in {self.spec}; known: {sorted(self.tasks)}")
+            raise UnknownName(
+                f"no task named {name!r} in {self.spec}; nearest: {', '.join(nearest(name, self.tasks))} "
+                f"({len(self.tasks)} tasks: `reptopo list tasks`)"
+            )
         return self.tasks[name]
 
     def model(self, name: str) -> ModelEntry:
         if name not in self.models:
-            raise UnknownName(f"no model named {name!r} in {self.spec}; known: {sorted(self.models)}")
+            raise UnknownName(
+                f"no model named {name!r} in {self.spec}; nearest: {', '.join(nearest(name, self.models))} "
+                f"({len(self.models)} models: `reptopo list models`)"
+            )
         return self.models[name]
 
     def suite(self, name: str) -> SuiteEntry:
         if name not in self.suites:
-            raise UnknownName(f"no suite named {name!r} in {self.spec}; known: {sorted(self.suites)}")
+            raise UnknownName(
+                f"no suite named {name!r} in {self.spec}; nearest: {', '.join(nearest(name, self.suites))} "
+                f"({len(self.suites)} suites: `reptopo list suites`)"
+            )
         return self.suites[name]
 
 

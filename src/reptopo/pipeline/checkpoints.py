@@ -87,7 +87,7 @@ def load_trained(record: Record, registry_spec: str, store: ResultStore, device:
     from .train import as_tensor
 
     model, inputs = _trained(record, registry_spec, store.checkpoint_path(record.job_id), device)
-    return model, as_tensor(inputs.x_probe, inputs.is_text).to(device), inputs.y_probe, inputs.is_text
+    return model, as_tensor(inputs.x_probe, inputs.is_text, model=model).to(device), inputs.y_probe, inputs.is_text
 
 
 @dataclass
@@ -135,15 +135,17 @@ def remeasure(
     entry = cached_registry(registry_spec).model(job.model)
     cfg = protocol(protocol_version)
     kept: dict = {}
-    x_probe = as_tensor(inputs.x_probe, inputs.is_text)
+    x_probe = as_tensor(inputs.x_probe, inputs.is_text, model=model)
     layers, dgms = measure_all(
         model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, keep=kept, deadline=deadline
     )
     with torch.inference_mode():
         train_acc, train_loss = evaluate(
-            model, as_tensor(inputs.x_train, inputs.is_text), torch.as_tensor(inputs.y_train)
+            model, as_tensor(inputs.x_train, inputs.is_text, model=model), torch.as_tensor(inputs.y_train)
         )
-        test_acc, test_loss = evaluate(model, as_tensor(inputs.x_test, inputs.is_text), torch.as_tensor(inputs.y_test))
+        test_acc, test_loss = evaluate(
+            model, as_tensor(inputs.x_test, inputs.is_text, model=model), torch.as_tensor(inputs.y_test)
+        )
     return Remeasured(
         layers,
         dgms,

@@ -336,7 +336,7 @@ def _execute(
     status = job_status(job, entry)
 
     def tensor(x: Any) -> Any:
-        return as_tensor(x, inputs.is_text).to(device)
+        return as_tensor(x, inputs.is_text, model=model).to(device)
 
     x_probe = tensor(inputs.x_probe)
     scratch = store.scratch(job_id)

@@ -277,6 +277,151 @@ def timm_pretrained(facts: TaskFacts, model_name: str, source: str = "hub", path
     return ImageAdapter(net, image_size)
 
 
+# --- the pretrained zoo: timm and transformers models from the hub ------------------------
+
+# a hub repository id, 'org/name'
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+# how a text model's last hidden state feeds its head: the first token (an encoder's [CLS]), the
+# mean of the real tokens (a sentence-embedding model's), the last real token (a decoder's)
+TEXT_POOLINGS = ("cls", "mean", "last")
+# the transformers architectures (config ``model_type``) the zoo's text builder loads: the ones its
+# offline tests build from a reduced config under the same module names
+HF_MODEL_TYPES = ("bert", "roberta", "distilbert", "mpnet", "gpt2", "gpt_neox", "llama", "qwen2")
+
+
+def sizing_only() -> bool:
+    """Whether a builder runs on the meta device (:func:`model_cost`): the architecture is built
+    to be counted, and no weights are fetched or read."""
+    return torch.get_default_device().type == "meta"
+
+
+def _timm_cached_weights(hub_id: str) -> str | None:
+    """The cached ``model.safetensors`` of a timm hub repository, or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(hub_id, "model.safetensors")
+    return found if isinstance(found, str) else None
+
+
+def _offline_refusal(what: str, hub_id: str) -> ModelBuildError:
+    return ModelBuildError(
+        f"{what} {hub_id!r} comes from the Hugging Face hub, which cannot be reached from here, and is not in the local "
+        "cache (HF_HOME); run it where the hub answers once (the cache keeps it), or use the shipped pretrained "
+        "entries (mobilenetv2_imagenet, efficientnet_lite0_imagenet, minilm_l6), whose weights need no hub"
+    )
+
+
+def timm_zoo_net(model_name: str, hub_id: str, *, weights: bool, **arch: Any) -> nn.Module:
+    """timm's ``model_name`` with its hub weights (``weights``; the local cache where the hub
+    cannot be reached) or at random (``arch``: timm's own keyword arguments, e.g. ``img_size``)."""
+    import timm
+
+    if not timm.is_model(model_name):
+        raise ModelBuildError(f"params.model_name: timm has no model {model_name!r} (timm.list_models() names them)")
+    if not weights:
+        return timm.create_model(model_name, pretrained=False, **arch)
+    from .tasks import hub_reachable
+
+    overlay: dict[str, Any] = {"hf_hub_id": hub_id}
+    if not hub_reachable():
+        cached = _timm_cached_weights(hub_id)
+        if cached is None:
+            raise _offline_refusal("timm weights", hub_id)
+        overlay["file"] = cached
+    return timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay=overlay, **arch)
+
+
+def zoo_image_model(net: nn.Module, facts: TaskFacts, image_size: int) -> nn.Module:
+    """A timm network for ``facts``' task: a fresh linear head, inputs resized to ``image_size``
+    and normalised by the network's own mean and std (CLIP's are not ImageNet's)."""
+    net.reset_classifier(facts.num_classes)  # type: ignore[operator]  # every timm model has it
+    cfg: dict[str, Any] = dict(net.pretrained_cfg or {})  # type: ignore[arg-type]
+    return ImageAdapter(net, image_size, cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+
+
+@builder("timm_hub")
+def timm_hub(
+    facts: TaskFacts, model_name: str, hub_id: str, source: str = "hub", image_size: int = 224, img_size: int = 0
+):
+    """A frozen pretrained timm model of the zoo (``pretrained: {source: hub, path: HUB_ID}``):
+    timm's ``model_name`` with the weights of ``hub_id``; ``img_size`` (0: the model's own)
+    builds it for another input size (DINOv2 at 224 rather than 518, its position embedding
+    resampled by timm)."""
+    arch = {"img_size": img_size} if img_size else {}
+    net = timm_zoo_net(model_name, hub_id, weights=not sizing_only(), **arch)
+    return zoo_image_model(net, facts, image_size)
+
+
+class HubTextModel(nn.Module):
+    """A transformers model over its own tokenizer's ids (``tokenize``; right-padded with
+    ``pad_id``, which the probe masks), its last hidden state pooled (``pooling``: cls, mean or
+    last) into a linear head."""
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, pooling: str, num_classes: int, max_length: int):
+        super().__init__()
+        if pooling not in TEXT_POOLINGS:
+            raise ModelBuildError(f"params.pooling: {pooling!r} is not one of {list(TEXT_POOLINGS)}")
+        if tokenizer.pad_token_id is None:  # decoders (GPT-2, Pythia) have no padding token: their end token pads
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "right"  # the probe's 'last' pooling reads the last real token
+        self.backbone = backbone
+        self.text_tokenizer = tokenizer
+        self.pad_id = int(tokenizer.pad_token_id)
+        self.pooling = pooling
+        self.max_length = max_length
+        self.head = nn.Linear(int(backbone.config.hidden_size), num_classes)  # type: ignore[union-attr, arg-type]
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        return self.text_tokenizer(
+            list(texts), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+        )["input_ids"]
+
+    def forward(self, ids):
+        from .probe import pool
+
+        mask = ids != self.pad_id
+        hidden = self.backbone(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        return self.head(pool(hidden, "tokens", mask)[self.pooling].to(hidden.device))
+
+
+def hf_zoo_backbone(hub_id: str, model_type: str, num_layers: int) -> tuple[nn.Module, Any]:
+    """(model, tokenizer) of ``hub_id`` through transformers' Auto classes: from the hub, or the
+    local cache where it cannot be reached; its architecture checked against the entry's."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from .tasks import hub_reachable
+
+    hf_logging.disable_progress_bar()
+    local = not hub_reachable()
+    try:
+        config = AutoConfig.from_pretrained(hub_id, local_files_only=local)
+        if config.model_type != model_type or config.num_hidden_layers != num_layers:
+            raise ModelBuildError(
+                f"params: {hub_id!r} is a {config.model_type} of {config.num_hidden_layers} layers; the entry declares "
+                f"model_type {model_type!r} and num_layers {num_layers}"
+            )
+        if sizing_only():
+            return AutoModel.from_config(config), None
+        tokenizer = AutoTokenizer.from_pretrained(hub_id, local_files_only=local)
+        model = AutoModel.from_pretrained(hub_id, local_files_only=local)
+    except OSError:
+        raise _offline_refusal("transformers model", hub_id) from None
+    return model, tokenizer
+
+
+@builder("hf_hub")
+def hf_hub(facts: TaskFacts, hub_id: str, model_type: str, num_layers: int, pooling: str, source: str = "hub"):
+    """A frozen pretrained transformers model of the zoo (``pretrained: {source: hub, path:
+    HUB_ID}``) on its own tokenizer, pooled by ``pooling`` into a linear head. ``model_type`` and
+    ``num_layers`` are the architecture's (checked when it loads): its offline tests build it from
+    a reduced config of that type under the same module names."""
+    backbone, tokenizer = hf_zoo_backbone(hub_id, model_type, num_layers)
+    if tokenizer is None:  # sized on the meta device: the head is all the pooling decides
+        return HFEncoderClassifier(backbone, facts.num_classes)
+    return HubTextModel(backbone, tokenizer, pooling, facts.num_classes, facts.max_length)
+
+
 # --- text --------------------------------------------------------------------------------
 
 
@@ -535,8 +680,14 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "num_heads": (1, 64),
     "patch_size": (1, 64),
     "image_size": (8, 512),
+    "img_size": (0, 1024),
+    "num_layers": (1, 128),
 }
-PARAM_CHOICES: dict[str, tuple[str, ...]] = {"source": ("package", "hub")}
+PARAM_CHOICES: dict[str, tuple[str, ...]] = {
+    "source": ("package", "hub"),
+    "pooling": TEXT_POOLINGS,
+    "model_type": HF_MODEL_TYPES,
+}
 # a package resource: a top-level package (never a dotted name, whose parent find_spec would
 # import) and a relative path inside it without '..'
 PACKAGE_RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9_./-]*$")
@@ -581,6 +732,8 @@ def param_problems(builder_name: str, params: dict) -> list[str]:
             problems.append(f"params.{name}: {short(v)} is not one of {list(PARAM_CHOICES[name])}")
         elif name == "path" and v and not PACKAGE_RESOURCE.match(v):
             problems.append(f"params.path: {short(v)} is not a package resource 'package:relative/path' (no '..')")
+        elif name == "hub_id" and not HUB_ID.match(v):
+            problems.append(f"params.hub_id: {short(v)} is not a hub repository id 'org/name'")
         elif name == "model_name" and not TIMM_NAME.match(v):
             problems.append(f"params.model_name: {short(v)} is not a timm model name")
         elif name == "layers" and not (
@@ -615,7 +768,14 @@ def builder_params(entry: ModelEntry, overrides: dict | None = None) -> dict:
         params.setdefault("source", pre.source)
         if pre.source == "package":
             params.setdefault("path", pre.path)
+        elif _takes(entry.builder, "hub_id"):  # the zoo's builders: the weights' hub repository
+            params.setdefault("hub_id", pre.path)
     return params
+
+
+def _takes(builder_name: str, parameter: str) -> bool:
+    """Whether the registered builder ``builder_name`` has a parameter ``parameter``."""
+    return is_registered(builder_name) and parameter in inspect.signature(BUILDERS[builder_name]).parameters
 
 
 def builder_package(name: str) -> str:
@@ -665,8 +825,8 @@ def trust_problem(builder_name: str, trust_builder: str | None) -> str | None:
 class ModelCost:
     """What building and probing a model would take, counted on the meta device (no memory, no
     weights): its parameters (-1 for pretrained weights from a package or the hub that cannot be
-    built on the meta device: counted once built), and the features per input of each declared
-    layer's output (``None`` for a layer the meta forward pass could not size: the probe sizes it
+    built on the meta device: counted once built), and the features per input that the probe
+    stores of each declared layer (its poolings together) (``None`` for a layer the meta forward pass could not size: the probe sizes it
     on the first real batch, before any buffer for it is allocated)."""
 
     parameters: int
@@ -727,7 +887,9 @@ def model_cost(entry: ModelEntry, task: TaskEntry, **overrides) -> ModelCost:
     features: dict[str, int | None] = {name: None for name in wanted}
     features["input"] = int(torch.Size(facts.input_shape).numel())
 
-    from .probe import output_tensor  # the probe's own reading of a module's output
+    from .probe import output_tensor, pooled_width  # the probe's own reading of a module's output
+
+    specs = {layer.name: layer for layer in entry.layers}
 
     def hook(name):
         def record(_module, _args, out):
@@ -735,7 +897,7 @@ def model_cost(entry: ModelEntry, task: TaskEntry, **overrides) -> ModelCost:
                 t = output_tensor(out, name)
             except LayerError:  # not a tensor: the probe refuses it on the first real batch
                 return
-            features[name] = int(t[0].numel()) if t.dim() else 1
+            features[name] = pooled_width(specs[name], tuple(t.shape[1:])) if t.dim() else 1
 
         return record
 

@@ -3,7 +3,11 @@
 Pooling, recorded with every result:
 - vector (N, C): as is ('raw').
 - conv2d (N, C, H, W) and conv1d (N, C, L): flattened ('flat') and globally average-pooled ('gap').
-- tokens (N, L, C): mean over real tokens ('mean'; padding id 0 masked) and the first token ('cls').
+- channels_last (N, H, W, C), as Swin's stages give it: flattened ('flat') and averaged over the
+  positions ('gap').
+- tokens (N, L, C): mean over real tokens ('mean'; the padding id masked: 0, or the model's
+  ``pad_id``) and the first token ('cls'); a decoder's last real token ('last') where its entry
+  asks for it (text is padded on the right).
 - the input layer: the flattened input ('flat'); text tasks have no input layer.
 """
 
@@ -21,7 +25,21 @@ from ..errors import LayerError
 from ..limits import MAX_LAYER_BYTES, human
 from ..registry import LayerSpec
 
-POOLINGS = {"vector": ("raw",), "conv2d": ("flat", "gap"), "conv1d": ("flat", "gap"), "tokens": ("mean", "cls")}
+# each layout's poolings, the defaults first: a layer whose entry names no poolings gets the defaults
+POOLINGS = {
+    "vector": ("raw",),
+    "conv2d": ("flat", "gap"),
+    "conv1d": ("flat", "gap"),
+    "channels_last": ("flat", "gap"),
+    "tokens": ("mean", "cls", "last"),
+}
+DEFAULT_POOLINGS = {**POOLINGS, "tokens": ("mean", "cls")}
+
+
+def pad_id_of(model: nn.Module) -> int:
+    """The padding id of a text model's inputs: its ``pad_id`` (a model with its own tokenizer), else 0."""
+    pad = getattr(model, "pad_id", 0)
+    return pad if isinstance(pad, int) else 0
 
 
 def output_tensor(out, layer: str) -> torch.Tensor:
@@ -43,7 +61,21 @@ def layout_of(spec: LayerSpec, t: torch.Tensor) -> str:
         return "vector"
     if t.dim() == 4:
         return "conv2d"
-    raise LayerError(f"layer {spec.name!r}: a {t.dim()}-D output needs 'layout' (conv1d or tokens) in its entry")
+    raise LayerError(
+        f"layer {spec.name!r}: a {t.dim()}-D output needs 'layout' (conv1d, channels_last or tokens) in its entry"
+    )
+
+
+def pooled_width(spec: LayerSpec, shape: tuple[int, ...]) -> int:
+    """The features per input that the layer ``spec`` stores, all its poolings together, for one
+    output of ``shape`` (without the batch axis): what the probe writes, counted before it is."""
+    layout = spec.layout or ("vector" if len(shape) == 1 else "conv2d" if len(shape) == 3 else "")
+    if layout not in POOLINGS:
+        return int(torch.Size(shape).numel())
+    total = int(torch.Size(shape).numel())
+    channels = {"conv2d": shape[0], "conv1d": shape[0], "channels_last": shape[-1], "tokens": shape[-1]}.get(layout)
+    width = {"raw": total, "flat": total, "gap": channels, "mean": channels, "cls": channels, "last": channels}
+    return sum(int(width[p] or total) for p in (spec.poolings or DEFAULT_POOLINGS[layout]))
 
 
 def pool(t: torch.Tensor, layout: str, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -53,9 +85,16 @@ def pool(t: torch.Tensor, layout: str, mask: torch.Tensor | None) -> dict[str, t
         return {"raw": t.reshape(len(t), -1)}
     if layout in ("conv2d", "conv1d"):
         return {"flat": t.reshape(len(t), -1), "gap": t.reshape(t.shape[0], t.shape[1], -1).mean(-1)}
+    if layout == "channels_last":
+        return {"flat": t.reshape(len(t), -1), "gap": t.reshape(t.shape[0], -1, t.shape[-1]).mean(1)}
     if layout == "tokens":
         m = (mask if mask is not None and mask.shape == t.shape[:2] else torch.ones(t.shape[:2])).unsqueeze(-1).float()
-        return {"mean": (t * m).sum(1) / m.sum(1).clamp(min=1), "cls": t[:, 0]}
+        last = (m[:, :, 0].sum(1).long() - 1).clamp(min=0)  # right padding: the last real token
+        return {
+            "mean": (t * m).sum(1) / m.sum(1).clamp(min=1),
+            "cls": t[:, 0],
+            "last": t[torch.arange(len(t)), last],
+        }
     raise LayerError(f"unknown layout {layout!r}")
 
 
@@ -103,8 +142,8 @@ def pooled_outputs(
             raise LayerError(
                 f"layer {spec.name!r}: poolings {sorted(unknown)} do not apply to a {layout_of(spec, t)} output"
             )
-        pooled = {k: v for k, v in pooled.items() if k in spec.poolings}
-    return pooled
+        return {k: v for k, v in pooled.items() if k in spec.poolings}
+    return {k: v for k, v in pooled.items() if k in DEFAULT_POOLINGS[layout_of(spec, t)]}
 
 
 @torch.no_grad()
@@ -116,12 +155,15 @@ def extract(
     *,
     is_text: bool,
     batch_size: int = 128,
+    pad_id: int | None = None,
 ) -> dict[tuple[str, str], Path]:
     """Write each (layer, pooling) activation matrix of the probe inputs ``x`` to ``out_dir``
     as float32 .npy, filled batch by batch (memory-mapped), and return their paths. A layer
     larger than :data:`reptopo.limits.MAX_LAYER_BYTES` on the probe set is refused (LayerError)
-    on the first batch, before its file is made."""
+    on the first batch, before its file is made. Text padding is ``pad_id`` (the model's own,
+    :func:`pad_id_of`, when not given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    pad = pad_id_of(model) if pad_id is None else pad_id
     model.eval()
     files: dict[tuple[str, str], np.memmap] = {}
     paths: dict[tuple[str, str], Path] = {}
@@ -132,7 +174,7 @@ def extract(
                 captured.clear()
                 model(xb)
                 for spec in layers:
-                    for kind, arr in pooled_outputs(spec, xb, captured, is_text=is_text).items():
+                    for kind, arr in pooled_outputs(spec, xb, captured, is_text=is_text, pad_id=pad).items():
                         key = (spec.name, kind)
                         if key not in files:
                             if (size := 4 * len(x) * arr.shape[1]) > MAX_LAYER_BYTES:

@@ -291,14 +291,28 @@ def require_hub(what: str, alternative: str | None, *, kind: str = "offline task
 
 
 @loader("hub")
-def hub(spec, path, image_column=None, text_column=None, label_column="label", config=None, alternative=None, **_):
-    """A full data set through ``datasets.load_dataset`` (for users with a hub)."""
+def hub(
+    spec,
+    path,
+    image_column=None,
+    text_column=None,
+    label_column="label",
+    config=None,
+    alternative=None,
+    image_size=None,
+    **_,
+):
+    """A full data set through ``datasets.load_dataset`` (for users with a hub). ``image_size``:
+    images of several sizes (Imagenette) are made RGB and resized to that square side."""
     require_hub(f"data set {path!r}", alternative)
     ds = datasets.load_dataset(path, config)
     split = ds["train"].shuffle(seed=spec.seed)
     x: np.ndarray | list[str]
     if image_column:
-        x = np.stack([np.asarray(img, dtype=np.float32) / 255.0 for img in split[image_column]])
+        images = split[image_column]
+        if image_size:
+            images = [img.convert("RGB").resize((int(image_size), int(image_size))) for img in images]
+        x = np.stack([np.asarray(img, dtype=np.float32) / 255.0 for img in images])
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     else:
         x = list(split[text_column])

@@ -31,8 +31,13 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def as_tensor(x, is_text: bool, max_length: int = 64) -> torch.Tensor:
-    return tokenize(x, max_length) if is_text else torch.as_tensor(np.asarray(x, dtype=np.float32))
+def as_tensor(x, is_text: bool, max_length: int = 64, model: nn.Module | None = None) -> torch.Tensor:
+    """Images and signals as float32; texts as token ids: the ``model``'s own tokenizer where it
+    has one (a hub model's ``tokenize``), else the MiniLM WordPiece ids the trained models read."""
+    if not is_text:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32))
+    own = getattr(model, "tokenize", None)
+    return own(list(x)) if callable(own) else tokenize(x, max_length)
 
 
 def corrupt_labels(y: np.ndarray, fraction: float, num_classes: int, seed: int) -> np.ndarray:

@@ -137,7 +137,38 @@ def page_home(t, notes) -> str:
     )
 
 
-def page_leaderboard(t) -> str:
+def is_pretrained(status: str) -> bool:
+    """Whether a record's status is a pretrained model's (frozen or fine-tuned): a row of the
+    leaderboard's pretrained group, never ranked against the networks trained here."""
+    return str(status).startswith("pretrained")
+
+
+def weights_sources(registry: Registry | None) -> dict[str, str]:
+    """Each pretrained entry's weights, as the leaderboard shows them: 'hub: ORG/NAME' or 'package: PKG'."""
+    out = {}
+    for name, entry in registry.models.items() if registry else ():
+        pre = entry.pretrained
+        if pre is not None:
+            where = pre.path.split(":", 1)[0] if pre.source == "package" else pre.path
+            out[name] = f"{pre.source}: {where}"
+    return out
+
+
+def count_label(n: float) -> str:
+    """A parameter count at a glance: 86.6M, 412k."""
+    if not np.isfinite(n):
+        return "–"
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else f"{n:.0f}"
+
+
+def zoo_size(registry: Registry | None) -> int:
+    """How many models the registry's ``zoo`` suite runs (0 without one)."""
+    if registry is None or "zoo" not in registry.suites:
+        return 0
+    return len({m for grid in registry.suites["zoo"].grids for m in grid.models})
+
+
+def page_leaderboard(t, weights: dict[str, str] | None = None, zoo: int = 0) -> str:
     arch = t["architectures"].copy()
     if arch.empty:
         return render("leaderboard.md.j2", table=None)
@@ -145,6 +176,9 @@ def page_leaderboard(t) -> str:
     if "provenance" not in arch:  # tables analysed before provenance existed
         arch["provenance"] = "benchmark"
     arch["provenance_label"] = arch["provenance"].map(lambda p: PROVENANCE_LABELS.get(p, p))
+    arch["weights"] = arch["model"].map(lambda m: (weights or {}).get(m, "–"))
+    if "n_parameters_mean" in arch:
+        arch["parameters_cell"] = arch["n_parameters_mean"].astype(float).map(count_label)
     scored = [
         c
         for c in (
@@ -181,10 +215,7 @@ def page_leaderboard(t) -> str:
         ]
     # a default order that means something: by task, the most accurate first
     arch = arch.sort_values(["task", "test_accuracy_mean"], ascending=[True, False], na_position="last")
-    cols = [
-        ("model", "model"),
-        ("task", "task"),
-        ("status_label", "status"),
+    scores = [
         ("test_accuracy_cell", "test acc."),
         ("generalization_gap_cell", "gap"),
         ("phdim_last_cell", "PHdim (last)"),
@@ -193,40 +224,65 @@ def page_leaderboard(t) -> str:
         ("whole_b0_dtm_last_cell", "components (last, DTM)"),
         ("class_betti_dtm_sum_last_cell", "class b0+b1 (last, DTM)"),
         ("linear_probe_last_cell", "probe acc. (last)"),
-        ("family", "family"),
-        ("provenance_label", "provenance"),
-        ("n_runs", "runs"),
+    ]
+    details = [
         ("whole_b0_last_cell", "whole b0 (last)"),
         ("betti0_last_cell", "b0 (last)"),
         ("betti1_last_cell", "b1 (last)"),
-        ("n_parameters_mean", "parameters"),
     ]
-    cols = [(c, label) for c, label in cols if c in arch]
-    optional = [
-        "family",
-        "provenance_label",
-        "n_runs",
-        "whole_b0_last_cell",
-        "betti0_last_cell",
-        "betti1_last_cell",
-        "n_parameters_mean",
-    ]
+    optional = ["family", "provenance_label", "n_runs", *(c for c, _ in details)]
     if "whole_b0_dtm_last_cell" in arch:  # protocol v3: the robust counts in view, the hop metric's one click away
         optional.append("class_betti_sum_last_cell")
-    values = {f"{c}_cell": f"{c}_mean" for c in scored}
-    table = html_table(
-        arch,
-        cols,
-        "leaderboard",
-        filters=["task", "family", "status_label", "provenance_label"],
-        link=("model", "../models/{slug}/"),
-        optional=optional,
-        values=values,
-    )
+    values = {f"{c}_cell": f"{c}_mean" for c in scored} | {"parameters_cell": "n_parameters_mean"}
+
+    def board(rows: pd.DataFrame, table_id: str, cols: list[tuple[str, str]], hidden: list[str]) -> Markup | None:
+        if rows.empty:
+            return None
+        cols = [(c, label) for c, label in cols if c in rows]
+        return Markup(
+            html_table(
+                rows,
+                cols,
+                table_id,
+                filters=["task", "family", "status_label", "provenance_label"],
+                link=("model", "../models/{slug}/"),
+                optional=hidden,
+                values=values,
+            )
+        )
+
+    pretrained = arch["status"].map(is_pretrained)
+    trained_cols = [
+        ("model", "model"),
+        ("task", "task"),
+        ("status_label", "status"),
+        *scores,
+        ("family", "family"),
+        ("provenance_label", "provenance"),
+        ("n_runs", "runs"),
+        *details,
+        ("parameters_cell", "parameters"),
+    ]
+    pretrained_cols = [
+        ("model", "model"),
+        ("task", "task"),
+        ("status_label", "status"),
+        ("parameters_cell", "parameters"),
+        ("weights", "weights"),
+        *(c for c in scores if c[0] != "generalization_gap_cell"),
+        ("family", "family"),
+        ("provenance_label", "provenance"),
+        ("n_runs", "runs"),
+        ("generalization_gap_cell", "gap"),
+        *details,
+    ]
     ceiling = site_protocol(t).phdim_ceiling
     return render(
         "leaderboard.md.j2",
-        table=Markup(table),
+        table=board(arch[~pretrained], "leaderboard", trained_cols, [*optional, "parameters_cell"]),
+        pretrained_table=board(arch[pretrained], "pretrained", pretrained_cols, [*optional, "generalization_gap_cell"]),
+        n_pretrained=int(arch.loc[pretrained, "model"].nunique()),
+        zoo=zoo,
         calibrated=calibrated,
         calibration=CALIBRATION_SOURCES.get(CALIBRATED_CEILINGS.get(ceiling, ""), "reference clouds"),
         coverage=describe_coverage(ceiling),
@@ -891,7 +947,7 @@ def render_all(store: ResultStore, t: dict) -> dict[str, str]:
         registry = None
     pages = {
         "index.md": page_home(t, notes),
-        "leaderboard.md": page_leaderboard(t),
+        "leaderboard.md": page_leaderboard(t, weights_sources(registry), zoo_size(registry)),
         "architectures.md": page_architectures(t),
         "measures.md": page_measures(t),
         "submit.md": page_submit(),

@@ -229,7 +229,7 @@ def expected_members(entry) -> dict[str, tuple[str, ...]]:
     """The poolings an activations archive may hold for each of ``entry``'s layers: the layer's
     own ``poolings``, else those of its ``layout``, else those of the layouts inferred from a 2-D
     or 4-D output (raw, flat, gap)."""
-    from ..pipeline.probe import POOLINGS
+    from ..pipeline.probe import DEFAULT_POOLINGS as POOLINGS
 
     out = {}
     for spec in entry.layers:
