@@ -93,7 +93,18 @@ def figures(rows: list[dict], dims: list[int], draws: int, command: str) -> dict
                 "mare": round(float(np.mean([abs(r[label][0] - r["d"]) / r["d"] for r in vals])), 3),
                 "mare_twonn": round(float(np.mean([abs(r["twonn"] - r["d"]) / r["d"] for r in sub])), 3),
                 "median_width": round(float(np.median([(r[label][2] - r[label][1]) / r["d"] for r in vals])), 2),
+                "dims": dims,
+                "source": command,
             }
+    return out
+
+
+def merged(old: dict, new: dict) -> dict:
+    """``new``'s pools written over ``old``'s, the other pools kept (each pool says its own dims
+    and the command that measured it)."""
+    out = {**old, "rules": {rule: dict(pools) for rule, pools in old.get("rules", {}).items()}}
+    for rule, pools in new["rules"].items():
+        out["rules"].setdefault(rule, {}).update(pools)
     return out
 
 
@@ -149,9 +160,12 @@ def main(argv: list[str] | None = None) -> None:
         *per_kind(rows, args.danco),
     ]
     args.out.write_text("\n".join(text) + "\n")
-    if args.figures:
-        command = f"python scripts/phdim_heldout.py --draws {args.draws} --dims {args.dims} (docs/phdim_heldout.md)"
-        args.figures.write_text(json.dumps(figures(rows, dims, args.draws, command), indent=1) + "\n")
+    if args.figures:  # merged into what is there: a run of other pools keeps the others' figures
+        pools = f" --pools {args.pools}" if args.pools != "1000,2000" else ""
+        command = f"python scripts/phdim_heldout.py --draws {args.draws} --dims {args.dims}{pools} ({args.out})"
+        new = figures(rows, dims, args.draws, command)
+        old = json.loads(args.figures.read_text()) if args.figures.is_file() else {}
+        args.figures.write_text(json.dumps(merged(old, new), indent=1) + "\n")
     print("\n".join(summary(rows)))
 
 

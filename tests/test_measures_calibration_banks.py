@@ -95,6 +95,16 @@ def test_the_quoted_held_out_figures_are_the_reports():
         assert (fig.covered, fig.cells) == (int(hit), int(cells))
         assert (fig.mare, fig.mare_twonn, fig.median_width) == (float(mare), float(mare_twonn), float(width))
     assert "60% of 144 cells at 1,000 points and 56% of 144 cells at 2,000" in describe_coverage("calibrated")
+    large = (Path(__file__).resolve().parents[1] / "docs" / "phdim_heldout_large.md").read_text()
+    rows = re.findall(
+        r"\| (\d+) \| (v4 broad|v3 gaussian) \| \d+% \((\d+)/(\d+)\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", large
+    )
+    assert len(rows) == 4 and {int(r[0]) for r in rows} == {5000, 10000}
+    for pool, rule, hit, cells, mare, mare_twonn, width in rows:
+        (fig,) = [f for f in heldout_figures(rules[rule]) if f.pool == int(pool)]
+        assert (fig.covered, fig.cells, fig.dims[-1]) == (int(hit), int(cells), 60)
+        assert (fig.mare, fig.mare_twonn, fig.median_width) == (float(mare), float(mare_twonn), float(width))
+    assert "at d = 2 to 60, in 98% of 216 cells at 5,000 points" in describe_coverage("calibrated_broad")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for f in heldout_figures("calibrated_broad") + heldout_figures("calibrated"):
         assert f"{f.coverage:.0%}" in readme

@@ -299,3 +299,124 @@ def test_an_entry_whose_architecture_differs_from_the_hub_model_is_refused(tmp_p
 def test_reduced_model_refuses_an_entry_outside_the_zoo():
     with pytest.raises(ModelBuildError, match="not a zoo entry"):
         reduced_model(REGISTRY.model("lenet"), REGISTRY.task("mnist"))
+
+
+JOB_CHECK = textwrap.dedent(
+    """
+    import json, sys
+    from reptopo.pipeline.jobs import Job, run_job
+    from reptopo.store import ResultStore
+
+    registry, store = sys.argv[1], sys.argv[2]
+    out = {}
+    jobs = (("gpt2_few", "rotten_tomatoes_few"), ("mobilenetv3_few", "digits_few"), ("gpt2_few", "unlabelled_few"))
+    for model, task in jobs:
+        done = run_job(Job(model, task, 0), registry, store, protocol_version=3)
+        assert done["status"] == "done", done
+        record = ResultStore(store).record(done["job_id"])
+        skipped = {
+            name: value["error"]
+            for layer in record.layers
+            for name, value in layer.measures.model_dump().items()
+            if isinstance(value, dict) and set(value) == {"error"} and "skipped" in value["error"]
+        }
+        out[task] = {
+            "status": record.status,
+            "n_parameters": record.n_parameters,
+            "train": record.train.model_dump(),
+            "gap": record.generalization_gap,
+            "layers": sorted({(layer.name, layer.pooling) for layer in record.layers}),
+            "errors": [layer.measures.error for layer in record.layers if layer.measures.error],
+            "skipped": skipped,
+            "twonn": [layer.measures.twonn is not None or bool(layer.measures.error) for layer in record.layers],
+        }
+    trained = Job("gpt2_few", "unlabelled_few", 0, control="shuffled_labels")
+    out["refused"] = run_job(trained, registry, store, protocol_version=3)
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_zoo_job_runs_end_to_end_from_the_hub_cache(tmp_path):
+    """A job of zoo entries (a decoder on Rotten Tomatoes, a CNN on the digits; three layers each,
+    small probes) runs through the runner from a hub cache offline: the decoder reads its own
+    tokenizer's ids, its blocks are recorded at the last real token, the head is fitted."""
+    import timm
+    import yaml
+    from safetensors.torch import save_file
+
+    from reptopo.pipeline.models import tokenizer
+
+    cache = tmp_path / "hub"
+    gpt2 = REGISTRY.model("gpt2")
+    reduced = reduced_model(gpt2, _task(gpt2))
+    reduced.backbone.save_pretrained(tmp_path / "gpt2")
+    tokenizer().save_pretrained(tmp_path / "gpt2")
+    _lay_out_as_hub(cache, gpt2.pretrained.path, tmp_path / "gpt2")
+    mobilenet = REGISTRY.model("mobilenetv3_large_in1k")
+    net = timm.create_model(mobilenet.params["model_name"], pretrained=False)
+    (tmp_path / "timm").mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "timm" / "model.safetensors"))
+    _lay_out_as_hub(cache, mobilenet.pretrained.path, tmp_path / "timm")
+
+    registry = tmp_path / "registry"
+    for kind in ("models", "tasks"):
+        (registry / kind).mkdir(parents=True)
+    for name, entry, keep in (
+        ("gpt2_few", gpt2, ("backbone.drop", "backbone.h.5", "head")),
+        ("mobilenetv3_few", mobilenet, ("input", "net.blocks.3.0", "net.flatten")),
+    ):
+        data = entry.model_dump(mode="json", exclude_none=True)
+        data.update(name=name, layers=[layer for layer in data["layers"] if layer["name"] in keep])
+        (registry / "models" / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    for name, base in (
+        ("rotten_tomatoes_few", "rotten_tomatoes"),
+        ("digits_few", "digits"),
+        ("unlabelled_few", "rotten_tomatoes"),
+    ):
+        data = REGISTRY.task(base).model_dump(mode="json", exclude_none=True)
+        data.update(name=name, splits={"train_size": 300, "test_size": 200, "seed": 0}, probe={"size": 120, "seed": 0})
+        data["training"] = {**data.get("training", {}), "epochs": 2}
+        if name == "unlabelled_few":  # the same texts, their labels never read
+            data["num_classes"] = 0
+        (registry / "tasks" / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", JOB_CHECK, str(registry), str(tmp_path / "store")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    text, image, unlabelled = got["rotten_tomatoes_few"], got["digits_few"], got["unlabelled_few"]
+    assert text["status"] == image["status"] == unlabelled["status"] == "pretrained_frozen"
+    assert text["skipped"] == {} and image["skipped"] == {}
+    # unlabelled: no head fitted nor measured, no score, every measure that needs classes skipped and saying so
+    assert unlabelled["train"]["test_accuracy"] is None and unlabelled["gap"] is None
+    assert unlabelled["train"]["epochs_run"] == 0
+    assert [tuple(x) for x in unlabelled["layers"]] == [tuple(x) for x in text["layers"] if x[0] != "head"]
+    from reptopo.protocol import protocol
+
+    needing = {m.name for m in protocol(3).measures() if m.needs_labels}
+    assert needing and set(unlabelled["skipped"]) == needing
+    assert all("the task is unlabelled" in why for why in unlabelled["skipped"].values())
+    assert all(unlabelled["twonn"])  # the label-free measures ran (where the cloud could be measured)
+    assert got["refused"]["status"] == "failed" and "unlabelled" in got["refused"]["error"]
+    assert text["n_parameters"] == sum(p.numel() for p in reduced.parameters())
+    assert [tuple(x) for x in text["layers"]] == [
+        ("backbone.drop", "last"),
+        ("backbone.drop", "mean"),
+        ("backbone.h.5", "last"),
+        ("backbone.h.5", "mean"),
+        ("head", "raw"),
+    ]
+    assert [tuple(x) for x in image["layers"]] == [("input", "flat"), ("net.blocks.3.0", "gap"), ("net.flatten", "raw")]
+    assert 0.0 <= text["train"]["test_accuracy"] <= 1.0 and 0.0 <= image["train"]["test_accuracy"] <= 1.0
+    # MiniLM's tokenizer (the reduced model's) ends every text with [SEP]: at the embedding layer the
+    # last real token is one point for most texts, and the record says so instead of measuring ties
+    assert len(text["errors"]) == 1 and "'backbone.drop'" in text["errors"][0] and "duplicate" in text["errors"][0]
+    assert image["errors"] == []

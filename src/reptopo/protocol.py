@@ -277,14 +277,15 @@ MIN_POINTS = 30
 
 
 def measure_layer(
-    x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, *, measures: tuple[str, ...] | None = None
+    x: np.ndarray, y: np.ndarray | None, cfg: ProtocolConfig, layer: str, *, measures: tuple[str, ...] | None = None
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Every measure the protocol ``cfg`` runs on one layer's cloud (or the named subset of
     them, in their own order): (JSON-ready dict, persistence diagrams).
 
     A cloud that no measure can describe (NaN, constant, mostly duplicates) gives a flagged
     result ``{"error": ...}`` naming the layer and the problem, never a silent number; a single
-    measure that fails is flagged in its own field and the others are kept. Each result is
+    measure that fails is flagged in its own field and the others are kept. Without labels (``y``
+    None: an unlabelled task) each measure that needs classes is flagged as skipped, saying why. Each result is
     checked against the record's shape of it where it is computed, so a measure whose result
     no longer fits fails here, naming the layer and the field, not later in the store.
 
@@ -301,7 +302,7 @@ def measure_layer(
 
 
 def _measure_layer(
-    x: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, layer: str, chosen: list[Measure]
+    x: np.ndarray, y: np.ndarray | None, cfg: ProtocolConfig, layer: str, chosen: list[Measure]
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     out: dict[str, Any] = {"n_points": int(x.shape[0]), "n_features": int(x.shape[1])}
     start = time.perf_counter()
@@ -313,8 +314,13 @@ def _measure_layer(
     out["duplicate_fraction"] = M.duplicate_fraction(x)
     ctx = Context(cfg=cfg, layer=layer)
     for measure in chosen:
+        if y is None and measure.needs_labels:
+            out[measure.name] = {
+                "error": f"layer {layer!r}: skipped: {measure.name} needs class labels; the task is unlabelled"
+            }
+            continue
         try:
-            value = measure.run(x, y, measure.params(cfg), ctx)
+            value = measure.run(x, y, measure.params(cfg), ctx)  # type: ignore[arg-type]  # y is None only where no labels are read
         except (M.CloudError, ValueError, np.linalg.LinAlgError) as exc:
             value = {"error": f"layer {layer!r}: {exc}" if layer not in str(exc) else str(exc)}
         try:

@@ -97,15 +97,20 @@ class Layer(Strict):
 
 
 class TrainSummary(Strict):
-    train_accuracy: float
-    test_accuracy: float
-    train_loss: float
-    test_loss: float
+    """How the model did on its task; the accuracies and losses are None on an unlabelled task,
+    where no head is fitted (a frozen pretrained model measured on text alone)."""
+
+    train_accuracy: float | None
+    test_accuracy: float | None
+    train_loss: float | None
+    test_loss: float | None
     epochs_run: int
     history: list[dict[str, float | int]]
 
     @property
-    def generalization_gap(self) -> float:
+    def generalization_gap(self) -> float | None:
+        if self.train_accuracy is None or self.test_accuracy is None:
+            return None
         return self.train_accuracy - self.test_accuracy
 
 
@@ -190,8 +195,8 @@ class Record(Strict):
         return self.train.epochs_run
 
     @property
-    def generalization_gap(self) -> float:
-        """Training accuracy minus test accuracy."""
+    def generalization_gap(self) -> float | None:
+        """Training accuracy minus test accuracy (None on an unlabelled task)."""
         return self.train.generalization_gap
 
     def final_layers(self) -> list[Layer]:

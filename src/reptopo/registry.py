@@ -114,11 +114,20 @@ class TaskEntry(Strict):
     splits: SplitSpec
     probe: ProbeSpec = ProbeSpec()
     input_shape: list[int] = Field(description="shape of one example: (C, H, W), (L,) for signals or token ids")
-    num_classes: int = Field(ge=1)
+    num_classes: int = Field(
+        ge=0,
+        description="0: unlabelled (text for decoders): no head is fitted, no accuracy is recorded, and the "
+        "measures that need classes are skipped, each saying so",
+    )
     training: TrainRecipe = TrainRecipe()
     license: str
     citation: str | None = None
     ground_truth: dict[str, Any] | None = Field(None, description="known Betti numbers / dimension")
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the task's examples have classes (``num_classes`` > 0)."""
+        return self.num_classes > 0
 
 
 class LayerSpec(Strict):
@@ -350,6 +359,26 @@ class Registry:
                     for i, name in enumerate(names):
                         if name not in table:
                             problems.append(f"{path}: grids.{g}.{kind}.{i}: no {kind[:-1]} entry named {name!r}")
+                problems += self._unlabelled_problems(f"{path}: grids.{g}", grid)
+        return problems
+
+    def _unlabelled_problems(self, where: str, grid: GridSpec) -> list[str]:
+        """An unlabelled task measures frozen pretrained models only: nothing can be fitted on it."""
+        unlabelled = [t for t in grid.tasks if t in self.tasks and not self.tasks[t].labelled]
+        if not unlabelled:
+            return []
+        problems = []
+        for i, name in enumerate(grid.models):
+            entry = self.models.get(name)
+            if entry is not None and (entry.pretrained is None or entry.pretrained.mode != "frozen"):
+                problems.append(
+                    f"{where}.models.{i}: {name!r} is not a frozen pretrained model, and task {unlabelled[0]!r} is "
+                    "unlabelled (num_classes 0): nothing can be fitted on it; put the task in a grid of its own"
+                )
+        if "shuffled_labels" in grid.controls:
+            problems.append(
+                f"{where}.controls: shuffled_labels on unlabelled task {unlabelled[0]!r}: it has no labels to shuffle"
+            )
         return problems
 
     def task(self, name: str) -> TaskEntry:

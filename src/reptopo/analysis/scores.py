@@ -170,9 +170,17 @@ def complete_axes(df: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 def correlate(scores: pd.DataFrame, *, n_boot: int = 500) -> tuple[pd.DataFrame, list[str]]:
     """Every score against every target per task, with the null checks beside each: the score's
-    mean in trained models, in random-initialisation and in shuffled-label controls."""
+    mean in trained models, in random-initialisation and in shuffled-label controls. Runs on an
+    unlabelled task (no accuracy) have nothing to correlate with and are left out, saying so."""
     rows, notes = [], []
     trained = scores[scores["status"].isin(TRAINED_STATUSES)]
+    unscored = trained["test_accuracy"].isna() if "test_accuracy" in trained else pd.Series(False, index=trained.index)
+    if unscored.any():
+        tasks = ", ".join(sorted(map(str, trained.loc[unscored, "task"].unique())))
+        notes.append(
+            f"{int(unscored.sum())} runs on unlabelled tasks ({tasks}) have no accuracy: left out of the correlations"
+        )
+        trained = trained[~unscored]
     null_means = scores.groupby(["task", "status"])[[c for c in SCORE_COLUMNS if c in scores]].mean()
     for task, grp in trained.groupby("task"):
         if len(grp) < MIN_MODELS:

@@ -23,6 +23,8 @@ class HeldOutFigures:
     mare: float  # mean absolute relative error of the calibrated value
     mare_twonn: float  # TwoNN's on the same clouds
     median_width: float  # the interval's median width over d
+    dims: tuple[int, ...] = ()  # the dimensions of the bank's cells at this pool
+    source: str = ""  # the command that measured it
 
     @property
     def coverage(self) -> float:
@@ -38,8 +40,19 @@ def _data() -> dict[str, Any]:
 def heldout_figures(ceiling: str) -> list[HeldOutFigures]:
     """The held-out figures of a calibrated ``ceiling`` rule by pool size (empty for a rule the
     study did not measure)."""
-    rule = _data()["rules"].get(ceiling, {})
-    return [HeldOutFigures(int(pool), **figures) for pool, figures in sorted(rule.items(), key=lambda kv: int(kv[0]))]
+    data = _data()
+    rule = data["rules"].get(ceiling, {})
+    return [
+        HeldOutFigures(
+            int(pool),
+            **{
+                **figures,
+                "dims": tuple(figures.get("dims", data["dims"])),
+                "source": figures.get("source", data["source"]),
+            },
+        )
+        for pool, figures in sorted(rule.items(), key=lambda kv: int(kv[0]))
+    ]
 
 
 def describe_coverage(ceiling: str) -> str:
@@ -49,9 +62,16 @@ def describe_coverage(ceiling: str) -> str:
     figures = heldout_figures(ceiling)
     if not figures:
         return "the interval's coverage on manifolds of other kinds has not been measured"
-    dims = _data()["dims"]
-    parts = [f"{f.coverage:.0%} of {f.cells} cells at {f.pool:,} points" for f in figures]
-    return (
-        f"on manifolds of kinds that built no table (the held-out bank, d = {dims[0]} to {dims[-1]}), the 95% "
-        "interval held the true dimension in " + " and ".join(parts)
-    )
+    groups: dict[tuple[int, ...], list[HeldOutFigures]] = {}
+    for f in figures:
+        groups.setdefault(f.dims, []).append(f)
+    spans = []
+    for i, (dims, group) in enumerate(groups.items()):
+        parts = " and ".join(f"{f.coverage:.0%} of {f.cells} cells at {f.pool:,} points" for f in group)
+        spans.append(
+            f"on manifolds of kinds that built no table (the held-out bank, d = {dims[0]} to {dims[-1]}), the 95% "
+            f"interval held the true dimension in {parts}"
+            if i == 0
+            else f"at d = {dims[0]} to {dims[-1]}, in {parts}"
+        )
+    return "; ".join(spans)

@@ -133,12 +133,35 @@ def remeasure(
         job, protocol_version, registry_spec, Path(checkpoint), trust_builder=trust_builder
     )
     entry = cached_registry(registry_spec).model(job.model)
+    labelled = cached_registry(registry_spec).task(job.task).labelled
     cfg = protocol(protocol_version)
     kept: dict = {}
     x_probe = as_tensor(inputs.x_probe, inputs.is_text, model=model)
     layers, dgms = measure_all(
-        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, keep=kept, deadline=deadline
+        model,
+        x_probe,
+        inputs.y_probe,
+        entry,
+        cfg,
+        scratch,
+        inputs.is_text,
+        epoch,
+        keep=kept,
+        deadline=deadline,
+        labelled=labelled,
     )
+    if not labelled:  # nothing was fitted: no scores to give
+        return Remeasured(
+            layers,
+            dgms,
+            kept,
+            inputs.y_probe,
+            cfg,
+            dict.fromkeys(("train_accuracy", "test_accuracy", "train_loss", "test_loss")),
+            weight_stats(model),
+            inputs,
+            time.perf_counter() - started,
+        )
     with torch.inference_mode():
         train_acc, train_loss = evaluate(
             model, as_tensor(inputs.x_train, inputs.is_text, model=model), torch.as_tensor(inputs.y_train)

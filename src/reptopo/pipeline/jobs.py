@@ -275,8 +275,12 @@ def measure_all(
     tag: int,
     keep: dict[tuple[str, str], np.ndarray] | None = None,
     deadline: Deadline | None = None,
+    labelled: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Every layer of ``model`` on the probe set, measured under ``cfg``: (layer records, diagrams).
+
+    ``labelled`` False (an unlabelled task): the head, which nothing fitted, is not measured, and
+    the measures that need classes are skipped, each saying so.
 
     ``keep``: a dict that receives each layer's activations, keyed by (name, pooling).
     ``deadline``: checked before each layer, saying which one it stopped at."""
@@ -285,13 +289,13 @@ def measure_all(
 
     out: list[dict[str, Any]] = []
     dgms: dict[str, np.ndarray] = {}
-    paths = extract(model, x_probe, entry.layers, scratch / str(tag), is_text=is_text)
-    specs = {s.name: s for s in entry.layers}
+    specs = {s.name: s for s in entry.layers if labelled or s.role != "head"}
+    paths = extract(model, x_probe, list(specs.values()), scratch / str(tag), is_text=is_text)
     for (name, pooling), path in paths.items():
         if deadline is not None:
             deadline.check(f"before measuring layer {name!r} ({pooling}) at epoch {tag}")
         acts = np.load(path, mmap_mode="r")
-        measures, diagrams = measure_layer(np.asarray(acts), y_probe, cfg, name)
+        measures, diagrams = measure_layer(np.asarray(acts), y_probe if labelled else None, cfg, name)
         if keep is not None:
             keep[(name, pooling)] = np.array(acts)
         spec = specs[name]
@@ -326,10 +330,18 @@ def _execute(
     from safetensors.torch import save_file
 
     from .models import create_model
-    from .train import as_tensor, seed_everything, train
+    from .train import as_tensor, seed_everything, train, unfitted
 
     torch.set_num_threads(1)
     entry, task_entry, axes, inputs = job_setup(job, registry_spec, cfg)
+    labelled = task_entry.labelled
+    if not labelled and not (
+        entry.pretrained is not None and entry.pretrained.mode == "frozen" and job.control in (None, "random_init")
+    ):
+        raise ModelBuildError(
+            f"task {task_entry.name!r} is unlabelled (num_classes 0): only a frozen pretrained model is measured on it "
+            f"(nothing is fitted); model {entry.name!r} is {job_status(job, entry).replace('_', ' ')}"
+        )
     seed_everything(job.seed)
     model = create_model(entry, task_entry, trust_builder=trust_builder, **model_overrides(entry, axes)).to(device)
     recipe = job_recipe(job, registry_spec)
@@ -348,7 +360,16 @@ def _execute(
     def on_checkpoint(epoch: int, _model: nn.Module) -> None:
         started = time.perf_counter()
         layers, dgms = measure_all(
-            model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, epoch, deadline=deadline
+            model,
+            x_probe,
+            inputs.y_probe,
+            entry,
+            cfg,
+            scratch,
+            inputs.is_text,
+            epoch,
+            deadline=deadline,
+            labelled=labelled,
         )
         checkpoints.extend(layers)
         all_diagrams.update(dgms)
@@ -361,18 +382,22 @@ def _execute(
     )
     # the last epoch is measured after training anyway
     epochs = tuple(e for e in cfg.checkpoint_epochs if e < recipe.epochs) if dynamics else ()
-    result = train(
-        model,
-        tensor(inputs.x_train),
-        torch.as_tensor(inputs.y_train).to(device),
-        tensor(inputs.x_test),
-        torch.as_tensor(inputs.y_test).to(device),
-        recipe,
-        seed=job.seed,
-        frozen_backbone=frozen,
-        checkpoint_epochs=epochs,
-        on_checkpoint=on_checkpoint,
-        deadline=deadline,
+    result = (
+        train(
+            model,
+            tensor(inputs.x_train),
+            torch.as_tensor(inputs.y_train).to(device),
+            tensor(inputs.x_test),
+            torch.as_tensor(inputs.y_test).to(device),
+            recipe,
+            seed=job.seed,
+            frozen_backbone=frozen,
+            checkpoint_epochs=epochs,
+            on_checkpoint=on_checkpoint,
+            deadline=deadline,
+        )
+        if labelled
+        else unfitted()
     )
     ckpt = store.checkpoint_path(job_id)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -380,7 +405,16 @@ def _execute(
 
     start = time.perf_counter()
     layers, dgms = measure_all(
-        model, x_probe, inputs.y_probe, entry, cfg, scratch, inputs.is_text, result.epochs_run, deadline=deadline
+        model,
+        x_probe,
+        inputs.y_probe,
+        entry,
+        cfg,
+        scratch,
+        inputs.is_text,
+        result.epochs_run,
+        deadline=deadline,
+        labelled=labelled,
     )
     # the checkpoints were measured inside the training loop: their time is measuring, not training
     measure_seconds = time.perf_counter() - start + checkpoint_seconds[0]

@@ -316,7 +316,9 @@ def hub(
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     else:
         x = list(split[text_column])
-    return _split(x, np.asarray(split[label_column]), spec)
+    # an unlabelled set (label_column null: text for decoders) is split as one class
+    labels = np.asarray(split[label_column]) if label_column else np.zeros(len(x), dtype=np.int64)
+    return _split(x, labels, spec)
 
 
 # --- a task's data and its probe set ------------------------------------------------------

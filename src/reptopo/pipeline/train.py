@@ -15,13 +15,21 @@ from .models import tokenize
 
 @dataclass
 class TrainResult:
-    train_accuracy: float
-    test_accuracy: float
-    train_loss: float
-    test_loss: float
+    """What training gave; the accuracies and losses are None where there was nothing to fit
+    (:func:`unfitted`: an unlabelled task)."""
+
+    train_accuracy: float | None
+    test_accuracy: float | None
+    train_loss: float | None
+    test_loss: float | None
     epochs_run: int
     seconds: float
     history: list[dict]
+
+
+def unfitted() -> TrainResult:
+    """The training of a frozen model on an unlabelled task: none, and no score."""
+    return TrainResult(None, None, None, None, 0, 0.0, [])
 
 
 def seed_everything(seed: int) -> torch.Generator:
