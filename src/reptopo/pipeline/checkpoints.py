@@ -150,35 +150,14 @@ def remeasure(
         deadline=deadline,
         labelled=labelled,
     )
-    if not labelled:  # nothing was fitted: no scores to give
-        return Remeasured(
-            layers,
-            dgms,
-            kept,
-            inputs.y_probe,
-            cfg,
-            dict.fromkeys(("train_accuracy", "test_accuracy", "train_loss", "test_loss")),
-            weight_stats(model),
-            inputs,
-            time.perf_counter() - started,
-        )
-    with torch.inference_mode():
-        train_acc, train_loss = evaluate(
-            model, as_tensor(inputs.x_train, inputs.is_text, model=model), torch.as_tensor(inputs.y_train)
-        )
-        test_acc, test_loss = evaluate(
-            model, as_tensor(inputs.x_test, inputs.is_text, model=model), torch.as_tensor(inputs.y_test)
-        )
+    scores: dict[str, float | None] = dict.fromkeys(("train_accuracy", "test_accuracy", "train_loss", "test_loss"))
+    if labelled:  # on an unlabelled task nothing was fitted: no scores to give
+        with torch.inference_mode():
+            x_train, x_test = (as_tensor(x, inputs.is_text, model=model) for x in (inputs.x_train, inputs.x_test))
+            scores["train_accuracy"], scores["train_loss"] = evaluate(model, x_train, torch.as_tensor(inputs.y_train))
+            scores["test_accuracy"], scores["test_loss"] = evaluate(model, x_test, torch.as_tensor(inputs.y_test))
     return Remeasured(
-        layers,
-        dgms,
-        kept,
-        inputs.y_probe,
-        cfg,
-        {"train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": train_loss, "test_loss": test_loss},
-        weight_stats(model),
-        inputs,
-        time.perf_counter() - started,
+        layers, dgms, kept, inputs.y_probe, cfg, scores, weight_stats(model), inputs, time.perf_counter() - started
     )
 
 

@@ -357,9 +357,8 @@ def _execute(
 
     checkpoint_seconds = [0.0]
 
-    def on_checkpoint(epoch: int, _model: nn.Module) -> None:
-        started = time.perf_counter()
-        layers, dgms = measure_all(
+    def measure(epoch: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+        return measure_all(
             model,
             x_probe,
             inputs.y_probe,
@@ -371,6 +370,10 @@ def _execute(
             deadline=deadline,
             labelled=labelled,
         )
+
+    def on_checkpoint(epoch: int, _model: nn.Module) -> None:
+        started = time.perf_counter()
+        layers, dgms = measure(epoch)
         checkpoints.extend(layers)
         all_diagrams.update(dgms)
         model.train()
@@ -404,18 +407,7 @@ def _execute(
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(ckpt))
 
     start = time.perf_counter()
-    layers, dgms = measure_all(
-        model,
-        x_probe,
-        inputs.y_probe,
-        entry,
-        cfg,
-        scratch,
-        inputs.is_text,
-        result.epochs_run,
-        deadline=deadline,
-        labelled=labelled,
-    )
+    layers, dgms = measure(result.epochs_run)
     # the checkpoints were measured inside the training loop: their time is measuring, not training
     measure_seconds = time.perf_counter() - start + checkpoint_seconds[0]
     all_diagrams.update(dgms)
