@@ -80,6 +80,7 @@ _WHERE = {
     "phdim_per_class": ".phdim",
     "resolution_limit": ".phdim",
     "rtd": ".rtd",
+    "products_on": "._gram",
 }
 
 
@@ -111,6 +112,7 @@ sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
+    "products_on",
     "BettiRule",
     "Calibration",
     "CalibrationMismatch",

@@ -3,13 +3,19 @@
 OpenBLAS's worker threads busy-wait for about 0.1 s after each multi-threaded call; numba's
 parallel loops that follow then share the cores with them. The PHdim estimators therefore run
 every BLAS call on one thread and split the one large product over Python threads themselves.
+
+Inside :func:`products_on` a device given by name (``"cuda"``) takes the products instead,
+through torch (imported only then): the measures stay numpy in, numpy out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import math
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -60,6 +66,34 @@ def _row_bounds(n: int, parts: int, diagonal_cost: float = 0.7) -> list[int]:
     return [round(b) for b in heights(hi)] + [n]
 
 
+_PRODUCTS_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("reptopo_products_device", default=None)
+
+
+@contextlib.contextmanager
+def products_on(device: str | None) -> Iterator[None]:
+    """Run the measures' Gram products inside on ``device``: ``None`` or ``"cpu"`` numpy's BLAS
+    (the default), a torch device such as ``"cuda"`` or ``"cuda:1"`` through torch, and
+    ``"torch:cpu"`` torch on the CPU (the device path, checkable without a GPU). The products
+    come back as numpy arrays of the input's dtype; what follows them runs on the CPU."""
+    chosen = None if device in (None, "cpu") else str(device).removeprefix("torch:")
+    token = _PRODUCTS_DEVICE.set(chosen)
+    try:
+        yield
+    finally:
+        _PRODUCTS_DEVICE.reset(token)
+
+
+def device_product(x: np.ndarray) -> np.ndarray | None:
+    """``x @ x.T`` on the device of :func:`products_on`, or None when the products stay with numpy."""
+    device = _PRODUCTS_DEVICE.get()
+    if device is None:
+        return None
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    return (t @ t.T).cpu().numpy()
+
+
 def gram_product(centred: np.ndarray, threads: int | None = None) -> np.ndarray:
     """``centred @ centred.T``, on ``threads`` threads (default: the BLAS's), leaving no BLAS thread spinning.
 
@@ -69,6 +103,8 @@ def gram_product(centred: np.ndarray, threads: int | None = None) -> np.ndarray:
     upper triangle on its own Python thread (numpy releases the GIL), then mirrored; the same
     flops as numpy's own symmetric product and, on one thread, the very same call.
     """
+    if (on_device := device_product(centred)) is not None:
+        return on_device
     threads = blas_threads() if threads is None else threads
     n = len(centred)
     with single_threaded_blas():

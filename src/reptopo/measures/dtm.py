@@ -42,6 +42,7 @@ from ripser import ripser
 from scipy import sparse
 
 from ..errors import CloudError
+from ._gram import device_product
 from ._validate import check_cloud
 from .homology import maxmin_landmarks, snap_to_distances, summarize
 
@@ -91,7 +92,8 @@ def pairwise_distances64(points: np.ndarray) -> np.ndarray:
     x = np.asarray(points, dtype=np.float64)
     x = x - x.mean(axis=0)
     sq = np.einsum("ij,ij->i", x, x)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    gram = device_product(x)  # on the device of products_on, where one is chosen
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T if gram is None else gram)
     np.fill_diagonal(d2, 0.0)
     small = np.argwhere(np.triu(d2 < 1e-6 * max(sq.mean(), np.finfo(float).tiny), 1))
     if len(small):

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ProfileError
+from ..measures import products_on
 from ..measures.results import CALIBRATED_CEILINGS
 from ..protocol import CURRENT_VERSION, MIN_POINTS, ProtocolConfig, measure_layer, protocol
 from ..record import Layer, pooling_rank
@@ -191,7 +192,9 @@ def profile(
         A subset of the protocol's measures (``ProtocolConfig.measure_names()``; also an alias such
         as ``"linear_probe"`` or ``"betti"``); None: all.
     device : str, default="cpu"
-        Where the inputs are sent; the model must already be there.
+        Where the inputs are sent; the model must already be there. On a CUDA device the
+        measures' distance products run there too (:func:`reptopo.measures.products_on`); the
+        rest of each measure, and its numbers within the measurement tolerances, stay the CPU's.
     batch_size : int, default=128
         The forward pass's batch (for tensors; a loader's own batches are used as they come).
     seed : int, default=None
@@ -246,7 +249,8 @@ def profile(
     acts, inputs_hash = kept.in_input_order()
     asked, skipped = measures_asked(measures, kept.labels is not None, cfg)
     show = _interactive() if progress is None else progress
-    measurements, diagrams = _measure_layers(acts, specs, kept.labels, cfg, asked, show)
+    with products_on(str(dev) if dev.type == "cuda" else None):
+        measurements, diagrams = _measure_layers(acts, specs, kept.labels, cfg, asked, show)
     return Profile(
         model=resolved.name,
         layers=specs,
