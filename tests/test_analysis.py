@@ -423,3 +423,26 @@ def test_the_dynamics_check_says_what_moved_over_training():
         "cnn: PHdim of the last hidden layer 10 → 5 → 4 (epochs 0, 1, last); components at the head 1 → 3 → 8"
         in check.finding
     )
+
+
+def test_the_summary_never_prints_a_correlation_that_is_not_a_number():
+    """A task whose target does not vary (every Naitzat network at 100%) has no correlation: the
+    summary says so instead of printing '+nan'."""
+    from reptopo.analysis.tables import AnalysisReport
+
+    board = pd.DataFrame(
+        {
+            "task": ["a", "a", "b", "b"],
+            "target": ["test_accuracy"] * 4,
+            "score": ["phdim_last", "twonn_last", "phdim_last", "twonn_last"],
+            "kendall_tau": [0.5, -0.25, float("nan"), float("nan")],
+            "rank": [1, 2, 1, 2],
+        }
+    )
+    text = AnalysisReport(tables={"measures": board}).summary()
+    assert "nan" not in text
+    assert "a / test_accuracy: phdim_last +0.50, twonn_last -0.25" in text
+    assert (
+        "b / test_accuracy: no correlation (Kendall tau undefined: test_accuracy or every score is constant across its models)"
+        in text
+    )

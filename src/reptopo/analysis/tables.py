@@ -28,7 +28,11 @@ class AnalysisReport:
         board = self.tables.get("measures")
         if board is not None and len(board):
             for (task, target), grp in board.groupby(["task", "target"]):
-                top = grp.sort_values("rank").head(5)
+                top = grp[grp["kendall_tau"].notna()].sort_values("rank").head(5)
+                if top.empty:  # a constant target (or constant scores): no tau to rank by
+                    why = f"Kendall tau undefined: {target} or every score is constant across its models"
+                    lines.append(f"  {task} / {target}: no correlation ({why})")
+                    continue
                 cells = ", ".join(f"{r.score} {r.kendall_tau:+.2f}" for r in top.itertuples())
                 lines.append(f"  {task} / {target}: {cells}")
         return "\n".join(lines)
