@@ -377,11 +377,11 @@ class HubTextModel(nn.Module):
         )["input_ids"]
 
     def forward(self, ids):
-        from .probe import pool
+        from .probe import token_poolings
 
         mask = ids != self.pad_id
         hidden = self.backbone(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-        return self.head(pool(hidden, "tokens", mask)[self.pooling].to(hidden.device))
+        return self.head(token_poolings(hidden, mask)[self.pooling])
 
 
 def hf_zoo_backbone(hub_id: str, model_type: str, num_layers: int) -> tuple[nn.Module, Any]:

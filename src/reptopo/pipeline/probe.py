@@ -78,6 +78,19 @@ def pooled_width(spec: LayerSpec, shape: tuple[int, ...]) -> int:
     return sum(int(width[p] or total) for p in (spec.poolings or DEFAULT_POOLINGS[layout]))
 
 
+def token_poolings(t: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """A (N, L, C) token sequence's poolings, on its own device and in its graph (a model's head
+    reads them too): the mean over real tokens (``mask``; all tokens when None), the first
+    token, and the last real one (text is padded on the right)."""
+    m = (torch.ones(t.shape[:2], device=t.device) if mask is None else mask).unsqueeze(-1).to(t.dtype)
+    last = (m[:, :, 0].sum(1).long() - 1).clamp(min=0)
+    return {
+        "mean": (t * m).sum(1) / m.sum(1).clamp(min=1),
+        "cls": t[:, 0],
+        "last": t[torch.arange(len(t), device=t.device), last],
+    }
+
+
 def pool(t: torch.Tensor, layout: str, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
     t = t.detach().float().cpu()
     mask = mask.cpu() if mask is not None else None
@@ -88,13 +101,7 @@ def pool(t: torch.Tensor, layout: str, mask: torch.Tensor | None) -> dict[str, t
     if layout == "channels_last":
         return {"flat": t.reshape(len(t), -1), "gap": t.reshape(t.shape[0], -1, t.shape[-1]).mean(1)}
     if layout == "tokens":
-        m = (mask if mask is not None and mask.shape == t.shape[:2] else torch.ones(t.shape[:2])).unsqueeze(-1).float()
-        last = (m[:, :, 0].sum(1).long() - 1).clamp(min=0)  # right padding: the last real token
-        return {
-            "mean": (t * m).sum(1) / m.sum(1).clamp(min=1),
-            "cls": t[:, 0],
-            "last": t[torch.arange(len(t)), last],
-        }
+        return token_poolings(t, mask if mask is not None and mask.shape == t.shape[:2] else None)
     raise LayerError(f"unknown layout {layout!r}")
 
 
