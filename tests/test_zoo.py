@@ -420,3 +420,32 @@ def test_a_zoo_job_runs_end_to_end_from_the_hub_cache(tmp_path):
     # last real token is one point for most texts, and the record says so instead of measuring ties
     assert len(text["errors"]) == 1 and "'backbone.drop'" in text["errors"][0] and "duplicate" in text["errors"][0]
     assert image["errors"] == []
+
+
+def test_an_unlabelled_task_takes_only_frozen_pretrained_models(tmp_path):
+    """The registry refuses, naming the file and the grid, a suite that would fit a head (or
+    train, or shuffle labels) on a task without labels."""
+    import yaml
+
+    from reptopo.errors import RegistryError
+
+    for kind in ("tasks", "suites"):
+        (tmp_path / kind).mkdir()
+    task = REGISTRY.task("rotten_tomatoes").model_dump(mode="json", exclude_none=True)
+    task.update(name="texts_only", num_classes=0)
+    (tmp_path / "tasks" / "texts_only.yaml").write_text(yaml.safe_dump(task))
+    suite = {
+        "kind": "suite",
+        "name": "bad",
+        "version": 1,
+        "description": "a trained model and a control on unlabelled text",
+        "grids": [{"models": ["gpt2", "text_cnn"], "tasks": ["texts_only"], "controls": ["shuffled_labels"]}],
+    }
+    (tmp_path / "suites" / "bad.yaml").write_text(yaml.safe_dump(suite))
+    with pytest.raises(RegistryError) as caught:
+        Registry(tmp_path)
+    problems = [p for p in caught.value.problems if "bad.yaml" in p]
+    assert len(problems) == 2
+    assert "grids.0.models.1: 'text_cnn' is not a frozen pretrained model" in problems[0]
+    assert "grids.0.controls: shuffled_labels on unlabelled task 'texts_only'" in problems[1]
+    assert not REGISTRY.task("pile_10k_hub").labelled and REGISTRY.task("sst2_hub").labelled
