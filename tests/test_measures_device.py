@@ -29,13 +29,21 @@ def test_products_stay_with_numpy_unless_a_device_is_chosen():
 
 
 def test_device_products_match_numpy():
-    x = _clusters()
-    centred = x - x.mean(0)
-    reference = gram_product(centred, threads=1)
-    distances = pairwise_distances64(x)
-    with products_on("torch:cpu"):
-        on_device = gram_product(centred, threads=1)
-        distances_on_device = pairwise_distances64(x)
+    """Full float32 even where the caller allowed TF32 ("high"), which is restored after."""
+    import torch
+
+    torch.set_float32_matmul_precision("high")
+    try:
+        x = _clusters()
+        centred = x - x.mean(0)
+        reference = gram_product(centred, threads=1)
+        distances = pairwise_distances64(x)
+        with products_on("torch:cpu"):
+            on_device = gram_product(centred, threads=1)
+            distances_on_device = pairwise_distances64(x)
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision("highest")
     assert on_device.dtype == reference.dtype == np.float32
     scale = float(np.abs(reference).max())
     assert np.abs(on_device - reference).max() <= 1e-5 * scale

@@ -90,8 +90,15 @@ def device_product(x: np.ndarray) -> np.ndarray | None:
         return None
     import torch
 
-    t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    return (t @ t.T).cpu().numpy()
+    # full float32 products: TF32 (torch's "high" precision) would lose the short edges the
+    # spanning trees and the DTM read, as the Gram form's cancellation already threatens
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+        return (t @ t.T).cpu().numpy()
+    finally:
+        torch.set_float32_matmul_precision(precision)
 
 
 def gram_product(centred: np.ndarray, threads: int | None = None) -> np.ndarray:
