@@ -634,12 +634,9 @@ def load_named(spec: str) -> NamedModel:
         else:
             cached = None
             if not hub_reachable():
-                from huggingface_hub import try_to_load_from_cache
-
                 cfg = timm.models.get_pretrained_cfg(name)
                 hub_id = getattr(cfg, "hf_hub_id", None)
-                found = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
-                cached = found if isinstance(found, str) else None
+                cached = _timm_cached_weights(hub_id) if hub_id else None
                 if cached is None:
                     raise ModelBuildError(
                         f"{spec}: the Hugging Face hub cannot be reached from here and the weights are not in the local "
