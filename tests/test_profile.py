@@ -211,6 +211,23 @@ def test_a_loader_of_every_input_keeps_them_in_order_and_matches_the_tensor_prof
     b = reptopo.profile(model, (x, y), measures=("twonn",), progress=False)
     assert a.inputs_hash == b.inputs_hash and np.array_equal(a.positions, np.arange(200))
     assert a.layer("4").measures.twonn.dimension == pytest.approx(b.layer("4").measures.twonn.dimension, rel=1e-5)
+    # the hash is of the kept inputs themselves and their order: one changed value, two inputs
+    # swapped, or the same bytes in another shape each give another hash (hand-computed reference)
+    import hashlib
+
+    rows = b"".join(hashlib.sha256(x[i].numpy().tobytes()).digest() for i in range(200))
+    assert b.inputs_hash == hashlib.sha256(f"{x.numpy().dtype.str}(10,)".encode() + rows).hexdigest()
+    changed, swapped = x.clone(), x.clone()
+    changed[7, 3] += 1e-6
+    swapped[[0, 1]] = swapped[[1, 0]]
+    others = {
+        reptopo.profile(model, (v, y), measures=("twonn",), progress=False).inputs_hash
+        for v in (changed, swapped)
+    }
+    reshaped = reptopo.profile(
+        nn.Sequential(nn.Flatten(), model), (x.reshape(200, 2, 5), y), measures=("twonn",), progress=False
+    )
+    assert len(others | {b.inputs_hash, reshaped.inputs_hash}) == 4
 
 
 # --- the model is left as it was -----------------------------------------------------------------

@@ -44,7 +44,8 @@ class Profile:
     n_inputs : int
         How many inputs the data held.
     inputs_hash : str
-        sha256 of the kept inputs, in order: two profiles of the same inputs have the same one.
+        sha256 of the kept inputs' shape and their own sha256s, in order: two profiles of the same
+        inputs have the same one.
     protocol : ProtocolConfig
         The protocol whose measures and parameters were used.
     skipped : dict
