@@ -221,8 +221,7 @@ def test_a_loader_of_every_input_keeps_them_in_order_and_matches_the_tensor_prof
     changed[7, 3] += 1e-6
     swapped[[0, 1]] = swapped[[1, 0]]
     others = {
-        reptopo.profile(model, (v, y), measures=("twonn",), progress=False).inputs_hash
-        for v in (changed, swapped)
+        reptopo.profile(model, (v, y), measures=("twonn",), progress=False).inputs_hash for v in (changed, swapped)
     }
     reshaped = reptopo.profile(
         nn.Sequential(nn.Flatten(), model), (x.reshape(200, 2, 5), y), measures=("twonn",), progress=False

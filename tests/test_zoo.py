@@ -248,24 +248,26 @@ def test_the_hub_path_loads_from_a_local_cache_offline_and_refuses_fast_without_
         expected[entry.name] = {
             f"backbone.{k}": float(v.double().sum()) for k, v in reduced.backbone.state_dict().items()
         }
-    mobilenet = REGISTRY.model("mobilenetv3_large_in1k")
-    torch.manual_seed(0)
-    net = timm.create_model(mobilenet.params["model_name"], pretrained=False)
-    folder = tmp_path / "timm"
-    folder.mkdir()
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps({"architecture": "mobilenetv3_large_100"}))
-    _lay_out_as_hub(cache, mobilenet.pretrained.path, folder)
-    expected[mobilenet.name] = {
-        f"net.{k}": float(v.double().sum()) for k, v in net.state_dict().items() if not k.startswith("classifier")
-    }
+    # timm weights as the hub serves them: the zoo's MobileNetV3 and the older hub entry's
+    # ResNet-18 (builder timm_pretrained), which reads the cache through the same helper
+    for name, head in (("mobilenetv3_large_in1k", "classifier"), ("resnet18_imagenet_hub", "fc")):
+        entry = REGISTRY.model(name)
+        torch.manual_seed(0)
+        net = timm.create_model(entry.params["model_name"], pretrained=False)
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+        (folder / "config.json").write_text(json.dumps({"architecture": entry.params["model_name"]}))
+        _lay_out_as_hub(cache, entry.pretrained.path, folder)
+        expected[name] = {f"net.{k}": float(v.double().sum()) for k, v in net.state_dict().items() if head not in k}
 
     got = _run_offline(
         cache,
         [
             (bert.name, "sst2_hub"),
             (gpt2.name, "sst2_hub"),
-            (mobilenet.name, "cifar10_hub"),
+            ("mobilenetv3_large_in1k", "cifar10_hub"),
+            ("resnet18_imagenet_hub", "cifar10_hub"),
             ("pythia_160m", "sst2_hub"),
             ("resnet50_in1k", "cifar10_hub"),
         ],

@@ -259,16 +259,16 @@ def _package_weights(spec: str) -> Path:
 
 
 @builder("timm_pretrained")
-def timm_pretrained(facts: TaskFacts, model_name: str, source: str = "hub", path: str = "", image_size: int = 64):
-    """An ImageNet timm model: from the hub (``timm.create_model(pretrained=True)``) or from a
-    weights file shipped in a package (``source: package``, keys matched by position)."""
+def timm_pretrained(
+    facts: TaskFacts, model_name: str, source: str = "hub", path: str = "", image_size: int = 64, hub_id: str = ""
+):
+    """An ImageNet timm model: from the hub (``source: hub``, ``hub_id`` the weights' repository;
+    the local cache where the hub cannot be reached, as for the zoo) or from a weights file
+    shipped in a package (``source: package``, keys matched by position)."""
     import timm
 
     if source == "hub":
-        from .tasks import require_hub
-
-        require_hub(f"timm weights {model_name!r}", "mobilenetv2_imagenet", kind="model entry (package weights)")
-        net = timm.create_model(model_name, pretrained=True)
+        net = timm_zoo_net(model_name, hub_id or f"timm/{model_name}", weights=not sizing_only())
     else:
         net = timm.create_model(model_name, pretrained=False)
         file = _package_weights(path)
@@ -527,10 +527,12 @@ def minilm(facts: TaskFacts, source: str = "package", path: str | None = None):
     hf_logging.disable_progress_bar()
 
     if source == "hub":
-        from .tasks import require_hub
+        from .tasks import hub_reachable
 
-        require_hub(MINILM_HUB_ID, "minilm_l6", kind="model entry (package weights)")
-        encoder = AutoModel.from_pretrained(MINILM_HUB_ID)
+        try:
+            encoder = AutoModel.from_pretrained(MINILM_HUB_ID, local_files_only=not hub_reachable())
+        except OSError:
+            raise _offline_refusal("transformers model", MINILM_HUB_ID) from None
     else:
         folder = package_file(*path.split(":", 1)) if path else minilm_dir()
         encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
