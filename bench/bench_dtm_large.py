@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 import numpy as np
-from conftest import best_time
+from conftest import best_time, measure_split, split_line
 
 from reptopo.measures import dtm_persistence
 from reptopo.measures.dtm import pairwise_distances64
@@ -61,9 +61,12 @@ def _layer(n: int, dim: int, benchmark) -> None:
     peak = benchmark.pedantic(run, rounds=1, iterations=1)
     t = time.perf_counter() - start
     benchmark.extra_info.update(seconds=t, gram_seconds=floor, ratio_to_gram=t / floor, peak_bytes=peak)
+    split = measure_split(x, y, protocol(), "big")
+    benchmark.extra_info.update(measure_split=split)
     print(
         f"\none {n:,} x {dim:,} layer under protocol v{protocol().version}: {t:.1f} s = {t / floor:.1f} Gram "
-        f"products ({floor:.2f} s each); peak traced memory {peak / 2**30:.2f} GiB"
+        f"products ({floor:.2f} s each); peak traced memory {peak / 2**30:.2f} GiB\n  each measure alone: "
+        f"{split_line(split)}"
     )
 
 

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 import torch
+from conftest import measure_split, split_line
 
 import reptopo
-from reptopo.protocol import measure_layer
 
 N = int(os.environ.get("REPTOPO_BENCH_INPUTS", "10000"))
 DEVICE = os.environ.get("REPTOPO_BENCH_DEVICE", "cpu")
@@ -71,12 +71,7 @@ def test_profile_a_vit_base_on_many_inputs(benchmark):
     for m in prof.measurements:
         print(f"  {m.name:>12} {m.pooling:<5} {m.measures.seconds or 0.0:7.1f} s")
     # where a layer's time goes: each measure alone on the last block's class tokens
-    x_last, y_last = prof.activations[("blocks.11", "cls")], prof.labels
-    split = {}
-    for name in prof.protocol.measure_names():
-        start = time.perf_counter()
-        measure_layer(x_last, y_last, prof.protocol, "blocks.11", measures=(name,))
-        split[name] = time.perf_counter() - start
+    split = measure_split(prof.activations[("blocks.11", "cls")], prof.labels, prof.protocol, "blocks.11")
     benchmark.extra_info.update(measure_split=split)
-    print("  blocks.11 cls, each measure alone: " + ", ".join(f"{k} {v:.1f} s" for k, v in split.items()))
+    print(f"  blocks.11 cls, each measure alone: {split_line(split)}")
     assert len(frame) >= 12 and np.isfinite(frame["twonn"]).all()
