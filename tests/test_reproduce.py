@@ -321,3 +321,23 @@ def test_compare_runs_reports_each_task_and_names_what_is_not_consistent(tmp_pat
     assert "digits: 45/48 consistent" in out and "2 cannot be judged" in out
     assert out.count("not consistent: lenet__digits__s") == 3 and "label_noise-0.2__train_size-1197__width-1.0" in out
     assert "significant correlation(s) flip sign" in out and "measures board rank agreement" in out
+
+
+def test_compare_runs_of_a_few_records_compares_them_without_correlations(tmp_path, capsys):
+    """A run of three seeds of one population has no correlation to compare: the records are
+    still judged, and the correlations read nan instead of failing."""
+    import shutil
+
+    from reptopo.cli import main
+
+    run = tmp_path / "run"
+    (run / "records").mkdir(parents=True)
+    for s in range(3):
+        name = f"lenet__digits__s{s}__label_noise-0.2__train_size-1197__width-1.0__p3"
+        for path in REFERENCE.glob(f"{name}.*"):
+            shutil.copy(path, run / "records")
+    ref = REFERENCE.parent
+    assert main(["compare-runs", str(run), str(ref), "--n-boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "3 records judged against >= 3 reference seeds: 3 consistent" in out
+    assert "Pearson r of the two runs' Kendall tau nan" in out

@@ -583,12 +583,12 @@ def compare_runs(run_store, reference_store, *, n_boot: int = 200) -> RunCompari
         corr, _ = correlate(model_scores(models, layers), n_boot=n_boot)
         return corr
 
-    a, b = board(run), board(ref)
     keys = ["task", "score", "target"]
-    both = (
-        a[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]]
-        .merge(b[keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]], on=keys, suffixes=("_run", "_reference"))
-        .dropna(subset=["kendall_tau_run", "kendall_tau_reference"])
+    columns = keys + ["kendall_tau", "tau_ci_low", "tau_ci_high"]
+    # a run of a few models has no correlation to compare (an empty table without columns)
+    a, b = board(run).reindex(columns=columns), board(ref).reindex(columns=columns)
+    both = a.merge(b, on=keys, suffixes=("_run", "_reference")).dropna(
+        subset=["kendall_tau_run", "kendall_tau_reference"]
     )
     sig_run = (both["tau_ci_low_run"] > 0) | (both["tau_ci_high_run"] < 0)
     sig_ref = (both["tau_ci_low_reference"] > 0) | (both["tau_ci_high_reference"] < 0)
