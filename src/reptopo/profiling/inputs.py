@@ -150,8 +150,8 @@ def plan_inputs(data: Any, labels: Any, size: int, seed: int, batch_size: int) -
 class Kept:
     """The kept inputs' activations per (layer, pooling), in the order they were kept (``order``
     puts them in the inputs' order; the buffers have a row per slot, kept or not), with each
-    kept input's sha256 (``digests``, one row of 32 bytes per slot: the inputs themselves are not held, which at 10,000 images of 224 x 224 would be
-    6 GB), their labels and positions."""
+    kept input's sha256 (``digests``, 32 bytes per slot: the inputs themselves are not held,
+    which at 10,000 images of 224 x 224 would be 6 GB), their labels and positions."""
 
     buffers: dict[tuple[str, str], np.ndarray]
     digests: np.ndarray
